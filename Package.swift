@@ -1,0 +1,63 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "flipt-offline",
+    platforms: [.macOS(.v15), .iOS(.v18)],
+    products: [
+        .library(name: "Flipt", targets: ["Flipt"]),
+        .library(name: "FliptEngine", targets: ["FliptEngine"]),
+        .executable(name: "flipt-offline", targets: ["FliptCLI"]),
+        .executable(name: "flipt-bench", targets: ["FliptBenchmarks"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // The system SQLite library, reached through our own module map.
+        .systemLibrary(
+            name: "CFliptSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
+        ),
+        // Pure evaluation: decode a snapshot document, index it, evaluate. No I/O.
+        .target(name: "FliptEngine"),
+        // SQLite persistence of snapshots: connection, statements, migrator, SnapshotStore.
+        .target(
+            name: "FliptStore",
+            dependencies: ["CFliptSQLite", .product(name: "Logging", package: "swift-log")]
+        ),
+        // HTTP: conditional polling, NDJSON streaming, retry and back-off policies.
+        .target(
+            name: "FliptSync",
+            dependencies: ["FliptEngine", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The public client API: FliptClient composes engine, store and sync.
+        .target(
+            name: "Flipt",
+            dependencies: [
+                "FliptEngine", "FliptStore", "FliptSync", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The `flipt-offline` command-line tool.
+        .executableTarget(
+            name: "FliptCLI",
+            dependencies: [
+                "Flipt", "FliptEngine", "FliptStore", "FliptSync",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
+        .target(name: "FliptTestSupport", dependencies: ["FliptEngine"]),
+        // Benchmarks against the official engine (loaded at run time from its shared library).
+        .executableTarget(name: "FliptBenchmarks", dependencies: ["FliptEngine", "FliptStore"]),
+        .testTarget(name: "FliptEngineTests", dependencies: ["FliptEngine", "FliptTestSupport"]),
+        .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
+        .testTarget(name: "FliptSyncTests", dependencies: ["FliptSync", "FliptEngine", "FliptTestSupport"]),
+        .testTarget(name: "FliptTests", dependencies: ["Flipt", "FliptTestSupport"]),
+        .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

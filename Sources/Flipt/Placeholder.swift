@@ -1,0 +1,1 @@
+// The Flipt module. Its contents arrive with the issues that build it.

@@ -1,0 +1,1 @@
+print("flipt-bench: benchmarks arrive with the engine issue")

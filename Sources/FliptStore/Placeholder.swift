@@ -1,0 +1,1 @@
+// The FliptStore module. Its contents arrive with the issues that build it.
