@@ -1,1 +1,13 @@
-print("flipt-bench: benchmarks arrive with the engine issue")
+// flipt-bench: benchmarks that need a release build.
+//   flipt-bench engine …   this engine against the official engine (see EngineBenchmark.swift)
+//   flipt-bench store …    SQLite cold load and write figures (see StoreBenchmark.swift)
+
+let arguments = Array(CommandLine.arguments.dropFirst())
+switch arguments.first {
+case "engine":
+    EngineBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "store":
+    StoreBenchmark.run(arguments: Array(arguments.dropFirst()))
+default:
+    print("usage: flipt-bench engine|store [options]   (run `flipt-bench engine --help` for details)")
+}
