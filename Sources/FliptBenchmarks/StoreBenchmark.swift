@@ -1,4 +1,222 @@
-/// Measures the SQLite snapshot cache. Written by the store work.
+import FliptEngine
+import FliptStore
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Measures the SQLite snapshot cache, and hosts the child-process writer that FliptStoreTests drives.
+///
+///     flipt-bench store [--runs N] [--flags 1000,10000]
+///         cold load (open + migrate check + read + decode + index) against decode + index alone, write time
+///     flipt-bench store writer --path P [--count N] [--flags F] [--tag T]
+///         saves N snapshots (0: forever) to P, printing "saved <generation>" after each commit
 enum StoreBenchmark {
-    static func run(arguments: [String]) { print("store benchmark: not written yet") }
+    static func run(arguments: [String]) {
+        if arguments.first == "writer" {
+            runWriter(arguments: Array(arguments.dropFirst()))
+            return
+        }
+        if arguments.contains("--help") {
+            print("usage: flipt-bench store [--runs N] [--flags 1000,10000]")
+            print("       flipt-bench store writer --path P [--count N] [--flags F] [--tag T]")
+            return
+        }
+        let runs = Int(value(of: "--runs", in: arguments) ?? "") ?? 41
+        let sizes = (value(of: "--flags", in: arguments) ?? "1000,10000").split(separator: ",").compactMap { Int($0) }
+        print("SQLite \(SnapshotStore.sqliteVersion), \(runs) runs per figure, medians; release build expected")
+        for flagCount in sizes {
+            measure(flagCount: flagCount, runs: runs)
+        }
+    }
+
+    // MARK: Measurement
+
+    private static func measure(flagCount: Int, runs: Int) {
+        let document = generateDocument(flagCount: flagCount, seed: 0)
+        let directory = FileManager.default.temporaryDirectory
+            .appendingPathComponent("flipt-bench-store-\(getpid())-\(flagCount)")
+        try? FileManager.default.removeItem(at: directory)
+        try! FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("cache.sqlite").path
+        let key = SnapshotKey(url: URL(string: "https://flipt.example.com")!, environment: "default", namespace: "ns")
+
+        // Write: a new generation per run (documents differ, so none is deduplicated); 3 generations kept.
+        var writeTimes: [Duration] = []
+        do {
+            let store = try SnapshotStore(path: path)
+            for run in 0..<runs {
+                let variant = generateDocument(flagCount: flagCount, seed: run + 1)
+                let start = ContinuousClock.now
+                try store.save(NewSnapshot(document: variant, etag: "\"\(run)\""), for: key)
+                writeTimes.append(ContinuousClock.now - start)
+            }
+            try store.save(NewSnapshot(document: document, etag: "\"final\""), for: key)
+        } catch {
+            fatalError("store benchmark setup failed: \(error)")
+        }
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+
+        func coldLoad(checkIntegrity: Bool) -> Duration {
+            let start = ContinuousClock.now
+            do {
+                let store = try SnapshotStore(path: path, options: .init(checksIntegrityOnOpen: checkIntegrity))
+                guard let stored = try store.lastGood(for: key) else { fatalError("no last good snapshot") }
+                let snapshot = try Snapshot(data: stored.document)
+                precondition(snapshot.flagCount == flagCount)
+            } catch {
+                fatalError("cold load failed: \(error)")
+            }
+            return ContinuousClock.now - start
+        }
+        func decodeOnly() -> Duration {
+            let start = ContinuousClock.now
+            do {
+                let snapshot = try Snapshot(data: document)
+                precondition(snapshot.flagCount == flagCount)
+            } catch {
+                fatalError("decode failed: \(error)")
+            }
+            return ContinuousClock.now - start
+        }
+        // Interleave the three measurements so that machine noise hits them alike.
+        var withCheck: [Duration] = []
+        var withoutCheck: [Duration] = []
+        var decode: [Duration] = []
+        _ = (coldLoad(checkIntegrity: true), decodeOnly())  // warm-up
+        for _ in 0..<runs {
+            withCheck.append(coldLoad(checkIntegrity: true))
+            withoutCheck.append(coldLoad(checkIntegrity: false))
+            decode.append(decodeOnly())
+        }
+        let decodeMedian = median(decode)
+        func share(_ load: Duration) -> String {
+            String(format: "%+.1f %%", (load / decodeMedian - 1) * 100)
+        }
+        print("")
+        print(
+            "\(flagCount) flags: document \(document.count / 1024) KiB, file \(fileSize / 1024) KiB "
+                + "(3 generations, WAL checkpointed)"
+        )
+        print("  decode + index alone                          \(format(decodeMedian))")
+        print(
+            "  cold load, quick_check on open (default)      \(format(median(withCheck)))  "
+                + "SQLite adds \(share(median(withCheck)))"
+        )
+        print(
+            "  cold load, checksIntegrityOnOpen = false      \(format(median(withoutCheck)))  "
+                + "SQLite adds \(share(median(withoutCheck)))"
+        )
+        print("  write one snapshot (save: hash, insert, prune) \(format(median(writeTimes)))")
+    }
+
+    private static func median(_ values: [Duration]) -> Duration {
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+
+    private static func format(_ duration: Duration) -> String {
+        let milliseconds =
+            Double(duration.components.seconds) * 1000
+            + Double(duration.components.attoseconds) / 1e15
+        return String(format: "%8.2f ms", milliseconds)
+    }
+
+    // MARK: Writer child process (for the FliptStoreTests two-writer and SIGKILL tests)
+
+    private static func runWriter(arguments: [String]) {
+        guard let path = value(of: "--path", in: arguments) else {
+            FileHandle.standardError.write(Data("writer: --path is required\n".utf8))
+            exit(2)
+        }
+        let count = Int(value(of: "--count", in: arguments) ?? "") ?? 0
+        let flagCount = Int(value(of: "--flags", in: arguments) ?? "") ?? 50
+        let tag = value(of: "--tag", in: arguments) ?? "writer"
+        let key = SnapshotKey(
+            url: URL(string: "http://127.0.0.1:8080")!,
+            environment: "default",
+            namespace: value(of: "--namespace", in: arguments) ?? "default"
+        )
+        do {
+            let store = try SnapshotStore(path: path)
+            say("opened")
+            var sequence = 0
+            while count == 0 || sequence < count {
+                sequence += 1
+                let document = generateDocument(flagCount: flagCount, seed: sequence, tag: "\(tag)-\(sequence)")
+                let started = Date()
+                let saved = try store.save(
+                    NewSnapshot(document: document, etag: "\"\(tag)-\(sequence)\"", fetchedAt: started),
+                    for: key,
+                    attempt: SyncAttempt(startedAt: started, outcome: .updated, httpStatus: 200, duration: .zero)
+                )
+                say("saved \(saved.generation)")
+            }
+        } catch {
+            FileHandle.standardError.write(Data("writer: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    /// Writes a line to standard output unbuffered, so that a parent reading the pipe sees it at once.
+    private static func say(_ line: String) {
+        FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    }
+
+    private static func value(of option: String, in arguments: [String]) -> String? {
+        guard let index = arguments.firstIndex(of: option), index + 1 < arguments.count else { return nil }
+        return arguments[index + 1]
+    }
+
+    // MARK: Documents
+
+    /// A v2 snapshot document with `flagCount` flags: half variant flags with two rules (segments with
+    /// string, number and datetime constraints, two distributions), half boolean flags with a segment and a
+    /// threshold rollout. `seed` changes values so that documents differ; `tag` lands in the namespace name.
+    static func generateDocument(flagCount: Int, seed: Int, tag: String = "") -> Data {
+        var json = #"{"namespace":{"key":"ns","name":"\#(tag)"},"flags":["#
+        json.reserveCapacity(flagCount * 1200)
+        for index in 0..<flagCount {
+            if index > 0 { json += "," }
+            let key = "flag_\(index)"
+            if index % 2 == 0 {
+                json += #"{"key":"\#(key)","name":"Flag \#(index)","description":"generated","enabled":true,"#
+                json += #""type":"VARIANT_FLAG_TYPE","createdAt":"2026-08-22T10:00:00Z","rules":["#
+                for rank in 1...2 {
+                    if rank > 1 { json += "," }
+                    json += #"{"id":"r\#(index)-\#(rank)","rank":\#(rank),"segmentOperator":"OR_SEGMENT_OPERATOR","#
+                    json += #""segments":[{"key":"segment_\#(index % 97)_\#(rank)","name":"","description":"","#
+                    json += #""matchType":"ALL_SEGMENT_MATCH_TYPE","constraints":["#
+                    json += #"{"type":"STRING_CONSTRAINT_COMPARISON_TYPE","property":"plan","operator":"eq","#
+                    json += #""value":"plan-\#((index + seed) % 7)"},"#
+                    json += #"{"type":"NUMBER_CONSTRAINT_COMPARISON_TYPE","property":"age","operator":"gte","#
+                    json += #""value":"\#((index + seed) % 90)"},"#
+                    json += #"{"type":"DATETIME_CONSTRAINT_COMPARISON_TYPE","property":"signup","operator":"lt","#
+                    json += #""value":"2026-0\#(1 + index % 9)-15T00:00:00Z"}]}],"#
+                    json += #""distributions":[{"ruleId":"r\#(index)-\#(rank)","variantKey":"a","#
+                    json += #""variantAttachment":"{\"color\":\"red\"}","rollout":\#(50 + seed % 10)},"#
+                    json += #"{"ruleId":"r\#(index)-\#(rank)","variantKey":"b","variantAttachment":"","#
+                    json += #""rollout":\#(50 - seed % 10)}]}"#
+                }
+                json += #"],"rollouts":[],"defaultVariant":{"id":"\#(key)/a","key":"a","attachment":""}}"#
+            } else {
+                json += #"{"key":"\#(key)","name":"Flag \#(index)","description":"generated","enabled":true,"#
+                json += #""type":"BOOLEAN_FLAG_TYPE","rules":[],"rollouts":["#
+                json += #"{"type":"SEGMENT_ROLLOUT_TYPE","rank":1,"segment":{"value":true,"#
+                json += #""segmentOperator":"AND_SEGMENT_OPERATOR","segments":[{"key":"beta","name":"","#
+                json += #""description":"","matchType":"ANY_SEGMENT_MATCH_TYPE","constraints":["#
+                json += #"{"type":"BOOLEAN_CONSTRAINT_COMPARISON_TYPE","property":"beta","operator":"true","#
+                json += #""value":""},{"type":"ENTITY_ID_CONSTRAINT_COMPARISON_TYPE","property":"","#
+                json += #""operator":"isoneof","value":"[\"u\#(seed)\",\"u\#(index)\"]"}]}]}},"#
+                json += #"{"type":"THRESHOLD_ROLLOUT_TYPE","rank":2,"threshold":{"percentage":\#(index % 100),"#
+                json += #""value":false}}]}"#
+            }
+        }
+        json += #"],"digest":"\#(String(repeating: "0", count: 39))\#(seed % 10)"}"#
+        return Data(json.utf8)
+    }
 }

@@ -1,0 +1,297 @@
+import Foundation
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Opening a cache file: creating it with mode 0600, falling back to read-only, moving a damaged file aside.
+extension SnapshotStore {
+    struct OpenedFile {
+        var connection: Connection
+        var recovery: StoreRecovery?
+        var readOnlyReason: String?
+    }
+
+    static func openFile(path: String, options: Options) throws(StoreError) -> OpenedFile {
+        try Connection.checkVersion()
+        let fileManager = FileManager.default
+        var isDirectory: ObjCBool = false
+        if fileManager.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw StoreError(
+                code: .cannotOpen,
+                message: "the cache path is a directory, not a file; remove it or choose another path",
+                path: path
+            )
+        }
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        guard fileManager.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw StoreError(
+                code: .cannotOpen,
+                message: "the directory \(directory) does not exist; create it or choose another path",
+                path: path
+            )
+        }
+        if options.readOnly {
+            return try openReadOnly(path: path, options: options, reason: "opened read-only as requested")
+        }
+        if !fileManager.fileExists(atPath: path) {
+            try createFile(path: path)
+        }
+        let connection: Connection
+        do {
+            connection = try Connection(path: path, mode: .readWrite, busyTimeout: options.busyTimeout)
+        } catch let error where error.code == .readOnly || error.code == .cannotOpen {
+            return try openReadOnly(path: path, options: options, reason: "the file cannot be opened for writing")
+        }
+        if connection.isReadOnly {
+            return try openReadOnly(path: path, options: options, reason: "the file is write-protected")
+        }
+        do {
+            try prepare(connection, options: options, writable: true)
+            return OpenedFile(connection: connection, recovery: nil, readOnlyReason: nil)
+        } catch let error where error.code == .corrupt {
+            return try quarantine(path: path, options: options, reason: error)
+        } catch let error where error.code == .readOnly || error.code == .cannotOpen {
+            // For example a writable file in a read-only directory: WAL cannot create its -wal file.
+            return try openReadOnly(path: path, options: options, reason: "the file or its directory is read-only")
+        }
+    }
+
+    /// Creates an empty file with mode 0600 (SQLite gives its -wal and -shm files the same mode).
+    private static func createFile(path: String) throws(StoreError) {
+        let descriptor = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            close(descriptor)
+            return
+        }
+        let number = errno
+        if number == EEXIST { return }  // another process created it first
+        let reason = String(cString: strerror(number))
+        if number == EACCES || number == EPERM || number == EROFS {
+            throw StoreError(
+                code: .readOnly,
+                message: "cannot create the cache file (\(reason)): its directory is read-only and there is no "
+                    + "cached snapshot to serve; fix the permissions or choose another path",
+                path: path
+            )
+        }
+        throw StoreError(code: .cannotOpen, message: "cannot create the cache file (\(reason))", path: path)
+    }
+
+    /// Opens read-only, first with normal locking, then (for WAL files whose -shm cannot be created) immutable.
+    private static func openReadOnly(path: String, options: Options, reason: String) throws(StoreError) -> OpenedFile {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError(
+                code: .cannotOpen,
+                message: "the cache file does not exist and cannot be created (\(reason))",
+                path: path
+            )
+        }
+        do {
+            let connection = try Connection(path: path, mode: .readOnly, busyTimeout: options.busyTimeout)
+            try prepare(connection, options: options, writable: false)
+            options.logger.warning(
+                "snapshot cache opened read-only; snapshots are served but not saved",
+                metadata: ["path": "\(path)", "reason": "\(reason)"]
+            )
+            return OpenedFile(connection: connection, recovery: nil, readOnlyReason: reason)
+        } catch let error where error.code == .readOnly || error.code == .cannotOpen || error.code == .io {
+            let connection = try Connection(path: path, mode: .immutable, busyTimeout: options.busyTimeout)
+            try prepare(connection, options: options, writable: false)
+            let fullReason = reason + "; opened immutable because the WAL index cannot be created"
+            options.logger.warning(
+                "snapshot cache opened immutable; changes still in the -wal file are not visible",
+                metadata: ["path": "\(path)", "reason": "\(fullReason)", "error": "\(error)"]
+            )
+            return OpenedFile(connection: connection, recovery: nil, readOnlyReason: fullReason)
+        }
+    }
+
+    /// Checks that the file is a healthy cache of a schema this build knows, then configures and migrates it.
+    private static func prepare(_ connection: Connection, options: Options, writable: Bool) throws(StoreError) {
+        _ = try connection.integer("SELECT count(*) FROM sqlite_schema")
+        if options.checksIntegrityOnOpen {
+            let lines = try StoreError.catching {
+                try connection.statement("PRAGMA quick_check").rows { $0.text(0) ?? "" }
+            }
+            guard lines == ["ok"] else {
+                throw StoreError(
+                    code: .corrupt,
+                    message: "quick_check failed: " + lines.prefix(3).joined(separator: "; "),
+                    path: connection.path
+                )
+            }
+        }
+        let migrator = Migrator()
+        let pending = try migrator.pendingMigrations(connection)
+        try connection.execute("PRAGMA foreign_keys = ON")
+        guard writable else {
+            if pending.count == migrator.migrations.count {
+                throw StoreError(
+                    code: .readOnly,
+                    message: "the cache file is read-only and holds no snapshot cache yet; nothing can be served "
+                        + "or saved; fix the permissions or choose another path",
+                    path: connection.path
+                )
+            }
+            return
+        }
+        let journalMode = try StoreError.catching {
+            try connection.statement("PRAGMA journal_mode = WAL").first { $0.text(0) }
+        }
+        if journalMode??.lowercased() != "wal" {
+            options.logger.warning(
+                "snapshot cache could not switch to WAL journaling; concurrent readers may wait",
+                metadata: ["path": "\(connection.path)", "journal_mode": "\(journalMode.flatMap { $0 } ?? "?")"]
+            )
+        }
+        try connection.execute("PRAGMA synchronous = NORMAL")
+        if let sizeLimit = options.sizeLimit {
+            let pageSize = try connection.integer("PRAGMA page_size") ?? 4096
+            try connection.execute("PRAGMA max_page_count = \(max(1, Int64(sizeLimit) / pageSize))")
+        }
+        if !pending.isEmpty {
+            let applied = try migrator.migrate(connection)
+            if !applied.isEmpty {
+                options.logger.info(
+                    "snapshot cache schema migrated",
+                    metadata: ["path": "\(connection.path)", "applied": "\(applied.map(\.name))"]
+                )
+            }
+        }
+    }
+
+    /// Moves a damaged file (with its -wal and -shm) aside, never deleting it, salvages what still reads and
+    /// verifies, and starts a fresh file with it.
+    private static func quarantine(path: String, options: Options, reason: StoreError) throws(StoreError) -> OpenedFile
+    {
+        let stamp = Timestamp.string(from: Date()).filter { $0 != "-" && $0 != ":" }
+        let target = "\(path).corrupt-\(stamp)"
+        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
+            guard rename(path + suffix, target + suffix) == 0 else {
+                let failure = String(cString: strerror(errno))
+                throw StoreError(
+                    code: .corrupt,
+                    message: "the cache file is damaged (\(reason.message)) and could not be moved aside "
+                        + "(\(failure)); move or remove it by hand",
+                    resultCode: reason.resultCode,
+                    path: path
+                )
+            }
+        }
+        let salvaged = salvage(from: target, options: options)
+        options.logger.error(
+            "snapshot cache file was damaged; moved it aside and started a fresh one",
+            metadata: [
+                "path": "\(path)", "moved_to": "\(target)", "reason": "\(reason)",
+                "salvaged_snapshots": "\(salvaged.count)",
+            ]
+        )
+        try createFile(path: path)
+        let connection = try Connection(path: path, mode: .readWrite, busyTimeout: options.busyTimeout)
+        try prepare(connection, options: options, writable: true)
+        do {
+            try connection.transaction { try restore(salvaged, into: connection) }
+        } catch {
+            options.logger.error(
+                "could not copy salvaged snapshots into the fresh cache file",
+                metadata: ["path": "\(path)", "error": "\(error)"]
+            )
+        }
+        let recovery = StoreRecovery(reason: reason, movedAsideTo: target, salvagedSnapshots: salvaged.count)
+        return OpenedFile(connection: connection, recovery: recovery, readOnlyReason: nil)
+    }
+
+    private struct SalvagedSnapshot {
+        var key: SnapshotKey
+        var generation: Int64
+        var source: String
+        var etag: String?
+        var fetchedAt: String
+        var serverDate: String?
+        var lastConfirmedAt: String
+        var contentHash: String
+        var document: Data
+        var isLastGood: Bool
+    }
+
+    /// Reads every snapshot that still reads and matches its hash from a damaged file; stops at the first error.
+    private static func salvage(from path: String, options: Options) -> [SalvagedSnapshot] {
+        guard let connection = try? Connection(path: path, mode: .readOnly, busyTimeout: .zero) else { return [] }
+        var salvaged: [SalvagedSnapshot] = []
+        do {
+            let statement = try connection.statement(
+                """
+                SELECT e.server_url, e.environment, e.namespace, e.reference, s.generation, s.source, s.etag,
+                       s.fetched_at, s.server_date, s.last_confirmed_at, s.content_hash, s.document,
+                       s.id = e.last_good_snapshot_id
+                FROM snapshots s JOIN cache_entries e ON e.id = s.entry_id
+                ORDER BY e.id, s.generation
+                """
+            )
+            defer { statement.reset() }
+            while try statement.step() {
+                guard let serverURL = statement.text(0), let environment = statement.text(1),
+                    let namespace = statement.text(2), let reference = statement.text(3),
+                    let source = statement.text(5), let fetchedAt = statement.text(7),
+                    let lastConfirmedAt = statement.text(9), let contentHash = statement.text(10),
+                    let document = statement.bytes(11), SHA256.hex(document) == contentHash
+                else { continue }
+                salvaged.append(
+                    SalvagedSnapshot(
+                        key: SnapshotKey(
+                            normalizedServerURL: serverURL,
+                            environment: environment,
+                            namespace: namespace,
+                            reference: reference
+                        ),
+                        generation: statement.int64(4),
+                        source: source,
+                        etag: statement.text(6),
+                        fetchedAt: fetchedAt,
+                        serverDate: statement.text(8),
+                        lastConfirmedAt: lastConfirmedAt,
+                        contentHash: contentHash,
+                        document: document,
+                        isLastGood: statement.int64(12) == 1
+                    )
+                )
+            }
+        } catch {
+            options.logger.warning(
+                "stopped salvaging a damaged cache file",
+                metadata: ["path": "\(path)", "error": "\(error)", "salvaged_so_far": "\(salvaged.count)"]
+            )
+        }
+        return salvaged
+    }
+
+    private static func restore(_ salvaged: [SalvagedSnapshot], into connection: Connection) throws {
+        var lastGood: [Int64: Int64] = [:]
+        var newest: [Int64: Int64] = [:]
+        for snapshot in salvaged {
+            let entryID = try entryID(for: snapshot.key, in: connection)
+            let snapshotID = try insertSnapshot(
+                [
+                    .integer(entryID), .integer(snapshot.generation), .text(snapshot.source),
+                    .optional(snapshot.etag), .text(snapshot.fetchedAt), .optional(snapshot.serverDate),
+                    .text(snapshot.lastConfirmedAt), .text(snapshot.contentHash),
+                    .integer(Int64(snapshot.document.count)), .utf8(snapshot.document),
+                ],
+                in: connection
+            )
+            newest[entryID] = snapshotID  // rows arrive in generation order
+            if snapshot.isLastGood { lastGood[entryID] = snapshotID }
+        }
+        // The last good generation wins; when it did not survive, the newest salvaged one stands in for it.
+        for (entryID, snapshotID) in newest.merging(lastGood, uniquingKeysWith: { _, good in good }) {
+            try connection.statement("UPDATE cache_entries SET last_good_snapshot_id = ?2 WHERE id = ?1")
+                .run([.integer(entryID), .integer(snapshotID)])
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Logging
+
+extension SnapshotStore {
+    /// How a ``SnapshotStore`` opens and maintains its file.
+    public struct Options: Sendable {
+        /// How many snapshot generations to keep per key, the last good one always included (default 3).
+        public var generationsKept: Int
+        /// How many sync attempts to keep per key (default 100).
+        public var attemptsKept: Int
+        /// How long to wait for another connection's lock before failing with ``StoreError/Code/busy``.
+        public var busyTimeout: Duration
+        /// An upper bound on the file size in bytes (`PRAGMA max_page_count`); writes beyond it fail with
+        /// ``StoreError/Code/full`` and leave the last good snapshot in place. `nil` for no limit.
+        public var sizeLimit: Int?
+        /// Whether to run `PRAGMA quick_check` at open, to find a damaged file before serving from it.
+        public var checksIntegrityOnOpen: Bool
+        /// Open read-only even when the file is writable (for inspection tools).
+        public var readOnly: Bool
+        /// Where the store reports recoveries and fallbacks (a no-op logger by default).
+        public var logger: Logger
+
+        /// Creates options; every parameter has the default described on its property.
+        public init(
+            generationsKept: Int = 3,
+            attemptsKept: Int = 100,
+            busyTimeout: Duration = .seconds(5),
+            sizeLimit: Int? = nil,
+            checksIntegrityOnOpen: Bool = true,
+            readOnly: Bool = false,
+            logger: Logger = Logger(label: "flipt.store", factory: { _ in SwiftLogNoOpLogHandler() })
+        ) {
+            self.generationsKept = generationsKept
+            self.attemptsKept = attemptsKept
+            self.busyTimeout = busyTimeout
+            self.sizeLimit = sizeLimit
+            self.checksIntegrityOnOpen = checksIntegrityOnOpen
+            self.readOnly = readOnly
+            self.logger = logger
+        }
+    }
+}

@@ -1,0 +1,527 @@
+import CFliptSQLite
+import Foundation
+import Logging
+import Synchronization
+
+/// The persistent snapshot cache: a SQLite file that keeps, per key, the last good snapshot, a few earlier
+/// generations, and a bounded log of sync attempts.
+///
+/// The store knows bytes and metadata, not flags. Call ``save(_:for:attempt:)`` only with a document the
+/// engine has decoded and indexed without error: saving is what makes a document the last good one, in a
+/// single `BEGIN IMMEDIATE … COMMIT` that also prunes old generations and records the attempt.
+///
+/// The store is safe to use from several threads. It holds one connection behind a `Mutex`: reads take
+/// microseconds to a few milliseconds and writes happen once per sync, so a pool would add file handles and
+/// WAL readers without removing any measurable wait. Other processes (the CLI while an app runs) share the
+/// file through WAL journaling, a busy timeout and immediate write transactions.
+public final class SnapshotStore: Sendable {
+    /// The file path.
+    public let path: String
+    /// Whether the store can only read (a write-protected file or directory, or ``Options/readOnly``).
+    public var isReadOnly: Bool { readOnlyReason != nil }
+    /// Why the store is read-only, or `nil` when it can write.
+    public let readOnlyReason: String?
+    /// What opening had to do to a damaged file, or `nil` if the file was healthy.
+    public let recovery: StoreRecovery?
+    /// The options the store was opened with.
+    public let options: Options
+    private let connection: Mutex<Connection>
+
+    /// The version of the system SQLite library in use ("3.40.1").
+    public static var sqliteVersion: String { Connection.libraryVersion }
+
+    /// Opens the cache at `path`, creating it (mode 0600) and its schema if needed.
+    ///
+    /// A damaged file, or one that is not SQLite, is moved aside to `<path>.corrupt-<time>` (never deleted),
+    /// its readable snapshots are copied into a fresh file, and ``recovery`` says so. A write-protected file
+    /// or directory opens read-only. A newer schema, an edited migration or another program's database is an
+    /// error that leaves the file untouched.
+    public init(path: String, options: Options = Options()) throws(StoreError) {
+        let opened = try Self.openFile(path: path, options: options)
+        self.path = path
+        self.options = options
+        self.readOnlyReason = opened.readOnlyReason
+        self.recovery = opened.recovery
+        self.connection = Mutex(opened.connection)
+    }
+
+    // MARK: Reading
+
+    /// The last good snapshot for `key`, or `nil` if none was ever saved.
+    public func lastGood(for key: SnapshotKey) throws(StoreError) -> StoredSnapshot? {
+        try read { connection in
+            try connection.statement(
+                """
+                SELECT \(Self.metadataColumns), 1, s.document
+                FROM cache_entries e JOIN snapshots s ON s.id = e.last_good_snapshot_id
+                WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
+                """
+            )
+            .first(Self.keyValues(key)) { row in
+                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(9) ?? Data())
+            }
+        }
+    }
+
+    /// One stored generation of `key` with its document, or `nil` if it is not (or no longer) stored.
+    public func snapshot(for key: SnapshotKey, generation: Int) throws(StoreError) -> StoredSnapshot? {
+        try read { connection in
+            try connection.statement(
+                """
+                SELECT \(Self.metadataColumns), s.id = e.last_good_snapshot_id, s.document
+                FROM cache_entries e JOIN snapshots s ON s.entry_id = e.id
+                WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
+                  AND s.generation = ?5
+                """
+            )
+            .first(Self.keyValues(key) + [.integer(Int64(generation))]) { row in
+                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(9) ?? Data())
+            }
+        }
+    }
+
+    /// The stored generations of `key`, newest first, without their documents.
+    public func history(for key: SnapshotKey) throws(StoreError) -> [SnapshotMetadata] {
+        try read { connection in
+            try connection.statement(
+                """
+                SELECT \(Self.metadataColumns), s.id = e.last_good_snapshot_id
+                FROM cache_entries e JOIN snapshots s ON s.entry_id = e.id
+                WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
+                ORDER BY s.generation DESC
+                """
+            )
+            .rows(Self.keyValues(key)) { try Self.metadata($0) }
+        }
+    }
+
+    /// The most recent sync attempts for `key`, newest first.
+    public func attempts(for key: SnapshotKey, limit: Int = 20) throws(StoreError) -> [SyncAttempt] {
+        try read { connection in
+            try connection.statement(
+                """
+                SELECT a.started_at, a.outcome, a.http_status, a.error_class, a.duration_ms
+                FROM cache_entries e JOIN sync_attempts a ON a.entry_id = e.id
+                WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
+                ORDER BY a.id DESC LIMIT ?5
+                """
+            )
+            .rows(Self.keyValues(key) + [.integer(Int64(limit))]) { try Self.attempt($0) }
+        }
+    }
+
+    /// Every key in the file with its last good snapshot, generation count and latest attempt.
+    public func entries() throws(StoreError) -> [CacheEntry] {
+        try read { connection in
+            let rows = try connection.statement(
+                """
+                SELECT e.id, e.server_url, e.environment, e.namespace, e.reference,
+                       (SELECT count(*) FROM snapshots g WHERE g.entry_id = e.id), s.id IS NOT NULL,
+                       \(Self.metadataColumns)
+                FROM cache_entries e LEFT JOIN snapshots s ON s.id = e.last_good_snapshot_id
+                ORDER BY e.server_url, e.environment, e.namespace, e.reference
+                """
+            )
+            .rows { row -> (Int64, CacheEntry) in
+                let key = SnapshotKey(
+                    normalizedServerURL: row.text(1) ?? "",
+                    environment: row.text(2) ?? "",
+                    namespace: row.text(3) ?? "",
+                    reference: row.text(4) ?? ""
+                )
+                let lastGood = row.int64(6) == 1 ? try Self.metadata(row, offset: 7, isLastGood: true) : nil
+                return (
+                    row.int64(0),
+                    CacheEntry(key: key, lastGood: lastGood, generationCount: Int(row.int64(5)), lastAttempt: nil)
+                )
+            }
+            return try rows.map { entryID, entry in
+                var entry = entry
+                entry.lastAttempt = try connection.statement(
+                    """
+                    SELECT started_at, outcome, http_status, error_class, duration_ms
+                    FROM sync_attempts WHERE entry_id = ?1 ORDER BY id DESC LIMIT 1
+                    """
+                )
+                .first([.integer(entryID)]) { try Self.attempt($0) }
+                return entry
+            }
+        }
+    }
+
+    /// The keys that have an entry in the file.
+    public func keys() throws(StoreError) -> [SnapshotKey] {
+        try entries().map(\.key)
+    }
+
+    // MARK: Writing
+
+    /// Stores a validated document as the key's new last good snapshot, in one transaction.
+    ///
+    /// The transaction inserts the generation, marks it last good, prunes the key to
+    /// ``Options/generationsKept`` generations and records `attempt` if given. A document identical to the
+    /// current last good one (same SHA-256) creates no new generation: its ETag, fetch time, server date and
+    /// confirmation time are updated instead. On any error nothing changes and the previous last good stays.
+    @discardableResult
+    public func save(
+        _ snapshot: NewSnapshot,
+        for key: SnapshotKey,
+        attempt: SyncAttempt? = nil
+    ) throws(StoreError) -> SnapshotMetadata {
+        let contentHash = SHA256.hex(snapshot.document)
+        let fetchedAt = Timestamp.string(from: snapshot.fetchedAt)
+        let serverDate = snapshot.serverDate.map { Timestamp.string(from: $0) }
+        let generationsKept = Int64(max(1, options.generationsKept))
+        return try write { connection in
+            let entryID = try Self.entryID(for: key, in: connection)
+            let current = try connection.statement(
+                """
+                SELECT s.id, s.content_hash FROM cache_entries e JOIN snapshots s ON s.id = e.last_good_snapshot_id
+                WHERE e.id = ?1
+                """
+            )
+            .first([.integer(entryID)]) { ($0.int64(0), $0.text(1)) }
+            let snapshotID: Int64
+            if let current, current.1 == contentHash {
+                snapshotID = current.0
+                try connection.statement(
+                    """
+                    UPDATE snapshots SET etag = ?2, fetched_at = ?3, server_date = ?4,
+                        last_confirmed_at = max(last_confirmed_at, ?3)
+                    WHERE id = ?1
+                    """
+                )
+                .run([.integer(snapshotID), .optional(snapshot.etag), .text(fetchedAt), .optional(serverDate)])
+            } else {
+                let generation =
+                    try connection.statement(
+                        "SELECT coalesce(max(generation), 0) + 1 FROM snapshots WHERE entry_id = ?1"
+                    )
+                    .first([.integer(entryID)]) { $0.int64(0) } ?? 1
+                snapshotID = try Self.insertSnapshot(
+                    [
+                        .integer(entryID), .integer(generation), .text(snapshot.source.rawValue),
+                        .optional(snapshot.etag), .text(fetchedAt), .optional(serverDate), .text(fetchedAt),
+                        .text(contentHash), .integer(Int64(snapshot.document.count)), .utf8(snapshot.document),
+                    ],
+                    in: connection
+                )
+                try connection.statement("UPDATE cache_entries SET last_good_snapshot_id = ?2 WHERE id = ?1")
+                    .run([.integer(entryID), .integer(snapshotID)])
+                try Self.prune(entryID: entryID, keeping: generationsKept, in: connection)
+            }
+            if let attempt {
+                try Self.insertAttempt(attempt, entryID: entryID, keeping: options.attemptsKept, in: connection)
+            }
+            return try connection.statement(
+                "SELECT \(Self.metadataColumns), 1 FROM snapshots s WHERE s.id = ?1"
+            )
+            .first([.integer(snapshotID)]) { try Self.metadata($0) }!
+        }
+    }
+
+    /// Records a `304 Not Modified`: the last good snapshot was confirmed current at `date`.
+    ///
+    /// Returns the updated metadata, or `nil` when the key has no last good snapshot (nothing to confirm).
+    @discardableResult
+    public func recordNotModified(
+        for key: SnapshotKey,
+        at date: Date,
+        attempt: SyncAttempt? = nil
+    ) throws(StoreError) -> SnapshotMetadata? {
+        let confirmedAt = Timestamp.string(from: date)
+        return try write { connection in
+            let entryID = try Self.entryID(for: key, in: connection)
+            if let attempt {
+                try Self.insertAttempt(attempt, entryID: entryID, keeping: options.attemptsKept, in: connection)
+            }
+            try connection.statement(
+                """
+                UPDATE snapshots SET last_confirmed_at = max(last_confirmed_at, ?2)
+                WHERE id = (SELECT last_good_snapshot_id FROM cache_entries WHERE id = ?1)
+                """
+            )
+            .run([.integer(entryID), .text(confirmedAt)])
+            return try connection.statement(
+                """
+                SELECT \(Self.metadataColumns), 1 FROM cache_entries e JOIN snapshots s
+                ON s.id = e.last_good_snapshot_id WHERE e.id = ?1
+                """
+            )
+            .first([.integer(entryID)]) { try Self.metadata($0) }
+        }
+    }
+
+    /// Appends `attempt` to the key's log, dropping the oldest beyond ``Options/attemptsKept``.
+    public func recordAttempt(_ attempt: SyncAttempt, for key: SnapshotKey) throws(StoreError) {
+        try write { connection in
+            let entryID = try Self.entryID(for: key, in: connection)
+            try Self.insertAttempt(attempt, entryID: entryID, keeping: options.attemptsKept, in: connection)
+        }
+    }
+
+    /// Makes a stored earlier (or later) generation the key's last good snapshot.
+    ///
+    /// Fails with ``StoreError/Code/notFound`` when the generation is not stored. No generation is deleted.
+    @discardableResult
+    public func rollback(for key: SnapshotKey, to generation: Int) throws(StoreError) -> SnapshotMetadata {
+        try write { connection in
+            let target = try connection.statement(
+                """
+                SELECT e.id, s.id FROM cache_entries e JOIN snapshots s ON s.entry_id = e.id
+                WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
+                  AND s.generation = ?5
+                """
+            )
+            .first(Self.keyValues(key) + [.integer(Int64(generation))]) { ($0.int64(0), $0.int64(1)) }
+            guard let (entryID, snapshotID) = target else {
+                throw StoreError(
+                    code: .notFound,
+                    message: "generation \(generation) of \(key) is not stored; list the stored generations with "
+                        + "history(for:) and pick one of them",
+                    path: path
+                )
+            }
+            try connection.statement("UPDATE cache_entries SET last_good_snapshot_id = ?2 WHERE id = ?1")
+                .run([.integer(entryID), .integer(snapshotID)])
+            return try connection.statement("SELECT \(Self.metadataColumns), 1 FROM snapshots s WHERE s.id = ?1")
+                .first([.integer(snapshotID)]) { try Self.metadata($0) }!
+        }
+    }
+
+    /// Drops, for every key, the generations beyond the newest `generationsKept` (the last good always stays).
+    ///
+    /// Returns how many generations were deleted.
+    @discardableResult
+    public func prune(keeping generationsKept: Int? = nil) throws(StoreError) -> Int {
+        let kept = Int64(max(1, generationsKept ?? options.generationsKept))
+        return try write { connection in
+            let entryIDs = try connection.statement("SELECT id FROM cache_entries").rows { $0.int64(0) }
+            var deleted = 0
+            for entryID in entryIDs {
+                deleted += try Self.prune(entryID: entryID, keeping: kept, in: connection)
+            }
+            return deleted
+        }
+    }
+
+    /// Deletes a key with all its generations and attempts. Returns whether the key existed.
+    @discardableResult
+    public func removeEntry(for key: SnapshotKey) throws(StoreError) -> Bool {
+        try write { connection in
+            try connection.statement(
+                """
+                DELETE FROM cache_entries
+                WHERE server_url = ?1 AND environment = ?2 AND namespace = ?3 AND reference = ?4
+                """
+            )
+            .run(Self.keyValues(key))
+            return sqlite3_changes(connection.handle) > 0
+        }
+    }
+
+    // MARK: Checking
+
+    /// Runs `PRAGMA integrity_check` and re-hashes every stored document.
+    public func verify() throws(StoreError) -> VerificationReport {
+        try read { connection in
+            let lines = try connection.statement("PRAGMA integrity_check").rows { $0.text(0) ?? "" }
+            var mismatches: [VerificationReport.Mismatch] = []
+            var checked = 0
+            let rows = try connection.statement(
+                """
+                SELECT e.server_url, e.environment, e.namespace, e.reference, s.generation, s.content_hash,
+                       s.document
+                FROM snapshots s JOIN cache_entries e ON e.id = s.entry_id ORDER BY e.id, s.generation
+                """
+            )
+            .rows { row in
+                (
+                    SnapshotKey(
+                        normalizedServerURL: row.text(0) ?? "",
+                        environment: row.text(1) ?? "",
+                        namespace: row.text(2) ?? "",
+                        reference: row.text(3) ?? ""
+                    ),
+                    Int(row.int64(4)),
+                    (row.text(5) ?? "") == SHA256.hex(row.bytes(6) ?? Data())
+                )
+            }
+            for (key, generation, matches) in rows {
+                checked += 1
+                if !matches { mismatches.append(.init(key: key, generation: generation)) }
+            }
+            return VerificationReport(
+                integrityProblems: lines.filter { $0 != "ok" },
+                hashMismatches: mismatches,
+                snapshotsChecked: checked
+            )
+        }
+    }
+
+    /// The schema migrations applied to the file, oldest first, as `(name, applied_at)`.
+    public func appliedMigrations() throws(StoreError) -> [(name: String, appliedAt: Date?)] {
+        try read { connection in
+            try connection.statement("SELECT name, applied_at FROM schema_migrations ORDER BY id").rows {
+                ($0.text(0) ?? "", $0.text(1).flatMap(Timestamp.date(from:)))
+            }
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Runs `body` with the connection, under the lock.
+    private func read<T: Sendable>(_ body: (Connection) throws -> T) throws(StoreError) -> T {
+        do {
+            return try connection.withLock { connection in try body(connection) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(code: .sqlite, message: "\(error)", path: path)
+        }
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE … COMMIT` transaction, under the lock; read-only stores refuse.
+    private func write<T: Sendable>(_ body: (Connection) throws -> T) throws(StoreError) -> T {
+        if let readOnlyReason {
+            throw StoreError(
+                code: .readOnly,
+                message: "the snapshot cache is read-only (\(readOnlyReason)); the last good snapshot is still "
+                    + "served, but nothing new is saved until the file and its directory are writable",
+                path: path
+            )
+        }
+        return try read { connection in try connection.transaction { try body(connection) } }
+    }
+
+    static let metadataColumns =
+        "s.generation, s.source, s.etag, s.fetched_at, s.server_date, s.last_confirmed_at, s.content_hash, s.size"
+
+    static func keyValues(_ key: SnapshotKey) -> [SQLValue] {
+        [.text(key.serverURL), .text(key.environment), .text(key.namespace), .text(key.reference)]
+    }
+
+    /// Decodes ``metadataColumns`` starting at `offset`, then the last-good flag (unless given).
+    static func metadata(
+        _ row: Statement,
+        offset: Int32 = 0,
+        isLastGood: Bool? = nil
+    ) throws(StoreError) -> SnapshotMetadata {
+        func date(_ index: Int32) throws(StoreError) -> Date {
+            guard let text = row.text(offset + index), let date = Timestamp.date(from: text) else {
+                throw StoreError(
+                    code: .corrupt,
+                    message: "a stored time is not ISO-8601 UTC text; the row was edited by hand",
+                    sql: row.sql
+                )
+            }
+            return date
+        }
+        guard let source = SnapshotSource(rawValue: row.text(offset + 1) ?? "") else {
+            throw StoreError(code: .corrupt, message: "a stored snapshot has an unknown source", sql: row.sql)
+        }
+        return SnapshotMetadata(
+            generation: Int(row.int64(offset)),
+            source: source,
+            etag: row.text(offset + 2),
+            fetchedAt: try date(3),
+            serverDate: row.isNull(offset + 4) ? nil : try date(4),
+            lastConfirmedAt: try date(5),
+            contentHash: row.text(offset + 6) ?? "",
+            size: Int(row.int64(offset + 7)),
+            isLastGood: isLastGood ?? (row.int64(offset + 8) == 1)
+        )
+    }
+
+    static func attempt(_ row: Statement) throws(StoreError) -> SyncAttempt {
+        guard let startedAt = row.text(0).flatMap(Timestamp.date(from:)),
+            let outcome = SyncAttempt.Outcome(rawValue: row.text(1) ?? "")
+        else {
+            throw StoreError(code: .corrupt, message: "a stored sync attempt is malformed", sql: row.sql)
+        }
+        return SyncAttempt(
+            startedAt: startedAt,
+            outcome: outcome,
+            httpStatus: row.isNull(2) ? nil : Int(row.int64(2)),
+            errorClass: row.text(3),
+            duration: .milliseconds(row.int64(4))
+        )
+    }
+
+    /// The id of the key's entry, created if missing.
+    static func entryID(for key: SnapshotKey, in connection: Connection) throws -> Int64 {
+        try connection.statement(
+            """
+            INSERT INTO cache_entries (server_url, environment, namespace, reference, created_at)
+            VALUES (?1, ?2, ?3, ?4, ?5)
+            ON CONFLICT (server_url, environment, namespace, reference) DO NOTHING
+            """
+        )
+        .run(keyValues(key) + [.text(Timestamp.string(from: Date()))])
+        return try connection.statement(
+            """
+            SELECT id FROM cache_entries
+            WHERE server_url = ?1 AND environment = ?2 AND namespace = ?3 AND reference = ?4
+            """
+        )
+        .first(keyValues(key)) { $0.int64(0) }!
+    }
+
+    /// Inserts a snapshot row from its ten column values and returns its id.
+    static func insertSnapshot(_ values: [SQLValue], in connection: Connection) throws -> Int64 {
+        try connection.statement(
+            """
+            INSERT INTO snapshots (entry_id, generation, source, etag, fetched_at, server_date, last_confirmed_at,
+                                   content_hash, size, document)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+            """
+        )
+        .run(values)
+        return sqlite3_last_insert_rowid(connection.handle)
+    }
+
+    /// Deletes the entry's generations older than the newest `kept`, except its last good one.
+    @discardableResult
+    static func prune(entryID: Int64, keeping kept: Int64, in connection: Connection) throws -> Int {
+        try connection.statement(
+            """
+            DELETE FROM snapshots
+            WHERE entry_id = ?1
+              AND id IS NOT (SELECT last_good_snapshot_id FROM cache_entries WHERE id = ?1)
+              AND generation < (SELECT generation FROM snapshots WHERE entry_id = ?1
+                                ORDER BY generation DESC LIMIT 1 OFFSET ?2 - 1)
+            """
+        )
+        .run([.integer(entryID), .integer(kept)])
+        return Int(sqlite3_changes(connection.handle))
+    }
+
+    static func insertAttempt(
+        _ attempt: SyncAttempt,
+        entryID: Int64,
+        keeping kept: Int,
+        in connection: Connection
+    ) throws {
+        let components = attempt.duration.components
+        let milliseconds = max(0, components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)
+        try connection.statement(
+            """
+            INSERT INTO sync_attempts (entry_id, started_at, outcome, http_status, error_class, duration_ms)
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            """
+        )
+        .run([
+            .integer(entryID), .text(Timestamp.string(from: attempt.startedAt)), .text(attempt.outcome.rawValue),
+            attempt.httpStatus.map { .integer(Int64($0)) } ?? .null, .optional(attempt.errorClass),
+            .integer(milliseconds),
+        ])
+        try connection.statement(
+            """
+            DELETE FROM sync_attempts
+            WHERE entry_id = ?1 AND id <= (SELECT id FROM sync_attempts WHERE entry_id = ?1
+                                           ORDER BY id DESC LIMIT 1 OFFSET ?2)
+            """
+        )
+        .run([.integer(entryID), .integer(Int64(max(1, kept)))])
+    }
+}
