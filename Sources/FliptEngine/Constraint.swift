@@ -1,0 +1,354 @@
+/// A comparison between two ordered values.
+enum Comparison: Sendable {
+    case equal, notEqual, less, lessOrEqual, greater, greaterOrEqual
+
+    init?(operator name: String) {
+        switch ByteName(name) {
+        case "eq": self = .equal
+        case "neq": self = .notEqual
+        case "lt": self = .less
+        case "lte": self = .lessOrEqual
+        case "gt": self = .greater
+        case "gte": self = .greaterOrEqual
+        default: return nil
+        }
+    }
+
+    @inline(__always)
+    func holds<Value: Comparable>(_ lhs: Value, _ rhs: Value) -> Bool {
+        switch self {
+        case .equal: lhs == rhs
+        case .notEqual: lhs != rhs
+        case .less: lhs < rhs
+        case .lessOrEqual: lhs <= rhs
+        case .greater: lhs > rhs
+        case .greaterOrEqual: lhs >= rhs
+        }
+    }
+}
+
+/// A name compared byte for byte with ASCII literals (no Unicode canonical equivalence).
+struct ByteName: Equatable, ExpressibleByStringLiteral {
+    let text: String
+
+    init(_ text: String) { self.text = text }
+    init(stringLiteral value: StaticString) { self.text = value.description }
+
+    static func == (lhs: ByteName, rhs: ByteName) -> Bool { lhs.text.bytesEqual(rhs.text) }
+    static func ~= (pattern: ByteName, value: ByteName) -> Bool { pattern == value }
+}
+
+/// What a constraint checks, with its constraint value parsed once when the snapshot is indexed.
+enum ConstraintTest: Sendable {
+    /// The constraint type is unknown: the whole segment fails at once.
+    case unknownType
+    /// Always false (unknown operator, unparsable constraint value, ...).
+    case never
+    /// The value is `""` (a missing property counts as `""`).
+    case isEmpty
+    /// The value is not `""`.
+    case isNotEmpty
+    case equals([UInt8])
+    case notEquals([UInt8])
+    case hasPrefix([UInt8])
+    case hasSuffix([UInt8])
+    case contains([UInt8])
+    case notContains([UInt8])
+    case oneOf([[UInt8]])
+    case notOneOf([[UInt8]])
+    case numberComparison(Comparison, Int32)
+    case numberOneOf([Int32])
+    case numberNotOneOf([Int32])
+    case boolean(Bool)
+    case dateTimeComparison(Comparison, Int64)
+}
+
+/// A segment constraint, ready to evaluate.
+struct CompiledConstraint: Sendable {
+    /// The context property the constraint reads, or nil when it reads the entity id.
+    let property: [UInt8]?
+    let test: ConstraintTest
+
+    init(type: String, property: String, operator name: String, value: String) {
+        let operatorName = ByteName(name)
+        switch ByteName(type) {
+        case "STRING_CONSTRAINT_COMPARISON_TYPE":
+            self.property = Array(property.utf8)
+            test = Self.stringTest(operatorName, value)
+        case "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE":
+            self.property = nil
+            test = Self.stringTest(operatorName, value)
+        case "NUMBER_CONSTRAINT_COMPARISON_TYPE":
+            self.property = Array(property.utf8)
+            test = Self.numberTest(operatorName, value)
+        case "BOOLEAN_CONSTRAINT_COMPARISON_TYPE":
+            self.property = Array(property.utf8)
+            switch operatorName {
+            case "present": test = .isNotEmpty
+            case "notpresent": test = .isEmpty
+            case "true": test = .boolean(true)
+            case "false": test = .boolean(false)
+            default: test = .never
+            }
+        case "DATETIME_CONSTRAINT_COMPARISON_TYPE":
+            self.property = Array(property.utf8)
+            switch operatorName {
+            case "present": test = .isNotEmpty
+            case "notpresent": test = .isEmpty
+            default:
+                if let comparison = Comparison(operator: name), let instant = parseRFC3339Seconds(value) {
+                    test = .dateTimeComparison(comparison, instant)
+                } else {
+                    test = .never
+                }
+            }
+        default:
+            self.property = Array(property.utf8)
+            test = .unknownType
+        }
+    }
+
+    private static func stringTest(_ operatorName: ByteName, _ value: String) -> ConstraintTest {
+        let bytes = Array(value.utf8)
+        switch operatorName {
+        case "empty": return .isEmpty
+        case "notempty": return .isNotEmpty
+        case "eq": return .equals(bytes)
+        case "neq": return .notEquals(bytes)
+        case "prefix": return .hasPrefix(bytes)
+        case "suffix": return .hasSuffix(bytes)
+        case "contains": return .contains(bytes)
+        case "notcontains": return .notContains(bytes)
+        case "isoneof":
+            guard let list = parseStringList(value) else { return .never }
+            return .oneOf(list)
+        case "isnotoneof":
+            // A list that cannot be parsed makes `isoneof` false, so its negation is true for any non-empty value.
+            guard let list = parseStringList(value) else { return .isNotEmpty }
+            return .notOneOf(list)
+        default: return .never
+        }
+    }
+
+    private static func numberTest(_ operatorName: ByteName, _ value: String) -> ConstraintTest {
+        switch operatorName {
+        case "present": return .isNotEmpty
+        case "notpresent": return .isEmpty
+        case "isoneof":
+            guard let list = parseInt32List(value) else { return .never }
+            return .numberOneOf(list)
+        case "isnotoneof":
+            guard let list = parseInt32List(value) else { return .never }
+            return .numberNotOneOf(list)
+        default:
+            guard let comparison = Comparison(operator: operatorName.text), let number = parseInt32(value) else {
+                return .never
+            }
+            return .numberComparison(comparison, number)
+        }
+    }
+
+    /// Evaluates the constraint for a value (`""` when the property is missing).
+    @inline(__always)
+    func matches(_ value: String) -> Bool {
+        switch test {
+        case .unknownType, .never: return false
+        case .isEmpty: return value.utf8.isEmpty
+        case .isNotEmpty: return !value.utf8.isEmpty
+        default: break
+        }
+        if value.utf8.isEmpty { return false }
+        return value.withUTF8Bytes { matchesNonEmpty($0) }
+    }
+
+    private func matchesNonEmpty(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch test {
+        case .unknownType, .never, .isEmpty: return false
+        case .isNotEmpty: return true
+        case .equals(let expected): return expected.withUnsafeBufferPointer { bytesEqualBuffers(value, $0) }
+        case .notEquals(let expected): return !expected.withUnsafeBufferPointer { bytesEqualBuffers(value, $0) }
+        case .hasPrefix(let prefix): return prefix.withUnsafeBufferPointer { bytesHavePrefix(value, $0) }
+        case .hasSuffix(let suffix): return suffix.withUnsafeBufferPointer { bytesHaveSuffix(value, $0) }
+        case .contains(let part): return part.withUnsafeBufferPointer { bytesContain(value, $0) }
+        case .notContains(let part): return !part.withUnsafeBufferPointer { bytesContain(value, $0) }
+        case .oneOf(let list): return Self.list(list, contains: value)
+        case .notOneOf(let list): return !Self.list(list, contains: value)
+        case .numberComparison(let comparison, let expected):
+            guard let number = parseInt32(value) else { return false }
+            return comparison.holds(number, expected)
+        case .numberOneOf(let list):
+            guard let number = parseInt32(value) else { return false }
+            return list.contains(number)
+        case .numberNotOneOf(let list):
+            guard let number = parseInt32(value) else { return false }
+            return !list.contains(number)
+        case .boolean(let expected):
+            if bytesEqualLiteral(value, "true") { return expected }
+            if bytesEqualLiteral(value, "false") { return !expected }
+            return false
+        case .dateTimeComparison(let comparison, let expected):
+            guard let instant = parseRFC3339Seconds(value) else { return false }
+            return comparison.holds(instant, expected)
+        }
+    }
+
+    private static func list(_ list: [[UInt8]], contains value: UnsafeBufferPointer<UInt8>) -> Bool {
+        for element in list where element.count == value.count {
+            if element.withUnsafeBufferPointer({ bytesEqualBuffers(value, $0) }) { return true }
+        }
+        return false
+    }
+}
+
+@inline(__always)
+private func bytesEqualLiteral(_ bytes: UnsafeBufferPointer<UInt8>, _ literal: StaticString) -> Bool {
+    bytesEqualBuffers(bytes, UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+}
+
+/// Parses a 32-bit signed integer as Rust's `str::parse::<i32>` does: an optional `+` or `-`, then one or more
+/// ASCII digits (leading zeros allowed), within range. Nothing else: no spaces, no decimal point, no exponent.
+func parseInt32(_ text: String) -> Int32? {
+    text.withUTF8Bytes { parseInt32($0) }
+}
+
+func parseInt32(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
+    var index = 0
+    var negative = false
+    if let first = bytes.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "-") {
+        negative = first == UInt8(ascii: "-")
+        index = 1
+    }
+    guard index < bytes.count else { return nil }
+    var magnitude: Int64 = 0
+    while index < bytes.count {
+        let byte = bytes[index]
+        guard isDigit(byte) else { return nil }
+        magnitude = magnitude * 10 + Int64(byte - UInt8(ascii: "0"))
+        if magnitude > 2_147_483_648 { return nil }
+        index += 1
+    }
+    let value = negative ? -magnitude : magnitude
+    guard value >= Int64(Int32.min), value <= Int64(Int32.max) else { return nil }
+    return Int32(value)
+}
+
+/// Parses a constraint value as the engine's `Vec<&str>`: a strict JSON array of strings, none of which may
+/// contain an escape (a borrowed string cannot hold one). Nil when it does not parse.
+func parseStringList(_ text: String) -> [[UInt8]]? {
+    if text.utf8.contains(UInt8(ascii: "\\")) { return nil }
+    return text.withUTF8Bytes { bytes -> [[UInt8]]? in
+        var cursor = JSONCursor(bytes)
+        var list: [[UInt8]] = []
+        do throws(DocumentError) {
+            try cursor.readArray { cursor, _ throws(DocumentError) in
+                list.append(Array(try cursor.readString().utf8))
+            }
+            try cursor.expectEnd()
+        } catch {
+            return nil
+        }
+        return list
+    }
+}
+
+/// Parses a constraint value as the engine's `Vec<i32>`: a strict JSON array of integer tokens within `Int32`
+/// (`5.0`, `-0`, `1e3` and strings all fail, since JSON reads them as floats or strings). Nil when it does not
+/// parse.
+func parseInt32List(_ text: String) -> [Int32]? {
+    text.withUTF8Bytes { bytes -> [Int32]? in
+        var cursor = JSONCursor(bytes)
+        var list: [Int32] = []
+        do throws(DocumentError) {
+            try cursor.readArray { cursor, _ throws(DocumentError) in
+                switch try cursor.readNumber() {
+                case .unsigned(let value) where value <= UInt64(Int32.max):
+                    list.append(Int32(value))
+                case .signed(let value) where value >= Int64(Int32.min) && value <= Int64(Int32.max):
+                    list.append(Int32(value))
+                default:
+                    throw cursor.error("not an Int32")
+                }
+            }
+            try cursor.expectEnd()
+        } catch {
+            return nil
+        }
+        return list
+    }
+}
+
+/// Parses an RFC 3339 date-time as chrono's `parse_from_rfc3339` does and returns whole Unix seconds (floor),
+/// with a leap second `:60` read as `:59`. Nil when it does not parse.
+func parseRFC3339Seconds(_ text: String) -> Int64? {
+    text.withUTF8Bytes { parseRFC3339Seconds($0) }
+}
+
+func parseRFC3339Seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+    var index = 0
+    func digits(_ count: Int) -> Int64? {
+        guard index + count <= bytes.count else { return nil }
+        var value: Int64 = 0
+        for offset in 0..<count {
+            let byte = bytes[index + offset]
+            guard isDigit(byte) else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        index += count
+        return value
+    }
+    func literal(_ expected: UInt8) -> Bool {
+        guard index < bytes.count, bytes[index] == expected else { return false }
+        index += 1
+        return true
+    }
+    guard let year = digits(4), literal(UInt8(ascii: "-")), let month = digits(2), literal(UInt8(ascii: "-")),
+        let day = digits(2)
+    else { return nil }
+    guard (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month) else { return nil }
+    guard index < bytes.count,
+        bytes[index] == UInt8(ascii: "T") || bytes[index] == UInt8(ascii: "t") || bytes[index] == UInt8(ascii: " ")
+    else { return nil }
+    index += 1
+    guard let hour = digits(2), literal(UInt8(ascii: ":")), let minute = digits(2), literal(UInt8(ascii: ":")),
+        let second = digits(2)
+    else { return nil }
+    guard hour <= 23, minute <= 59, second <= 60 else { return nil }
+    if literal(UInt8(ascii: ".")) {
+        let start = index
+        while index < bytes.count, isDigit(bytes[index]) { index += 1 }
+        guard index > start else { return nil }
+    }
+    guard index < bytes.count else { return nil }
+    var offsetSeconds: Int64 = 0
+    switch bytes[index] {
+    case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+        index += 1
+    default:
+        var negative: Bool
+        if bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") {
+            negative = bytes[index] == UInt8(ascii: "-")
+            index += 1
+        } else if index + 2 < bytes.count, bytes[index] == 0xE2, bytes[index + 1] == 0x88, bytes[index + 2] == 0x92 {
+            negative = true  // U+2212 MINUS SIGN
+            index += 3
+        } else {
+            return nil
+        }
+        guard let offsetHour = digits(2), literal(UInt8(ascii: ":")), let offsetMinute = digits(2),
+            offsetHour <= 23, offsetMinute <= 59
+        else { return nil }
+        offsetSeconds = offsetHour * 3600 + offsetMinute * 60
+        if negative { offsetSeconds = -offsetSeconds }
+    }
+    guard index == bytes.count else { return nil }
+    let days = daysSince1970(year: year, month: month, day: day)
+    return days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
+}
+
+private func daysInMonth(year: Int64, month: Int64) -> Int64 {
+    switch month {
+    case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+    case 4, 6, 9, 11: 30
+    default: 31
+    }
+}

@@ -1,0 +1,123 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A wall-clock instant with nanosecond precision, kept as raw numbers and formatted only when asked.
+public struct EvaluationTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// Whole seconds since 1970-01-01T00:00:00Z.
+    public let secondsSince1970: Int64
+    /// Nanoseconds within the second, 0…999,999,999.
+    public let nanoseconds: Int32
+
+    /// Creates an instant from its parts; `nanoseconds` must be in 0…999,999,999.
+    public init(secondsSince1970: Int64, nanoseconds: Int32) {
+        precondition((0..<1_000_000_000).contains(nanoseconds), "nanoseconds must be in 0…999,999,999")
+        self.secondsSince1970 = secondsSince1970
+        self.nanoseconds = nanoseconds
+    }
+
+    /// The current wall-clock time.
+    public static func now() -> EvaluationTimestamp {
+        var spec = timespec()
+        clock_gettime(CLOCK_REALTIME, &spec)
+        return EvaluationTimestamp(unchecked: Int64(spec.tv_sec), Int32(spec.tv_nsec))
+    }
+
+    init(unchecked seconds: Int64, _ nanoseconds: Int32) {
+        self.secondsSince1970 = seconds
+        self.nanoseconds = nanoseconds
+    }
+
+    /// Orders instants in time.
+    public static func < (lhs: Self, rhs: Self) -> Bool {
+        (lhs.secondsSince1970, lhs.nanoseconds) < (rhs.secondsSince1970, rhs.nanoseconds)
+    }
+
+    /// Whole milliseconds from `self` to `later`, as the engine reports durations (never negative).
+    func wholeMilliseconds(until later: EvaluationTimestamp) -> Double {
+        let nanos =
+            (later.secondsSince1970 - secondsSince1970) * 1_000_000_000
+            + Int64(later.nanoseconds - nanoseconds)
+        return nanos > 0 ? Double(nanos / 1_000_000) : 0
+    }
+
+    /// RFC 3339 in UTC with `Z`, with 0, 3, 6 or 9 fractional digits (the fewest that are exact), as the
+    /// official engine prints timestamps: `2026-11-24T22:41:50.331507641Z`.
+    public var rfc3339: String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(30)
+        appendRFC3339(to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The RFC 3339 form.
+    public var description: String { rfc3339 }
+
+    func appendRFC3339(to bytes: inout [UInt8]) {
+        let days = secondsSince1970 >= 0 ? secondsSince1970 / 86_400 : (secondsSince1970 - 86_399) / 86_400
+        let secondOfDay = secondsSince1970 - days * 86_400
+        let (year, month, day) = civilDate(fromDaysSince1970: days)
+        appendDigits(year, width: 4, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(month, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "-"))
+        appendDigits(day, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: "T"))
+        appendDigits(secondOfDay / 3600, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay / 60 % 60, width: 2, to: &bytes)
+        bytes.append(UInt8(ascii: ":"))
+        appendDigits(secondOfDay % 60, width: 2, to: &bytes)
+        let nanos = Int64(nanoseconds)
+        if nanos != 0 {
+            bytes.append(UInt8(ascii: "."))
+            if nanos % 1_000_000 == 0 {
+                appendDigits(nanos / 1_000_000, width: 3, to: &bytes)
+            } else if nanos % 1000 == 0 {
+                appendDigits(nanos / 1000, width: 6, to: &bytes)
+            } else {
+                appendDigits(nanos, width: 9, to: &bytes)
+            }
+        }
+        bytes.append(UInt8(ascii: "Z"))
+    }
+}
+
+private func appendDigits(_ value: Int64, width: Int, to bytes: inout [UInt8]) {
+    var digits: [UInt8] = []
+    var remaining = value < 0 ? -value : value
+    repeat {
+        digits.append(UInt8(ascii: "0") + UInt8(remaining % 10))
+        remaining /= 10
+    } while remaining > 0
+    if value < 0 { bytes.append(UInt8(ascii: "-")) }
+    for _ in digits.count..<max(width, digits.count) { bytes.append(UInt8(ascii: "0")) }
+    bytes.append(contentsOf: digits.reversed())
+}
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's well-known civil-date algorithm).
+func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
+    let shiftedYear = month <= 2 ? year - 1 : year
+    let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+    let yearOfEra = shiftedYear - era * 400
+    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
+    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+    return era * 146_097 + dayOfEra - 719_468
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+func civilDate(fromDaysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    let shifted = days + 719_468
+    let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+    let dayOfEra = shifted - era * 146_097
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let monthIndex = (5 * dayOfYear + 2) / 153
+    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+}

@@ -1,0 +1,755 @@
+/// One step of the path from a document's root to a value, used only to name locations in errors.
+enum PathComponent {
+    case field(StaticString)
+    case index(Int)
+}
+
+/// A number token as the official engine's JSON parser (serde_json, without `float_roundtrip`) reads it.
+enum ParsedNumber {
+    case unsigned(UInt64)
+    case signed(Int64)
+    case double(Double)
+
+    /// The value narrowed to `Float` the way Rust's `as f32` narrows each case (round to nearest, ties to even).
+    var float32: Float {
+        switch self {
+        case .unsigned(let value): Float(value)
+        case .signed(let value): Float(value)
+        case .double(let value): Float(value)
+        }
+    }
+}
+
+/// A cursor over UTF-8 JSON bytes that decodes typed values the way the official engine's serde-based parser
+/// does: the same grammar, the same number conversion, the same rules for strings that are decoded (validated
+/// UTF-8, paired surrogates) and for values that are skipped (syntax only).
+///
+/// The cursor never recurses while skipping, so deeply nested unknown fields cannot exhaust the stack.
+struct JSONCursor {
+    let bytes: UnsafeBufferPointer<UInt8>
+    var index = 0
+    var path: [PathComponent] = []
+    private var scratch: [UInt8] = []
+
+    init(_ bytes: UnsafeBufferPointer<UInt8>) {
+        self.bytes = bytes
+    }
+
+    // MARK: Errors
+
+    /// An error at the current location.
+    func error(_ reason: String) -> DocumentError {
+        DocumentError(path: renderedPath, reason: reason, byteOffset: index)
+    }
+
+    var renderedPath: String {
+        var text = ""
+        for component in path {
+            switch component {
+            case .field(let name):
+                if !text.isEmpty { text += "." }
+                text += name.description
+            case .index(let position):
+                text += "[\(position)]"
+            }
+        }
+        return text
+    }
+
+    /// Describes the value that starts at the current byte, for "expected X, found Y" messages.
+    func foundDescription() -> String {
+        guard index < bytes.count else { return "the end of the document" }
+        switch bytes[index] {
+        case UInt8(ascii: "\""): return "a string"
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return "a number"
+        case UInt8(ascii: "t"), UInt8(ascii: "f"): return "a boolean"
+        case UInt8(ascii: "n"): return "null"
+        case UInt8(ascii: "["): return "an array"
+        case UInt8(ascii: "{"): return "an object"
+        case let byte where byte >= 0x20 && byte < 0x7F:
+            return "unexpected character '\(Character(Unicode.Scalar(byte)))'"
+        case let byte: return "unexpected byte 0x\(String(byte, radix: 16))"
+        }
+    }
+
+    func typeError(expected: String) -> DocumentError {
+        error("expected \(expected), found \(foundDescription())")
+    }
+
+    // MARK: Whitespace and structure
+
+    /// Skips JSON whitespace and returns the next byte without consuming it, or nil at the end.
+    @inline(__always)
+    mutating func peekSignificant() -> UInt8? {
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 {
+                index += 1
+            } else {
+                return byte
+            }
+        }
+        return nil
+    }
+
+    /// Requires that nothing but whitespace follows the top-level value.
+    mutating func expectEnd() throws(DocumentError) {
+        if peekSignificant() != nil {
+            throw error("unexpected trailing characters after the top-level value")
+        }
+    }
+
+    mutating func expect(_ byte: UInt8, _ what: String) throws(DocumentError) {
+        guard peekSignificant() == byte else {
+            throw error("expected \(what), found \(foundDescription())")
+        }
+        index += 1
+    }
+
+    private mutating func expectLiteral(_ rest: StaticString) throws(DocumentError) {
+        // The first byte has been checked and consumed by the caller.
+        let tail = UnsafeBufferPointer(start: rest.utf8Start, count: rest.utf8CodeUnitCount)
+        for expected in tail {
+            guard index < bytes.count else { throw error("unexpected end of the document in a literal") }
+            guard bytes[index] == expected else { throw error("invalid literal") }
+            index += 1
+        }
+    }
+
+    /// Consumes `null` when it is the next value (as serde does for an `Option`); returns false otherwise.
+    mutating func consumeNull() throws(DocumentError) -> Bool {
+        guard peekSignificant() == UInt8(ascii: "n") else { return false }
+        index += 1
+        try expectLiteral("ull")
+        return true
+    }
+
+    // MARK: Typed values
+
+    mutating func readBool() throws(DocumentError) -> Bool {
+        switch peekSignificant() {
+        case UInt8(ascii: "t"):
+            index += 1
+            try expectLiteral("rue")
+            return true
+        case UInt8(ascii: "f"):
+            index += 1
+            try expectLiteral("alse")
+            return false
+        default:
+            throw typeError(expected: "a boolean")
+        }
+    }
+
+    /// Reads a string value, decoding escapes and requiring valid UTF-8 and paired surrogates.
+    mutating func readString() throws(DocumentError) -> String {
+        guard peekSignificant() == UInt8(ascii: "\"") else { throw typeError(expected: "a string") }
+        index += 1
+        let start = index
+        var ascii = true
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                let slice = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                index += 1
+                if ascii { return String(decoding: slice, as: UTF8.self) }
+                guard let text = String(validating: slice, as: UTF8.self) else {
+                    index = start
+                    throw error("invalid UTF-8 in a string")
+                }
+                return text
+            }
+            if byte == UInt8(ascii: "\\") {
+                index = start
+                try readEscapedString()
+                return try makeString(from: scratch, at: start)
+            }
+            if byte < 0x20 { throw error("control character in a string (it must be escaped)") }
+            if byte >= 0x80 { ascii = false }
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    private func makeString(from decoded: [UInt8], at start: Int) throws(DocumentError) -> String {
+        guard let text = String(validating: decoded, as: UTF8.self) else {
+            throw DocumentError(path: renderedPath, reason: "invalid UTF-8 in a string", byteOffset: start)
+        }
+        return text
+    }
+
+    /// Decodes the string whose body starts at `index` into `scratch`, leaving `index` after the closing quote.
+    private mutating func readEscapedString() throws(DocumentError) {
+        scratch.removeAll(keepingCapacity: true)
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            switch byte {
+            case UInt8(ascii: "\""):
+                return
+            case UInt8(ascii: "\\"):
+                try readEscape()
+            case 0..<0x20:
+                index -= 1
+                throw error("control character in a string (it must be escaped)")
+            default:
+                scratch.append(byte)
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    private mutating func readEscape() throws(DocumentError) {
+        guard index < bytes.count else { throw error("unterminated string") }
+        let byte = bytes[index]
+        index += 1
+        switch byte {
+        case UInt8(ascii: "\""): scratch.append(UInt8(ascii: "\""))
+        case UInt8(ascii: "\\"): scratch.append(UInt8(ascii: "\\"))
+        case UInt8(ascii: "/"): scratch.append(UInt8(ascii: "/"))
+        case UInt8(ascii: "b"): scratch.append(0x08)
+        case UInt8(ascii: "f"): scratch.append(0x0C)
+        case UInt8(ascii: "n"): scratch.append(0x0A)
+        case UInt8(ascii: "r"): scratch.append(0x0D)
+        case UInt8(ascii: "t"): scratch.append(0x09)
+        case UInt8(ascii: "u"):
+            let first = try readHex4()
+            if (0xDC00...0xDFFF).contains(first) {
+                throw error("lone trailing surrogate in a \\u escape")
+            }
+            guard (0xD800...0xDBFF).contains(first) else {
+                appendUTF8(UInt32(first))
+                return
+            }
+            guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
+            else {
+                throw error("lone leading surrogate in a \\u escape")
+            }
+            index += 2
+            let second = try readHex4()
+            guard (0xDC00...0xDFFF).contains(second) else {
+                throw error("lone leading surrogate in a \\u escape")
+            }
+            appendUTF8(0x10000 + ((UInt32(first) - 0xD800) << 10) + (UInt32(second) - 0xDC00))
+        default:
+            index -= 1
+            throw error("invalid escape sequence in a string")
+        }
+    }
+
+    private mutating func readHex4() throws(DocumentError) -> UInt16 {
+        guard index + 4 <= bytes.count else {
+            index = bytes.count
+            throw error("unterminated \\u escape")
+        }
+        var value: UInt16 = 0
+        for offset in 0..<4 {
+            guard let digit = hexValue(bytes[index + offset]) else {
+                index += 4
+                throw error("invalid \\u escape")
+            }
+            value = value << 4 | UInt16(digit)
+        }
+        index += 4
+        return value
+    }
+
+    private mutating func appendUTF8(_ scalar: UInt32) {
+        switch scalar {
+        case 0..<0x80:
+            scratch.append(UInt8(scalar))
+        case 0x80..<0x800:
+            scratch.append(UInt8(0xC0 | scalar >> 6))
+            scratch.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x800..<0x10000:
+            scratch.append(UInt8(0xE0 | scalar >> 12))
+            scratch.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            scratch.append(UInt8(0x80 | scalar & 0x3F))
+        default:
+            scratch.append(UInt8(0xF0 | scalar >> 18))
+            scratch.append(UInt8(0x80 | scalar >> 12 & 0x3F))
+            scratch.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            scratch.append(UInt8(0x80 | scalar & 0x3F))
+        }
+    }
+
+    // MARK: Numbers
+
+    /// Reads a JSON number into a `Float` the way serde reads an `f32` field.
+    mutating func readFloat32() throws(DocumentError) -> Float {
+        try readNumber().float32
+    }
+
+    /// Reads a number token with serde_json's algorithm: integers stay integers while they fit in 64 bits; other
+    /// numbers become `significand × 10^exponent` computed with one multiplication or division by a power of ten.
+    mutating func readNumber() throws(DocumentError) -> ParsedNumber {
+        switch peekSignificant() {
+        case UInt8(ascii: "-"):
+            index += 1
+            return try readInteger(positive: false)
+        case .some(UInt8(ascii: "0")...UInt8(ascii: "9")):
+            return try readInteger(positive: true)
+        default:
+            throw typeError(expected: "a number")
+        }
+    }
+
+    private func peekOrZero() -> UInt8 { index < bytes.count ? bytes[index] : 0 }
+
+    private mutating func readInteger(positive: Bool) throws(DocumentError) -> ParsedNumber {
+        guard index < bytes.count else { throw error("unexpected end of the document in a number") }
+        let first = bytes[index]
+        index += 1
+        switch first {
+        case UInt8(ascii: "0"):
+            if isDigit(peekOrZero()) { throw error("invalid number (leading zero)") }
+            return try readNumberTail(positive: positive, significand: 0)
+        case UInt8(ascii: "1")...UInt8(ascii: "9"):
+            var significand = UInt64(first - UInt8(ascii: "0"))
+            while true {
+                let byte = peekOrZero()
+                guard isDigit(byte) else { return try readNumberTail(positive: positive, significand: significand) }
+                let digit = UInt64(byte - UInt8(ascii: "0"))
+                if Self.overflows(significand, digit) {
+                    return .double(try readLongInteger(positive: positive, significand: significand))
+                }
+                index += 1
+                significand = significand * 10 + digit
+            }
+        default:
+            index -= 1
+            throw error("invalid number")
+        }
+    }
+
+    private static func overflows(_ value: UInt64, _ digit: UInt64) -> Bool {
+        value >= UInt64.max / 10 && (value > UInt64.max / 10 || digit > UInt64.max % 10)
+    }
+
+    private mutating func readNumberTail(positive: Bool, significand: UInt64) throws(DocumentError) -> ParsedNumber {
+        switch peekOrZero() {
+        case UInt8(ascii: "."):
+            return .double(try readDecimal(positive: positive, significand: significand, exponent: 0))
+        case UInt8(ascii: "e"), UInt8(ascii: "E"):
+            return .double(try readExponent(positive: positive, significand: significand, startingExponent: 0))
+        default:
+            if positive { return .unsigned(significand) }
+            let negated = Int64(bitPattern: significand) &* -1
+            if negated >= 0 { return .double(-Double(significand)) }
+            return .signed(negated)
+        }
+    }
+
+    private mutating func readLongInteger(positive: Bool, significand: UInt64) throws(DocumentError) -> Double {
+        var exponent: Int32 = 0
+        while true {
+            let byte = peekOrZero()
+            if isDigit(byte) {
+                index += 1
+                exponent += 1
+            } else if byte == UInt8(ascii: ".") {
+                return try readDecimal(positive: positive, significand: significand, exponent: exponent)
+            } else if byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+                return try readExponent(positive: positive, significand: significand, startingExponent: exponent)
+            } else {
+                return try doubleFromParts(positive: positive, significand: significand, exponent: exponent)
+            }
+        }
+    }
+
+    private mutating func readDecimal(
+        positive: Bool,
+        significand start: UInt64,
+        exponent exponentBeforePoint: Int32
+    ) throws(DocumentError) -> Double {
+        index += 1  // the '.'
+        var significand = start
+        var fractionDigits: Int32 = 0
+        while isDigit(peekOrZero()) {
+            let digit = UInt64(peekOrZero() - UInt8(ascii: "0"))
+            if Self.overflows(significand, digit) {
+                // Further digits are ignored, as serde_json does without `float_roundtrip`.
+                while isDigit(peekOrZero()) { index += 1 }
+                let exponent = exponentBeforePoint - fractionDigits
+                let next = peekOrZero()
+                if next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+                    return try readExponent(positive: positive, significand: significand, startingExponent: exponent)
+                }
+                return try doubleFromParts(positive: positive, significand: significand, exponent: exponent)
+            }
+            index += 1
+            significand = significand * 10 + digit
+            fractionDigits += 1
+        }
+        if fractionDigits == 0 { throw error("invalid number (no digit after the decimal point)") }
+        let exponent = exponentBeforePoint - fractionDigits
+        let next = peekOrZero()
+        if next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+            return try readExponent(positive: positive, significand: significand, startingExponent: exponent)
+        }
+        return try doubleFromParts(positive: positive, significand: significand, exponent: exponent)
+    }
+
+    private mutating func readExponent(
+        positive: Bool,
+        significand: UInt64,
+        startingExponent: Int32
+    ) throws(DocumentError) -> Double {
+        index += 1  // the 'e'
+        var positiveExponent = true
+        if peekOrZero() == UInt8(ascii: "+") {
+            index += 1
+        } else if peekOrZero() == UInt8(ascii: "-") {
+            index += 1
+            positiveExponent = false
+        }
+        guard index < bytes.count else { throw error("unexpected end of the document in a number") }
+        let first = bytes[index]
+        index += 1
+        guard isDigit(first) else { throw error("invalid number (no digit in the exponent)") }
+        var exponent = Int32(first - UInt8(ascii: "0"))
+        while isDigit(peekOrZero()) {
+            let digit = Int32(peekOrZero() - UInt8(ascii: "0"))
+            index += 1
+            if exponent >= Int32.max / 10 && (exponent > Int32.max / 10 || digit > Int32.max % 10) {
+                if significand != 0 && positiveExponent { throw error("number out of range") }
+                while isDigit(peekOrZero()) { index += 1 }
+                return positive ? 0.0 : -0.0
+            }
+            exponent = exponent * 10 + digit
+        }
+        let (sum, overflow) =
+            positiveExponent
+            ? startingExponent.addingReportingOverflow(exponent)
+            : startingExponent.subtractingReportingOverflow(exponent)
+        let finalExponent = overflow ? (positiveExponent ? Int32.max : Int32.min) : sum
+        return try doubleFromParts(positive: positive, significand: significand, exponent: finalExponent)
+    }
+
+    private func doubleFromParts(
+        positive: Bool,
+        significand: UInt64,
+        exponent start: Int32
+    ) throws(DocumentError)
+        -> Double
+    {
+        var value = Double(significand)
+        var exponent = start
+        while true {
+            let magnitude = exponent.magnitude
+            if magnitude < UInt32(powersOfTen.count) {
+                let power = powersOfTen[Int(magnitude)]
+                if exponent >= 0 {
+                    value *= power
+                    if value.isInfinite { throw error("number out of range") }
+                } else {
+                    value /= power
+                }
+                break
+            }
+            if value == 0 { break }
+            if exponent >= 0 { throw error("number out of range") }
+            value /= 1e308
+            exponent += 308
+        }
+        return positive ? value : -value
+    }
+
+    // MARK: Skipping
+
+    /// Skips one value of any kind, checking its syntax the way serde checks an ignored field.
+    mutating func skipValue() throws(DocumentError) {
+        var frames: [UInt8] = []
+        while true {
+            // A value starts here.
+            guard let byte = peekSignificant() else { throw error("unexpected end of the document") }
+            switch byte {
+            case UInt8(ascii: "n"):
+                index += 1
+                try expectLiteral("ull")
+            case UInt8(ascii: "t"):
+                index += 1
+                try expectLiteral("rue")
+            case UInt8(ascii: "f"):
+                index += 1
+                try expectLiteral("alse")
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                try skipNumber()
+            case UInt8(ascii: "\""):
+                index += 1
+                try skipStringBody()
+            case UInt8(ascii: "["):
+                index += 1
+                if peekSignificant() == UInt8(ascii: "]") {
+                    index += 1
+                } else {
+                    frames.append(byte)
+                    continue
+                }
+            case UInt8(ascii: "{"):
+                index += 1
+                if peekSignificant() == UInt8(ascii: "}") {
+                    index += 1
+                } else {
+                    try skipKeyAndColon()
+                    frames.append(byte)
+                    continue
+                }
+            default:
+                throw error("expected a value, found \(foundDescription())")
+            }
+            // A value ended: close containers or move to the next member.
+            var resumed = false
+            while let frame = frames.last, !resumed {
+                let next = peekSignificant()
+                if next == UInt8(ascii: ",") {
+                    index += 1
+                    if frame == UInt8(ascii: "{") { try skipKeyAndColon() }
+                    resumed = true
+                } else if frame == UInt8(ascii: "[") && next == UInt8(ascii: "]") {
+                    index += 1
+                    frames.removeLast()
+                } else if frame == UInt8(ascii: "{") && next == UInt8(ascii: "}") {
+                    index += 1
+                    frames.removeLast()
+                } else {
+                    throw error(frame == UInt8(ascii: "[") ? "expected ',' or ']'" : "expected ',' or '}'")
+                }
+            }
+            if !resumed { return }
+        }
+    }
+
+    private mutating func skipKeyAndColon() throws(DocumentError) {
+        guard peekSignificant() == UInt8(ascii: "\"") else { throw error("object keys must be strings") }
+        index += 1
+        try skipStringBody()
+        try expect(UInt8(ascii: ":"), "':'")
+    }
+
+    /// Skips a string body (after the opening quote): escapes must be well formed; the text is not validated.
+    private mutating func skipStringBody() throws(DocumentError) {
+        while index < bytes.count {
+            let byte = bytes[index]
+            index += 1
+            if byte == UInt8(ascii: "\"") { return }
+            if byte == UInt8(ascii: "\\") {
+                guard index < bytes.count else { break }
+                let escape = bytes[index]
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    continue
+                case UInt8(ascii: "u"):
+                    _ = try readHex4()
+                default:
+                    index -= 1
+                    throw error("invalid escape sequence in a string")
+                }
+            } else if byte < 0x20 {
+                index -= 1
+                throw error("control character in a string (it must be escaped)")
+            }
+        }
+        throw error("unterminated string")
+    }
+
+    private mutating func skipNumber() throws(DocumentError) {
+        if peekOrZero() == UInt8(ascii: "-") { index += 1 }
+        guard index < bytes.count else { throw error("unexpected end of the document in a number") }
+        let first = bytes[index]
+        index += 1
+        if first == UInt8(ascii: "0") {
+            if isDigit(peekOrZero()) { throw error("invalid number (leading zero)") }
+        } else if isDigit(first) {
+            while isDigit(peekOrZero()) { index += 1 }
+        } else {
+            index -= 1
+            throw error("invalid number")
+        }
+        if peekOrZero() == UInt8(ascii: ".") {
+            index += 1
+            guard isDigit(peekOrZero()) else { throw error("invalid number (no digit after the decimal point)") }
+            while isDigit(peekOrZero()) { index += 1 }
+        }
+        let next = peekOrZero()
+        if next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+            index += 1
+            if peekOrZero() == UInt8(ascii: "+") || peekOrZero() == UInt8(ascii: "-") { index += 1 }
+            guard isDigit(peekOrZero()) else { throw error("invalid number (no digit in the exponent)") }
+            while isDigit(peekOrZero()) { index += 1 }
+        }
+    }
+
+    // MARK: Containers
+
+    /// Reads an array, calling `element` once per element with the path extended by the element's index.
+    mutating func readArray(
+        _ element: (inout JSONCursor, Int) throws(DocumentError) -> Void
+    ) throws(DocumentError) {
+        guard peekSignificant() == UInt8(ascii: "[") else { throw typeError(expected: "an array") }
+        index += 1
+        if peekSignificant() == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        var position = 0
+        while true {
+            path.append(.index(position))
+            try element(&self, position)
+            path.removeLast()
+            position += 1
+            switch peekSignificant() {
+            case UInt8(ascii: ","):
+                index += 1
+                if peekSignificant() == UInt8(ascii: "]") { throw error("trailing comma in an array") }
+            case UInt8(ascii: "]"):
+                index += 1
+                return
+            default:
+                throw error("expected ',' or ']' in an array, found \(foundDescription())")
+            }
+        }
+    }
+
+    /// Reads a struct the way serde's derived code does: either an object whose known keys are `fields` (unknown
+    /// keys are skipped; a known key twice is an error), or an array holding exactly one element per field, in
+    /// order. Calls `field` for each field present and returns a bit mask of the fields that were present.
+    /// Fields whose bit is in `required` and that are absent cause a "missing required field" error.
+    mutating func readStruct(
+        fields: [StaticString],
+        required: UInt32,
+        _ field: (inout JSONCursor, Int) throws(DocumentError) -> Void
+    ) throws(DocumentError) -> UInt32 {
+        switch peekSignificant() {
+        case UInt8(ascii: "{"):
+            index += 1
+            var present: UInt32 = 0
+            var first = true
+            while true {
+                guard let next = peekSignificant() else { throw error("unexpected end of the document in an object") }
+                if next == UInt8(ascii: "}") {
+                    if !first { throw error("trailing comma in an object") }
+                    index += 1
+                    break
+                }
+                if !first {
+                    guard next == UInt8(ascii: ",") else {
+                        throw error("expected ',' or '}' in an object, found \(foundDescription())")
+                    }
+                    index += 1
+                    if peekSignificant() == UInt8(ascii: "}") { throw error("trailing comma in an object") }
+                }
+                first = false
+                let keyStart = index
+                let fieldIndex = try readKey(fields)
+                try expect(UInt8(ascii: ":"), "':' after an object key")
+                if fieldIndex < 0 {
+                    try skipValue()
+                } else {
+                    let bit = UInt32(1) << UInt32(fieldIndex)
+                    if present & bit != 0 {
+                        throw DocumentError(
+                            path: renderedPath,
+                            reason: "duplicate field \"\(fields[fieldIndex])\"",
+                            byteOffset: keyStart
+                        )
+                    }
+                    present |= bit
+                    path.append(.field(fields[fieldIndex]))
+                    try field(&self, fieldIndex)
+                    path.removeLast()
+                }
+                if peekSignificant() == UInt8(ascii: "}") {
+                    index += 1
+                    break
+                }
+            }
+            let missing = required & ~present
+            if missing != 0 {
+                let first = missing.trailingZeroBitCount
+                throw error("missing required field \"\(fields[first])\"")
+            }
+            return present
+        case UInt8(ascii: "["):
+            index += 1
+            for fieldIndex in fields.indices {
+                let next = peekSignificant()
+                if fieldIndex > 0 {
+                    guard next == UInt8(ascii: ",") else {
+                        throw error("an array standing for an object must have \(fields.count) elements")
+                    }
+                    index += 1
+                } else if next == UInt8(ascii: "]") {
+                    throw error("an array standing for an object must have \(fields.count) elements")
+                }
+                path.append(.field(fields[fieldIndex]))
+                try field(&self, fieldIndex)
+                path.removeLast()
+            }
+            guard peekSignificant() == UInt8(ascii: "]") else {
+                throw error("an array standing for an object must have exactly \(fields.count) elements")
+            }
+            index += 1
+            return fields.isEmpty ? 0 : UInt32.max >> UInt32(32 - fields.count)
+        default:
+            throw typeError(expected: "an object")
+        }
+    }
+
+    /// Reads an object key (decoded and validated) and returns the index of the matching field, or -1.
+    private mutating func readKey(_ fields: [StaticString]) throws(DocumentError) -> Int {
+        guard peekSignificant() == UInt8(ascii: "\"") else {
+            throw error("object keys must be strings, found \(foundDescription())")
+        }
+        let key = try readString()
+        var found = -1
+        key.utf8.withContiguousStorageIfAvailable { keyBytes in
+            for (position, name) in fields.enumerated()
+            where name.utf8CodeUnitCount == keyBytes.count
+                && UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount).elementsEqual(keyBytes)
+            {
+                found = position
+                return
+            }
+        }
+        return found
+    }
+
+    /// Reads the name of an enum value as serde does: a string, or an object `{"NAME": null}`.
+    mutating func readEnumName() throws(DocumentError) -> String {
+        switch peekSignificant() {
+        case UInt8(ascii: "\""):
+            return try readString()
+        case UInt8(ascii: "{"):
+            index += 1
+            guard peekSignificant() == UInt8(ascii: "\"") else { throw typeError(expected: "a string") }
+            let name = try readString()
+            try expect(UInt8(ascii: ":"), "':' after an object key")
+            guard try consumeNull() else { throw typeError(expected: "null") }
+            try expect(UInt8(ascii: "}"), "'}'")
+            return name
+        default:
+            throw typeError(expected: "a string")
+        }
+    }
+}
+
+@inline(__always)
+func isDigit(_ byte: UInt8) -> Bool {
+    byte &- UInt8(ascii: "0") < 10
+}
+
+@inline(__always)
+func hexValue(_ byte: UInt8) -> UInt8? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+    default: nil
+    }
+}
+
+/// 10^0 … 10^308, each correctly rounded, as in serde_json's table.
+private let powersOfTen: [Double] = (0...308).map { Double("1e\($0)")! }
