@@ -1,0 +1,82 @@
+import FliptEngine
+import Foundation
+
+/// A snapshot the server sent and the engine accepted, with what the store needs to persist it.
+public struct FetchedSnapshot: Sendable {
+    /// The decoded, indexed snapshot, ready to evaluate.
+    public var snapshot: Snapshot
+    /// The document bytes exactly as received (for a stream message, the `result` member).
+    public var document: [UInt8]
+    /// The ETag to send back as `If-None-Match`: the response's `Etag` header verbatim, or for a stream message
+    /// its `digest`; nil when the server gave none.
+    public var etag: String?
+    /// The server's `Date` header, if it sent a parseable one.
+    public var serverDate: Date?
+    /// The HTTP status of the response that carried it (200).
+    public var status: Int
+    /// Where it came from.
+    public var source: Source
+
+    /// How a snapshot arrived.
+    public enum Source: Sendable, Hashable {
+        /// A response of the snapshot endpoint.
+        case snapshotEndpoint
+        /// A message on the stream.
+        case stream
+    }
+
+    /// Creates a fetched snapshot.
+    public init(
+        snapshot: Snapshot,
+        document: [UInt8],
+        etag: String?,
+        serverDate: Date?,
+        status: Int,
+        source: Source
+    ) {
+        self.snapshot = snapshot
+        self.document = document
+        self.etag = etag
+        self.serverDate = serverDate
+        self.status = status
+        self.source = source
+    }
+
+    /// Decodes a document with the engine and checks that it is the requested namespace.
+    ///
+    /// - Throws: a ``SyncError/Kind/badDocument`` error; nothing that fails here may be used.
+    public static func validate(
+        _ document: [UInt8],
+        namespace: String,
+        url: String?
+    ) throws(SyncError) -> Snapshot {
+        let snapshot: Snapshot
+        do {
+            snapshot = try Snapshot(document: document)
+        } catch {
+            throw SyncError(
+                .badDocument,
+                "The server sent a snapshot document that is not valid (\(error)). It was not used; the last good "
+                    + "snapshot stays in use. Check the server's version and the namespace's flag data.",
+                url: url
+            )
+        }
+        guard snapshot.namespaceKey == namespace else {
+            throw SyncError(
+                .badDocument,
+                "The server sent a snapshot of namespace \"\(snapshot.namespaceKey)\" instead of \"\(namespace)\". "
+                    + "It was not used. Check the namespace setting and any proxy between the client and Flipt.",
+                url: url
+            )
+        }
+        return snapshot
+    }
+}
+
+/// What one conditional fetch of the snapshot endpoint ended with.
+public enum FetchOutcome: Sendable {
+    /// The server sent a new, valid snapshot.
+    case modified(FetchedSnapshot)
+    /// The server answered `304 Not Modified`: the snapshot described by this ETag is current.
+    case notModified(etag: String)
+}

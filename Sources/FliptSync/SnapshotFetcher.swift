@@ -1,0 +1,280 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// Fetches the snapshot of one namespace: conditional GETs with retries, deadlines and validation.
+///
+/// Every request carries `Accept: application/json`, `Accept-Encoding: identity`,
+/// `X-Flipt-Accept-Server-Version`, `X-Flipt-Environment`, `Authorization` (when configured), `User-Agent`, and
+/// `If-None-Match` with the stored ETag verbatim. The credential can be replaced at any time; the next request uses
+/// it. Cancelling the calling task ends any wait at once.
+public final class SnapshotFetcher: Sendable {
+    /// The configuration in use (its ``SyncConfiguration/authentication`` is the initial credential).
+    public let configuration: SyncConfiguration
+    private let transport: any HTTPTransport
+    private let clock: any Clock<Duration>
+    private let random: RandomSource
+    private let logger: Logger
+    private let credential: Mutex<Authentication>
+    private let counters = Mutex(Counters())
+
+    /// Request counters, for diagnostics and tests.
+    public struct Counters: Sendable, Hashable {
+        /// HTTP attempts started (snapshot and stream, retries included).
+        public var attempts = 0
+        /// Retries scheduled.
+        public var retries = 0
+    }
+
+    /// Creates a fetcher.
+    ///
+    /// - Parameters:
+    ///   - configuration: validated here; an invalid one throws a ``SyncError/Kind/configuration`` error.
+    ///   - transport: the HTTP client; by default a ``URLSessionTransport`` with the configuration's TLS options.
+    ///   - clock: used for back-off waits and per-attempt deadlines.
+    ///   - random: the jitter source.
+    ///   - logger: receives retries and failures (never credentials); silent by default.
+    public init(
+        configuration: SyncConfiguration,
+        transport: (any HTTPTransport)? = nil,
+        clock: any Clock<Duration> = ContinuousClock(),
+        random: RandomSource = .system,
+        logger: Logger = .noop
+    ) throws(SyncError) {
+        try configuration.validate()
+        self.configuration = configuration
+        if let transport {
+            self.transport = transport
+        } else {
+            self.transport = try URLSessionTransport(tls: configuration.tls, logger: logger)
+        }
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+        self.credential = Mutex(configuration.authentication)
+    }
+
+    /// The credential the next request will carry.
+    public var authentication: Authentication {
+        credential.withLock { $0 }
+    }
+
+    /// Replaces the credential; the next request and the next stream connection use it.
+    public func updateAuthentication(_ authentication: Authentication) {
+        credential.withLock { $0 = authentication }
+    }
+
+    /// Attempts and retries so far.
+    public var statistics: Counters {
+        counters.withLock { $0 }
+    }
+
+    /// Fetches the snapshot once, retrying transient failures.
+    ///
+    /// - Parameter etag: the stored ETag, sent as `If-None-Match`; nil for an unconditional request.
+    /// - Returns: ``FetchOutcome/modified(_:)`` with a validated snapshot, or ``FetchOutcome/notModified(etag:)``.
+    /// - Throws: a classified ``SyncError``: statuses, network, timeouts, bad documents, unexpected answers
+    ///   (204, a 304 to a request without `If-None-Match`), and cancellation.
+    public func fetch(ifNoneMatch etag: String?) async throws(SyncError) -> FetchOutcome {
+        let url = configuration.snapshotURL
+        let response = try await withRetries(url: url) { () async throws(SyncError) -> HTTPResponse in
+            try await self.attempt(self.request(for: url, etag: etag))
+        }
+        let target = url.absoluteString
+        switch response.head.status {
+        case 200:
+            let snapshot = try FetchedSnapshot.validate(response.body, namespace: configuration.namespace, url: target)
+            return .modified(
+                FetchedSnapshot(
+                    snapshot: snapshot,
+                    document: response.body,
+                    etag: response.head.value(for: "ETag"),
+                    serverDate: response.head.value(for: "Date").flatMap(HTTPDate.parse),
+                    status: 200,
+                    source: .snapshotEndpoint
+                )
+            )
+        case 304:
+            guard let etag else {
+                throw SyncError(
+                    .unexpectedResponse,
+                    "The server answered 304 Not Modified to a request without If-None-Match, so there is no "
+                        + "snapshot to use. Check for a caching proxy between the client and Flipt.",
+                    url: target
+                )
+            }
+            return .notModified(etag: etag)
+        default:
+            throw Self.error(for: response, url: target)
+        }
+    }
+
+    /// Opens the stream endpoint, retrying the connection like a request; returns once a `200` arrives.
+    ///
+    /// - Parameter etag: sent as `If-None-Match` (the server ignores it on streams).
+    public func openStream(etag: String?) async throws(SyncError) -> HTTPStreamResponse {
+        let url = configuration.streamURL
+        return try await withRetries(url: url) { () async throws(SyncError) -> HTTPStreamResponse in
+            let request = self.request(for: url, etag: etag)
+            self.counters.withLock { $0.attempts += 1 }
+            let stream = try await self.transport.openStream(request)
+            guard stream.head.status == 200 else {
+                var body: [UInt8] = []
+                // Error bodies are small; read at most 64 KiB of them for the message.
+                do {
+                    for try await chunk in stream.body {
+                        body += chunk
+                        if body.count > 65_536 { break }
+                    }
+                } catch {}
+                throw Self.error(for: HTTPResponse(head: stream.head, body: body), url: url.absoluteString)
+            }
+            return stream
+        }
+    }
+
+    // MARK: - Requests
+
+    /// The request headers of protocol-spec §2.1, plus `Accept-Encoding: identity`.
+    func request(for url: URL, etag: String?) -> HTTPRequest {
+        var headers = [
+            HTTPField("Accept", "application/json"),
+            HTTPField("Accept-Encoding", "identity"),
+            HTTPField("X-Flipt-Accept-Server-Version", configuration.acceptServerVersion),
+        ]
+        if let etag { headers.append(HTTPField("If-None-Match", etag)) }
+        headers.append(HTTPField("X-Flipt-Environment", configuration.environment))
+        if let authorization = authentication.authorizationHeaderValue {
+            headers.append(HTTPField("Authorization", authorization))
+        }
+        headers.append(HTTPField("User-Agent", configuration.userAgent))
+        return HTTPRequest(url: url, headers: headers)
+    }
+
+    /// One attempt under the per-attempt deadline.
+    private func attempt(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+        counters.withLock { $0.attempts += 1 }
+        let transport = self.transport
+        guard let timeout = configuration.requestTimeout else {
+            return try await transport.send(request)
+        }
+        return try await Deadline.run(timeout, clock: clock, url: request.url.absoluteString) {
+            () async throws(SyncError) -> HTTPResponse in
+            try await transport.send(request)
+        }
+    }
+
+    /// Runs `operation` until it succeeds with a non-retryable status or the policy gives up.
+    private func withRetries<Response: Sendable>(
+        url: URL,
+        _ operation: () async throws(SyncError) -> Response
+    ) async throws(SyncError) -> Response {
+        var policy = configuration.retryPolicy
+        policy.reset()
+        var random = self.random
+        var attempts = 0
+        while true {
+            if Task.isCancelled { throw SyncError.cancelled(url: url.absoluteString) }
+            attempts += 1
+            let outcome: RetryPolicy.Outcome
+            let failure: SyncError
+            do {
+                let response = try await operation()
+                return response
+            } catch {
+                guard error.kind != .cancelled else { throw error }
+                failure = error
+                switch error.kind {
+                case .httpStatus(let status):
+                    outcome = .response(status: status, retryAfter: error.retryAfter)
+                default:
+                    outcome = .failure(error.kind)
+                }
+            }
+            switch policy.next(after: outcome, using: &random) {
+            case .stop:
+                var final = failure
+                final.attempts = attempts
+                final.retryAfter = nil
+                logger.debug(
+                    "flipt request failed",
+                    metadata: ["url": "\(url.absoluteString)", "attempts": "\(attempts)", "error": "\(final.message)"]
+                )
+                throw final
+            case .retry(let delay):
+                counters.withLock { $0.retries += 1 }
+                logger.info(
+                    "retrying flipt request",
+                    metadata: ["url": "\(url.absoluteString)", "delay": "\(delay)", "error": "\(failure.message)"]
+                )
+                do {
+                    try await clock.sleep(for: delay)
+                } catch {
+                    throw SyncError.cancelled(url: url.absoluteString)
+                }
+            }
+        }
+    }
+
+    /// The error for a response that is neither 200 nor 304, carrying `Retry-After` for the retry policy.
+    static func error(for response: HTTPResponse, url: String) -> SyncError {
+        let status = response.head.status
+        let detail = serverMessage(in: response.body).map { " The server said: \($0)." } ?? ""
+        var error: SyncError
+        switch status {
+        case 401, 403:
+            error = SyncError(
+                .authentication(status),
+                "The Flipt server rejected the credential (\(status)).\(detail) Check the client token or JWT and "
+                    + "that it may read this namespace.",
+                url: url
+            )
+        case 404:
+            error = SyncError(
+                .httpStatus(404),
+                "The Flipt server has no such namespace or endpoint (404).\(detail) Check the URL, namespace and "
+                    + "environment; streaming needs Flipt v2.",
+                url: url
+            )
+        case 200..<300:
+            error = SyncError(
+                .unexpectedResponse,
+                "The server answered \(status) without a snapshot. Check that the URL points at Flipt.",
+                url: url
+            )
+        case 300..<400:
+            error = SyncError(
+                .unexpectedResponse,
+                "The server answered \(status) and the redirect could not be followed. Point the URL at the "
+                    + "final address.",
+                url: url
+            )
+        case 408, 429, 500..<600:
+            error = SyncError(
+                .httpStatus(status),
+                "The Flipt server answered \(status).\(detail) This is usually temporary; the last good snapshot "
+                    + "stays in use.",
+                url: url
+            )
+        default:
+            error = SyncError(
+                .httpStatus(status),
+                "The Flipt server answered \(status).\(detail) Check the client's URL, namespace and options.",
+                url: url
+            )
+        }
+        error.retryAfter = response.head.value(for: "Retry-After").flatMap {
+            HTTPDate.retryAfter($0, now: Date(), serverDate: response.head.value(for: "Date").flatMap(HTTPDate.parse))
+        }
+        return error
+    }
+
+    /// The `message` of a gateway-style JSON error body, shortened.
+    private static func serverMessage(in body: [UInt8]) -> String? {
+        guard !body.isEmpty,
+            let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+            let message = object["message"] as? String, !message.isEmpty
+        else { return nil }
+        return message.count > 200 ? String(message.prefix(200)) + "…" : message
+    }
+}

@@ -1,0 +1,209 @@
+import Foundation
+import Logging
+
+/// Keeps one namespace in sync by polling or streaming, and reports each outcome; runs until cancelled.
+///
+/// Polling: a conditional fetch at once, then one after every jittered ``SyncConfiguration/updateInterval`` counted
+/// from the end of the previous fetch. Streaming: a conditional fetch at once, then the stream, read line by line
+/// and reopened with ``ReconnectPolicy`` back-off whenever it ends. Failures are reported and never stop the loop;
+/// the ETag only ever describes a snapshot that was accepted.
+public struct SyncLoop: Sendable {
+    /// One thing that happened.
+    public enum Event: Sendable {
+        /// A new valid snapshot arrived (from the snapshot endpoint or the stream).
+        case updated(FetchedSnapshot)
+        /// The server confirmed that the snapshot with this ETag is current (a `304`).
+        case unchanged(etag: String)
+        /// A fetch, a stream connection or a stream line failed; nothing was applied.
+        case failed(SyncError)
+        /// The stream is open: response headers arrived.
+        case streamConnected
+        /// The stream ended; the loop reconnects after `reconnectDelay`.
+        case streamEnded(reconnectDelay: Duration)
+    }
+
+    /// The fetcher whose configuration and credential are used.
+    public let fetcher: SnapshotFetcher
+    private let clock: any Clock<Duration>
+    private let random: RandomSource
+    private let logger: Logger
+
+    /// Creates a loop.
+    ///
+    /// - Parameters:
+    ///   - fetcher: sends the requests.
+    ///   - clock: measures the poll interval and the reconnect back-off.
+    ///   - random: the jitter source.
+    ///   - logger: silent by default.
+    public init(
+        fetcher: SnapshotFetcher,
+        clock: any Clock<Duration> = ContinuousClock(),
+        random: RandomSource = .system,
+        logger: Logger = .noop
+    ) {
+        self.fetcher = fetcher
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+    }
+
+    /// Runs until the task is cancelled, reporting every outcome in order.
+    ///
+    /// - Parameters:
+    ///   - etag: the ETag of the snapshot the caller already has (from its cache), or nil.
+    ///   - onEvent: awaited for each event before the loop goes on.
+    public func run(etag: String?, onEvent: @Sendable (Event) async -> Void) async {
+        switch fetcher.configuration.fetchMode {
+        case .polling: await poll(etag: etag, onEvent: onEvent)
+        case .streaming: await stream(etag: etag, onEvent: onEvent)
+        }
+    }
+
+    /// The wait before the next poll: uniform in `interval × (1 ± jitter)`.
+    public static func pollDelay(
+        interval: Duration,
+        jitter: Double,
+        using random: inout some RandomNumberGenerator
+    ) -> Duration {
+        guard jitter > 0 else { return interval }
+        let factor = 1 + jitter * Double.random(in: -1...1, using: &random)
+        return interval * factor
+    }
+
+    private func poll(etag initial: String?, onEvent: @Sendable (Event) async -> Void) async {
+        var etag = initial
+        var random = self.random
+        let configuration = fetcher.configuration
+        while !Task.isCancelled {
+            guard let next = await fetchOnce(etag: etag, onEvent: onEvent) else { return }
+            etag = next.etag
+            let delay = Self.pollDelay(interval: configuration.updateInterval, jitter: configuration.jitter,
+                using: &random)
+            do {
+                try await clock.sleep(for: delay)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// One fetch; returns the ETag to use next (wrapped), or nil when cancelled.
+    private func fetchOnce(etag: String?, onEvent: @Sendable (Event) async -> Void) async -> ETagBox? {
+        do {
+            switch try await fetcher.fetch(ifNoneMatch: etag) {
+            case .modified(let fetched):
+                await onEvent(.updated(fetched))
+                // A 200 without ETag means the next request must be unconditional.
+                return ETagBox(etag: fetched.etag)
+            case .notModified(let current):
+                await onEvent(.unchanged(etag: current))
+                return ETagBox(etag: current)
+            }
+        } catch {
+            if error.kind == .cancelled || Task.isCancelled { return nil }
+            logger.warning("flipt sync failed", metadata: ["error": "\(error.message)"])
+            await onEvent(.failed(error))
+            return ETagBox(etag: etag)
+        }
+    }
+
+    private struct ETagBox {
+        var etag: String?
+    }
+
+    private func stream(etag initial: String?, onEvent: @Sendable (Event) async -> Void) async {
+        guard let first = await fetchOnce(etag: initial, onEvent: onEvent) else { return }
+        var etag = first.etag
+        var reconnect = fetcher.configuration.reconnectPolicy
+        reconnect.reset()
+        var random = self.random
+        let namespace = fetcher.configuration.namespace
+        let url = fetcher.configuration.streamURL.absoluteString
+        while !Task.isCancelled {
+            var delivered = false
+            do throws(SyncError) {
+                let response = try await fetcher.openStream(etag: etag)
+                await onEvent(.streamConnected)
+                var splitter = NDJSONSplitter()
+                func handle(_ line: [UInt8]) async {
+                    switch StreamMessage(line: line) {
+                    case .blank:
+                        return
+                    case .result(let document, let digest):
+                        do {
+                            let snapshot = try FetchedSnapshot.validate(document, namespace: namespace, url: url)
+                            delivered = true
+                            if let digest { etag = digest }
+                            await onEvent(
+                                .updated(
+                                    FetchedSnapshot(
+                                        snapshot: snapshot,
+                                        document: document,
+                                        etag: digest,
+                                        serverDate: response.head.value(for: "Date").flatMap(HTTPDate.parse),
+                                        status: 200,
+                                        source: .stream
+                                    )
+                                )
+                            )
+                        } catch {
+                            await onEvent(.failed(error))
+                        }
+                    case .error(let code, let message):
+                        let codeText = code.map { " (code \($0))" } ?? ""
+                        await onEvent(
+                            .failed(
+                                SyncError(
+                                    .streamError,
+                                    "The Flipt server reported an error on the stream\(codeText): \(message). The "
+                                        + "stream will be reopened; the last good snapshot stays in use.",
+                                    url: url
+                                )
+                            )
+                        )
+                    case .invalid(let reason):
+                        await onEvent(
+                            .failed(
+                                SyncError(
+                                    .badDocument,
+                                    "The stream sent a line that is not a snapshot message (\(reason)). It was "
+                                        + "ignored; the stream stays open.",
+                                    url: url
+                                )
+                            )
+                        )
+                    }
+                }
+                do {
+                    for try await chunk in response.body {
+                        for line in try splitter.append(chunk) { await handle(line) }
+                    }
+                    if Task.isCancelled { return }
+                    if let last = splitter.finish() { await handle(last) }
+                } catch let error as NDJSONSplitter.LineTooLong {
+                    throw SyncError(
+                        .badDocument,
+                        "A stream line exceeded \(error.limit) bytes; the connection was dropped and will be reopened.",
+                        url: url
+                    )
+                } catch let error as SyncError {
+                    throw error
+                } catch {
+                    throw SyncError(.network, "Reading the stream failed: \(error).", url: url)
+                }
+            } catch {
+                if error.kind == .cancelled || Task.isCancelled { return }
+                logger.warning("flipt stream failed", metadata: ["error": "\(error.message)"])
+                await onEvent(.failed(error))
+            }
+            if Task.isCancelled { return }
+            let delay = reconnect.next(afterConnectionDelivering: delivered, using: &random)
+            await onEvent(.streamEnded(reconnectDelay: delay))
+            do {
+                try await clock.sleep(for: delay)
+            } catch {
+                return
+            }
+        }
+    }
+}

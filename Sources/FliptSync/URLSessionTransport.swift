@@ -1,0 +1,286 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The standard ``HTTPTransport``: one ephemeral `URLSession` with a session-level data delegate.
+///
+/// No cache, no cookies, `Accept-Encoding` as the request says, redirects followed (the `Authorization` header is
+/// dropped when a redirect leaves the original scheme, host and port). Bodies are delivered chunk by chunk as they
+/// arrive, which is also how streams work on Linux, where `bytes(for:)` does not exist. URLSession's own timeout
+/// is an *idle* timeout; it is set to ``idleTimeout`` (long by default, since a quiet stream sends nothing for
+/// hours). Total per-attempt deadlines are the caller's job (``SnapshotFetcher`` does it). Cancelling the calling
+/// task cancels the `URLSessionTask`.
+///
+/// On Linux, FoundationNetworking (libcurl) always verifies certificates against the system bundle and offers no
+/// hook to add a trust root or to skip verification, so ``init(tls:idleTimeout:logger:)`` throws a
+/// ``SyncError/Kind/configuration`` error for those options instead of ignoring them.
+public final class URLSessionTransport: HTTPTransport {
+    /// The idle timeout given to URLSession for every request.
+    public let idleTimeout: Duration
+    private let session: URLSession
+    private let events: SessionEvents
+
+    /// Creates a transport.
+    ///
+    /// - Parameters:
+    ///   - tls: trust options; see the type's discussion for what Linux supports.
+    ///   - idleTimeout: how long a connection may stay silent before URLSession gives up (default 7 days; whole
+    ///     seconds, at least 1).
+    ///   - logger: receives a warning when certificate verification is disabled.
+    public init(
+        tls: TLSOptions = TLSOptions(),
+        idleTimeout: Duration = .seconds(7 * 24 * 3_600),
+        logger: Logger = .noop
+    ) throws(SyncError) {
+        let trust = try TrustEvaluator(tls, logger: logger)
+        self.idleTimeout = max(idleTimeout, .seconds(1))
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.urlCache = nil
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        configuration.httpCookieStorage = nil
+        configuration.httpShouldSetCookies = false
+        configuration.timeoutIntervalForRequest = self.idleTimeout.seconds.rounded(.up)
+        configuration.timeoutIntervalForResource = self.idleTimeout.seconds.rounded(.up)
+        events = SessionEvents(trust: trust)
+        session = URLSession(configuration: configuration, delegate: events, delegateQueue: nil)
+    }
+
+    deinit {
+        session.invalidateAndCancel()
+    }
+
+    /// Sends a request and collects the whole body.
+    public func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+        try await collect(request)
+    }
+
+    /// Sends a request; returns when the response headers arrive, with the body as a stream of chunks.
+    public func openStream(_ request: HTTPRequest) async throws(SyncError) -> HTTPStreamResponse {
+        var urlRequest = URLRequest(url: request.url)
+        urlRequest.httpMethod = "GET"
+        urlRequest.cachePolicy = .reloadIgnoringLocalCacheData
+        urlRequest.timeoutInterval = idleTimeout.seconds.rounded(.up)
+        for field in request.headers { urlRequest.setValue(field.value, forHTTPHeaderField: field.name) }
+        let task = session.dataTask(with: urlRequest)
+        let (body, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let exchange = Exchange(url: request.url, body: continuation)
+        events.register(exchange, for: task.taskIdentifier)
+        let handle = TaskHandle(task)
+        continuation.onTermination = { _ in handle.cancel() }
+        let head = await withTaskCancellationHandler {
+            await exchange.head(starting: handle)
+        } onCancel: {
+            handle.cancel()
+        }
+        return HTTPStreamResponse(head: try head.get(), body: body)
+    }
+}
+
+extension Logger {
+    /// A logger that discards everything: the default of every type in this module.
+    public static var noop: Logger {
+        Logger(label: "flipt.sync", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+}
+
+/// A `URLSessionTask` shared with cancellation handlers.
+// `URLSessionTask` is thread-safe for `resume` and `cancel` (they hop to the session's queue), but it is not
+// declared Sendable on every platform; this wrapper only exposes those two calls.
+final class TaskHandle: @unchecked Sendable {
+    private let task: URLSessionTask
+
+    init(_ task: URLSessionTask) {
+        self.task = task
+    }
+
+    func resume() { task.resume() }
+    func cancel() { task.cancel() }
+}
+
+/// The state of one request: the response head (awaited once) and the body continuation.
+final class Exchange: Sendable {
+    let url: URL
+    let body: AsyncThrowingStream<[UInt8], any Error>.Continuation
+    private let state = Mutex<State>(State())
+
+    private struct State {
+        var waiter: CheckedContinuation<Result<HTTPResponseHead, SyncError>, Never>?
+        var outcome: Result<HTTPResponseHead, SyncError>?
+    }
+
+    init(url: URL, body: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
+        self.url = url
+        self.body = body
+    }
+
+    /// Starts the task and waits for the response head (or the failure that prevented it).
+    func head(starting task: TaskHandle) async -> Result<HTTPResponseHead, SyncError> {
+        await withCheckedContinuation { continuation in
+            let early: Result<HTTPResponseHead, SyncError>? = state.withLock { state in
+                if let outcome = state.outcome { return outcome }
+                state.waiter = continuation
+                return nil
+            }
+            if let early {
+                continuation.resume(returning: early)
+            } else if Task.isCancelled {
+                resolve(.failure(.cancelled(url: url.absoluteString)))
+                task.cancel()
+            } else {
+                task.resume()
+            }
+        }
+    }
+
+    func resolve(_ outcome: Result<HTTPResponseHead, SyncError>) {
+        let waiter: CheckedContinuation<Result<HTTPResponseHead, SyncError>, Never>? = state.withLock { state in
+            guard state.outcome == nil else { return nil }
+            state.outcome = outcome
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(returning: outcome)
+    }
+
+    func complete(with error: (any Error)?) {
+        if let error {
+            let failure = Self.classify(error, url: url)
+            resolve(.failure(failure))
+            body.finish(throwing: failure)
+        } else {
+            resolve(.failure(SyncError(.network, "The connection closed before a response arrived.")))
+            body.finish()
+        }
+    }
+
+    /// Maps a URLSession error to a ``SyncError`` with advice.
+    static func classify(_ error: any Error, url: URL) -> SyncError {
+        let target = url.absoluteString
+        guard let urlError = error as? URLError else {
+            return SyncError(.network, "The request to \(target) failed: \(error).", url: target)
+        }
+        switch urlError.code {
+        case .cancelled:
+            return .cancelled(url: target)
+        case .timedOut:
+            return SyncError(
+                .timeout,
+                "The request to \(target) timed out with no data from the server. Check the server and network.",
+                url: target
+            )
+        case .cannotFindHost, .dnsLookupFailed:
+            return SyncError(
+                .network,
+                "The host of \(target) could not be resolved. Check the URL and the device's DNS.",
+                url: target
+            )
+        case .cannotConnectToHost:
+            return SyncError(
+                .network,
+                "Could not connect to \(target): connection refused. Check that the Flipt server runs there.",
+                url: target
+            )
+        case .networkConnectionLost:
+            return SyncError(
+                .network,
+                "The connection to \(target) was lost before the response was complete. It is retried; if it "
+                    + "persists, check proxies and the server's logs.",
+                url: target
+            )
+        case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
+            .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
+            .clientCertificateRequired:
+            return SyncError(
+                .network,
+                "The TLS connection to \(target) failed (\(urlError.code.rawValue)). Check the server certificate "
+                    + "and that its CA is in the system trust store.",
+                url: target
+            )
+        case .notConnectedToInternet:
+            return SyncError(.network, "The device is offline; the request to \(target) was not sent.", url: target)
+        default:
+            return SyncError(
+                .network,
+                "The request to \(target) failed (URLError \(urlError.code.rawValue)): "
+                    + "\(urlError.localizedDescription). Check the URL and the network.",
+                url: target
+            )
+        }
+    }
+}
+
+/// The session-level delegate: routes every callback to the ``Exchange`` of its task.
+// NSObject subclasses cannot be checked for Sendable; the only stored state is behind a Mutex.
+final class SessionEvents: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let exchanges = Mutex<[Int: Exchange]>([:])
+    private let trust: TrustEvaluator
+
+    init(trust: TrustEvaluator) {
+        self.trust = trust
+    }
+
+    func register(_ exchange: Exchange, for taskIdentifier: Int) {
+        exchanges.withLock { $0[taskIdentifier] = exchange }
+    }
+
+    private func exchange(for task: URLSessionTask) -> Exchange? {
+        exchanges.withLock { $0[task.taskIdentifier] }
+    }
+
+    func urlSession(
+        _ session: URLSession,
+        dataTask: URLSessionDataTask,
+        didReceive response: URLResponse,
+        completionHandler: @escaping @Sendable (URLSession.ResponseDisposition) -> Void
+    ) {
+        if let exchange = exchange(for: dataTask) {
+            let http = response as? HTTPURLResponse
+            var headers: [HTTPField] = []
+            for (name, value) in http?.allHeaderFields ?? [:] {
+                headers.append(HTTPField(String(describing: name), String(describing: value)))
+            }
+            headers.sort { $0.name.lowercased() < $1.name.lowercased() }
+            exchange.resolve(.success(HTTPResponseHead(status: http?.statusCode ?? 0, headers: headers, url: response.url)))
+        }
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        exchange(for: dataTask)?.body.yield(Array(data))
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: (any Error)?) {
+        let exchange = exchanges.withLock { $0.removeValue(forKey: task.taskIdentifier) }
+        exchange?.complete(with: error)
+    }
+
+    func urlSession(
+        _ session: URLSession,
+        task: URLSessionTask,
+        willPerformHTTPRedirection response: HTTPURLResponse,
+        newRequest request: URLRequest,
+        completionHandler: @escaping @Sendable (URLRequest?) -> Void
+    ) {
+        var next = request
+        let from = task.originalRequest?.url
+        let to = request.url
+        if from?.scheme != to?.scheme || from?.host != to?.host || from?.port != to?.port {
+            next.setValue(nil, forHTTPHeaderField: "Authorization")
+        }
+        completionHandler(next)
+    }
+
+    #if canImport(Security)
+    func urlSession(
+        _ session: URLSession,
+        didReceive challenge: URLAuthenticationChallenge,
+        completionHandler: @escaping @Sendable (URLSession.AuthChallengeDisposition, URLCredential?) -> Void
+    ) {
+        trust.evaluate(challenge, completionHandler: completionHandler)
+    }
+    #endif
+}

@@ -1,1 +1,0 @@
-// The FliptTestSupport module. Its contents arrive with the issues that build it.
