@@ -38,11 +38,24 @@ public enum BatchResponseType: String, Sendable, Hashable, CaseIterable {
 
 /// A failed evaluation. `message` is the official engine's error string, character for character.
 public struct EvaluationError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong, for callers that branch on it.
+    public enum Kind: Sendable, Hashable {
+        /// The namespace has no flag with the requested key (or the snapshot is of another namespace).
+        case flagNotFound
+        /// A variant evaluation of a boolean flag, or a boolean evaluation of a variant flag.
+        case wrongFlagType
+        /// Flags cannot be listed because the snapshot is of another namespace.
+        case namespaceMismatch
+    }
+
+    /// What went wrong.
+    public let kind: Kind
     /// The official engine's message, such as `invalid request: failed to get flag information default/f`.
     public let message: String
 
     /// Creates an error carrying `message`.
-    public init(message: String) {
+    public init(kind: Kind, message: String) {
+        self.kind = kind
         self.message = message
     }
 
@@ -50,19 +63,19 @@ public struct EvaluationError: Error, Sendable, Hashable, CustomStringConvertibl
     public var description: String { message }
 
     static func flagNotFound(namespace: String, flagKey: String) -> Self {
-        Self(message: "invalid request: failed to get flag information \(namespace)/\(flagKey)")
+        Self(kind: .flagNotFound, message: "invalid request: failed to get flag information \(namespace)/\(flagKey)")
     }
 
     static func notVariant(flagKey: String) -> Self {
-        Self(message: "invalid request: \(flagKey) is not a variant flag")
+        Self(kind: .wrongFlagType, message: "invalid request: \(flagKey) is not a variant flag")
     }
 
     static func notBoolean(flagKey: String) -> Self {
-        Self(message: "invalid request: \(flagKey) is not a boolean flag")
+        Self(kind: .wrongFlagType, message: "invalid request: \(flagKey) is not a boolean flag")
     }
 
     static func flagsUnavailable(namespace: String) -> Self {
-        Self(message: "unknown error: failed to get flags for \(namespace)")
+        Self(kind: .namespaceMismatch, message: "unknown error: failed to get flags for \(namespace)")
     }
 }
 

@@ -31,15 +31,21 @@ public struct JSONLinesEvaluator: Sendable {
     }
 
     private func answer(bytes: UnsafeBufferPointer<UInt8>) -> String {
-        var writer = JSONWriter()
-        let request: LineRequest
+        let request: JSONLinesRequest
         do throws(DocumentError) {
             var cursor = JSONCursor(bytes)
             request = try cursor.decodeLineRequest()
         } catch {
+            var writer = JSONWriter()
             writer.failure("malformed request line: \(error.lineDescription)")
             return writer.text
         }
+        return answer(request)
+    }
+
+    /// Answers a request that is already parsed, with the same envelope as `answer(line:)`.
+    public func answer(_ request: JSONLinesRequest) -> String {
+        var writer = JSONWriter()
         switch request {
         case .variant(let item):
             do throws(EvaluationError) {
@@ -78,11 +84,15 @@ public struct JSONLinesEvaluator: Sendable {
     }
 }
 
-/// A parsed request line.
-enum LineRequest {
+/// One request of the JSON-lines protocol.
+public enum JSONLinesRequest: Sendable, Hashable {
+    /// Evaluate a variant flag (`"type":"variant"`).
     case variant(EvaluationRequest)
+    /// Evaluate a boolean flag (`"type":"boolean"`).
     case boolean(EvaluationRequest)
+    /// Evaluate several flags by their actual types (`"type":"batch"`).
     case batch([EvaluationRequest])
+    /// List the flags (`"type":"list"`).
     case list
 }
 
@@ -94,7 +104,7 @@ extension DocumentError {
 }
 
 extension JSONCursor {
-    mutating func decodeLineRequest() throws(DocumentError) -> LineRequest {
+    mutating func decodeLineRequest() throws(DocumentError) -> JSONLinesRequest {
         guard let first = peekSignificant() else {
             throw error("empty line; expected a JSON object such as {\"type\":\"list\"}")
         }

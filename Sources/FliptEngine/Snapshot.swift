@@ -67,6 +67,12 @@ public final class Snapshot: Sendable {
     /// The number of distinct flags.
     public var flagCount: Int { flags.count }
 
+    /// A summary of the flag whose key has exactly the bytes of `key`, or nil when there is none. Unlike
+    /// evaluation, this ignores the namespace.
+    public func flagSummary(forKey key: String) -> FlagSummary? {
+        flag(forKey: key)?.summary
+    }
+
     /// The flag whose key has exactly the bytes of `key`.
     @inline(__always)
     func flag(forKey key: String) -> CompiledFlag? {
