@@ -1,0 +1,497 @@
+import FliptEngine
+import FliptStore
+import FliptSync
+import Foundation
+import Logging
+import Synchronization
+
+/// The state behind a ``FliptClient``, shared between the evaluating threads and the background sync task.
+///
+/// One `Mutex` guards a small struct whose main field is the snapshot in use. Evaluation copies what it needs
+/// out under the lock and evaluates outside it; a new snapshot is validated (by the sync layer) outside the lock,
+/// swapped inside it, and persisted after. Subscribers are told outside the lock.
+final class ClientCore: Sendable {
+    /// The snapshot in use, with its provenance and the monotonic mark its age is counted from.
+    struct Served: Sendable {
+        var evaluator: Evaluator
+        var document: [UInt8]
+        var source: DataSource
+        var etag: String?
+        var fetchedAt: Date
+        var lastConfirmedAt: Date
+        /// The snapshot's age at `mark`. Age now = `ageAtMark + (now − mark)` on the monotonic clock, so wall
+        /// clock jumps while running change nothing.
+        var ageAtMark: Duration
+        var mark: ContinuousClock.Instant
+
+        func age(at now: ContinuousClock.Instant) -> Duration {
+            let elapsed = now - mark
+            return ageAtMark + (elapsed > .zero ? elapsed : .zero)
+        }
+    }
+
+    /// A task waiting in ``FliptClient/waitUntilReady(timeout:)``.
+    enum Waiter {
+        case waiting(CheckedContinuation<Void, Never>)
+        case cancelled
+    }
+
+    struct State {
+        var served: Served?
+        /// The latest fetch error; nil once a fetch succeeds.
+        var fetchFailure: FliptError?
+        var lastAttemptAt: Date?
+        var hasFetched = false
+        var cacheProblem: String?
+        var staleReported = false
+        var closed = false
+        var syncTask: Task<Void, Never>?
+        var subscribers: [Int: AsyncStream<ClientEvent>.Continuation] = [:]
+        var waiters: [Int: Waiter] = [:]
+        var nextID = 0
+    }
+
+    let namespace: String
+    let options: ClientOptions
+    let key: SnapshotKey
+    let store: SnapshotStore?
+    let fetcher: SnapshotFetcher
+    let logger: Logger
+    let state: Mutex<State>
+
+    init(namespace: String, options: ClientOptions) throws(FliptError) {
+        self.namespace = namespace
+        self.options = options
+        self.logger = options.logger
+        let configuration = try Self.syncConfiguration(namespace: namespace, options: options)
+        do {
+            fetcher = try SnapshotFetcher(configuration: configuration, logger: options.logger)
+        } catch {
+            throw FliptError(.invalidConfiguration, error.message, underlying: error)
+        }
+        key = SnapshotKey(
+            url: configuration.url,
+            environment: options.environment,
+            namespace: namespace,
+            reference: options.reference
+        )
+        store = try Self.openStore(options: options)
+        var initial = State()
+        if let store, store.isReadOnly {
+            initial.cacheProblem = store.readOnlyReason
+        }
+        initial.served = try Self.bootSnapshot(
+            namespace: namespace,
+            key: key,
+            store: store,
+            options: options,
+            state: &initial
+        )
+        state = Mutex(initial)
+    }
+
+    // MARK: Configuration
+
+    private static func syncConfiguration(
+        namespace: String,
+        options: ClientOptions
+    ) throws(FliptError) -> SyncConfiguration {
+        guard !namespace.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw FliptError(.invalidConfiguration, "The namespace is empty; pass a namespace key such as \"default\".")
+        }
+        guard let url = URL(string: options.url), url.scheme != nil, url.host != nil else {
+            throw FliptError(
+                .invalidConfiguration,
+                "The Flipt URL \"\(options.url)\" is not a valid http(s) URL; use one such as http://localhost:8080."
+            )
+        }
+        guard options.cache.historyDepth >= 1 else {
+            throw FliptError(.invalidConfiguration, "The cache history depth must be at least 1.")
+        }
+        if let maximumAge = options.cache.maximumAge, maximumAge <= .zero {
+            throw FliptError(.invalidConfiguration, "The maximum age must be positive; use nil for no limit.")
+        }
+        return SyncConfiguration(
+            url: url,
+            namespace: namespace,
+            environment: options.environment,
+            reference: options.reference,
+            authentication: options.authentication,
+            requestTimeout: options.requestTimeout,
+            updateInterval: options.updateInterval,
+            jitter: options.updateJitter,
+            fetchMode: options.fetchMode,
+            tls: options.tls
+        )
+    }
+
+    private static func openStore(options: ClientOptions) throws(FliptError) -> SnapshotStore? {
+        guard let path = options.cache.resolvedPath else { return nil }
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
+            do {
+                try FileManager.default.createDirectory(
+                    atPath: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
+            } catch {
+                throw FliptError(
+                    .invalidConfiguration,
+                    "Cannot create the cache directory \(directory): \(error.localizedDescription). "
+                        + "Set ClientOptions.cache.location to a writable path, or .disabled."
+                )
+            }
+        }
+        do {
+            let store = try SnapshotStore(
+                path: path,
+                options: SnapshotStore.Options(generationsKept: options.cache.historyDepth, logger: options.logger)
+            )
+            if let recovery = store.recovery {
+                options.logger.error(
+                    "The cache file was damaged and was moved aside; a fresh one was created",
+                    metadata: [
+                        "reason": "\(recovery.reason)", "moved_to": "\(recovery.movedAsideTo)",
+                        "salvaged_snapshots": "\(recovery.salvagedSnapshots)",
+                    ]
+                )
+            }
+            if let reason = store.readOnlyReason {
+                options.logger.warning(
+                    "The cache is read-only; cached snapshots are served but new ones are kept in memory only",
+                    metadata: ["reason": "\(reason)"]
+                )
+            }
+            return store
+        } catch {
+            throw FliptError(
+                .invalidConfiguration,
+                "The cache file \(path) cannot be used: \(error). Fix or remove the file, or set "
+                    + "ClientOptions.cache.location to another path or .disabled.",
+                underlying: error
+            )
+        }
+    }
+
+    // MARK: Boot
+
+    /// The snapshot to serve before any network traffic: the last good cached one (falling back to older
+    /// generations if the newest no longer decodes), else the seed, else none.
+    private static func bootSnapshot(
+        namespace: String,
+        key: SnapshotKey,
+        store: SnapshotStore?,
+        options: ClientOptions,
+        state: inout State
+    ) throws(FliptError) -> Served? {
+        let now = Date()
+        if let store {
+            if let cached = loadCached(namespace: namespace, key: key, store: store, logger: options.logger) {
+                // A confirmation time in the future (the clock was moved back) counts as age zero, never negative.
+                let age = max(0, now.timeIntervalSince(cached.lastConfirmedAt))
+                return Served(
+                    evaluator: cached.evaluator,
+                    document: cached.document,
+                    source: .cache,
+                    etag: cached.etag,
+                    fetchedAt: cached.fetchedAt,
+                    lastConfirmedAt: cached.lastConfirmedAt,
+                    ageAtMark: .seconds(age),
+                    mark: .now
+                )
+            }
+        }
+        guard let seed = options.snapshot else { return nil }
+        let document = try SnapshotString.decode(seed)
+        let snapshot: Snapshot
+        do {
+            snapshot = try Snapshot(document: document)
+        } catch {
+            throw FliptError(
+                .invalidSnapshot,
+                "The seed snapshot in ClientOptions.snapshot is not a valid snapshot document (\(error)). Pass a "
+                    + "string from getSnapshot() or a snapshot document as JSON.",
+                underlying: error
+            )
+        }
+        guard snapshot.namespaceKey == namespace else {
+            throw FliptError(
+                .invalidSnapshot,
+                "The seed snapshot is of namespace \"\(snapshot.namespaceKey)\", but the client is for \"\(namespace)\"."
+            )
+        }
+        if let store, !store.isReadOnly {
+            do {
+                try store.save(
+                    NewSnapshot(document: Data(document), etag: nil, fetchedAt: now, serverDate: nil, source: .seed),
+                    for: key
+                )
+            } catch {
+                state.cacheProblem = "\(error)"
+                options.logger.warning("Could not save the seed snapshot in the cache", metadata: ["error": "\(error)"])
+            }
+        }
+        return Served(
+            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
+            document: document,
+            source: .seed,
+            etag: nil,
+            fetchedAt: now,
+            lastConfirmedAt: now,
+            ageAtMark: .zero,
+            mark: .now
+        )
+    }
+
+    private struct Cached {
+        var evaluator: Evaluator
+        var document: [UInt8]
+        var etag: String?
+        var fetchedAt: Date
+        var lastConfirmedAt: Date
+    }
+
+    private static func loadCached(
+        namespace: String,
+        key: SnapshotKey,
+        store: SnapshotStore,
+        logger: Logger
+    ) -> Cached? {
+        var candidates: [StoredSnapshot] = []
+        do {
+            if let lastGood = try store.lastGood(for: key) { candidates.append(lastGood) }
+            if !candidates.isEmpty {
+                for older in try store.history(for: key) where older.generation != candidates[0].generation {
+                    if let stored = try store.snapshot(for: key, generation: older.generation) {
+                        candidates.append(stored)
+                    }
+                }
+            }
+        } catch {
+            logger.error("Could not read the cache; starting without cached data", metadata: ["error": "\(error)"])
+        }
+        for stored in candidates {
+            let document = [UInt8](stored.document)
+            do {
+                let snapshot = try Snapshot(document: document)
+                guard snapshot.namespaceKey == namespace else { continue }
+                if stored.generation != candidates[0].generation {
+                    logger.warning(
+                        "The newest cached snapshot could not be used; serving an older generation",
+                        metadata: ["generation": "\(stored.generation)"]
+                    )
+                }
+                return Cached(
+                    evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
+                    document: document,
+                    etag: stored.etag,
+                    fetchedAt: stored.fetchedAt,
+                    lastConfirmedAt: stored.lastConfirmedAt
+                )
+            } catch {
+                logger.error(
+                    "A cached snapshot does not decode; skipping it",
+                    metadata: ["generation": "\(stored.generation)", "error": "\(error)"]
+                )
+            }
+        }
+        return nil
+    }
+
+    // MARK: Evaluation
+
+    /// The evaluator to use now, or the error evaluations must throw.
+    @inline(__always)
+    func currentEvaluator() throws(FliptError) -> Evaluator {
+        let (evaluator, failure, ageAtMark, mark) = state.withLock { state in
+            (state.served?.evaluator, state.fetchFailure, state.served?.ageAtMark, state.served?.mark)
+        }
+        if let failure, options.errorStrategy == .fail { throw failure }
+        guard let evaluator else { throw noDataError() }
+        if let maximumAge = options.cache.maximumAge, options.cache.staleBehavior == .fail,
+            let ageAtMark, let mark
+        {
+            let age = ageAtMark + max(.zero, ContinuousClock.now - mark)
+            if age > maximumAge {
+                throw FliptError(
+                    .stale,
+                    "The snapshot of namespace \"\(namespace)\" is \(Self.describe(age)) old, beyond the maximum "
+                        + "age of \(Self.describe(maximumAge)); the server has not confirmed it since. Check the "
+                        + "network, or use StaleBehavior.serveStale to keep serving it."
+                )
+            }
+        }
+        return evaluator
+    }
+
+    private func noDataError() -> FliptError {
+        FliptError(
+            .noData,
+            "No flag data yet for namespace \"\(namespace)\": the cache holds no snapshot for it and the first fetch "
+                + "from \(key.serverURL) has not completed. Wait with waitUntilReady(timeout:), or pass a seed "
+                + "snapshot in ClientOptions.snapshot."
+        )
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+        if seconds < 1 { return String(format: "%.0f ms", seconds * 1000) }
+        if seconds < 120 { return String(format: "%.1f s", seconds) }
+        if seconds < 7200 { return String(format: "%.0f min", seconds / 60) }
+        if seconds < 172_800 { return String(format: "%.1f h", seconds / 3600) }
+        return String(format: "%.1f days", seconds / 86400)
+    }
+
+    // MARK: Status
+
+    func status() -> ClientStatus {
+        state.withLock { status(of: $0, now: .now) }
+    }
+
+    func status(of state: State, now: ContinuousClock.Instant) -> ClientStatus {
+        let served = state.served
+        let age = served?.age(at: now)
+        var isStale = false
+        if let age, let maximumAge = options.cache.maximumAge { isStale = age > maximumAge }
+        return ClientStatus(
+            source: served?.source ?? .none,
+            etag: served?.etag,
+            fetchedAt: served?.fetchedAt,
+            lastConfirmedAt: served?.lastConfirmedAt,
+            age: age,
+            isStale: isStale,
+            lastError: state.fetchFailure,
+            lastAttemptAt: state.lastAttemptAt,
+            hasFetched: state.hasFetched,
+            cachePath: store?.path,
+            cacheProblem: state.cacheProblem,
+            flagCount: served?.evaluator.snapshot.flagCount ?? 0
+        )
+    }
+
+    // MARK: Events
+
+    func events() -> AsyncStream<ClientEvent> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: ClientEvent.self,
+            bufferingPolicy: .bufferingNewest(256)
+        )
+        let id: Int? = state.withLock { state in
+            guard !state.closed else { return nil }
+            state.nextID += 1
+            state.subscribers[state.nextID] = continuation
+            return state.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    func publish(_ events: [ClientEvent]) {
+        guard !events.isEmpty else { return }
+        let subscribers = state.withLock { Array($0.subscribers.values) }
+        for subscriber in subscribers {
+            for event in events { subscriber.yield(event) }
+        }
+    }
+
+    // MARK: Readiness
+
+    func waitUntilReady(timeout: Duration) async throws(FliptError) {
+        if state.withLock({ $0.hasFetched }) { return }
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        let ready = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.readySignal(id: id) }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        let (closed, hasFetched, failure) = state.withLock { ($0.closed, $0.hasFetched, $0.fetchFailure) }
+        if hasFetched || ready && !closed { return }
+        if closed { throw FliptError(.closed, "The client was closed while waiting for fresh flag data.") }
+        let reason = failure.map { " The last fetch failed: \($0.message)" } ?? " No fetch has completed yet."
+        throw FliptError(
+            .timedOut,
+            "No fresh flag data arrived within \(Self.describe(timeout)).\(reason)",
+            underlying: failure
+        )
+    }
+
+    /// Returns true once a fetch has succeeded, false when the client closed or the wait was cancelled.
+    private func readySignal(id: Int) async -> Bool {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = state.withLock { state -> Bool in
+                    if state.hasFetched || state.closed { return true }
+                    if case .cancelled = state.waiters[id] {
+                        state.waiters[id] = nil
+                        return true
+                    }
+                    state.waiters[id] = .waiting(continuation)
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+            return state.withLock { $0.hasFetched }
+        } onCancel: {
+            let continuation = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if case .waiting(let continuation) = state.waiters[id] {
+                    state.waiters[id] = nil
+                    return continuation
+                }
+                state.waiters[id] = .cancelled
+                return nil
+            }
+            continuation?.resume()
+        }
+    }
+
+    // MARK: Lifecycle
+
+    func start() {
+        let task = Task.detached { [self] in await self.runSync() }
+        let alreadyClosed = state.withLock { state -> Bool in
+            if state.closed { return true }
+            state.syncTask = task
+            return false
+        }
+        if alreadyClosed { task.cancel() }
+    }
+
+    func close() {
+        let (task, subscribers, waiters) = state.withLock { state in
+            guard !state.closed else {
+                return (Task<Void, Never>?.none, [AsyncStream<ClientEvent>.Continuation](), [Waiter]())
+            }
+            state.closed = true
+            let result = (state.syncTask, Array(state.subscribers.values), Array(state.waiters.values))
+            state.syncTask = nil
+            state.subscribers = [:]
+            state.waiters = [:]
+            return result
+        }
+        task?.cancel()
+        for subscriber in subscribers { subscriber.finish() }
+        for case .waiting(let continuation) in waiters { continuation.resume() }
+    }
+
+    /// Waits until the background task has ended (after ``close()``).
+    func closeAndWait() async {
+        let task = state.withLock { $0.syncTask }
+        close()
+        await task?.value
+    }
+}

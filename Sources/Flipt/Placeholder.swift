@@ -1,1 +1,0 @@
-// The Flipt module. Its contents arrive with the issues that build it.
