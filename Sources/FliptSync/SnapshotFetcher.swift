@@ -24,6 +24,12 @@ public final class SnapshotFetcher: Sendable {
         public var attempts = 0
         /// Retries scheduled.
         public var retries = 0
+
+        /// Creates counters.
+        public init(attempts: Int = 0, retries: Int = 0) {
+            self.attempts = attempts
+            self.retries = retries
+        }
     }
 
     /// Creates a fetcher.
@@ -77,10 +83,14 @@ public final class SnapshotFetcher: Sendable {
     ///   (204, a 304 to a request without `If-None-Match`), and cancellation.
     public func fetch(ifNoneMatch etag: String?) async throws(SyncError) -> FetchOutcome {
         let url = configuration.snapshotURL
-        let response = try await withRetries(url: url) { () async throws(SyncError) -> HTTPResponse in
-            try await self.attempt(self.request(for: url, etag: etag))
-        }
         let target = url.absoluteString
+        let response = try await withRetries(url: url) { () async throws(SyncError) -> HTTPResponse in
+            let response = try await self.attempt(self.request(for: url, etag: etag))
+            guard response.head.status == 200 || response.head.status == 304 else {
+                throw Self.error(for: response, url: target)
+            }
+            return response
+        }
         switch response.head.status {
         case 200:
             let snapshot = try FetchedSnapshot.validate(response.body, namespace: configuration.namespace, url: target)

@@ -1,0 +1,100 @@
+import FliptSync
+import FliptTestSupport
+import Foundation
+import Testing
+
+@Suite("Configuration, URLs and TLS options")
+struct ConfigurationTests {
+    private let base = URL(string: "https://flipt.example.com/prefix/")!
+
+    @Test("endpoint URLs keep the path prefix, drop the trailing slash and encode keys")
+    func urls() {
+        var configuration = SyncConfiguration(url: base, namespace: "a/b c", environment: "prod")
+        configuration.reference = "v1.0+rc"
+        #expect(
+            configuration.snapshotURL.absoluteString
+                == "https://flipt.example.com/prefix/internal/v1/evaluation/snapshot/namespace/a%2Fb%20c?reference=v1.0%2Brc"
+        )
+        #expect(
+            configuration.streamURL.absoluteString
+                == "https://flipt.example.com/prefix/client/v2/environments/prod/namespaces/a%2Fb%20c/stream"
+        )
+    }
+
+    @Test("defaults match the official client where they should")
+    func defaults() {
+        let configuration = SyncConfiguration(url: base)
+        #expect(configuration.namespace == "default")
+        #expect(configuration.environment == "default")
+        #expect(configuration.updateInterval == .seconds(120))
+        #expect(configuration.fetchMode == .polling)
+        #expect(configuration.requestTimeout == nil)
+        #expect(configuration.retryPolicy == RetryPolicy(maximumRetries: 3, baseDelay: .seconds(1), maximumDelay: .seconds(30)))
+    }
+
+    @Test("invalid settings fail at configuration time with advice", arguments: [
+        "ftp://x", "https://", "https://h?x=1", "https://u:p@h",
+    ])
+    func invalidURL(text: String) throws {
+        let url = try #require(URL(string: text))
+        #expect(throws: SyncError.self) { try SyncConfiguration(url: url).validate() }
+    }
+
+    @Test("other invalid values are configuration errors")
+    func invalidValues() {
+        let cases: [(inout SyncConfiguration) -> Void] = [
+            { $0.namespace = "" }, { $0.environment = "" }, { $0.updateInterval = .zero },
+            { $0.requestTimeout = .milliseconds(-1) }, { $0.jitter = 1.5 }, { $0.authentication = .clientToken("") },
+            { $0.authentication = .jwt("a\nb") }, { $0.retryPolicy.maximumRetries = -1 },
+        ]
+        for mutate in cases {
+            var configuration = SyncConfiguration(url: base)
+            mutate(&configuration)
+            do {
+                try configuration.validate()
+                Issue.record("expected a configuration error")
+            } catch {
+                #expect(error.kind == .configuration)
+            }
+        }
+        var fine = SyncConfiguration(url: base)
+        fine.requestTimeout = .milliseconds(250)
+        fine.updateInterval = .milliseconds(100)
+        #expect(throws: Never.self) { try fine.validate() }
+    }
+
+    @Test("an unreadable CA file or PEM without a certificate fails loudly")
+    func badTrustRoots() {
+        for root in [TLSOptions.TrustRoot.pemFile("/nonexistent/ca.pem"), .pem("not a certificate")] {
+            do {
+                _ = try URLSessionTransport(tls: TLSOptions(additionalTrustRoots: [root]))
+                Issue.record("expected a configuration error")
+            } catch {
+                #expect(error.kind == .configuration)
+            }
+        }
+    }
+
+    #if canImport(FoundationNetworking)
+    @Test("on Linux, extra CAs and skip-verify are refused at configuration time, never silently ignored")
+    func linuxTLSLimits() throws {
+        let pem = """
+            -----BEGIN CERTIFICATE-----
+            MIIBszCCAVmgAwIBAgIUQ0E=
+            -----END CERTIFICATE-----
+            """
+        for options in [TLSOptions(additionalTrustRoots: [.pem(pem)]), TLSOptions(insecureSkipVerify: true)] {
+            do {
+                _ = try URLSessionTransport(tls: options)
+                Issue.record("expected a configuration error")
+            } catch {
+                #expect(error.kind == .configuration)
+                #expect(error.message.contains("Linux"))
+            }
+            var configuration = SyncConfiguration(url: base)
+            configuration.tls = options
+            #expect(throws: SyncError.self) { try SnapshotFetcher(configuration: configuration) }
+        }
+    }
+    #endif
+}
