@@ -74,7 +74,10 @@ public struct RetryPolicy: Sendable, Hashable {
 
     func validate() throws(SyncError) {
         guard maximumRetries >= 0, baseDelay >= .zero, maximumDelay >= baseDelay else {
-            throw SyncError(.configuration, "The retry policy needs maximumRetries ≥ 0 and 0 ≤ baseDelay ≤ maximumDelay.")
+            throw SyncError(
+                .configuration,
+                "The retry policy needs maximumRetries ≥ 0 and 0 ≤ baseDelay ≤ maximumDelay."
+            )
         }
     }
 }

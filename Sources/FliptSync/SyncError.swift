@@ -60,7 +60,10 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     static func cancelled(url: String? = nil) -> SyncError {
-        SyncError(.cancelled, "The request was cancelled because the sync task was cancelled or the client closed.",
-            url: url)
+        SyncError(
+            .cancelled,
+            "The request was cancelled because the sync task was cancelled or the client closed.",
+            url: url
+        )
     }
 }

@@ -77,8 +77,11 @@ public struct SyncLoop: Sendable {
         while !Task.isCancelled {
             guard let next = await fetchOnce(etag: etag, onEvent: onEvent) else { return }
             etag = next.etag
-            let delay = Self.pollDelay(interval: configuration.updateInterval, jitter: configuration.jitter,
-                using: &random)
+            let delay = Self.pollDelay(
+                interval: configuration.updateInterval,
+                jitter: configuration.jitter,
+                using: &random
+            )
             do {
                 try await clock.sleep(for: delay)
             } catch {

@@ -244,7 +244,9 @@ final class SessionEvents: NSObject, URLSessionDataDelegate, @unchecked Sendable
                 headers.append(HTTPField(String(describing: name), String(describing: value)))
             }
             headers.sort { $0.name.lowercased() < $1.name.lowercased() }
-            exchange.resolve(.success(HTTPResponseHead(status: http?.statusCode ?? 0, headers: headers, url: response.url)))
+            exchange.resolve(
+                .success(HTTPResponseHead(status: http?.statusCode ?? 0, headers: headers, url: response.url))
+            )
         }
         completionHandler(.allow)
     }

@@ -261,7 +261,8 @@ extension TestFliptServer {
             if let explicit, known.contains(explicit) { return .success(explicit) }
             if let header = request.recorded.header("X-Flipt-Environment"), !header.isEmpty {
                 if known.contains(header) || header == "default" { return .success(header) }
-                let message = "failed to get environment \"\(header)\" from context: environment: \"\(header)\" not found"
+                let message =
+                    "failed to get environment \"\(header)\" from context: environment: \"\(header)\" not found"
                 return .failure(EnvironmentFailure(response: .error(404, message: message)))
             }
             return .success("default")
@@ -430,8 +431,16 @@ extension TestFliptServer {
                 if server.isStopping { return false }
                 let remaining = deadline - .now
                 if remaining <= .zero { return true }
-                let milliseconds = Int32(min(20, max(1, remaining.components.seconds * 1_000
-                    + remaining.components.attoseconds / 1_000_000_000_000_000)))
+                let milliseconds = Int32(
+                    min(
+                        20,
+                        max(
+                            1,
+                            remaining.components.seconds * 1_000
+                                + remaining.components.attoseconds / 1_000_000_000_000_000
+                        )
+                    )
+                )
                 if LoopbackSocket.waitReadable(fd, milliseconds: milliseconds) {
                     guard let bytes = LoopbackSocket.receiveSome(fd), !bytes.isEmpty else { return false }
                 }

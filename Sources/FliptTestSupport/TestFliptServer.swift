@@ -68,9 +68,11 @@ public final class TestFliptServer: Sendable {
     ///
     /// The ETag and `digest` is the SHA-1 of the bytes, as 40 lowercase hex characters. The bytes are served
     /// as given, so tests can serve invalid or schema-invalid documents.
-    public func setDocument(_ document: some Collection<UInt8>, namespace: String = "default",
-        environment: String = "default")
-    {
+    public func setDocument(
+        _ document: some Collection<UInt8>,
+        namespace: String = "default",
+        environment: String = "default"
+    ) {
         let bytes = Array(document)
         let stored = StoredDocument(bytes: bytes, digest: SHA1.hexDigest(of: bytes))
         state.withLock { state in

@@ -29,12 +29,18 @@ struct ConfigurationTests {
         #expect(configuration.updateInterval == .seconds(120))
         #expect(configuration.fetchMode == .polling)
         #expect(configuration.requestTimeout == nil)
-        #expect(configuration.retryPolicy == RetryPolicy(maximumRetries: 3, baseDelay: .seconds(1), maximumDelay: .seconds(30)))
+        #expect(
+            configuration.retryPolicy
+                == RetryPolicy(maximumRetries: 3, baseDelay: .seconds(1), maximumDelay: .seconds(30))
+        )
     }
 
-    @Test("invalid settings fail at configuration time with advice", arguments: [
-        "ftp://x", "https://", "https://h?x=1", "https://u:p@h",
-    ])
+    @Test(
+        "invalid settings fail at configuration time with advice",
+        arguments: [
+            "ftp://x", "https://", "https://h?x=1", "https://u:p@h",
+        ]
+    )
     func invalidURL(text: String) throws {
         let url = try #require(URL(string: text))
         #expect(throws: SyncError.self) { try SyncConfiguration(url: url).validate() }

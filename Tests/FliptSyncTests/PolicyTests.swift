@@ -63,8 +63,14 @@ struct PolicyTests {
     func retryAfter() {
         var random = RandomSource.seeded(1)
         var policy = RetryPolicy()
-        #expect(policy.next(after: .response(status: 429, retryAfter: .seconds(5)), using: &random) == .retry(after: .seconds(5)))
-        #expect(policy.next(after: .response(status: 503, retryAfter: .seconds(90)), using: &random) == .retry(after: .seconds(30)))
+        #expect(
+            policy.next(after: .response(status: 429, retryAfter: .seconds(5)), using: &random)
+                == .retry(after: .seconds(5))
+        )
+        #expect(
+            policy.next(after: .response(status: 503, retryAfter: .seconds(90)), using: &random)
+                == .retry(after: .seconds(30))
+        )
         #expect(policy.retriesSoFar == 2)
         var fresh = RetryPolicy()
         #expect(fresh.next(after: .response(status: 404, retryAfter: .seconds(1)), using: &random) == .stop)

@@ -79,9 +79,12 @@ extension SnapshotFetcherTests {
         }
     }
 
-    @Test("retryable statuses get 3 retries with full-jitter back-off, then the status error", arguments: [
-        408, 429, 500, 501, 502, 503, 504, 505,
-    ])
+    @Test(
+        "retryable statuses get 3 retries with full-jitter back-off, then the status error",
+        arguments: [
+            408, 429, 500, 501, 502, 503, 504, 505,
+        ]
+    )
     func retryableStatus(status: Int) async throws {
         try await withTestServer { server in
             server.setDocument(FixtureDocument.bytes())
@@ -98,8 +101,9 @@ extension SnapshotFetcherTests {
             var random = RandomSource.seeded(7)
             var expected: [Duration] = []
             while case .retry(let delay) = policy.next(
-                after: .response(status: status, retryAfter: nil), using: &random)
-            {
+                after: .response(status: status, retryAfter: nil),
+                using: &random
+            ) {
                 expected.append(delay)
             }
             #expect(clock.sleeps == expected)
@@ -113,12 +117,28 @@ extension SnapshotFetcherTests {
         try await withTestServer { server in
             server.setDocument(FixtureDocument.bytes())
             server.enqueue(.status(503))
-            server.enqueue(.closeConnection)
+            server.enqueue(.status(504))
             server.enqueue(.status(502))
             let fetcher = try makeFetcher(server)
             #expect(try await fetcher.fetch(ifNoneMatch: nil).fetched != nil)
             #expect(server.requests.count == 4)
             #expect(fetcher.statistics == .init(attempts: 4, retries: 3))
+        }
+    }
+
+    @Test("connections closed or reset without an answer are network errors after the retries")
+    func closedWithoutAnswer() async throws {
+        try await withTestServer { server in
+            server.setDocument(FixtureDocument.bytes())
+            // libcurl itself re-sends a request once when a reused keep-alive connection closes before any byte of
+            // the answer, so queue more faults than attempts.
+            server.enqueue(.closeConnection, times: 4)
+            server.enqueue(.resetConnection, times: 4)
+            let fetcher = try makeFetcher(server)
+            let error = try #require(await syncError { try await fetcher.fetch(ifNoneMatch: nil) })
+            #expect(error.kind == .network)
+            #expect(error.attempts == 4)
+            #expect(server.requests.count >= 4)
         }
     }
 
@@ -255,12 +275,15 @@ extension SnapshotFetcherTests {
         }
     }
 
-    @Test("schema-invalid documents are rejected whole", arguments: [
-        #"{"namespace":{"key":"default"},"flags":[{"key":"f","enabled":true}]}"#,
-        #"{"namespace":{"key":"default"},"flags":null}"#,
-        #"{"flags":[]}"#,
-        #"[]"#,
-    ])
+    @Test(
+        "schema-invalid documents are rejected whole",
+        arguments: [
+            #"{"namespace":{"key":"default"},"flags":[{"key":"f","enabled":true}]}"#,
+            #"{"namespace":{"key":"default"},"flags":null}"#,
+            #"{"flags":[]}"#,
+            #"[]"#,
+        ]
+    )
     func schemaInvalid(document: String) async throws {
         try await withTestServer { server in
             server.setDocument(json: document)
@@ -333,10 +356,12 @@ extension SnapshotFetcherTests {
             let fetcher = try makeFetcher(server) { $0.authentication = .jwt("jwt-value") }
             #expect(try await fetcher.fetch(ifNoneMatch: nil).fetched != nil)
             let requests = server.requests
-            #expect(requests.map(\.path) == [
-                "/internal/v1/evaluation/snapshot/namespace/default",
-                "/client/v2/environments/default/namespaces/default/snapshot",
-            ])
+            #expect(
+                requests.map(\.path) == [
+                    "/internal/v1/evaluation/snapshot/namespace/default",
+                    "/client/v2/environments/default/namespaces/default/snapshot",
+                ]
+            )
             #expect(requests.last?.header("Authorization") == "JWT jwt-value")
             #expect(requests.last?.header("X-Flipt-Environment") == "default")
         }
@@ -371,9 +396,11 @@ struct AuthenticationTests {
                 #expect(error.attempts == 1)
                 #expect(!"\(error) \(error.message)".contains("-token"))
             }
-            #expect(server.requests.map { $0.header("Authorization") } == [
-                "Bearer good-token", "JWT good-jwt", nil, "Bearer wrong-token", "JWT good-token",
-            ])
+            #expect(
+                server.requests.map { $0.header("Authorization") } == [
+                    "Bearer good-token", "JWT good-jwt", nil, "Bearer wrong-token", "JWT good-token",
+                ]
+            )
         }
     }
 
