@@ -42,23 +42,31 @@ extension SnapshotStore {
         if !fileManager.fileExists(atPath: path) {
             try createFile(path: path)
         }
-        let connection: Connection
-        do {
-            connection = try Connection(path: path, mode: .readWrite, busyTimeout: options.busyTimeout)
-        } catch let error where error.code == .readOnly || error.code == .cannotOpen {
-            return try openReadOnly(path: path, options: options, reason: "the file cannot be opened for writing")
-        }
-        if connection.isReadOnly {
-            return try openReadOnly(path: path, options: options, reason: "the file is write-protected")
-        }
-        do {
-            try prepare(connection, options: options, writable: true)
+        // The connection lives only inside `openWritable`, so that on failure it is closed before the file is
+        // moved aside or reopened read-only.
+        switch openWritable(path: path, options: options) {
+        case .success(let connection):
             return OpenedFile(connection: connection, recovery: nil, readOnlyReason: nil)
-        } catch let error where error.code == .corrupt {
+        case .failure(let error) where error.code == .corrupt:
             return try quarantine(path: path, options: options, reason: error)
-        } catch let error where error.code == .readOnly || error.code == .cannotOpen {
-            // For example a writable file in a read-only directory: WAL cannot create its -wal file.
+        case .failure(let error) where error.code == .readOnly || error.code == .cannotOpen:
+            // A write-protected file, or a writable file in a read-only directory (no -wal file can be made).
             return try openReadOnly(path: path, options: options, reason: "the file or its directory is read-only")
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    private static func openWritable(path: String, options: Options) -> Result<Connection, StoreError> {
+        do throws(StoreError) {
+            let connection = try Connection(path: path, mode: .readWrite, busyTimeout: options.busyTimeout)
+            if connection.isReadOnly {
+                throw StoreError(code: .readOnly, message: "the file is write-protected", path: path)
+            }
+            try prepare(connection, options: options, writable: true)
+            return .success(connection)
+        } catch {
+            return .failure(error)
         }
     }
 
@@ -221,6 +229,7 @@ extension SnapshotStore {
     }
 
     /// Reads every snapshot that still reads and matches its hash from a damaged file; stops at the first error.
+    /// Indexes are not used (`NOT INDEXED`): a damaged index must not hide intact rows.
     private static func salvage(from path: String, options: Options) -> [SalvagedSnapshot] {
         guard let connection = try? Connection(path: path, mode: .readOnly, busyTimeout: .zero) else { return [] }
         var salvaged: [SalvagedSnapshot] = []
@@ -230,7 +239,7 @@ extension SnapshotStore {
                 SELECT e.server_url, e.environment, e.namespace, e.reference, s.generation, s.source, s.etag,
                        s.fetched_at, s.server_date, s.last_confirmed_at, s.content_hash, s.document,
                        s.id = e.last_good_snapshot_id
-                FROM snapshots s JOIN cache_entries e ON e.id = s.entry_id
+                FROM snapshots s NOT INDEXED JOIN cache_entries e NOT INDEXED ON e.id = s.entry_id
                 ORDER BY e.id, s.generation
                 """
             )

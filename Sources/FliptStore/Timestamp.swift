@@ -3,9 +3,9 @@ import Foundation
 /// Converts between `Date` and the ISO-8601 UTC text with milliseconds the cache file stores
 /// (`2026-11-24T23:41:05.123Z`), so that times sort as text and read well in `sqlite3`.
 package enum Timestamp {
-    /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, rounding down to the millisecond.
+    /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, rounded to the nearest millisecond.
     package static func string(from date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         let days = milliseconds.floorDivided(by: 86_400_000)
         let millisecondOfDay = milliseconds - days * 86_400_000
         let (year, month, day) = civilDate(fromDays: days)
