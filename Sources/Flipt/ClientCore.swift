@@ -121,7 +121,9 @@ final class ClientCore: Sendable {
             updateInterval: options.updateInterval,
             jitter: options.updateJitter,
             fetchMode: options.fetchMode,
-            tls: options.tls
+            tls: options.tls,
+            retryPolicy: options.retryPolicy,
+            reconnectPolicy: options.reconnectPolicy
         )
     }
 

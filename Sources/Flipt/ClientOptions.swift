@@ -116,6 +116,11 @@ public struct ClientOptions: Sendable {
     public var cache: CacheOptions
     /// Where the client logs fetches, failures and cache problems (default: nowhere). Tokens are never logged.
     public var logger: Logger
+    /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
+    /// tests can shorten the waits; the policy itself is fixed for users.
+    package var retryPolicy = RetryPolicy()
+    /// Stream reconnection back-off: full jitter from 1 s, capped at 30 s, reset by a good message.
+    package var reconnectPolicy = ReconnectPolicy()
 
     /// Creates options; every parameter has the default described on its property.
     public init(

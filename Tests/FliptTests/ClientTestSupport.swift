@@ -1,0 +1,67 @@
+import Flipt
+import FliptStore
+import FliptSync
+import FliptTestSupport
+import Foundation
+import Testing
+
+/// A temporary directory for one test's cache file, removed afterwards.
+func withTemporaryDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
+    let path = NSTemporaryDirectory() + "flipt-client-tests-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// Options for a test client: a fast poll, no jitter, short retry back-off, the given cache file.
+func testOptions(
+    url: URL,
+    cache: String?,
+    strategy: ErrorStrategy = .fallback,
+    fetchMode: FetchMode = .polling,
+    updateInterval: Duration = .milliseconds(100),
+    authentication: Authentication = .none,
+    maximumAge: Duration? = nil,
+    staleBehavior: StaleBehavior = .serveStale,
+    requestTimeout: Duration? = nil
+) -> ClientOptions {
+    var options = ClientOptions(
+        url: url.absoluteString,
+        requestTimeout: requestTimeout,
+        updateInterval: updateInterval,
+        updateJitter: 0,
+        authentication: authentication,
+        fetchMode: fetchMode,
+        errorStrategy: strategy,
+        cache: CacheOptions(
+            location: cache.map { .file($0) } ?? .disabled,
+            maximumAge: maximumAge,
+            staleBehavior: staleBehavior
+        )
+    )
+    options.retryPolicy = RetryPolicy(maximumRetries: 3, baseDelay: .milliseconds(10), maximumDelay: .milliseconds(40))
+    options.reconnectPolicy = ReconnectPolicy(baseDelay: .milliseconds(10), maximumDelay: .milliseconds(50))
+    return options
+}
+
+/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
+func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try condition()
+}
+
+/// The description of the first flag: `revision N` in ``FixtureDocument`` documents, so it tells which revision
+/// a client serves.
+func servedRevision(_ client: FliptClient) throws -> String? {
+    try client.listFlags().first?.description
+}
+
+/// The last good snapshot in the cache file, read with a separate store connection as an operator would.
+func lastGoodInFile(path: String, url: URL, namespace: String = "default") throws -> StoredSnapshot? {
+    let store = try SnapshotStore(path: path, options: SnapshotStore.Options(readOnly: true))
+    return try store.lastGood(for: SnapshotKey(url: url, environment: "default", namespace: namespace))
+}
