@@ -1,0 +1,175 @@
+import ArgumentParser
+import Flipt
+import FliptStore
+import FliptSync
+import Foundation
+
+/// `--cache PATH`: the cache file every command reads or writes.
+struct CacheOptionGroup: ParsableArguments {
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The cache file (default: $FLIPT_OFFLINE_CACHE, else the per-user default the library uses).",
+            valueName: "path"
+        )
+    )
+    var cache: String?
+
+    /// The cache file to use.
+    var path: String { cache ?? CacheOptions.defaultPath }
+}
+
+/// The client options, named as in the library and the official SDKs, the same on every command.
+///
+/// Credentials come from `FLIPT_CLIENT_TOKEN` / `FLIPT_JWT` or from `--client-token-file` / `--jwt-file`, never
+/// from the command line itself, where other users of the machine could read them in the process list.
+struct ClientOptionGroup: ParsableArguments {
+    @Option(
+        name: .long,
+        help: "The Flipt server (default http://localhost:8080; commands that only read the cache "
+            + "may leave it out when the cache holds one entry for the namespace)."
+    )
+    var url: String?
+
+    @Option(name: .long, help: "The namespace.")
+    var namespace = "default"
+
+    @Option(name: .long, help: "The environment (Flipt v2).")
+    var environment = "default"
+
+    @Option(name: .long, help: "The reference (branch, tag or commit; Flipt v1 with git storage).")
+    var reference: String?
+
+    @Option(name: .long, help: "A total limit per request attempt, e.g. 500ms, 10s (default: none).")
+    var requestTimeout: DurationArgument?
+
+    @Option(name: .long, help: "How often to poll, e.g. 30s, 2m, 500ms.")
+    var updateInterval = DurationArgument(.seconds(120), text: "120s")
+
+    @Option(name: .long, help: "polling or streaming.")
+    var fetchMode: FetchMode = .polling
+
+    @Option(name: .long, help: "fail or fallback.")
+    var errorStrategy: ErrorStrategy = .fail
+
+    @Option(name: .long, help: ArgumentHelp("Read the client token from this file.", valueName: "path"))
+    var clientTokenFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Read the JWT from this file.", valueName: "path"))
+    var jwtFile: String?
+
+    @Option(name: .long, help: ArgumentHelp("Trust this CA certificate (PEM) as well.", valueName: "path"))
+    var caCert: String?
+
+    @Flag(name: .long, help: "Accept any server certificate (tests against self-signed servers only).")
+    var insecureSkipVerify = false
+
+    /// The server URL, or the library default when none was given.
+    var resolvedURL: String { url ?? ClientOptions().url }
+
+    /// The credential, from a file or the environment; a file wins over the environment.
+    func authentication(
+        environment variables: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Authentication {
+        if clientTokenFile != nil && jwtFile != nil {
+            throw ValidationError("Give either --client-token-file or --jwt-file, not both.")
+        }
+        if let clientTokenFile { return .clientToken(try Self.readSecret(clientTokenFile, what: "client token")) }
+        if let jwtFile { return .jwt(try Self.readSecret(jwtFile, what: "JWT")) }
+        let token = variables["FLIPT_CLIENT_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        let jwt = variables["FLIPT_JWT"].flatMap { $0.isEmpty ? nil : $0 }
+        switch (token, jwt) {
+        case (.some, .some):
+            throw ValidationError("Both FLIPT_CLIENT_TOKEN and FLIPT_JWT are set; unset one of them.")
+        case (.some(let token), nil): return .clientToken(token)
+        case (nil, .some(let jwt)): return .jwt(jwt)
+        case (nil, nil): return .none
+        }
+    }
+
+    private static func readSecret(_ path: String, what: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("Cannot read the \(what) file \(path); check that it exists and is readable.")
+        }
+        let secret = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !secret.isEmpty else { throw ValidationError("The \(what) file \(path) is empty.") }
+        return secret
+    }
+
+    /// Library options for these flags and the given cache file.
+    func clientOptions(cachePath: String?) throws -> ClientOptions {
+        var tls = TLSOptions(insecureSkipVerify: insecureSkipVerify)
+        if let caCert { tls.additionalTrustRoots = [.pemFile(caCert)] }
+        return ClientOptions(
+            url: resolvedURL,
+            environment: environment,
+            requestTimeout: requestTimeout?.duration,
+            updateInterval: updateInterval.duration,
+            authentication: try authentication(),
+            reference: reference,
+            fetchMode: fetchMode,
+            errorStrategy: errorStrategy,
+            cache: CacheOptions(location: cachePath.map { .file($0) } ?? .disabled)
+        )
+    }
+
+    /// The cache key these flags name. Without `--url`, the one entry of the cache for this namespace,
+    /// environment and reference; an error that lists the candidates when there are none or several.
+    func key(in store: SnapshotStore) throws -> SnapshotKey {
+        if let url {
+            guard let parsed = URL(string: url), parsed.host != nil else {
+                throw ValidationError("--url \(url) is not a valid http(s) URL.")
+            }
+            return SnapshotKey(url: parsed, environment: environment, namespace: namespace, reference: reference)
+        }
+        let candidates = try store.keys().filter {
+            $0.namespace == namespace && $0.environment == environment && $0.reference == (reference ?? "")
+        }
+        switch candidates.count {
+        case 1:
+            return candidates[0]
+        case 0:
+            throw ValidationError(
+                "The cache \(store.path) holds no snapshot for namespace \(namespace) (environment \(environment)). "
+                    + "Run `flipt-offline sync` first, or `flipt-offline cache ls` to see what it holds."
+            )
+        default:
+            let servers = candidates.map(\.serverURL).joined(separator: ", ")
+            throw ValidationError(
+                "The cache holds namespace \(namespace) from several servers (\(servers)); choose one with --url."
+            )
+        }
+    }
+}
+
+/// A duration on the command line: `250ms`, `30s`, `2m`, `1h`, or a plain number of seconds (`1.5`).
+struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    let duration: Duration
+    let text: String
+
+    init(_ duration: Duration, text: String) {
+        self.duration = duration
+        self.text = text
+    }
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = Substring(argument)
+        var scale = 1.0
+        for (suffix, factor) in units where argument.hasSuffix(suffix) {
+            number = argument.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value.isFinite, value > 0 else { return nil }
+        duration = .milliseconds(Int64((value * scale * 1000).rounded()))
+        text = argument
+        guard duration > .zero else { return nil }
+    }
+
+    var description: String { text }
+    var defaultValueDescription: String { text }
+}
+
+extension FetchMode: @retroactive ExpressibleByArgument {}
+extension ErrorStrategy: @retroactive ExpressibleByArgument {}
