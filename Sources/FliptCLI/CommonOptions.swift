@@ -26,8 +26,11 @@ struct CacheOptionGroup: ParsableArguments {
 struct ClientOptionGroup: ParsableArguments {
     @Option(
         name: .long,
-        help: "The Flipt server (default http://localhost:8080; commands that only read the cache "
-            + "may leave it out when the cache holds one entry for the namespace)."
+        help: ArgumentHelp(
+            "The Flipt server (default http://localhost:8080).",
+            discussion: "Commands that only read the cache may leave it out when the cache holds one entry for "
+                + "the namespace."
+        )
     )
     var url: String?
 
@@ -61,7 +64,7 @@ struct ClientOptionGroup: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Trust this CA certificate (PEM) as well.", valueName: "path"))
     var caCert: String?
 
-    @Flag(name: .long, help: "Accept any server certificate (tests against self-signed servers only).")
+    @ArgumentParser.Flag(name: .long, help: "Accept any server certificate (tests against self-signed servers only).")
     var insecureSkipVerify = false
 
     /// The server URL, or the library default when none was given.
@@ -171,5 +174,5 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
     var defaultValueDescription: String { text }
 }
 
-extension FetchMode: @retroactive ExpressibleByArgument {}
-extension ErrorStrategy: @retroactive ExpressibleByArgument {}
+extension FetchMode: ExpressibleByArgument {}
+extension ErrorStrategy: ExpressibleByArgument {}
