@@ -13,6 +13,7 @@ mismatch or error. Each step has a time limit, so the check stays bounded.
 """
 
 import argparse
+import concurrent.futures
 import os
 import secrets
 import shutil
@@ -26,6 +27,7 @@ sys.path.insert(0, HERE)
 import compare  # noqa: E402  (a sibling script)
 
 STEP_TIMEOUT = 300
+WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 def run(command, **kwargs):
@@ -49,16 +51,15 @@ def main():
                  "`swift build -c release --product flipt-offline`")
     seeds = options.seed or [secrets.randbelow(2**31) for _ in range(options.seeds)]
     print(f"differential seeds ({len(seeds)} x {options.requests} requests): {' '.join(map(str, seeds))}")
-    print(f"reproduce with: Tests/Differential/run-live.sh --flipt-offline {options.flipt_offline} "
-          f"--requests {options.requests} " + " ".join(f"--seed {s}" for s in seeds[:3]) + (" …" if len(seeds) > 3 else ""))
     sys.stdout.flush()
 
     work = options.keep or tempfile.mkdtemp(prefix="flipt-differential-")
     os.makedirs(work, exist_ok=True)
     started = time.monotonic()
     prefixes = [os.path.join(work, f"seed-{seed}") for seed in seeds]
-    for seed, prefix in zip(seeds, prefixes):
-        run([sys.executable, os.path.join(HERE, "generate.py"), str(seed), str(options.requests), prefix])
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(lambda pair: run([sys.executable, os.path.join(HERE, "generate.py"), str(pair[0]),
+                                        str(options.requests), pair[1]]), zip(seeds, prefixes)))
     generated = time.monotonic()
 
     triples = []
@@ -67,7 +68,7 @@ def main():
     run([sys.executable, os.path.join(HERE, "official.py"), "--pairs"] + triples)
     official_done = time.monotonic()
 
-    for prefix in prefixes:
+    def answer_with_flipt_offline(prefix):
         command = [options.flipt_offline, "eval", "--document", prefix + ".document.json",
                    "--requests", prefix + ".requests.jsonl"]
         if os.path.exists(prefix + ".namespace"):
@@ -75,6 +76,9 @@ def main():
                 command += ["--namespace", f.read().strip()]
         with open(prefix + ".actual.jsonl", "w", encoding="utf-8") as output:
             run(command, stdout=output)
+
+    with concurrent.futures.ThreadPoolExecutor(WORKERS) as pool:
+        list(pool.map(answer_with_flipt_offline, prefixes))
     swift_done = time.monotonic()
 
     passed = failed = 0
@@ -90,6 +94,8 @@ def main():
           f"flipt-offline {swift_done - official_done:.1f} s")
     if failing_seeds:
         print("failing seeds: " + " ".join(map(str, failing_seeds)))
+        print(f"reproduce: Tests/Differential/run-live.sh --flipt-offline {options.flipt_offline} "
+              f"--requests {options.requests} " + " ".join(f"--seed {s}" for s in failing_seeds))
         print(f"files kept in {work}")
     elif not options.keep:
         shutil.rmtree(work, ignore_errors=True)
