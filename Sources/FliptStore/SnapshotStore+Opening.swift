@@ -123,10 +123,21 @@ extension SnapshotStore {
     /// Checks that the file is a healthy cache of a schema this build knows, then configures and migrates it.
     private static func prepare(_ connection: Connection, options: Options, writable: Bool) throws(StoreError) {
         _ = try connection.integer("SELECT count(*) FROM sqlite_schema")
-        if options.checksIntegrityOnOpen {
-            let lines = try StoreError.catching {
-                try connection.statement("PRAGMA quick_check").rows { $0.text(0) ?? "" }
-            }
+        // By default only the small bookkeeping tables are checked; the snapshot table holds megabytes of
+        // documents, and reading them all would cost as much as decoding one. Damage there is found when a
+        // page is read (and healed then), by the content hash, or by verify().
+        let tables = try StoreError.catching {
+            try connection.statement(
+                """
+                SELECT name FROM sqlite_schema
+                WHERE type = 'table' AND name IN ('schema_migrations', 'cache_entries', 'sync_attempts')
+                """
+            )
+            .rows { $0.text(0) ?? "" }
+        }
+        let checks = options.checksIntegrityOnOpen ? ["PRAGMA quick_check"] : tables.map { "PRAGMA quick_check(\($0))" }
+        for check in checks {
+            let lines = try StoreError.catching { try connection.statement(check).rows { $0.text(0) ?? "" } }
             guard lines == ["ok"] else {
                 throw StoreError(
                     code: .corrupt,
@@ -176,8 +187,7 @@ extension SnapshotStore {
 
     /// Moves a damaged file (with its -wal and -shm) aside, never deleting it, salvages what still reads and
     /// verifies, and starts a fresh file with it.
-    private static func quarantine(path: String, options: Options, reason: StoreError) throws(StoreError) -> OpenedFile
-    {
+    static func quarantine(path: String, options: Options, reason: StoreError) throws(StoreError) -> OpenedFile {
         let stamp = Timestamp.string(from: Date()).filter { $0 != "-" && $0 != ":" }
         let target = "\(path).corrupt-\(stamp)"
         for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {

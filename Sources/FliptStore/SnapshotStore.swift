@@ -21,11 +21,19 @@ public final class SnapshotStore: Sendable {
     public var isReadOnly: Bool { readOnlyReason != nil }
     /// Why the store is read-only, or `nil` when it can write.
     public let readOnlyReason: String?
-    /// What opening had to do to a damaged file, or `nil` if the file was healthy.
-    public let recovery: StoreRecovery?
+    /// What the store had to do to a damaged file (at open, or later when SQLite reported damage), or `nil`.
+    public var recovery: StoreRecovery? { state.withLock { $0.recovery } }
     /// The options the store was opened with.
     public let options: Options
-    private let connection: Mutex<Connection>
+    private let state: Mutex<State>
+
+    /// The connection and what happened to the file, guarded together.
+    private struct State: ~Copyable {
+        /// `nil` only after a failed attempt to replace a damaged file.
+        var connection: Connection?
+        var recovery: StoreRecovery?
+        var unusable: StoreError?
+    }
 
     /// The version of the system SQLite library in use ("3.40.1").
     public static var sqliteVersion: String { Connection.libraryVersion }
@@ -41,15 +49,18 @@ public final class SnapshotStore: Sendable {
         self.path = path
         self.options = options
         self.readOnlyReason = opened.readOnlyReason
-        self.recovery = opened.recovery
-        self.connection = Mutex(opened.connection)
+        self.state = Mutex(State(connection: opened.connection, recovery: opened.recovery))
     }
 
     // MARK: Reading
 
     /// The last good snapshot for `key`, or `nil` if none was ever saved.
+    ///
+    /// The document is checked against its SHA-256. If it no longer matches (the file was damaged or edited),
+    /// the error is logged and the newest older generation that still matches is returned instead, with
+    /// `metadata.isLastGood == false`; the file is not changed.
     public func lastGood(for key: SnapshotKey) throws(StoreError) -> StoredSnapshot? {
-        try read { connection in
+        let stored = try read { connection in
             try connection.statement(
                 """
                 SELECT \(Self.metadataColumns), 1, s.document
@@ -61,6 +72,19 @@ public final class SnapshotStore: Sendable {
                 StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(9) ?? Data())
             }
         }
+        guard let stored, SHA256.hex(stored.document) != stored.contentHash else { return stored }
+        options.logger.error(
+            "the last good snapshot does not match its content hash; serving an older generation if one matches",
+            metadata: ["path": "\(path)", "key": "\(key)", "generation": "\(stored.generation)"]
+        )
+        for older in try history(for: key) where older.generation != stored.generation {
+            if let candidate = try snapshot(for: key, generation: older.generation),
+                SHA256.hex(candidate.document) == candidate.contentHash
+            {
+                return candidate
+            }
+        }
+        return nil
     }
 
     /// One stored generation of `key` with its document, or `nil` if it is not (or no longer) stored.
@@ -371,13 +395,29 @@ public final class SnapshotStore: Sendable {
     // MARK: Plumbing
 
     /// Runs `body` with the connection, under the lock.
+    ///
+    /// When SQLite reports the file damaged (`SQLITE_CORRUPT`, `SQLITE_NOTADB`) and the store can write, the file
+    /// is moved aside, what still reads is salvaged into a fresh file (see ``recovery``), and `body` runs once
+    /// more on the fresh file.
     private func read<T: Sendable>(_ body: (Connection) throws -> T) throws(StoreError) -> T {
-        do {
-            return try connection.withLock { connection in try body(connection) }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(code: .sqlite, message: "\(error)", path: path)
+        try state.withLock { (state: inout State) throws(StoreError) -> T in
+            guard let connection = state.connection else {
+                throw state.unusable ?? StoreError(code: .cannotOpen, message: "the store is closed", path: path)
+            }
+            do throws(StoreError) {
+                return try StoreError.catching(path: path) { try body(connection) }
+            } catch let error where error.code == .corrupt && readOnlyReason == nil && error.resultCode != nil {
+                state.connection = nil  // closes the damaged file before it is moved
+                do throws(StoreError) {
+                    let reopened = try Self.quarantine(path: path, options: options, reason: error)
+                    state.connection = reopened.connection
+                    state.recovery = reopened.recovery
+                } catch let failure {
+                    state.unusable = failure
+                    throw failure
+                }
+                return try StoreError.catching(path: path) { try body(state.connection!) }
+            }
         }
     }
 

@@ -32,8 +32,11 @@ struct BadFileTests {
         try handle.close()
     }
 
-    @Test("a damaged index is detected at open, the file moved aside, and every snapshot salvaged")
-    func damagedIndexIsSalvaged() async throws {
+    @Test(
+        "a damaged index is found (at open, or at first use), the file moved aside, and every snapshot salvaged",
+        arguments: [true, false]
+    )
+    func damagedIndexIsSalvaged(fullCheckOnOpen: Bool) async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite").path
             let last = try populate(path)
@@ -48,7 +51,13 @@ struct BadFileTests {
             let damaged = try #require(contents(of: path))
 
             let messages = LogCapture()
-            let store = try SnapshotStore(path: path, options: .init(logger: messages.logger))
+            let store = try SnapshotStore(
+                path: path,
+                options: .init(checksIntegrityOnOpen: fullCheckOnOpen, logger: messages.logger)
+            )
+            #expect((store.recovery != nil) == fullCheckOnOpen)
+            // history(for:) walks the damaged index; without the full check, that is where damage shows.
+            #expect(try store.history(for: testKey).map(\.generation) == [3, 2, 1])
             let recovery = try #require(store.recovery)
             #expect(recovery.reason.code == .corrupt)
             #expect(recovery.salvagedSnapshots == 3)
@@ -60,10 +69,34 @@ struct BadFileTests {
             #expect(stored.document == last)
             #expect(stored.generation == 3)
             #expect(stored.etag == "\"3\"")
-            #expect(try store.history(for: testKey).map(\.generation) == [3, 2, 1])
             #expect(try store.verify().isHealthy)
             #expect(try permissions(of: path) == 0o600)
             try store.save(validatedSnapshot(snapshotDocument(seed: 9)), for: testKey)
+        }
+    }
+
+    @Test("a last good document damaged in place is not served; the newest intact generation is")
+    func damagedDocumentFallsBack() async throws {
+        try await withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("cache.sqlite").path
+            try populate(path)
+            var bytes = try #require(contents(of: path))
+            // Change one byte inside generation 3's document: still valid JSON, so only the hash can tell.
+            let marker = try #require(bytes.range(of: Data(#""digest":"s3""#.utf8)))
+            bytes[marker.upperBound - 2] = UInt8(ascii: "7")
+            try bytes.write(to: URL(fileURLWithPath: path))
+
+            let messages = LogCapture()
+            let store = try SnapshotStore(path: path, options: .init(logger: messages.logger))
+            let served = try #require(try store.lastGood(for: testKey))
+            #expect(served.generation == 2)
+            #expect(!served.metadata.isLastGood)
+            #expect(served.document == snapshotDocument(flags: 10, seed: 2))
+            #expect(messages.lines.contains { $0.contains("does not match its content hash") })
+            #expect(try store.verify().hashMismatches == [.init(key: testKey, generation: 3)])
+            // A new save replaces the damaged generation as last good.
+            try store.save(validatedSnapshot(snapshotDocument(seed: 8)), for: testKey)
+            #expect(try store.lastGood(for: testKey)?.metadata.isLastGood == true)
         }
     }
 
