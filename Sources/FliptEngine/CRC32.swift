@@ -1,6 +1,6 @@
 /// CRC-32 (IEEE 802.3 / zlib: reflected polynomial 0xEDB88320, initial value and final XOR 0xFFFFFFFF), the hash
 /// the official engine buckets entities with.
-struct CRC32 {
+struct CRC32: Sendable {
     private static let table: [UInt32] = (0..<256).map { index in
         var value = UInt32(index)
         for _ in 0..<8 {

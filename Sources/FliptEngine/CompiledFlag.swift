@@ -1,30 +1,50 @@
 /// A segment with its constraints compiled.
 struct CompiledSegment: Sendable {
     let key: String
+    /// `[key]`, made once so that a single matched segment costs no allocation.
+    let keyList: [String]
     let matchesAll: Bool
     let constraints: [CompiledConstraint]
+
+    init(key: String, matchesAll: Bool, constraints: [CompiledConstraint]) {
+        self.key = key
+        keyList = [key]
+        self.matchesAll = matchesAll
+        self.constraints = constraints
+    }
 
     /// Whether the segment matches: ALL stops at the first failure, ANY at the first success, zero constraints
     /// match, and reaching a constraint of unknown type fails the whole segment.
     @inline(__always)
-    func matches(_ context: EvaluationContext, entityID: String) -> Bool {
-        for constraint in constraints {
-            if case .unknownType = constraint.test { return false }
-            let value: String
-            if let property = constraint.property {
-                value = property.withUnsafeBufferPointer { context.value(forKeyBytes: $0) } ?? ""
-            } else {
-                value = entityID
+    func matches(_ input: EvaluationInput) -> Bool {
+        constraints.withUnsafeBufferPointer { constraints in
+            for index in constraints.indices {
+                let constraint = constraints[index]
+                if case .unknownType = constraint.test { return false }
+                let matched: Bool
+                if constraint.readsEntityID {
+                    matched = constraint.matches(input.entityID, input.arena)
+                } else if let value = input.context.value(forKeyBytes: input.arena[constraint.property]) {
+                    matched = value.withUTF8Bytes { constraint.matches($0, input.arena) }
+                } else {
+                    matched = constraint.matches(UnsafeBufferPointer(start: nil, count: 0), input.arena)
+                }
+                if matchesAll {
+                    if !matched { return false }
+                } else if matched {
+                    return true
+                }
             }
-            let matched = constraint.matches(value)
-            if matchesAll {
-                if !matched { return false }
-            } else if matched {
-                return true
-            }
+            return matchesAll || constraints.isEmpty
         }
-        return matchesAll || constraints.isEmpty
     }
+}
+
+/// What one evaluation reads, borrowed for its duration.
+struct EvaluationInput {
+    let context: EvaluationContext
+    let entityID: UnsafeBufferPointer<UInt8>
+    let arena: ArenaView
 }
 
 /// A group of segments combined with AND or OR, as a rule or a segment rollout holds them.
@@ -32,22 +52,32 @@ struct SegmentGroup: Sendable {
     let isAnd: Bool
     /// Distinct by key (a later definition replaces an earlier one), in order of first appearance.
     let segments: [CompiledSegment]
+    /// Every segment key, made once: the keys reported when an AND group applies.
+    let allKeys: [String]
 
     /// The matched segment keys when the group applies, or nil. Zero segments: AND applies, OR does not.
     @inline(__always)
-    func match(_ context: EvaluationContext, entityID: String) -> [String]? {
-        if isAnd {
-            for segment in segments where !segment.matches(context, entityID: entityID) {
-                return nil
+    func match(_ input: EvaluationInput) -> [String]? {
+        segments.withUnsafeBufferPointer { segments in
+            if isAnd {
+                for index in segments.indices where !segments[index].matches(input) {
+                    return nil
+                }
+                return allKeys
             }
-            return segments.isEmpty ? [] : segments.map(\.key)
+            var first = -1
+            var keys: [String]?
+            for index in segments.indices where segments[index].matches(input) {
+                if first < 0 {
+                    first = index
+                } else {
+                    if keys == nil { keys = [segments[first].key] }
+                    keys!.append(segments[index].key)
+                }
+            }
+            if let keys { return keys }
+            return first < 0 ? nil : segments[first].keyList
         }
-        var keys: [String]?
-        for segment in segments where segment.matches(context, entityID: entityID) {
-            if keys == nil { keys = [] }
-            keys!.append(segment.key)
-        }
-        return keys
     }
 
     /// Collapses duplicate keys: the last definition wins, at the position of the first.
@@ -64,7 +94,7 @@ struct SegmentGroup: Sendable {
                 distinct.append(segment)
             }
         }
-        return SegmentGroup(isAnd: isAnd, segments: distinct)
+        return SegmentGroup(isAnd: isAnd, segments: distinct, allKeys: distinct.map(\.key))
     }
 }
 
@@ -164,6 +194,8 @@ final class CompiledFlag: Sendable {
     let rollouts: [CompiledRollout]
     /// Whether the document's rollout list had any entry at all (even `{}`), which decides FLAG_DISABLED.
     let hasRolloutEntries: Bool
+    /// The CRC-32 state after the key's bytes: variant bucketing hashes the key followed by the entity id.
+    let keyChecksum: CRC32
 
     init(
         key: String,
@@ -183,6 +215,9 @@ final class CompiledFlag: Sendable {
         self.rules = rules
         self.rollouts = rollouts
         self.hasRolloutEntries = hasRolloutEntries
+        var checksum = CRC32()
+        checksum.update(key)
+        keyChecksum = checksum
     }
 
     var summary: FlagSummary {

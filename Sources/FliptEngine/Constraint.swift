@@ -38,6 +38,72 @@ struct ByteName: Equatable, ExpressibleByStringLiteral {
     static func ~= (pattern: ByteName, value: ByteName) -> Bool { pattern == value }
 }
 
+/// A run of bytes in a snapshot's `ConstraintArena`.
+struct ByteSpan: Sendable {
+    var start: Int32
+    var count: Int32
+}
+
+/// A run of elements in one of the arena's element arrays.
+struct ElementSpan: Sendable {
+    var start: Int32
+    var count: Int32
+}
+
+/// The bytes and lists constraints refer to, laid end to end so that compiled constraints hold only plain
+/// numbers (no reference counting while evaluating).
+struct ConstraintArena: Sendable {
+    var bytes: [UInt8] = []
+    var strings: [ByteSpan] = []
+    var numbers: [Int32] = []
+
+    mutating func add(_ text: String) -> ByteSpan {
+        let start = Int32(bytes.count)
+        bytes.append(contentsOf: text.utf8)
+        return ByteSpan(start: start, count: Int32(bytes.count) - start)
+    }
+
+    mutating func add(strings list: [[UInt8]]) -> ElementSpan {
+        let start = Int32(strings.count)
+        for element in list {
+            let begin = Int32(bytes.count)
+            bytes.append(contentsOf: element)
+            strings.append(ByteSpan(start: begin, count: Int32(element.count)))
+        }
+        return ElementSpan(start: start, count: Int32(list.count))
+    }
+
+    mutating func add(numbers list: [Int32]) -> ElementSpan {
+        let start = Int32(numbers.count)
+        numbers.append(contentsOf: list)
+        return ElementSpan(start: start, count: Int32(list.count))
+    }
+
+    /// Calls `body` with a view of the arena valid for the duration of the call.
+    @inline(__always)
+    func withView<Result>(_ body: (ArenaView) -> Result) -> Result {
+        bytes.withUnsafeBufferPointer { bytes in
+            strings.withUnsafeBufferPointer { strings in
+                numbers.withUnsafeBufferPointer { numbers in
+                    body(ArenaView(bytes: bytes, strings: strings, numbers: numbers))
+                }
+            }
+        }
+    }
+}
+
+/// Borrowed pointers into a `ConstraintArena`.
+struct ArenaView {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let strings: UnsafeBufferPointer<ByteSpan>
+    let numbers: UnsafeBufferPointer<Int32>
+
+    @inline(__always)
+    subscript(span: ByteSpan) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: bytes.baseAddress.map { $0 + Int(span.start) }, count: Int(span.count))
+    }
+}
+
 /// What a constraint checks, with its constraint value parsed once when the snapshot is indexed.
 enum ConstraintTest: Sendable {
     /// The constraint type is unknown: the whole segment fails at once.
@@ -48,41 +114,39 @@ enum ConstraintTest: Sendable {
     case isEmpty
     /// The value is not `""`.
     case isNotEmpty
-    case equals([UInt8])
-    case notEquals([UInt8])
-    case hasPrefix([UInt8])
-    case hasSuffix([UInt8])
-    case contains([UInt8])
-    case notContains([UInt8])
-    case oneOf([[UInt8]])
-    case notOneOf([[UInt8]])
+    case equals(ByteSpan)
+    case notEquals(ByteSpan)
+    case hasPrefix(ByteSpan)
+    case hasSuffix(ByteSpan)
+    case contains(ByteSpan)
+    case notContains(ByteSpan)
+    case oneOf(ElementSpan)
+    case notOneOf(ElementSpan)
     case numberComparison(Comparison, Int32)
-    case numberOneOf([Int32])
-    case numberNotOneOf([Int32])
+    case numberOneOf(ElementSpan)
+    case numberNotOneOf(ElementSpan)
     case boolean(Bool)
     case dateTimeComparison(Comparison, Int64)
 }
 
-/// A segment constraint, ready to evaluate.
+/// A segment constraint, ready to evaluate. It holds only plain values; its bytes live in the arena.
 struct CompiledConstraint: Sendable {
-    /// The context property the constraint reads, or nil when it reads the entity id.
-    let property: [UInt8]?
+    /// The context property the constraint reads (ignored when `readsEntityID`).
+    let property: ByteSpan
+    /// Whether the constraint reads the entity id instead of a context property.
+    let readsEntityID: Bool
     let test: ConstraintTest
 
-    init(type: String, property: String, operator name: String, value: String) {
+    init(type: String, property: String, operator name: String, value: String, arena: inout ConstraintArena) {
         let operatorName = ByteName(name)
+        self.property = arena.add(property)
+        readsEntityID = ByteName(type) == "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE"
         switch ByteName(type) {
-        case "STRING_CONSTRAINT_COMPARISON_TYPE":
-            self.property = Array(property.utf8)
-            test = Self.stringTest(operatorName, value)
-        case "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE":
-            self.property = nil
-            test = Self.stringTest(operatorName, value)
+        case "STRING_CONSTRAINT_COMPARISON_TYPE", "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE":
+            test = Self.stringTest(operatorName, value, &arena)
         case "NUMBER_CONSTRAINT_COMPARISON_TYPE":
-            self.property = Array(property.utf8)
-            test = Self.numberTest(operatorName, value)
+            test = Self.numberTest(operatorName, value, &arena)
         case "BOOLEAN_CONSTRAINT_COMPARISON_TYPE":
-            self.property = Array(property.utf8)
             switch operatorName {
             case "present": test = .isNotEmpty
             case "notpresent": test = .isEmpty
@@ -91,7 +155,6 @@ struct CompiledConstraint: Sendable {
             default: test = .never
             }
         case "DATETIME_CONSTRAINT_COMPARISON_TYPE":
-            self.property = Array(property.utf8)
             switch operatorName {
             case "present": test = .isNotEmpty
             case "notpresent": test = .isEmpty
@@ -103,43 +166,49 @@ struct CompiledConstraint: Sendable {
                 }
             }
         default:
-            self.property = Array(property.utf8)
             test = .unknownType
         }
     }
 
-    private static func stringTest(_ operatorName: ByteName, _ value: String) -> ConstraintTest {
-        let bytes = Array(value.utf8)
+    private static func stringTest(
+        _ operatorName: ByteName,
+        _ value: String,
+        _ arena: inout ConstraintArena
+    ) -> ConstraintTest {
         switch operatorName {
         case "empty": return .isEmpty
         case "notempty": return .isNotEmpty
-        case "eq": return .equals(bytes)
-        case "neq": return .notEquals(bytes)
-        case "prefix": return .hasPrefix(bytes)
-        case "suffix": return .hasSuffix(bytes)
-        case "contains": return .contains(bytes)
-        case "notcontains": return .notContains(bytes)
+        case "eq": return .equals(arena.add(value))
+        case "neq": return .notEquals(arena.add(value))
+        case "prefix": return .hasPrefix(arena.add(value))
+        case "suffix": return .hasSuffix(arena.add(value))
+        case "contains": return .contains(arena.add(value))
+        case "notcontains": return .notContains(arena.add(value))
         case "isoneof":
             guard let list = parseStringList(value) else { return .never }
-            return .oneOf(list)
+            return .oneOf(arena.add(strings: list))
         case "isnotoneof":
             // A list that cannot be parsed makes `isoneof` false, so its negation is true for any non-empty value.
             guard let list = parseStringList(value) else { return .isNotEmpty }
-            return .notOneOf(list)
+            return .notOneOf(arena.add(strings: list))
         default: return .never
         }
     }
 
-    private static func numberTest(_ operatorName: ByteName, _ value: String) -> ConstraintTest {
+    private static func numberTest(
+        _ operatorName: ByteName,
+        _ value: String,
+        _ arena: inout ConstraintArena
+    ) -> ConstraintTest {
         switch operatorName {
         case "present": return .isNotEmpty
         case "notpresent": return .isEmpty
         case "isoneof":
             guard let list = parseInt32List(value) else { return .never }
-            return .numberOneOf(list)
+            return .numberOneOf(arena.add(numbers: list))
         case "isnotoneof":
             guard let list = parseInt32List(value) else { return .never }
-            return .numberNotOneOf(list)
+            return .numberNotOneOf(arena.add(numbers: list))
         default:
             guard let comparison = Comparison(operator: operatorName.text), let number = parseInt32(value) else {
                 return .never
@@ -148,40 +217,40 @@ struct CompiledConstraint: Sendable {
         }
     }
 
-    /// Evaluates the constraint for a value (`""` when the property is missing).
+    /// Evaluates the constraint for a value (empty when the property is missing).
     @inline(__always)
-    func matches(_ value: String) -> Bool {
+    func matches(_ value: UnsafeBufferPointer<UInt8>, _ arena: ArenaView) -> Bool {
         switch test {
         case .unknownType, .never: return false
-        case .isEmpty: return value.utf8.isEmpty
-        case .isNotEmpty: return !value.utf8.isEmpty
+        case .isEmpty: return value.isEmpty
+        case .isNotEmpty: return !value.isEmpty
         default: break
         }
-        if value.utf8.isEmpty { return false }
-        return value.withUTF8Bytes { matchesNonEmpty($0) }
+        if value.isEmpty { return false }
+        return matchesNonEmpty(value, arena)
     }
 
-    private func matchesNonEmpty(_ value: UnsafeBufferPointer<UInt8>) -> Bool {
+    private func matchesNonEmpty(_ value: UnsafeBufferPointer<UInt8>, _ arena: ArenaView) -> Bool {
         switch test {
         case .unknownType, .never, .isEmpty: return false
         case .isNotEmpty: return true
-        case .equals(let expected): return expected.withUnsafeBufferPointer { bytesEqualBuffers(value, $0) }
-        case .notEquals(let expected): return !expected.withUnsafeBufferPointer { bytesEqualBuffers(value, $0) }
-        case .hasPrefix(let prefix): return prefix.withUnsafeBufferPointer { bytesHavePrefix(value, $0) }
-        case .hasSuffix(let suffix): return suffix.withUnsafeBufferPointer { bytesHaveSuffix(value, $0) }
-        case .contains(let part): return part.withUnsafeBufferPointer { bytesContain(value, $0) }
-        case .notContains(let part): return !part.withUnsafeBufferPointer { bytesContain(value, $0) }
-        case .oneOf(let list): return Self.list(list, contains: value)
-        case .notOneOf(let list): return !Self.list(list, contains: value)
+        case .equals(let expected): return bytesEqualBuffers(value, arena[expected])
+        case .notEquals(let expected): return !bytesEqualBuffers(value, arena[expected])
+        case .hasPrefix(let prefix): return bytesHavePrefix(value, arena[prefix])
+        case .hasSuffix(let suffix): return bytesHaveSuffix(value, arena[suffix])
+        case .contains(let part): return bytesContain(value, arena[part])
+        case .notContains(let part): return !bytesContain(value, arena[part])
+        case .oneOf(let list): return Self.list(list, contains: value, arena)
+        case .notOneOf(let list): return !Self.list(list, contains: value, arena)
         case .numberComparison(let comparison, let expected):
             guard let number = parseInt32(value) else { return false }
             return comparison.holds(number, expected)
         case .numberOneOf(let list):
             guard let number = parseInt32(value) else { return false }
-            return list.contains(number)
+            return Self.numbers(list, contain: number, arena)
         case .numberNotOneOf(let list):
             guard let number = parseInt32(value) else { return false }
-            return !list.contains(number)
+            return !Self.numbers(list, contain: number, arena)
         case .boolean(let expected):
             if bytesEqualLiteral(value, "true") { return expected }
             if bytesEqualLiteral(value, "false") { return !expected }
@@ -192,9 +261,23 @@ struct CompiledConstraint: Sendable {
         }
     }
 
-    private static func list(_ list: [[UInt8]], contains value: UnsafeBufferPointer<UInt8>) -> Bool {
-        for element in list where element.count == value.count {
-            if element.withUnsafeBufferPointer({ bytesEqualBuffers(value, $0) }) { return true }
+    private static func list(
+        _ list: ElementSpan,
+        contains value: UnsafeBufferPointer<UInt8>,
+        _ arena: ArenaView
+    )
+        -> Bool
+    {
+        for index in Int(list.start)..<Int(list.start + list.count) {
+            let span = arena.strings[index]
+            if Int(span.count) == value.count && bytesEqualBuffers(value, arena[span]) { return true }
+        }
+        return false
+    }
+
+    private static func numbers(_ list: ElementSpan, contain number: Int32, _ arena: ArenaView) -> Bool {
+        for index in Int(list.start)..<Int(list.start + list.count) where arena.numbers[index] == number {
+            return true
         }
         return false
     }

@@ -73,10 +73,12 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
 
     @inline(__always)
     func value(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> String? {
-        for entry in entries where entry.key.bytesEqual(key) {
-            return entry.value
+        entries.withUnsafeBufferPointer { entries in
+            for index in entries.indices where entries[index].key.bytesEqual(key) {
+                return entries[index].value
+            }
+            return nil
         }
-        return nil
     }
 
     private func position(ofKeyBytes key: UnsafeBufferPointer<UInt8>) -> Int? {

@@ -88,15 +88,23 @@ public struct EvaluationTimestamp: Sendable, Hashable, Comparable, CustomStringC
 }
 
 private func appendDigits(_ value: Int64, width: Int, to bytes: inout [UInt8]) {
-    var digits: [UInt8] = []
     var remaining = value < 0 ? -value : value
-    repeat {
-        digits.append(UInt8(ascii: "0") + UInt8(remaining % 10))
-        remaining /= 10
-    } while remaining > 0
     if value < 0 { bytes.append(UInt8(ascii: "-")) }
-    for _ in digits.count..<max(width, digits.count) { bytes.append(UInt8(ascii: "0")) }
-    bytes.append(contentsOf: digits.reversed())
+    var digitCount = 1
+    var probe = remaining / 10
+    while probe > 0 {
+        digitCount += 1
+        probe /= 10
+    }
+    for _ in digitCount..<max(width, digitCount) { bytes.append(UInt8(ascii: "0")) }
+    let end = bytes.count + digitCount
+    bytes.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: digitCount))
+    var position = end - 1
+    repeat {
+        bytes[position] = UInt8(ascii: "0") + UInt8(remaining % 10)
+        remaining /= 10
+        position -= 1
+    } while remaining > 0
 }
 
 /// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's well-known civil-date algorithm).

@@ -119,33 +119,42 @@ public struct Evaluator: Sendable {
             variantKey = defaultVariant.key
             attachment = defaultVariant.attachment
         }
-        func result(match: Bool, segmentKeys: [String] = []) -> VariantResult {
-            let end = EvaluationTimestamp.now()
-            return VariantResult(
-                flagKey: flag.key,
-                isMatch: match,
-                segmentKeys: segmentKeys,
-                reason: reason,
-                variantKey: variantKey,
-                variantAttachment: attachment,
-                requestDurationMillis: start.wholeMilliseconds(until: end),
-                evaluatedAt: start
-            )
-        }
-        guard flag.isEnabled else {
+        var match = false
+        var segmentKeys: [String] = []
+        if !flag.isEnabled {
             reason = .flagDisabled
-            return result(match: false)
-        }
-        for rule in flag.rules {
-            guard let segmentKeys = rule.group.match(context, entityID: entityID) else { continue }
-            reason = .match
-            if let distribution = rule.distribution(forBucket: CRC32.checksum(flag.key, entityID) % 1000) {
-                variantKey = distribution.variantKey
-                attachment = distribution.attachment
+        } else if !flag.rules.isEmpty {
+            snapshot.arena.withView { arena in
+                entityID.withUTF8Bytes { entity in
+                    let input = EvaluationInput(context: context, entityID: entity, arena: arena)
+                    flag.rules.withUnsafeBufferPointer { rules in
+                        for index in rules.indices {
+                            guard let keys = rules[index].group.match(input) else { continue }
+                            match = true
+                            segmentKeys = keys
+                            reason = .match
+                            var checksum = flag.keyChecksum
+                            checksum.update(entity)
+                            if let distribution = rules[index].distribution(forBucket: checksum.value % 1000) {
+                                variantKey = distribution.variantKey
+                                attachment = distribution.attachment
+                            }
+                            return
+                        }
+                    }
+                }
             }
-            return result(match: true, segmentKeys: segmentKeys)
         }
-        return result(match: false)
+        return VariantResult(
+            flagKey: flag.key,
+            isMatch: match,
+            segmentKeys: segmentKeys,
+            reason: reason,
+            variantKey: variantKey,
+            variantAttachment: attachment,
+            requestDurationMillis: start.wholeMilliseconds(until: .now()),
+            evaluatedAt: start
+        )
     }
 
     private func evaluateBoolean(
@@ -154,28 +163,43 @@ public struct Evaluator: Sendable {
         context: EvaluationContext,
         start: EvaluationTimestamp
     ) -> BooleanResult {
-        func result(_ enabled: Bool, _ reason: EvaluationReason, _ segmentKeys: [String] = []) -> BooleanResult {
-            BooleanResult(
-                flagKey: flag.key,
-                isEnabled: enabled,
-                reason: reason,
-                segmentKeys: segmentKeys,
-                requestDurationMillis: start.wholeMilliseconds(until: .now()),
-                evaluatedAt: start
-            )
-        }
-        for rollout in flag.rollouts {
-            switch rollout {
-            case .threshold(let percentage, let value):
-                let bucket = CRC32.checksum(entityID, flag.key) % 100
-                if Float(bucket) < percentage { return result(value, .match) }
-            case .segment(let group, let value):
-                if let segmentKeys = group.match(context, entityID: entityID) {
-                    return result(value, .match, segmentKeys)
+        var enabled = flag.isEnabled
+        var reason: EvaluationReason = !flag.isEnabled && !flag.hasRolloutEntries ? .flagDisabled : .default
+        var segmentKeys: [String] = []
+        if !flag.rollouts.isEmpty {
+            snapshot.arena.withView { arena in
+                entityID.withUTF8Bytes { entity in
+                    let input = EvaluationInput(context: context, entityID: entity, arena: arena)
+                    flag.rollouts.withUnsafeBufferPointer { rollouts in
+                        for index in rollouts.indices {
+                            switch rollouts[index] {
+                            case .threshold(let percentage, let value):
+                                var checksum = CRC32()
+                                checksum.update(entity)
+                                checksum.update(flag.key)
+                                guard Float(checksum.value % 100) < percentage else { continue }
+                                enabled = value
+                                reason = .match
+                                return
+                            case .segment(let group, let value):
+                                guard let keys = group.match(input) else { continue }
+                                enabled = value
+                                reason = .match
+                                segmentKeys = keys
+                                return
+                            }
+                        }
+                    }
                 }
             }
         }
-        let reason: EvaluationReason = !flag.isEnabled && !flag.hasRolloutEntries ? .flagDisabled : .default
-        return result(flag.isEnabled, reason)
+        return BooleanResult(
+            flagKey: flag.key,
+            isEnabled: enabled,
+            reason: reason,
+            segmentKeys: segmentKeys,
+            requestDurationMillis: start.wholeMilliseconds(until: .now()),
+            evaluatedAt: start
+        )
     }
 }

@@ -703,18 +703,28 @@ struct JSONCursor {
         guard peekSignificant() == UInt8(ascii: "\"") else {
             throw error("object keys must be strings, found \(foundDescription())")
         }
-        let key = try readString()
-        var found = -1
-        key.utf8.withContiguousStorageIfAvailable { keyBytes in
-            for (position, name) in fields.enumerated()
-            where name.utf8CodeUnitCount == keyBytes.count
-                && UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount).elementsEqual(keyBytes)
-            {
-                found = position
-                return
-            }
+        // Fast path: a plain ASCII key without escapes is compared in place.
+        var end = index + 1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
+            end += 1
         }
-        return found
+        if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
+            let key = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
+            index = end + 1
+            return Self.field(matching: key, in: fields)
+        }
+        let key = try readString()
+        return key.withUTF8Bytes { Self.field(matching: $0, in: fields) }
+    }
+
+    private static func field(matching key: UnsafeBufferPointer<UInt8>, in fields: [StaticString]) -> Int {
+        for (position, name) in fields.enumerated()
+        where bytesEqualBuffers(key, UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)) {
+            return position
+        }
+        return -1
     }
 
     /// Reads the name of an enum value as serde does: a string, or an object `{"NAME": null}`.

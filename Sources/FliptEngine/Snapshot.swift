@@ -13,6 +13,8 @@ public final class Snapshot: Sendable {
     /// The distinct flags, in the order their keys first appear in the document.
     let flags: [CompiledFlag]
     private let table: FlagTable
+    /// The bytes and lists the compiled constraints refer to.
+    let arena: ConstraintArena
 
     /// Decodes and indexes a snapshot document (UTF-8 JSON bytes).
     ///
@@ -26,6 +28,7 @@ public final class Snapshot: Sendable {
             decoded = try Self.decode(contiguous: copy)!
         }
         namespaceKey = decoded.namespaceKey
+        arena = decoded.arena
         var flags: [CompiledFlag] = []
         flags.reserveCapacity(decoded.flags.count)
         var builder = FlagTable.Builder(capacity: decoded.flags.count)

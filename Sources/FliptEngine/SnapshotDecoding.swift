@@ -7,11 +7,13 @@
 struct DecodedDocument {
     var namespaceKey = ""
     var flags: [CompiledFlag] = []
+    var arena = ConstraintArena()
 }
 
 extension JSONCursor {
     mutating func decodeDocument() throws(DocumentError) -> DecodedDocument {
         var document = DecodedDocument()
+        var arena = ConstraintArena()
         _ = try readStruct(fields: ["namespace", "flags"], required: 0b11) { cursor, field throws(DocumentError) in
             switch field {
             case 0:
@@ -26,11 +28,12 @@ extension JSONCursor {
                 }
             default:
                 try cursor.readArray { cursor, _ throws(DocumentError) in
-                    document.flags.append(try cursor.decodeFlag())
+                    document.flags.append(try cursor.decodeFlag(&arena))
                 }
             }
         }
         try expectEnd()
+        document.arena = arena
         return document
     }
 
@@ -39,7 +42,7 @@ extension JSONCursor {
         return try readString()
     }
 
-    private mutating func decodeFlag() throws(DocumentError) -> CompiledFlag {
+    private mutating func decodeFlag(_ arena: inout ConstraintArena) throws(DocumentError) -> CompiledFlag {
         var key = ""
         var isEnabled = false
         var type = FlagType.variant
@@ -63,13 +66,15 @@ extension JSONCursor {
             case 4: isEnabled = try cursor.readBool()
             case 5:
                 if try !cursor.consumeNull() {
-                    try cursor.readArray { cursor, _ throws(DocumentError) in rules.append(try cursor.decodeRule()) }
+                    try cursor.readArray { cursor, _ throws(DocumentError) in
+                        rules.append(try cursor.decodeRule(&arena))
+                    }
                 }
             case 6:
                 if try !cursor.consumeNull() {
                     try cursor.readArray { cursor, _ throws(DocumentError) in
                         hasRolloutEntries = true
-                        if let rollout = try cursor.decodeRollout() { rollouts.append(rollout) }
+                        if let rollout = try cursor.decodeRollout(&arena) { rollouts.append(rollout) }
                     }
                 }
             default:
@@ -104,7 +109,7 @@ extension JSONCursor {
         return DefaultVariant(id: id, key: key, attachment: attachment)
     }
 
-    private mutating func decodeRule() throws(DocumentError) -> CompiledRule {
+    private mutating func decodeRule(_ arena: inout ConstraintArena) throws(DocumentError) -> CompiledRule {
         var distributions: [(variantKey: String, rollout: Float, attachment: String?)] = []
         var segments: [CompiledSegment] = []
         var isAnd = false
@@ -118,7 +123,7 @@ extension JSONCursor {
             case 1:
                 if try !cursor.consumeNull() {
                     try cursor.readArray { cursor, _ throws(DocumentError) in
-                        segments.append(try cursor.decodeSegment())
+                        segments.append(try cursor.decodeSegment(&arena))
                     }
                 }
             default:
@@ -146,7 +151,7 @@ extension JSONCursor {
     }
 
     /// Decodes a rollout; nil when it has neither a threshold nor a segment (the engine skips those).
-    private mutating func decodeRollout() throws(DocumentError) -> CompiledRollout? {
+    private mutating func decodeRollout(_ arena: inout ConstraintArena) throws(DocumentError) -> CompiledRollout? {
         var segmentRollout: (group: SegmentGroup, value: Bool)?
         var threshold: (percentage: Float, value: Bool)?
         _ = try readStruct(fields: ["description", "segment", "threshold"], required: 0) {
@@ -154,7 +159,7 @@ extension JSONCursor {
             field throws(DocumentError) in
             switch field {
             case 0: _ = try cursor.readOptionalString()
-            case 1: if try !cursor.consumeNull() { segmentRollout = try cursor.decodeSegmentRollout() }
+            case 1: if try !cursor.consumeNull() { segmentRollout = try cursor.decodeSegmentRollout(&arena) }
             default: if try !cursor.consumeNull() { threshold = try cursor.decodeThreshold() }
             }
         }
@@ -163,7 +168,9 @@ extension JSONCursor {
         return nil
     }
 
-    private mutating func decodeSegmentRollout() throws(DocumentError) -> (group: SegmentGroup, value: Bool) {
+    private mutating func decodeSegmentRollout(
+        _ arena: inout ConstraintArena
+    ) throws(DocumentError) -> (group: SegmentGroup, value: Bool) {
         var isAnd = false
         var value = false
         var segments: [CompiledSegment] = []
@@ -176,7 +183,9 @@ extension JSONCursor {
                 }
             case 1: value = try cursor.readBool()
             default:
-                try cursor.readArray { cursor, _ throws(DocumentError) in segments.append(try cursor.decodeSegment()) }
+                try cursor.readArray { cursor, _ throws(DocumentError) in
+                    segments.append(try cursor.decodeSegment(&arena))
+                }
             }
         }
         return (.collapsing(segments, isAnd: isAnd), value)
@@ -195,7 +204,7 @@ extension JSONCursor {
         return (percentage, value)
     }
 
-    private mutating func decodeSegment() throws(DocumentError) -> CompiledSegment {
+    private mutating func decodeSegment(_ arena: inout ConstraintArena) throws(DocumentError) -> CompiledSegment {
         var key = ""
         var matchesAll = false
         var constraints: [CompiledConstraint] = []
@@ -206,14 +215,14 @@ extension JSONCursor {
             case 1: matchesAll = ByteName(try cursor.readEnumName()) == "ALL_SEGMENT_MATCH_TYPE"
             default:
                 try cursor.readArray { cursor, _ throws(DocumentError) in
-                    constraints.append(try cursor.decodeConstraint())
+                    constraints.append(try cursor.decodeConstraint(&arena))
                 }
             }
         }
         return CompiledSegment(key: key, matchesAll: matchesAll, constraints: constraints)
     }
 
-    private mutating func decodeConstraint() throws(DocumentError) -> CompiledConstraint {
+    private mutating func decodeConstraint(_ arena: inout ConstraintArena) throws(DocumentError) -> CompiledConstraint {
         var type = ""
         var property = ""
         var operatorName = ""
@@ -227,6 +236,6 @@ extension JSONCursor {
             default: value = try cursor.readString()
             }
         }
-        return CompiledConstraint(type: type, property: property, operator: operatorName, value: value)
+        return CompiledConstraint(type: type, property: property, operator: operatorName, value: value, arena: &arena)
     }
 }
