@@ -104,12 +104,13 @@ enum EngineBenchmark {
         let widths = [24, 7, 10, 9, 13, 12, 9]
         print(row(["document", "flags", "bytes", "requests", "this engine", "official", "speed-up"], widths))
         var startups: [(Workload, Duration, Duration)] = []
+        var agreements: [String] = []
         for workload in workloads {
             let server = try LoopbackDocumentServer(body: workload.document)
             let snapshot = try Snapshot(document: workload.document)
             let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
             let engine = try official.start(url: server.url)
-            try official.checkAnswers(engine: engine, requests: workload.requests)
+            agreements.append(try checkSameAnswers(evaluator, official, engine, workload))
             let count = workload.requests.count
             var ours: [Double] = []
             var theirs: [Double] = []
@@ -141,6 +142,7 @@ enum EngineBenchmark {
             startups.append((workload, ourStartup, officialStartup))
             server.close()
         }
+        for agreement in agreements { print("  " + agreement) }
         print("")
         print("start-up: this engine = decode + index + first evaluation; official = init (HTTP fetch + parse) + first")
         let startupWidths = [24, 13, 12, 9]
@@ -160,6 +162,50 @@ enum EngineBenchmark {
             BenchmarkRequest.random(flag: flags[Int(random.next() % UInt64(flags.count))], using: &random)
         }
         return Workload(name: name, document: document, requests: requests)
+    }
+
+    /// Fails unless both engines evaluate every request successfully and agree on its outcome, so that both
+    /// do the same work and no error path is benchmarked.
+    static func checkSameAnswers(
+        _ evaluator: Evaluator,
+        _ official: OfficialEngine,
+        _ engine: UnsafeMutableRawPointer,
+        _ workload: Workload
+    ) throws -> String {
+        var matches = 0
+        for request in workload.requests {
+            let answer = official.answer(engine, request)
+            let expected: [String]
+            do {
+                switch request.kind {
+                case .variant:
+                    let result = try evaluator.variant(
+                        flagKey: request.flagKey,
+                        entityID: request.entityID,
+                        context: request.context
+                    )
+                    expected = [
+                        #""match":\#(result.isMatch)"#, #""reason":"\#(result.reason.rawValue)""#,
+                        #""variant_key":"# + BenchmarkRequest.jsonString(result.variantKey),
+                    ]
+                    matches += result.isMatch ? 1 : 0
+                case .boolean:
+                    let result = try evaluator.boolean(
+                        flagKey: request.flagKey,
+                        entityID: request.entityID,
+                        context: request.context
+                    )
+                    expected = [#""enabled":\#(result.isEnabled)"#, #""reason":"\#(result.reason.rawValue)""#]
+                    matches += result.reason == .match ? 1 : 0
+                }
+            } catch {
+                throw BenchmarkFailure("this engine did not evaluate \(request.flagKey): \(error)")
+            }
+            guard answer.hasPrefix(#"{"status":"success""#), expected.allSatisfy(answer.contains) else {
+                throw BenchmarkFailure("\(workload.name): the engines disagree on \(request.flagKey): \(answer)")
+            }
+        }
+        return "\(workload.name): both engines agree on all \(workload.requests.count) answers (\(matches) MATCH)"
     }
 
     /// Evaluates every request once with this engine; returns a value that depends on every answer.
@@ -379,16 +425,6 @@ struct OfficialEngine {
         var sink = 0
         for request in requests { sink &+= call(engine, request) }
         return sink
-    }
-
-    /// Fails unless the engine answers the first requests successfully (so no error path is benchmarked).
-    func checkAnswers(engine: UnsafeMutableRawPointer, requests: [BenchmarkRequest]) throws {
-        for request in requests.prefix(50) {
-            let answer = answer(engine, request)
-            guard answer.hasPrefix("{\"status\":\"success\"") else {
-                throw BenchmarkFailure("the official engine did not evaluate \(request.flagKey): \(answer)")
-            }
-        }
     }
 
     /// Median time from `initialize_engine` until the first evaluation succeeds.
