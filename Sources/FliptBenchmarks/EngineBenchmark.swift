@@ -96,7 +96,8 @@ enum EngineBenchmark {
             }
         } else {
             for path in options.documents {
-                workloads.append(try workload(name: path, document: try readFile(path), options))
+                let name = path.split(separator: "/").last.map(String.init) ?? path
+                workloads.append(try workload(name: name, document: try readFile(path), options))
             }
         }
 
@@ -283,16 +284,10 @@ enum EngineBenchmark {
     }
 
     static func readFile(_ path: String) throws -> [UInt8] {
-        guard let file = fopen(path, "rb") else { throw BenchmarkFailure("cannot open \(path)") }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = fread(&buffer, 1, buffer.count, file)
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw BenchmarkFailure("cannot read \(path)")
         }
-        return bytes
+        return Array(data)
     }
 }
 
@@ -435,7 +430,11 @@ struct OfficialEngine {
             let start = clock.now
             let engine = try self.start(url: url)
             // `{"status":"success"…`: byte 11 is the `s` of success (`f` of failure before the first fetch).
-            while call(engine, request) != Int(UInt8(ascii: "s")) {}
+            while call(engine, request) != Int(UInt8(ascii: "s")) {
+                guard clock.now - start < .seconds(30) else {
+                    throw BenchmarkFailure("the official engine did not answer successfully within 30 s of start-up")
+                }
+            }
             let elapsed = clock.now - start
             stop(engine)
             samples.append(elapsed)
