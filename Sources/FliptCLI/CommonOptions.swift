@@ -99,11 +99,16 @@ struct ClientOptionGroup: ParsableArguments {
         return secret
     }
 
-    /// Library options for these flags and the given cache file.
-    func clientOptions(cachePath: String?) throws -> ClientOptions {
+    /// The TLS trust settings these flags name.
+    var tlsOptions: TLSOptions {
         var tls = TLSOptions(insecureSkipVerify: insecureSkipVerify)
         if let caCert { tls.additionalTrustRoots = [.pemFile(caCert)] }
-        return ClientOptions(
+        return tls
+    }
+
+    /// Library options for these flags and the given cache file.
+    func clientOptions(cachePath: String?) throws -> ClientOptions {
+        ClientOptions(
             url: resolvedURL,
             environment: environment,
             requestTimeout: requestTimeout?.duration,
@@ -112,6 +117,7 @@ struct ClientOptionGroup: ParsableArguments {
             reference: reference,
             fetchMode: fetchMode,
             errorStrategy: errorStrategy,
+            tls: tlsOptions,
             cache: CacheOptions(location: cachePath.map { .file($0) } ?? .disabled)
         )
     }
@@ -132,20 +138,22 @@ struct ClientOptionGroup: ParsableArguments {
         case 1:
             return candidates[0]
         case 0:
-            throw ValidationError(
-                "The cache \(store.path) holds no snapshot for namespace \(namespace) (environment \(environment)). "
-                    + "Run `flipt-offline sync` first, or `flipt-offline cache ls` to see what it holds."
+            throw CommandFailure(
+                ExitStatus.noEntry,
+                "the cache \(store.path) holds no snapshot for namespace \(namespace) (environment \(environment)); "
+                    + "run `flipt-offline sync` first, or `flipt-offline cache ls` to see what it holds"
             )
         default:
             let servers = candidates.map(\.serverURL).joined(separator: ", ")
-            throw ValidationError(
-                "The cache holds namespace \(namespace) from several servers (\(servers)); choose one with --url."
+            throw CommandFailure(
+                ExitStatus.usage,
+                "the cache holds namespace \(namespace) from several servers (\(servers)); choose one with --url"
             )
         }
     }
 }
 
-/// A duration on the command line: `250ms`, `30s`, `2m`, `1h`, or a plain number of seconds (`1.5`).
+/// A duration on the command line: `250ms`, `30s`, `2m`, `1h`, `7d`, or a plain number of seconds (`1.5`).
 struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
     let duration: Duration
     let text: String
@@ -156,7 +164,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
     }
 
     init?(argument: String) {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         var number = Substring(argument)
         var scale = 1.0
         for (suffix, factor) in units where argument.hasSuffix(suffix) {

@@ -1,35 +1,53 @@
 import ArgumentParser
 import FliptEngine
+import FliptStore
 import Foundation
 
 /// `flipt-offline eval`: evaluate flags of a snapshot document, one at a time for people or as JSON lines.
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate flags from a snapshot document, offline.",
+        abstract: "Evaluate flags from a snapshot document or the cache, offline.",
         discussion: """
+            The snapshot comes from --document FILE, or else from the cache: the last good snapshot of the \
+            entry that --url, --namespace, --environment and --reference name (--url may be left out when the \
+            cache holds that namespace from one server only). The cache is opened read-only and the network is \
+            never used. Where the answer came from (cache file, entry, generation, ETag, age) is written to \
+            standard error.
+
             Two forms:
 
-              flipt-offline eval FLAG --entity ID [--context k=v ...] --document FILE [--type variant|boolean] [--json]
-                Evaluates one flag and prints a short answer (or, with --json, the official engine's answer
-                envelope). The flag's type is detected when --type is omitted.
+              flipt-offline eval FLAG --entity ID [--context k=v ...] [--type TYPE]
+                                 [--json] [--document FILE | --cache PATH]
+                Evaluates one flag and prints a short answer (or, with --json, the
+                official engine's answer envelope). TYPE is variant or boolean; the
+                flag's own type is used when --type is omitted.
 
-              flipt-offline eval --document FILE --requests FILE|- [--namespace NS]
-                Answers JSON-lines requests, one answer line per request line, in order:
+              flipt-offline eval --requests FILE|- [--document FILE | --cache PATH]
+                Answers JSON-lines requests, one answer line per request line, in
+                order:
                   {"type":"variant","flag_key":"f","entity_id":"e","context":{"k":"v"}}
                   {"type":"boolean","flag_key":"f","entity_id":"e","context":{}}
-                  {"type":"batch","requests":[{"flag_key":"f","entity_id":"e","context":{}}]}
+                  {"type":"batch","requests":[{"flag_key":"f","entity_id":"e"}]}
                   {"type":"list"}
-                Each answer is {"status":"success","result":{...},"error_message":null} or
-                {"status":"failure","result":null,"error_message":"..."}. A malformed line (blank lines
-                included) gets a failure answer; a final newline does not start another request. With
-                --requests -, lines are read from standard input and answered as they arrive.
+                Each answer is {"status":"success","result":{...},"error_message":null}
+                or {"status":"failure","result":null,"error_message":"..."}. A
+                malformed line (blank lines included) gets a failure answer; a final
+                newline does not start another request. With --requests -, lines are
+                read from standard input and answered as they arrive.
+
+            Examples:
+              flipt-offline eval new-checkout --entity user-42 --context plan=pro
+              flipt-offline eval --requests requests.jsonl --namespace shop
+              flipt-offline eval dark-mode --entity device-7 --document doc.json --json
 
             Exit status:
-              0   success (in JSON-lines mode: every line was answered, even with failure answers)
-              1   the evaluation failed (unknown flag, wrong flag type) or the arguments are inconsistent
+              0   success (JSON lines: every line was answered, failures included)
+              1   the evaluation failed (unknown flag, wrong type), or bad arguments
               2   the snapshot document is invalid (the message names where and why)
               3   a file could not be read
+              4   the cache has no file or no snapshot for the entry
+              30  the cache file cannot be read
               64  the command line could not be parsed
             """
     )
@@ -47,14 +65,17 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("The snapshot document (Flipt's JSON wire format).", valueName: "file"))
     var document: String?
 
+    @OptionGroup(title: "Cache (used when --document is not given)")
+    var cache: CacheOptionGroup
+
+    @OptionGroup(title: "Client options (they select the cache entry)")
+    var client: ClientOptionGroup
+
     @Option(
         name: .long,
         help: ArgumentHelp("Answer JSON-lines requests from this file, or - for stdin.", valueName: "file")
     )
     var requests: String?
-
-    @Option(name: .long, help: "The client's configured namespace; it must equal the document's namespace.")
-    var namespace = "default"
 
     @Option(name: .long, help: ArgumentHelp("The entity to evaluate for.", valueName: "id"))
     var entity: String?
@@ -78,22 +99,28 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let snapshot = try loadSnapshot()
-        if let requests {
-            guard flag == nil, entity == nil, context.isEmpty, type == nil, !json else {
-                fail("--requests answers JSON lines; FLAG, --entity, --context, --type and --json do not apply")
+        try CommandFailure.reporting("eval") {
+            let snapshot = try loadSnapshot()
+            if let requests {
+                guard flag == nil, entity == nil, context.isEmpty, type == nil, !json else {
+                    fail("--requests answers JSON lines; FLAG, --entity, --context, --type and --json do not apply")
+                }
+                try answerLines(
+                    from: requests,
+                    evaluator: JSONLinesEvaluator(snapshot: snapshot, namespace: client.namespace)
+                )
+            } else {
+                try evaluateOne(snapshot: snapshot)
             }
-            try answerLines(from: requests, evaluator: JSONLinesEvaluator(snapshot: snapshot, namespace: namespace))
-        } else {
-            try evaluateOne(snapshot: snapshot)
         }
     }
 
     // MARK: Loading
 
-    /// Reads and decodes the snapshot; this is where a `--cache` source would plug in.
+    /// Reads and decodes the snapshot, from `--document` or from the cache.
     private func loadSnapshot() throws -> Snapshot {
-        guard let document else { fail("give the snapshot document with --document FILE") }
+        guard let document else { return try loadCachedSnapshot() }
+        if cache.cache != nil { fail("give either --document or --cache, not both") }
         let bytes = try readFile(document)
         do {
             return try Snapshot(document: bytes)
@@ -101,6 +128,21 @@ struct EvalCommand: ParsableCommand {
             printError("invalid document \(document): \(error)")
             throw ExitCode(Status.documentInvalid)
         }
+    }
+
+    /// The last good snapshot of the selected cache entry; says where it came from on standard error.
+    private func loadCachedSnapshot() throws -> Snapshot {
+        let store = try cache.openForReading()
+        let key = try client.key(in: store)
+        let stored = try store.requireLastGood(for: key)
+        let snapshot = try stored.decoded()
+        let now = Date()
+        Terminal.note(
+            "flipt-offline eval: from cache \(store.path): \(key), generation \(stored.generation), "
+                + "etag \(Describe.etag(stored.etag)), fetched \(Describe.timeAndAge(stored.fetchedAt, now: now)), "
+                + "last confirmed \(Describe.age(of: stored.lastConfirmedAt, now: now))"
+        )
+        return snapshot
     }
 
     private func readFile(_ path: String) throws -> Data {
@@ -155,7 +197,7 @@ struct EvalCommand: ParsableCommand {
         }
         let kind = type ?? (snapshot.flagSummary(forKey: flag)?.type == .boolean ? .boolean : .variant)
         let request = EvaluationRequest(flagKey: flag, entityID: entity, context: properties)
-        let evaluator = Evaluator(snapshot: snapshot, namespace: namespace)
+        let evaluator = Evaluator(snapshot: snapshot, namespace: client.namespace)
         if json {
             let line = JSONLinesEvaluator(evaluator: evaluator)
                 .answer(kind == .boolean ? .boolean(request) : .variant(request))

@@ -1,0 +1,296 @@
+import ArgumentParser
+import FliptEngine
+import FliptStore
+import Foundation
+
+/// `flipt-offline cache rollback`: make an earlier generation the last good one.
+struct CacheRollbackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rollback",
+        abstract: "Make a stored generation the last good snapshot (default: the one before the current).",
+        discussion: """
+            Clients that start afterwards load the chosen generation. Nothing is deleted, so a later rollback \
+            can return to any stored generation. The generation is decoded by the engine first; one that no \
+            longer decodes is refused. A running client keeps its snapshot in memory, and the next successful \
+            sync stores the server's newer snapshot again: stop syncing (or fix the server) to keep the rollback.
+
+            Examples:
+              flipt-offline cache rollback
+              flipt-offline cache rollback 3 --namespace production --json
+            """
+    )
+
+    @Argument(help: "The generation to make last good (default: the newest one before the current last good).")
+    var generation: Int?
+
+    @OptionGroup(title: "Cache")
+    var cache: CacheOptionGroup
+
+    @OptionGroup(title: "Client options (they select the entry)")
+    var client: ClientOptionGroup
+
+    @Flag(name: .long, help: "Print one JSON object instead of a line.")
+    var json = false
+
+    func run() throws {
+        try CommandFailure.reporting("cache rollback") {
+            let store = try cache.openForWriting()
+            let key = try client.key(in: store)
+            let current = try store.requireLastGood(for: key)
+            let target: Int
+            if let generation {
+                target = generation
+            } else {
+                guard
+                    let previous = try store.history(for: key).first(where: { $0.generation < current.generation })
+                else {
+                    throw CommandFailure(
+                        ExitStatus.noEntry,
+                        "no generation before \(current.generation) is stored for \(key); see "
+                            + "`flipt-offline cache history`"
+                    )
+                }
+                target = previous.generation
+            }
+            let stored = try store.requireSnapshot(for: key, generation: target)
+            let snapshot = try stored.decoded()
+            guard snapshot.namespaceKey == key.namespace else {
+                throw CommandFailure(
+                    ExitStatus.invalidDocument,
+                    "generation \(target) is a snapshot of namespace \(snapshot.namespaceKey), not \(key.namespace); "
+                        + "refusing to roll back to it"
+                )
+            }
+            let metadata: SnapshotMetadata
+            do throws(StoreError) {
+                metadata = try store.rollback(for: key, to: target)
+            } catch {
+                throw CommandFailure.cache(error, doing: "roll back")
+            }
+            let now = Date()
+            if json {
+                var members = key.jsonMembers
+                members += [
+                    ("previous_generation", .int(current.generation)),
+                    ("last_good", .object(metadata.jsonMembers(flags: snapshot.flagCount, now: now))),
+                ]
+                Terminal.line(JSONValue.object(members).text)
+            } else {
+                Terminal.line(
+                    "rolled back: generation \(metadata.generation) is now the last good snapshot of \(key) (was "
+                        + "\(current.generation); etag \(Describe.etag(metadata.etag)), \(snapshot.flagCount) flags, "
+                        + "fetched \(Describe.timeAndAge(metadata.fetchedAt, now: now)))"
+                )
+            }
+        }
+    }
+}
+
+/// `flipt-offline cache verify`: integrity and hashes.
+struct CacheVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check the cache file: SQLite integrity, document hashes, and that every snapshot decodes.",
+        discussion: """
+            Runs SQLite's integrity_check, re-hashes every stored document against its SHA-256, and decodes \
+            every stored generation with the engine. The file is opened read-only and never changed. Exits \
+            with status 5 when anything is wrong.
+
+            Examples:
+              flipt-offline cache verify
+              flipt-offline cache verify --cache /var/lib/app/flipt.sqlite3 --json
+            """
+    )
+
+    @OptionGroup(title: "Cache")
+    var cache: CacheOptionGroup
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func run() throws {
+        try CommandFailure.reporting("cache verify") {
+            let store: SnapshotStore
+            do {
+                store = try cache.openForReading(integrityCheck: false)
+            } catch let failure as CommandFailure where failure.status == ExitStatus.cache {
+                report(integrity: [failure.message], mismatches: [], undecodable: [], checked: 0)
+                throw ExitCode(ExitStatus.unhealthy)
+            }
+            let verification: VerificationReport
+            do throws(StoreError) {
+                verification = try store.verify()
+            } catch {
+                report(integrity: ["\(error.code): \(error.message)"], mismatches: [], undecodable: [], checked: 0)
+                throw ExitCode(ExitStatus.unhealthy)
+            }
+            var undecodable: [String] = []
+            for entry in try store.entries() {
+                for metadata in try store.history(for: entry.key) {
+                    guard let stored = try store.snapshot(for: entry.key, generation: metadata.generation) else {
+                        continue
+                    }
+                    do {
+                        let snapshot = try Snapshot(document: stored.document)
+                        if snapshot.namespaceKey != entry.key.namespace {
+                            undecodable.append(
+                                "\(entry.key) generation \(metadata.generation): a snapshot of namespace "
+                                    + "\(snapshot.namespaceKey)"
+                            )
+                        }
+                    } catch {
+                        undecodable.append("\(entry.key) generation \(metadata.generation): \(error)")
+                    }
+                }
+            }
+            let mismatches = verification.hashMismatches.map { "\($0.key) generation \($0.generation)" }
+            report(
+                integrity: verification.integrityProblems,
+                mismatches: mismatches,
+                undecodable: undecodable,
+                checked: verification.snapshotsChecked
+            )
+            if !verification.isHealthy || !undecodable.isEmpty { throw ExitCode(ExitStatus.unhealthy) }
+        }
+    }
+
+    private func report(integrity: [String], mismatches: [String], undecodable: [String], checked: Int) {
+        let healthy = integrity.isEmpty && mismatches.isEmpty && undecodable.isEmpty
+        if json {
+            Terminal.line(
+                JSONValue.object([
+                    ("cache", .string(cache.path)), ("healthy", .bool(healthy)),
+                    ("integrity_problems", .array(integrity.map { .string($0) })),
+                    ("hash_mismatches", .array(mismatches.map { .string($0) })),
+                    ("undecodable", .array(undecodable.map { .string($0) })), ("snapshots_checked", .int(checked)),
+                ]).text
+            )
+            return
+        }
+        Terminal.line("Cache \(cache.path)")
+        Terminal.line("  integrity: " + (integrity.isEmpty ? "ok" : "\(integrity.count) problem(s)"))
+        for problem in integrity { Terminal.line("    \(problem)") }
+        Terminal.line(
+            "  hashes:    "
+                + (mismatches.isEmpty
+                    ? "\(checked) generation(s) match their SHA-256" : "\(mismatches.count) mismatch(es)")
+        )
+        for mismatch in mismatches { Terminal.line("    \(mismatch)") }
+        Terminal.line(
+            "  documents: " + (undecodable.isEmpty ? "every stored generation decodes" : "\(undecodable.count) invalid")
+        )
+        for problem in undecodable { Terminal.line("    \(problem)") }
+        Terminal.line(
+            healthy
+                ? "healthy"
+                : "UNHEALTHY: roll back to a good generation (`cache rollback`), sync again, or delete the file and sync"
+        )
+    }
+}
+
+/// `flipt-offline cache prune`: drop old generations and old entries.
+struct CachePruneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune",
+        abstract: "Drop old generations (--keep N) and entries not confirmed for a while (--older-than D).",
+        discussion: """
+            --keep N keeps the newest N generations of every entry (the last good one always stays). \
+            --older-than D removes whole entries (generations and attempt log) whose last good snapshot the \
+            server last confirmed more than D ago (7d, 12h, 90m); an entry with no snapshot counts from its \
+            latest sync attempt. --dry-run lists what would go and changes nothing.
+
+            Examples:
+              flipt-offline cache prune --keep 2
+              flipt-offline cache prune --older-than 30d --dry-run
+              flipt-offline cache prune --keep 1 --older-than 7d --json
+            """
+    )
+
+    @OptionGroup(title: "Cache")
+    var cache: CacheOptionGroup
+
+    @Option(name: .long, help: "Keep the newest N generations of every entry (N ≥ 1).")
+    var keep: Int?
+
+    @Option(name: .long, help: "Remove entries not confirmed by the server for this long (7d, 12h, 90m).")
+    var olderThan: DurationArgument?
+
+    @Flag(name: .long, help: "List what would be removed; change nothing.")
+    var dryRun = false
+
+    @Flag(name: .long, help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        if keep == nil && olderThan == nil { throw ValidationError("Give --keep N, --older-than D, or both.") }
+        if let keep, keep < 1 { throw ValidationError("--keep must be at least 1: the last good snapshot stays.") }
+    }
+
+    func run() throws {
+        try CommandFailure.reporting("cache prune") {
+            let store = dryRun ? try cache.openForReading() : try cache.openForWriting()
+            let now = Date()
+            var removedEntries: [CacheEntry] = []
+            var removedGenerations: [(SnapshotKey, Int)] = []
+            let entries = try store.entries()
+            if let olderThan {
+                let seconds = Double(Describe.milliseconds(olderThan.duration)) / 1000
+                let cutoff = now.addingTimeInterval(-seconds)
+                removedEntries = entries.filter { entry in
+                    let reference = entry.lastGood?.lastConfirmedAt ?? entry.lastAttempt?.startedAt ?? .distantPast
+                    return reference < cutoff
+                }
+            }
+            let removedKeys = Set(removedEntries.map(\.key))
+            if let keep {
+                for entry in entries where !removedKeys.contains(entry.key) {
+                    let history = try store.history(for: entry.key)
+                    guard history.count > keep else { continue }
+                    let oldestKept = history[keep - 1].generation
+                    for metadata in history where metadata.generation < oldestKept && !metadata.isLastGood {
+                        removedGenerations.append((entry.key, metadata.generation))
+                    }
+                }
+            }
+            if !dryRun {
+                do throws(StoreError) {
+                    for entry in removedEntries { try store.removeEntry(for: entry.key) }
+                    if let keep { _ = try store.prune(keeping: keep) }
+                } catch {
+                    throw CommandFailure.cache(error, doing: "prune")
+                }
+            }
+            if json {
+                Terminal.line(
+                    JSONValue.object([
+                        ("dry_run", .bool(dryRun)),
+                        ("removed_entries", .array(removedEntries.map { .object($0.key.jsonMembers) })),
+                        (
+                            "removed_generations",
+                            .array(
+                                removedGenerations.map { key, generation in
+                                    .object(key.jsonMembers + [("generation", .int(generation))])
+                                }
+                            )
+                        ),
+                    ]).text
+                )
+                return
+            }
+            let verb = dryRun ? "would remove" : "removed"
+            for entry in removedEntries {
+                let confirmed = entry.lastGood.map {
+                    "last confirmed \(Describe.timeAndAge($0.lastConfirmedAt, now: now))"
+                }
+                Terminal.line("\(verb) entry \(entry.key) (\(confirmed ?? "no snapshot"))")
+            }
+            for (key, generation) in removedGenerations {
+                Terminal.line("\(verb) generation \(generation) of \(key)")
+            }
+            Terminal.line(
+                "\(dryRun ? "dry run: " : "")\(verb) \(removedEntries.count) entr\(removedEntries.count == 1 ? "y" : "ies") "
+                    + "and \(removedGenerations.count) generation(s)"
+            )
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import ArgumentParser
+import Flipt
+import FliptStore
+import Foundation
+import Synchronization
+
+/// `flipt-offline run`: keep the cache in sync until SIGINT or SIGTERM, logging each outcome.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Keep the cache in sync (polling or streaming) until interrupted, logging each outcome.",
+        discussion: """
+            Runs a FliptClient with the cache, exactly as an application would: it starts from the cached last \
+            good snapshot, then polls every --update-interval (or streams, with --fetch-mode streaming) and \
+            stores every new snapshot. Each outcome is logged as one line on standard output: the time (UTC), \
+            the event, then key=value fields.
+
+              started       the configuration, and the snapshot served at start
+              updated       a new snapshot replaced the one in use (etag, flags)
+              not_modified  the server confirmed the snapshot in use (304)
+              failed        a fetch failed (error); the last good snapshot stays in use
+              recovered     a fetch succeeded after failures
+              stale         the snapshot passed the maximum age (not set by this command)
+              stopping      a signal arrived; the client is closing
+              stopped       the client closed; no cache write follows
+
+            SIGINT or SIGTERM closes the client cleanly and exits with status 0. With --json every line is \
+            one JSON object instead. The credential is never logged.
+
+            Examples:
+              flipt-offline run --url https://flipt.example.com --update-interval 30s
+              flipt-offline run --url https://flipt.internal --fetch-mode streaming --json
+
+            Exit status:
+              0   stopped by SIGINT or SIGTERM
+              30  the cache file cannot be used
+              64  the command line or the options are invalid
+            """
+    )
+
+    @OptionGroup(title: "Cache")
+    var cache: CacheOptionGroup
+
+    @OptionGroup(title: "Client options")
+    var client: ClientOptionGroup
+
+    @ArgumentParser.Flag(name: .long, help: "Log JSON lines instead of text lines.")
+    var json = false
+
+    func run() async throws {
+        try await CommandFailure.reporting("run") { try await keepSyncing() }
+    }
+
+    private func keepSyncing() async throws {
+        let options = try client.clientOptions(cachePath: cache.path)
+        // Watch the signals before the client starts, so that an early one is not lost.
+        let signals = SignalWatch()
+        defer { signals.cancel() }
+        let flipt: FliptClient
+        do {
+            flipt = try FliptClient(namespace: client.namespace, options: options)
+        } catch {
+            let status = error.underlying is StoreError ? ExitStatus.cache : ExitStatus.usage
+            throw CommandFailure(status, error.message)
+        }
+        let log = RunLog(json: json)
+        let events = flipt.events()
+        let initial = flipt.status
+        log.start(
+            initial,
+            fields: [
+                ("server", options.url), ("namespace", client.namespace), ("environment", options.environment),
+                ("mode", options.fetchMode.rawValue), ("interval", client.updateInterval.text),
+                ("cache", cache.path),
+            ]
+        )
+        let eventTask = Task {
+            for await event in events { log.record(event, current: flipt.status) }
+        }
+        let watchTask = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(50))
+                log.observe(flipt.status)
+            }
+        }
+        let number = await signals.next() ?? SIGTERM
+        log.line("stopping", [("signal", .string(SignalWatch.name(of: number)))])
+        watchTask.cancel()
+        await flipt.shutdown()
+        await eventTask.value
+        await watchTask.value
+        log.line("stopped", [])
+    }
+}
+
+/// The log of `run`: one line per outcome, text (`time event key=value …`) or JSON.
+///
+/// Events from the client stream give updates, failures, recoveries and staleness. A `304` raises no event, so a
+/// watcher compares statuses: a newer attempt time with no error and the same fetch time is a confirmation.
+final class RunLog: Sendable {
+    private struct State {
+        var lastAttemptAt: Date?
+        var fetchedAt: Date?
+    }
+
+    private let json: Bool
+    private let state = Mutex(State())
+
+    init(json: Bool) {
+        self.json = json
+    }
+
+    func start(_ status: ClientStatus, fields: [(String, String)]) {
+        state.withLock { state in
+            state.lastAttemptAt = status.lastAttemptAt
+            state.fetchedAt = status.fetchedAt
+        }
+        var members = fields.map { ($0.0, JSONValue.string($0.1)) }
+        members += Self.members(of: status)
+        if let problem = status.cacheProblem { members.append(("cache_problem", .string(problem))) }
+        line("started", members)
+    }
+
+    func record(_ event: ClientEvent, current: ClientStatus) {
+        switch event {
+        case .snapshotReplaced(let status):
+            state.withLock { state in
+                state.lastAttemptAt = Self.later(state.lastAttemptAt, status.lastAttemptAt)
+                state.fetchedAt = status.fetchedAt
+            }
+            line("updated", Self.members(of: status))
+        case .recovered(let status):
+            state.withLock { $0.lastAttemptAt = Self.later($0.lastAttemptAt, status.lastAttemptAt) }
+            line("recovered", Self.members(of: status))
+        case .becameStale(let status):
+            line("stale", Self.members(of: status))
+        case .fetchFailed(let error):
+            state.withLock { $0.lastAttemptAt = Self.later($0.lastAttemptAt, current.lastAttemptAt) }
+            var members: [(String, JSONValue)] = [("error", .string(error.message))]
+            if let problem = current.cacheProblem { members.append(("cache_problem", .string(problem))) }
+            line("failed", members)
+        }
+    }
+
+    /// Logs a `not_modified` line when `status` shows a confirmation no event reported.
+    func observe(_ status: ClientStatus) {
+        let confirmed = state.withLock { state -> Bool in
+            guard let attempt = status.lastAttemptAt, attempt > (state.lastAttemptAt ?? .distantPast),
+                status.lastError == nil, status.fetchedAt == state.fetchedAt
+            else { return false }
+            state.lastAttemptAt = attempt
+            return true
+        }
+        if confirmed { line("not_modified", Self.members(of: status)) }
+    }
+
+    func line(_ event: String, _ members: [(String, JSONValue)]) {
+        let time = Timestamp.string(from: Date())
+        if json {
+            Terminal.line(JSONValue.object([("time", .string(time)), ("event", .string(event))] + members).text)
+            return
+        }
+        var text = "\(time) \(event)"
+        for (name, value) in members {
+            switch value {
+            case .null: continue
+            case .string(let string): text += " \(name)=\(Self.logfmt(string))"
+            default: text += " \(name)=\(value.text)"
+            }
+        }
+        Terminal.line(text)
+    }
+
+    private static func members(of status: ClientStatus) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = [
+            ("source", .string(status.source.rawValue)), ("etag", .optional(status.etag)),
+            ("flags", .int(status.flagCount)),
+        ]
+        if let age = status.age {
+            members.append(("age_seconds", .double((Double(Describe.milliseconds(age)) / 1000))))
+        }
+        return members
+    }
+
+    private static func later(_ first: Date?, _ second: Date?) -> Date? {
+        guard let first else { return second }
+        guard let second else { return first }
+        return max(first, second)
+    }
+
+    /// A logfmt value: bare when it has no spaces, quotes or `=`, otherwise quoted with escapes.
+    private static func logfmt(_ value: String) -> String {
+        if !value.isEmpty && !value.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }) {
+            return value
+        }
+        return JSONValue.string(value).text
+    }
+}

@@ -1,0 +1,310 @@
+import ArgumentParser
+import FliptEngine
+import FliptStore
+import FliptSync
+import Foundation
+
+/// `flipt-offline sync`: one conditional fetch into the cache.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Fetch the namespace's snapshot once into the cache (a conditional GET).",
+        discussion: """
+            Sends one request to the snapshot endpoint with If-None-Match set to the ETag of the cached last \
+            good snapshot. A new, valid snapshot is stored as the next generation and becomes the last good \
+            one; a 304 records that the cached one is still current. On any failure the cache keeps its last \
+            good snapshot untouched; only a row in the sync-attempt log is added. Network errors, timeouts, \
+            408, 429 and 5xx answers are retried (--retries) with jittered back-off.
+
+            Prints one line: what happened, the generation, ETag, flag count, size and age (or, with --json, \
+            one JSON object on standard output). Errors go to standard error. The credential comes from \
+            $FLIPT_CLIENT_TOKEN / $FLIPT_JWT or --client-token-file / --jwt-file and is never printed or stored.
+
+            Examples:
+              flipt-offline sync --url https://flipt.example.com --namespace production
+              FLIPT_CLIENT_TOKEN=... flipt-offline sync --url https://flipt.internal --json
+              flipt-offline sync --url http://flipt:8080 --client-token-file ./token
+
+            Exit status:
+              0   a new snapshot was stored (200)
+              10  not modified (304): the cached snapshot is current
+              20  the server could not be reached, or did not answer in time
+              21  the server answered an HTTP error (not 401/403), or a forbidden answer
+              22  the server rejected the credential (401/403)
+              23  the server sent a document that is not a valid snapshot of the namespace
+              30  the cache file cannot be opened or written
+              64  invalid command line or options (or an unreadable credential file)
+            """
+    )
+
+    @OptionGroup(title: "Cache")
+    var cache: CacheOptionGroup
+
+    @OptionGroup(title: "Client options")
+    var client: ClientOptionGroup
+
+    @Option(name: .long, help: "Retries of a failed request (network errors, timeouts, 408, 429, 5xx).")
+    var retries = 3
+
+    @Flag(name: .long, help: "Print one JSON object instead of a line.")
+    var json = false
+
+    func validate() throws {
+        guard (0...10).contains(retries) else { throw ValidationError("--retries must be between 0 and 10.") }
+    }
+
+    func run() async throws {
+        try await CommandFailure.reporting("sync") {
+            let status = try await sync()
+            if status != ExitStatus.success { throw ExitCode(status) }
+        }
+    }
+
+    /// What a sync did, for both output forms.
+    private struct Report {
+        var outcome: SyncAttempt.Outcome
+        var key: SnapshotKey
+        var lastGood: SnapshotMetadata?
+        var flags: Int?
+        var newGeneration = false
+        var httpStatus: Int?
+        var errorClass: String?
+        var error: String?
+        var duration: Duration
+        var status: Int32
+
+        func jsonText(now: Date) -> String {
+            var members: [(String, JSONValue)] = [
+                ("outcome", .string(outcome.rawValue)), ("exit_status", .int(Int(status))),
+            ]
+            members += key.jsonMembers
+            members += [
+                ("http_status", .optional(httpStatus)), ("error_class", .optional(errorClass)),
+                ("error", .optional(error)), ("duration_ms", .int(Describe.milliseconds(duration))),
+                ("new_generation", .bool(newGeneration)),
+            ]
+            if let lastGood {
+                members.append(("last_good", .object(lastGood.jsonMembers(flags: flags, now: now))))
+            } else {
+                members.append(("last_good", .null))
+            }
+            return JSONValue.object(members).text
+        }
+
+        func line(now: Date) -> String {
+            let described = lastGood.map { metadata in
+                let flagText = flags.map { "\($0) flags" } ?? "flags unknown"
+                return "etag \(Describe.etag(metadata.etag)), \(flagText), \(Describe.size(metadata.size)), "
+                    + "fetched \(Describe.timeAndAge(metadata.fetchedAt, now: now))"
+            }
+            switch outcome {
+            case .updated:
+                let generation = lastGood.map { "generation \($0.generation)" } ?? "a snapshot"
+                let what =
+                    newGeneration
+                    ? "new snapshot stored as \(generation)"
+                    : "the server resent the cached content; \(generation) confirmed"
+                return "updated: \(what) for \(key) (\(described ?? ""))"
+            case .notModified:
+                let generation = lastGood.map { "generation \($0.generation)" } ?? "the cached snapshot"
+                return "not modified: \(generation) is current for \(key) (\(described ?? ""))"
+            case .failed, .rejected:
+                let kept =
+                    lastGood.map {
+                        "the cache was not changed: generation \($0.generation) (\(described ?? "")) stays the last "
+                            + "good snapshot"
+                    } ?? "the cache holds no snapshot for \(key) yet"
+                return "\(error ?? "the sync failed") — \(kept)"
+            }
+        }
+    }
+
+    private func sync() async throws -> Int32 {
+        let configuration = try client.syncConfiguration(retryPolicy: RetryPolicy(maximumRetries: retries))
+        let fetcher: SnapshotFetcher
+        do {
+            fetcher = try SnapshotFetcher(configuration: configuration)
+        } catch {
+            throw CommandFailure(ExitStatus.usage, error.message)
+        }
+        let key = SnapshotKey(
+            url: configuration.url,
+            environment: configuration.environment,
+            namespace: configuration.namespace,
+            reference: configuration.reference
+        )
+        let store = try cache.openForWriting()
+        let previous: StoredSnapshot?
+        do {
+            previous = try store.lastGood(for: key)
+        } catch {
+            throw CommandFailure.cache(error, doing: "read the last good snapshot")
+        }
+        let startedAt = Date()
+        let clock = ContinuousClock()
+        let start = clock.now
+        let report: Report
+        do {
+            let outcome = try await fetcher.fetch(ifNoneMatch: previous?.etag)
+            let duration = clock.now - start
+            switch outcome {
+            case .modified(let fetched):
+                let metadata: SnapshotMetadata
+                do {
+                    metadata = try store.save(
+                        NewSnapshot(
+                            document: Data(fetched.document),
+                            etag: fetched.etag,
+                            fetchedAt: Date(),
+                            serverDate: fetched.serverDate,
+                            source: .network
+                        ),
+                        for: key,
+                        attempt: SyncAttempt(
+                            startedAt: startedAt,
+                            outcome: .updated,
+                            httpStatus: 200,
+                            duration: duration
+                        )
+                    )
+                } catch {
+                    throw CommandFailure.cache(error, doing: "store the fetched snapshot (the cache was not changed)")
+                }
+                report = Report(
+                    outcome: .updated,
+                    key: key,
+                    lastGood: metadata,
+                    flags: fetched.snapshot.flagCount,
+                    newGeneration: metadata.generation != previous?.generation,
+                    httpStatus: fetched.status,
+                    duration: duration,
+                    status: ExitStatus.success
+                )
+            case .notModified:
+                let metadata: SnapshotMetadata?
+                do {
+                    metadata = try store.recordNotModified(
+                        for: key,
+                        at: Date(),
+                        attempt: SyncAttempt(
+                            startedAt: startedAt,
+                            outcome: .notModified,
+                            httpStatus: 304,
+                            duration: duration
+                        )
+                    )
+                } catch {
+                    throw CommandFailure.cache(error, doing: "record the 304")
+                }
+                report = Report(
+                    outcome: .notModified,
+                    key: key,
+                    lastGood: metadata,
+                    flags: previous.flatMap { Describe.flagCount($0.document) },
+                    httpStatus: 304,
+                    duration: duration,
+                    status: ExitStatus.notModified
+                )
+            }
+        } catch let error as SyncError {
+            let duration = clock.now - start
+            let outcome: SyncAttempt.Outcome = error.kind == .badDocument ? .rejected : .failed
+            do {
+                try store.recordAttempt(
+                    SyncAttempt(
+                        startedAt: startedAt,
+                        outcome: outcome,
+                        httpStatus: error.responseStatus,
+                        errorClass: error.attemptClass,
+                        duration: duration
+                    ),
+                    for: key
+                )
+            } catch {
+                Terminal.note("note: the failed attempt could not be logged in the cache (\(error.message))")
+            }
+            report = Report(
+                outcome: outcome,
+                key: key,
+                lastGood: previous?.metadata,
+                flags: previous.flatMap { Describe.flagCount($0.document) },
+                httpStatus: error.responseStatus,
+                errorClass: error.attemptClass,
+                error: error.description,
+                duration: duration,
+                status: error.exitStatus
+            )
+        }
+        let now = Date()
+        if json { Terminal.line(report.jsonText(now: now)) }
+        switch report.outcome {
+        case .updated, .notModified:
+            if !json { Terminal.line(report.line(now: now)) }
+        case .failed, .rejected:
+            Terminal.error(report.line(now: now), command: "sync")
+        }
+        return report.status
+    }
+}
+
+extension ClientOptionGroup {
+    /// The sync configuration these flags name, with the given retry policy.
+    func syncConfiguration(retryPolicy: RetryPolicy = RetryPolicy()) throws -> SyncConfiguration {
+        guard let url = URL(string: resolvedURL), let scheme = url.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", url.host != nil
+        else {
+            throw CommandFailure(
+                ExitStatus.usage,
+                "--url \(resolvedURL) is not a valid http(s) URL; use one such as http://localhost:8080"
+            )
+        }
+        return SyncConfiguration(
+            url: url,
+            namespace: namespace,
+            environment: environment,
+            reference: reference,
+            authentication: try authentication(),
+            requestTimeout: requestTimeout?.duration,
+            updateInterval: updateInterval.duration,
+            fetchMode: fetchMode,
+            tls: tlsOptions,
+            retryPolicy: retryPolicy
+        )
+    }
+}
+
+extension SyncError {
+    /// The HTTP status of the response behind the error, if one arrived.
+    var responseStatus: Int? {
+        switch kind {
+        case .httpStatus(let code), .authentication(let code): code
+        default: nil
+        }
+    }
+
+    /// The short class logged in the attempt log (never the message: it may hold a URL).
+    var attemptClass: String {
+        switch kind {
+        case .network: "network"
+        case .timeout: "timeout"
+        case .httpStatus(let code): "http_\(code)"
+        case .authentication(let code): "auth_\(code)"
+        case .badDocument: "invalid_document"
+        case .unexpectedResponse: "unexpected_response"
+        case .streamError: "stream_error"
+        case .configuration: "configuration"
+        case .cancelled: "cancelled"
+        }
+    }
+
+    /// The exit status of `sync` for this failure.
+    var exitStatus: Int32 {
+        switch kind {
+        case .network, .timeout, .cancelled: ExitStatus.network
+        case .httpStatus, .unexpectedResponse, .streamError: ExitStatus.httpError
+        case .authentication: ExitStatus.authentication
+        case .badDocument: ExitStatus.badDocument
+        case .configuration: ExitStatus.usage
+        }
+    }
+}
