@@ -20,6 +20,14 @@ enum StoreBenchmark {
             runWriter(arguments: Array(arguments.dropFirst()))
             return
         }
+        if arguments.first == "open-loop" {
+            // For profilers: opens an existing store `--count` times (`perf record flipt-bench store open-loop`).
+            let path = value(of: "--path", in: arguments) ?? "cache.sqlite"
+            let count = Int(value(of: "--count", in: arguments) ?? "") ?? 1000
+            let samples = (0..<count).map { _ in Sample.time { _ = try! SnapshotStore(path: path) } }
+            print(String(format: "open: median %.3f ms CPU", Sample.median(samples).cpu.milliseconds))
+            return
+        }
         if arguments.contains("--help") {
             print("usage: flipt-bench store [--runs N] [--flags 1000,10000]")
             print("       flipt-bench store writer --path P [--count N] [--flags F] [--tag T]")
@@ -46,14 +54,12 @@ enum StoreBenchmark {
         let key = SnapshotKey(url: URL(string: "https://flipt.example.com")!, environment: "default", namespace: "ns")
 
         // Write: a new generation per run (documents differ, so none is deduplicated); 3 generations kept.
-        var writeTimes: [Duration] = []
+        var writes: [Sample] = []
         do {
             let store = try SnapshotStore(path: path)
             for run in 0..<runs {
                 let variant = generateDocument(flagCount: flagCount, seed: run + 1)
-                let start = ContinuousClock.now
-                try store.save(NewSnapshot(document: variant, etag: "\"\(run)\""), for: key)
-                writeTimes.append(ContinuousClock.now - start)
+                writes.append(try Sample.time { try store.save(NewSnapshot(document: variant), for: key) })
             }
             try store.save(NewSnapshot(document: document, etag: "\"final\""), for: key)
         } catch {
@@ -61,71 +67,97 @@ enum StoreBenchmark {
         }
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
 
-        func coldLoad(checkIntegrity: Bool) -> Duration {
-            let start = ContinuousClock.now
-            do {
-                let store = try SnapshotStore(path: path, options: .init(checksIntegrityOnOpen: checkIntegrity))
+        func coldLoad(fullCheck: Bool = false, verify: Bool = false) throws -> Sample {
+            try Sample.time {
+                let store = try SnapshotStore(
+                    path: path,
+                    options: .init(checksIntegrityOnOpen: fullCheck, verifiesDocumentsOnRead: verify)
+                )
                 guard let stored = try store.lastGood(for: key) else { fatalError("no last good snapshot") }
                 let snapshot = try Snapshot(data: stored.document)
                 precondition(snapshot.flagCount == flagCount)
-            } catch {
-                fatalError("cold load failed: \(error)")
             }
-            return ContinuousClock.now - start
         }
-        func decodeOnly() -> Duration {
-            let start = ContinuousClock.now
-            do {
+        func decodeOnly() throws -> Sample {
+            try Sample.time {
                 let snapshot = try Snapshot(data: document)
                 precondition(snapshot.flagCount == flagCount)
-            } catch {
-                fatalError("decode failed: \(error)")
             }
-            return ContinuousClock.now - start
         }
-        // Interleave the three measurements so that machine noise hits them alike.
-        var withCheck: [Duration] = []
-        var withoutCheck: [Duration] = []
-        var decode: [Duration] = []
-        _ = (coldLoad(checkIntegrity: true), decodeOnly())  // warm-up
-        for _ in 0..<runs {
-            withCheck.append(coldLoad(checkIntegrity: true))
-            withoutCheck.append(coldLoad(checkIntegrity: false))
-            decode.append(decodeOnly())
+        // Interleave the measurements so that machine noise hits them alike.
+        var cold: [Sample] = []
+        var coldVerified: [Sample] = []
+        var coldFullCheck: [Sample] = []
+        var open: [Sample] = []
+        var decode: [Sample] = []
+        var hash: [Sample] = []
+        do {
+            _ = (try coldLoad(), try decodeOnly())  // warm-up
+            for _ in 0..<runs {
+                cold.append(try coldLoad())
+                coldVerified.append(try coldLoad(verify: true))
+                coldFullCheck.append(try coldLoad(fullCheck: true))
+                open.append(try Sample.time { _ = try SnapshotStore(path: path) })
+                decode.append(try decodeOnly())
+                hash.append(Sample.time { precondition(SHA256.hex(document).count == 64) })
+            }
+        } catch {
+            fatalError("measurement failed: \(error)")
         }
-        let decodeMedian = median(decode)
-        func share(_ load: Duration) -> String {
-            String(format: "%+.1f %%", (load / decodeMedian - 1) * 100)
-        }
+        let decodeMedian = Sample.median(decode)
         print("")
-        print(
-            "\(flagCount) flags: document \(document.count / 1024) KiB, file \(fileSize / 1024) KiB "
-                + "(3 generations, WAL checkpointed)"
-        )
-        print("  decode + index alone                          \(format(decodeMedian))")
-        print(
-            "  cold load, quick_check on open (default)      \(format(median(withCheck)))  "
-                + "SQLite adds \(share(median(withCheck)))"
-        )
-        print(
-            "  cold load, checksIntegrityOnOpen = false      \(format(median(withoutCheck)))  "
-                + "SQLite adds \(share(median(withoutCheck)))"
-        )
-        print("  write one snapshot (save: hash, insert, prune) \(format(median(writeTimes)))")
+        print("\(flagCount) flags: document \(document.count / 1024) KiB, file \(fileSize / 1024) KiB (3 generations)")
+        print("  " + "".padding(toLength: 44, withPad: " ", startingAt: 0) + "   wall ms    CPU ms  SQLite adds (CPU)")
+        func row(_ label: String, _ samples: [Sample], share: Bool = false) {
+            let value = Sample.median(samples)
+            var line = "  " + label.padding(toLength: 44, withPad: " ", startingAt: 0)
+            line += String(format: "%10.2f%10.2f", value.wall.milliseconds, value.cpu.milliseconds)
+            if share { line += String(format: "  %+6.1f %%", (value.cpu / decodeMedian.cpu - 1) * 100) }
+            print(line)
+        }
+        row("decode + index alone", decode)
+        row("cold load (open, check, read, decode)", cold, share: true)
+        row("  same, verifiesDocumentsOnRead", coldVerified, share: true)
+        row("  same, full quick_check on open", coldFullCheck, share: true)
+        row("open + migration check alone", open)
+        row("SHA-256 of the document alone", hash)
+        row("write one snapshot (hash, insert, prune)", writes)
     }
 
-    private static func median(_ values: [Duration]) -> Duration {
-        let sorted = values.sorted()
-        return sorted[sorted.count / 2]
-    }
+    /// Wall-clock and thread CPU time of one run. On this shared machine CPU time is the steadier figure:
+    /// it leaves out the time the thread waited for a core.
+    struct Sample {
+        var wall: Duration
+        var cpu: Duration
 
-    private static func format(_ duration: Duration) -> String {
-        let milliseconds =
-            Double(duration.components.seconds) * 1000
-            + Double(duration.components.attoseconds) / 1e15
-        return String(format: "%8.2f ms", milliseconds)
-    }
+        static func time(_ body: () throws -> Void) rethrows -> Sample {
+            let wallStart = ContinuousClock.now
+            let cpuStart = threadCPUTime()
+            try body()
+            return Sample(wall: ContinuousClock.now - wallStart, cpu: threadCPUTime() - cpuStart)
+        }
 
+        static func median(_ samples: [Sample]) -> Sample {
+            let walls = samples.map(\.wall).sorted()
+            let cpus = samples.map(\.cpu).sorted()
+            return Sample(wall: walls[walls.count / 2], cpu: cpus[cpus.count / 2])
+        }
+
+        private static func threadCPUTime() -> Duration {
+            var spec = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+            return .seconds(spec.tv_sec) + .nanoseconds(spec.tv_nsec)
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var milliseconds: Double {
+        Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15
+    }
+}
+
+extension StoreBenchmark {
     // MARK: Writer child process (for the FliptStoreTests two-writer and SIGKILL tests)
 
     private static func runWriter(arguments: [String]) {

@@ -160,6 +160,11 @@ extension SnapshotStore {
             }
             return
         }
+        if pending.count == migrator.migrations.count {
+            // A fresh file: 16 KiB pages hold a megabyte document in a quarter as many pages as the default
+            // 4 KiB, which makes reading and writing it cheaper. Only takes effect before the first write.
+            try connection.execute("PRAGMA page_size = 16384")
+        }
         let journalMode = try StoreError.catching {
             try connection.statement("PRAGMA journal_mode = WAL").first { $0.text(0) }
         }
@@ -170,6 +175,12 @@ extension SnapshotStore {
             )
         }
         try connection.execute("PRAGMA synchronous = NORMAL")
+        // Keep the -wal and -shm files when the last connection closes: creating and deleting them made up
+        // most of the cost of opening the store. The WAL is still checkpointed at close, and truncated to
+        // this limit after a checkpoint. (Memory-mapped I/O would be faster still, but it turns a file
+        // truncated under us into SIGBUS instead of an error, so it stays off.)
+        connection.persistsWAL = true
+        try connection.execute("PRAGMA journal_size_limit = 4194304")
         if let sizeLimit = options.sizeLimit {
             let pageSize = try connection.integer("PRAGMA page_size") ?? 4096
             try connection.execute("PRAGMA max_page_count = \(max(1, Int64(sizeLimit) / pageSize))")

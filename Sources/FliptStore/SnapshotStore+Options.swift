@@ -18,6 +18,12 @@ extension SnapshotStore {
         /// documents. Without it the store still checks its bookkeeping tables at open, verifies each document
         /// it serves against its SHA-256, and moves a file aside as soon as SQLite reports it damaged.
         public var checksIntegrityOnOpen: Bool
+        /// Whether ``SnapshotStore/lastGood(for:)`` re-hashes the document before serving it (default `false`).
+        ///
+        /// SQLite finds structural damage by itself, and the engine rejects a document that no longer parses;
+        /// this check also catches bytes changed in place, at the cost of a SHA-256 pass (about 7 ms per MB
+        /// here, most of what reading adds to a cold load). ``SnapshotStore/verify()`` always checks every hash.
+        public var verifiesDocumentsOnRead: Bool
         /// Open read-only even when the file is writable (for inspection tools).
         public var readOnly: Bool
         /// Where the store reports recoveries and fallbacks (a no-op logger by default).
@@ -30,6 +36,7 @@ extension SnapshotStore {
             busyTimeout: Duration = .seconds(5),
             sizeLimit: Int? = nil,
             checksIntegrityOnOpen: Bool = false,
+            verifiesDocumentsOnRead: Bool = false,
             readOnly: Bool = false,
             logger: Logger = Logger(label: "flipt.store", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
@@ -38,6 +45,7 @@ extension SnapshotStore {
             self.busyTimeout = busyTimeout
             self.sizeLimit = sizeLimit
             self.checksIntegrityOnOpen = checksIntegrityOnOpen
+            self.verifiesDocumentsOnRead = verifiesDocumentsOnRead
             self.readOnly = readOnly
             self.logger = logger
         }

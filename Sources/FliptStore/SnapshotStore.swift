@@ -56,9 +56,10 @@ public final class SnapshotStore: Sendable {
 
     /// The last good snapshot for `key`, or `nil` if none was ever saved.
     ///
-    /// The document is checked against its SHA-256. If it no longer matches (the file was damaged or edited),
-    /// the error is logged and the newest older generation that still matches is returned instead, with
-    /// `metadata.isLastGood == false`; the file is not changed.
+    /// With ``Options/verifiesDocumentsOnRead``, the document is checked against its SHA-256 first. If it no
+    /// longer matches (the file was damaged or edited in place), the error is logged and the newest older
+    /// generation that still matches is returned instead, with `metadata.isLastGood == false`; the file is not
+    /// changed.
     public func lastGood(for key: SnapshotKey) throws(StoreError) -> StoredSnapshot? {
         let stored = try read { connection in
             try connection.statement(
@@ -72,7 +73,9 @@ public final class SnapshotStore: Sendable {
                 StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(9) ?? Data())
             }
         }
-        guard let stored, SHA256.hex(stored.document) != stored.contentHash else { return stored }
+        guard let stored, options.verifiesDocumentsOnRead, SHA256.hex(stored.document) != stored.contentHash else {
+            return stored
+        }
         options.logger.error(
             "the last good snapshot does not match its content hash; serving an older generation if one matches",
             metadata: ["path": "\(path)", "key": "\(key)", "generation": "\(stored.generation)"]

@@ -40,9 +40,13 @@ struct BadFileTests {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite").path
             let last = try populate(path)
-            let rootPage = try Connection(path: path, mode: .readOnly, busyTimeout: .seconds(1))
-                .integer("SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_snapshots_1'")
-            let pageSize = 4096
+            let (rootPage, pageSize) = try {
+                let inspector = try Connection(path: path, mode: .readOnly, busyTimeout: .seconds(1))
+                let rootPage = try inspector.integer(
+                    "SELECT rootpage FROM sqlite_schema WHERE name = 'sqlite_autoindex_snapshots_1'"
+                )
+                return (rootPage, Int(try #require(try inspector.integer("PRAGMA page_size"))))
+            }()
             try overwrite(
                 path,
                 at: (Int(try #require(rootPage)) - 1) * pageSize,
@@ -75,7 +79,7 @@ struct BadFileTests {
         }
     }
 
-    @Test("a last good document damaged in place is not served; the newest intact generation is")
+    @Test("with verification on read, a last good document damaged in place is not served; an intact one is")
     func damagedDocumentFallsBack() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite").path
@@ -87,7 +91,13 @@ struct BadFileTests {
             try bytes.write(to: URL(fileURLWithPath: path))
 
             let messages = LogCapture()
-            let store = try SnapshotStore(path: path, options: .init(logger: messages.logger))
+            let unverified = try #require(try SnapshotStore(path: path).lastGood(for: testKey))
+            #expect(unverified.generation == 3)
+            #expect(SHA256.hex(unverified.document) != unverified.contentHash)
+            let store = try SnapshotStore(
+                path: path,
+                options: .init(verifiesDocumentsOnRead: true, logger: messages.logger)
+            )
             let served = try #require(try store.lastGood(for: testKey))
             #expect(served.generation == 2)
             #expect(!served.metadata.isLastGood)
@@ -106,7 +116,8 @@ struct BadFileTests {
             let path = directory.appendingPathComponent("cache.sqlite").path
             try populate(path, flags: 40)
             let size = try #require(contents(of: path)).count
-            try overwrite(path, at: 4096, with: Data(repeating: 0xFF, count: size - 8192))
+            let pageSize = 16384
+            try overwrite(path, at: pageSize, with: Data(repeating: 0xFF, count: size - 2 * pageSize))
             let store = try SnapshotStore(path: path)
             let recovery = try #require(store.recovery)
             #expect(recovery.reason.code == .corrupt)
@@ -203,8 +214,11 @@ struct BadFileTests {
             try FileManager.default.createDirectory(at: cacheDirectory, withIntermediateDirectories: false)
             let path = cacheDirectory.appendingPathComponent("cache.sqlite").path
             let last = try populate(path)
-            // Closing the last connection checkpoints and removes -wal and -shm; reopen to recreate them.
-            let holder = withWALFiles ? try SnapshotStore(path: path) : nil
+            // The store keeps its -wal and -shm files; a copied cache may come without them.
+            if !withWALFiles {
+                try FileManager.default.removeItem(atPath: path + "-wal")
+                try FileManager.default.removeItem(atPath: path + "-shm")
+            }
             #expect(FileManager.default.fileExists(atPath: path + "-shm") == withWALFiles)
             try ReadOnlyFiles.make([cacheDirectory.path])
             try #require(!ReadOnlyFiles.isWritable(cacheDirectory.path), "the directory is still writable")
@@ -219,7 +233,6 @@ struct BadFileTests {
                 try store.save(validatedSnapshot(snapshotDocument(seed: 5)), for: testKey)
                 #expect(withWALFiles)
             }
-            _ = holder
         }
     }
 

@@ -85,6 +85,19 @@ package final class Connection {
         sqlite3_close_v2(handle)
     }
 
+    /// Whether the `-wal` and `-shm` files stay when the last connection closes (`SQLITE_FCNTL_PERSIST_WAL`).
+    package var persistsWAL: Bool {
+        get {
+            var value: Int32 = -1
+            sqlite3_file_control(handle, "main", SQLITE_FCNTL_PERSIST_WAL, &value)
+            return value == 1
+        }
+        set {
+            var value: Int32 = newValue ? 1 : 0
+            sqlite3_file_control(handle, "main", SQLITE_FCNTL_PERSIST_WAL, &value)
+        }
+    }
+
     /// Whether SQLite treats the main database as read-only (for example a write-protected file).
     package var isReadOnly: Bool {
         sqlite3_db_readonly(handle, "main") == 1
