@@ -44,11 +44,13 @@ let package = Package(
         .executableTarget(
             name: "FliptCLI",
             dependencies: [
-                "Flipt", "FliptEngine", "FliptStore", "FliptSync",
+                "Flipt", "FliptEngine", "FliptRelay", "FliptStore", "FliptSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The HTTP server behind `flipt-offline serve`: Flipt's snapshot API answered from a snapshot cache.
+        .target(name: "FliptRelay", dependencies: ["FliptStore", .product(name: "Logging", package: "swift-log")]),
         // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
         .target(name: "FliptTestSupport", dependencies: ["FliptEngine"]),
         // Benchmarks against the official engine (loaded at run time from its shared library).
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "FliptSyncTests", dependencies: ["FliptSync", "FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptTests", dependencies: ["Flipt", "FliptTestSupport"]),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
+        .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,53 @@
+/// Where the relay listens: a host (a numeric address or a name) and a TCP port.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The host: `127.0.0.1`, `0.0.0.0` (every IPv4 interface), `::1`, `::` or a name such as `localhost`.
+    public var host: String
+    /// The port; 0 picks a free one.
+    public var port: UInt16
+
+    /// Creates an address.
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses `host:port`, `[ipv6]:port`, or a bare `port` (meaning 127.0.0.1); nil for anything else.
+    public init?(parsing text: String) {
+        if let port = UInt16(text) {
+            self.init(host: "127.0.0.1", port: port)
+            return
+        }
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            let rest = text[text.index(after: close)...]
+            guard rest.hasPrefix(":") else { return nil }
+            portText = rest.dropFirst()
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let port = UInt16(portText) else { return nil }
+        self.init(host: String(host), port: port)
+    }
+
+    /// `host:port`, with brackets around an IPv6 address.
+    public var description: String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    /// The base URL clients use to reach this address (`http://127.0.0.1:8080`); a wildcard host becomes loopback.
+    public var url: String {
+        let reachable =
+            switch host {
+            case "0.0.0.0": "127.0.0.1"
+            case "::": "::1"
+            default: host
+            }
+        return "http://" + ListenAddress(host: reachable, port: port).description
+    }
+}
