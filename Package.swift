@@ -54,7 +54,7 @@ let package = Package(
         // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
         .target(name: "FliptTestSupport", dependencies: ["FliptEngine"]),
         // Benchmarks against the official engine (loaded at run time from its shared library).
-        .executableTarget(name: "FliptBenchmarks", dependencies: ["FliptEngine", "FliptStore"]),
+        .executableTarget(name: "FliptBenchmarks", dependencies: ["Flipt", "FliptEngine", "FliptStore"]),
         .testTarget(name: "FliptEngineTests", dependencies: ["FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptSyncTests", dependencies: ["FliptSync", "FliptEngine", "FliptTestSupport"]),

@@ -36,10 +36,41 @@ final class ClientCore: Sendable {
         case cancelled
     }
 
+    /// What an evaluation needs, rebuilt whenever the snapshot or the fetch state changes, so that an evaluation
+    /// holds the lock for one retain.
+    final class FastPath: Sendable {
+        let evaluator: Evaluator?
+        /// The latest fetch failed and the strategy is ``ErrorStrategy/fail``.
+        let refuses: Bool
+        /// With ``StaleBehavior/fail``: when the snapshot in use passes the maximum age, in
+        /// ``ClientCore/monotonicNanoseconds()``; `Int64.max` for never.
+        let staleDeadline: Int64
+
+        init(evaluator: Evaluator? = nil, refuses: Bool = false, staleDeadline: Int64 = .max) {
+            self.evaluator = evaluator
+            self.refuses = refuses
+            self.staleDeadline = staleDeadline
+        }
+    }
+
+    /// The monotonic clock (`ContinuousClock`) in nanoseconds, as a plain integer that is cheap to compare.
+    @inline(__always)
+    static func monotonicNanoseconds(at instant: ContinuousClock.Instant = .now) -> Int64 {
+        let components = (instant - Self.monotonicOrigin).components
+        return components.seconds &* 1_000_000_000 &+ components.attoseconds / 1_000_000_000
+    }
+
+    private static let monotonicOrigin = ContinuousClock.now
+
     struct State {
-        var served: Served?
+        /// Under ``ErrorStrategy/fail``, whether a fetch failure makes evaluations throw.
+        let failsOnFetchError: Bool
+        /// The maximum age when stale snapshots are refused.
+        let refusalAge: Duration?
+        var served: Served? { didSet { refreshFastPath() } }
         /// The latest fetch error; nil once a fetch succeeds.
-        var fetchFailure: FliptError?
+        var fetchFailure: FliptError? { didSet { refreshFastPath() } }
+        private(set) var fastPath = FastPath()
         var lastAttemptAt: Date?
         var hasFetched = false
         var cacheProblem: String?
@@ -49,6 +80,23 @@ final class ClientCore: Sendable {
         var subscribers: [Int: AsyncStream<ClientEvent>.Continuation] = [:]
         var waiters: [Int: Waiter] = [:]
         var nextID = 0
+
+        init(failsOnFetchError: Bool, refusalAge: Duration?) {
+            self.failsOnFetchError = failsOnFetchError
+            self.refusalAge = refusalAge
+        }
+
+        private mutating func refreshFastPath() {
+            var deadline = Int64.max
+            if let refusalAge, let served {
+                deadline = ClientCore.monotonicNanoseconds(at: served.mark + (refusalAge - served.ageAtMark))
+            }
+            fastPath = FastPath(
+                evaluator: served?.evaluator,
+                refuses: failsOnFetchError && fetchFailure != nil,
+                staleDeadline: deadline
+            )
+        }
     }
 
     let namespace: String
@@ -76,7 +124,10 @@ final class ClientCore: Sendable {
             reference: options.reference
         )
         store = try Self.openStore(options: options)
-        var initial = State()
+        var initial = State(
+            failsOnFetchError: options.errorStrategy == .fail,
+            refusalAge: options.cache.staleBehavior == .fail ? options.cache.maximumAge : nil
+        )
         if let store, store.isReadOnly {
             initial.cacheProblem = store.readOnlyReason
         }
@@ -306,25 +357,22 @@ final class ClientCore: Sendable {
     /// The evaluator to use now, or the error evaluations must throw.
     @inline(__always)
     func currentEvaluator() throws(FliptError) -> Evaluator {
-        let (evaluator, failure, ageAtMark, mark) = state.withLock { state in
-            (state.served?.evaluator, state.fetchFailure, state.served?.ageAtMark, state.served?.mark)
-        }
-        if let failure, options.errorStrategy == .fail { throw failure }
-        guard let evaluator else { throw noDataError() }
-        if let maximumAge = options.cache.maximumAge, options.cache.staleBehavior == .fail,
-            let ageAtMark, let mark
-        {
-            let age = ageAtMark + max(.zero, ContinuousClock.now - mark)
-            if age > maximumAge {
-                throw FliptError(
-                    .stale,
-                    "The snapshot of namespace \"\(namespace)\" is \(Self.describe(age)) old, beyond the maximum "
-                        + "age of \(Self.describe(maximumAge)); the server has not confirmed it since. Check the "
-                        + "network, or use StaleBehavior.serveStale to keep serving it."
-                )
-            }
-        }
+        let fast = state.withLock { $0.fastPath }
+        if fast.refuses, let failure = state.withLock({ $0.fetchFailure }) { throw failure }
+        guard let evaluator = fast.evaluator else { throw noDataError() }
+        if fast.staleDeadline != .max, Self.monotonicNanoseconds() > fast.staleDeadline { throw staleError() }
         return evaluator
+    }
+
+    private func staleError() -> FliptError {
+        let age = state.withLock { $0.served?.age(at: .now) } ?? .zero
+        let maximumAge = options.cache.maximumAge ?? .zero
+        return FliptError(
+            .stale,
+            "The snapshot of namespace \"\(namespace)\" is \(Self.describe(age)) old, beyond the maximum age of "
+                + "\(Self.describe(maximumAge)); the server has not confirmed it since. Check the network, or use "
+                + "StaleBehavior.serveStale to keep serving it."
+        )
     }
 
     private func noDataError() -> FliptError {

@@ -111,16 +111,26 @@ public final class FliptClient: Sendable {
     }
 
     private static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
-        let place = index.map { " (request \($0))" } ?? ""
-        if flagKey.allSatisfy(\.isWhitespace) {
+        if isBlank(flagKey) {
+            let place = index.map { " (request \($0))" } ?? ""
             throw FliptError(.invalidRequest, "flag_key cannot be empty or blank\(place); pass the key of a flag.")
         }
-        if entityID.allSatisfy(\.isWhitespace) {
+        if isBlank(entityID) {
+            let place = index.map { " (request \($0))" } ?? ""
             throw FliptError(
                 .invalidRequest,
                 "entity_id cannot be empty or blank\(place); pass the id of the user or device evaluated."
             )
         }
+    }
+
+    /// Whether `text` is empty or only white space. Keys almost always start with a visible ASCII character, which
+    /// answers at once without walking grapheme clusters.
+    @inline(__always)
+    private static func isBlank(_ text: String) -> Bool {
+        guard let first = text.utf8.first else { return true }
+        if first > 0x20 && first < 0x7F { return false }
+        return text.allSatisfy(\.isWhitespace)
     }
 
     // MARK: Snapshot

@@ -1,6 +1,7 @@
 // flipt-bench: benchmarks that need a release build.
 //   flipt-bench engine …   this engine against the official engine (see EngineBenchmark.swift)
 //   flipt-bench store …    SQLite cold load and write figures (see StoreBenchmark.swift)
+//   flipt-bench client …   the public FliptClient API against the bare engine (see ClientBenchmark.swift)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
@@ -8,6 +9,8 @@ case "engine":
     EngineBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "store":
     StoreBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "client":
+    ClientBenchmark.run(arguments: Array(arguments.dropFirst()))
 default:
-    print("usage: flipt-bench engine|store [options]   (run `flipt-bench engine --help` for details)")
+    print("usage: flipt-bench engine|store|client [options]   (run `flipt-bench engine --help` for details)")
 }

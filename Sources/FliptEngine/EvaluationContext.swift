@@ -25,22 +25,37 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         }
     }
 
-    /// The properties, in the order they were first set.
-    public private(set) var entries: [Entry]
+    /// Where the properties live: a list built pair by pair, or a caller's dictionary kept as it is, so that
+    /// wrapping a `[String: String]` for every evaluation costs no copy.
+    private enum Storage: Sendable {
+        case pairs([Entry])
+        case dictionary([String: String])
+    }
+
+    private var storage: Storage
+
+    /// The properties: in the order they were first set, or in the dictionary's order for a context made from
+    /// a dictionary.
+    public var entries: [Entry] {
+        switch storage {
+        case .pairs(let entries): entries
+        case .dictionary(let dictionary): dictionary.map { Entry(key: $0.key, value: $0.value) }
+        }
+    }
 
     /// An empty context.
     public init() {
-        entries = []
+        storage = .pairs([])
     }
 
-    /// A context holding the pairs of `dictionary`.
+    /// A context holding the pairs of `dictionary` (kept, not copied).
     public init(_ dictionary: [String: String]) {
-        entries = dictionary.map { Entry(key: $0.key, value: $0.value) }
+        storage = .dictionary(dictionary)
     }
 
     /// A context holding `pairs`; when a key repeats (byte for byte), the last value wins.
     public init(pairs: some Sequence<(String, String)>) {
-        entries = []
+        storage = .pairs([])
         for (key, value) in pairs { self[key] = value }
     }
 
@@ -50,10 +65,15 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     }
 
     /// The number of properties.
-    public var count: Int { entries.count }
+    public var count: Int {
+        switch storage {
+        case .pairs(let entries): entries.count
+        case .dictionary(let dictionary): dictionary.count
+        }
+    }
 
     /// Whether the context has no properties.
-    public var isEmpty: Bool { entries.isEmpty }
+    public var isEmpty: Bool { count == 0 }
 
     /// The value of the property whose name has exactly the bytes of `key`; setting replaces or appends.
     public subscript(key: String) -> String? {
@@ -61,27 +81,48 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             key.withUTF8Bytes { value(forKeyBytes: $0) }
         }
         set {
-            let existing = key.withUTF8Bytes { position(ofKeyBytes: $0) }
+            var entries = self.entries
+            let existing = key.withUTF8Bytes { bytes in entries.firstIndex { $0.key.bytesEqual(bytes) } }
             switch (existing, newValue) {
             case (let position?, let value?): entries[position] = Entry(key: entries[position].key, value: value)
             case (let position?, nil): entries.remove(at: position)
             case (nil, let value?): entries.append(Entry(key: key, value: value))
             case (nil, nil): break
             }
+            storage = .pairs(entries)
         }
+    }
+
+    /// Contexts are equal when they hold the same properties (byte for byte), whatever their order.
+    public static func == (lhs: EvaluationContext, rhs: EvaluationContext) -> Bool {
+        guard lhs.count == rhs.count else { return false }
+        for entry in lhs.entries {
+            guard let value = entry.key.withUTF8Bytes({ rhs.value(forKeyBytes: $0) }), value.bytesEqual(entry.value)
+            else { return false }
+        }
+        return true
+    }
+
+    /// Hashes the properties independently of their order.
+    public func hash(into hasher: inout Hasher) {
+        var combined = 0
+        for entry in entries { combined ^= entry.hashValue }
+        hasher.combine(count)
+        hasher.combine(combined)
     }
 
     @inline(__always)
     func value(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> String? {
-        entries.withUnsafeBufferPointer { entries in
-            for index in entries.indices where entries[index].key.bytesEqual(key) {
-                return entries[index].value
+        switch storage {
+        case .pairs(let entries):
+            for entry in entries where entry.key.bytesEqual(key) {
+                return entry.value
             }
-            return nil
+        case .dictionary(let dictionary):
+            for (name, value) in dictionary where name.bytesEqual(key) {
+                return value
+            }
         }
-    }
-
-    private func position(ofKeyBytes key: UnsafeBufferPointer<UInt8>) -> Int? {
-        entries.firstIndex { $0.key.bytesEqual(key) }
+        return nil
     }
 }

@@ -16,7 +16,7 @@ struct FliptClientTests {
             let url = server.baseURL
             server.setDocument(FixtureDocument.bytes(revision: 1))
             let first = try FliptClient(options: testOptions(url: url, cache: cache))
-            try await first.waitUntilReady(timeout: .seconds(5))
+            try await first.waitUntilReady(timeout: .seconds(30))
             let online = try first.evaluateVariant(flagKey: "flag0", entityID: "user-1", context: ["fizz": "buzz"])
             await first.shutdown()
             let digest = server.digest()
@@ -59,14 +59,14 @@ struct FliptClientTests {
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let first = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
-                try await first.waitUntilReady(timeout: .seconds(5))
+                try await first.waitUntilReady(timeout: .seconds(30))
                 await first.shutdown()
                 server.setDocument(FixtureDocument.bytes(revision: 2))
                 server.resetLog()
                 server.enqueue(.silent)
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
                 #expect(try servedRevision(client) == "revision 1")
-                #expect(await server.wait { !$0.requests(to: .snapshot).isEmpty })
+                #expect(await server.wait(timeout: .seconds(30)) { !$0.requests(to: .snapshot).isEmpty })
                 #expect(try servedRevision(client) == "revision 1")
                 #expect(client.status.source == .cache)
                 // The hung request is cut short by nothing but close(); it must return promptly.
@@ -85,7 +85,7 @@ struct FliptClientTests {
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let options = testOptions(url: server.baseURL, cache: cache, strategy: strategy)
                 let client = try FliptClient(options: options)
-                try await client.waitUntilReady(timeout: .seconds(5))
+                try await client.waitUntilReady(timeout: .seconds(30))
                 let goodETag = server.digest()
                 // From now on every request fails: 503 (retried, then given up) on every attempt.
                 server.enqueue(.status(503), times: 1_000)
@@ -123,7 +123,7 @@ struct FliptClientTests {
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
                 let events = client.events()
-                try await client.waitUntilReady(timeout: .seconds(5))
+                try await client.waitUntilReady(timeout: .seconds(30))
                 let goodETag = server.digest()
                 let bad: [[UInt8]] = [
                     Array(#"{"namespace":{"key":"default"},"flags":[{"key":"f","enabled":true}]}"#.utf8),
@@ -160,9 +160,9 @@ struct FliptClientTests {
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
-                try await client.waitUntilReady(timeout: .seconds(5))
+                try await client.waitUntilReady(timeout: .seconds(30))
                 let fetchedAt = try #require(client.status.fetchedAt)
-                #expect(await server.wait { $0.requests(to: .snapshot).count >= 3 })
+                #expect(await server.wait(timeout: .seconds(30)) { $0.requests(to: .snapshot).count >= 3 })
                 let requests = server.requests(to: .snapshot)
                 #expect(requests[0].header("If-None-Match") == nil)
                 #expect(requests[1].header("If-None-Match") == server.digest())
@@ -176,7 +176,7 @@ struct FliptClientTests {
                 // After a restart, the very first request is already conditional on the cached ETag.
                 server.resetLog()
                 let restarted = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
-                try await restarted.waitUntilReady(timeout: .seconds(5))
+                try await restarted.waitUntilReady(timeout: .seconds(30))
                 #expect(server.requests(to: .snapshot).first?.header("If-None-Match") == server.digest())
                 #expect(restarted.status.source == .cache)
                 await restarted.shutdown()
@@ -193,8 +193,8 @@ struct FliptClientTests {
                 let client = try FliptClient(
                     options: testOptions(url: server.baseURL, cache: cache, fetchMode: .streaming)
                 )
-                try await client.waitUntilReady(timeout: .seconds(5))
-                #expect(await server.wait { $0.openStreamCount == 1 })
+                try await client.waitUntilReady(timeout: .seconds(30))
+                #expect(await server.wait(timeout: .seconds(30)) { $0.openStreamCount == 1 })
                 for revision in 2...4 {
                     server.setDocument(FixtureDocument.bytes(revision: revision))
                     #expect(await eventually { (try? servedRevision(client)) == "revision \(revision)" })
@@ -220,7 +220,7 @@ struct FliptClientTests {
             server.setDocument(FixtureDocument.bytes(revision: 1))
             let url = server.baseURL
             let seeding = try FliptClient(options: testOptions(url: url, cache: cache))
-            try await seeding.waitUntilReady(timeout: .seconds(5))
+            try await seeding.waitUntilReady(timeout: .seconds(30))
             await seeding.shutdown()
             server.stop()
 
@@ -272,7 +272,7 @@ struct FliptClientTests {
                 let underlying = client.status.lastError?.underlying as? SyncError
                 #expect(underlying?.kind == .authentication(401))
                 client.updateAuthentication(.clientToken("fresh-token-4f2a"))
-                try await client.waitUntilReady(timeout: .seconds(5))
+                try await client.waitUntilReady(timeout: .seconds(30))
                 #expect(try servedRevision(client) == "revision 1")
                 let headers = server.requests(to: .snapshot).compactMap { $0.header("Authorization") }
                 #expect(headers.first == "Bearer expired-token-91c3")
@@ -294,7 +294,7 @@ struct FliptClientTests {
             server.setDocument(FixtureDocument.bytes(revision: 1))
             server.enqueue(.silent, times: 10)
             let client = try FliptClient(options: testOptions(url: server.baseURL, cache: nil))
-            #expect(await server.wait { !$0.requests.isEmpty })
+            #expect(await server.wait(timeout: .seconds(30)) { !$0.requests.isEmpty })
             let clock = ContinuousClock()
             let elapsed = await clock.measure {
                 client.close()
@@ -314,7 +314,7 @@ struct FliptClientTests {
             let client = try FliptClient(
                 options: testOptions(url: server.baseURL, cache: nil, updateInterval: .milliseconds(5))
             )
-            try await client.waitUntilReady(timeout: .seconds(5))
+            try await client.waitUntilReady(timeout: .seconds(30))
             let stop = Atomic<Bool>(false)
             let evaluations = Atomic<Int>(0)
             let failures = Atomic<Int>(0)

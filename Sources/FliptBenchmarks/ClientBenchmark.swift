@@ -1,0 +1,109 @@
+import Flipt
+import FliptEngine
+import Foundation
+
+/// Measures what the public API (`FliptClient.evaluateVariant/evaluateBoolean` with `[String: String]`
+/// contexts, request validation, the state lock, the error-strategy and staleness checks) adds to the bare engine
+/// (`Evaluator` with a prepared `EvaluationContext`), side by side in one run, on 40- and 10,000-flag documents.
+///
+///     swift run -c release flipt-bench client [--requests N] [--rounds N]
+enum ClientBenchmark {
+    static func run(arguments: [String]) {
+        var requestCount = 2_000
+        var rounds = 15
+        var index = 0
+        while index < arguments.count {
+            let value = index + 1 < arguments.count ? Int(arguments[index + 1]) : nil
+            switch (arguments[index], value) {
+            case ("--requests", .some(let number)): requestCount = number
+            case ("--rounds", .some(let number)): rounds = number
+            default:
+                print("usage: flipt-bench client [--requests N] [--rounds N]")
+                return
+            }
+            index += 2
+        }
+        print("FliptClient API against the bare engine: \(requestCount) requests × \(rounds) interleaved rounds")
+        print("document      engine ns/eval   client ns/eval   API overhead")
+        for flagCount in [40, 10_000] {
+            do {
+                try measure(flagCount: flagCount, requestCount: requestCount, rounds: rounds)
+            } catch {
+                print("\(flagCount) flags: failed: \(error)")
+            }
+        }
+    }
+
+    private struct Request {
+        let base: BenchmarkRequest
+        let dictionary: [String: String]
+    }
+
+    private static func measure(flagCount: Int, requestCount: Int, rounds: Int) throws {
+        let document = GeneratedDocument.make(flagCount: flagCount, seed: 7)
+        let evaluator = Evaluator(snapshot: try Snapshot(document: document), namespace: "default")
+        let flags = try evaluator.listFlags()
+        var random = SplitMix64(seed: 11)
+        let requests = (0..<requestCount).map { _ in
+            let base = BenchmarkRequest.random(flag: flags[Int(random.next() % UInt64(flags.count))], using: &random)
+            var dictionary: [String: String] = [:]
+            for entry in base.context.entries { dictionary[entry.key] = entry.value }
+            return Request(base: base, dictionary: dictionary)
+        }
+        let client = try FliptClient(
+            options: ClientOptions(
+                url: "http://127.0.0.1:9",
+                updateInterval: .seconds(3_600),
+                errorStrategy: .fallback,
+                snapshot: String(decoding: document, as: UTF8.self),
+                cache: CacheOptions(location: .disabled, maximumAge: .seconds(86_400))
+            )
+        )
+        defer { client.close() }
+        let bases = requests.map(\.base)
+        var engineSamples: [Double] = []
+        var clientSamples: [Double] = []
+        for _ in 0..<rounds {
+            engineSamples.append(
+                EngineBenchmark.nanosecondsPerEvaluation(count: requests.count) {
+                    EngineBenchmark.evaluateAll(evaluator, bases)
+                }
+            )
+            clientSamples.append(
+                EngineBenchmark.nanosecondsPerEvaluation(count: requests.count) { evaluateAll(client, requests) }
+            )
+        }
+        let engine = EngineBenchmark.median(engineSamples)
+        let api = EngineBenchmark.median(clientSamples)
+        let name = "\(flagCount) flags".padding(toLength: 12, withPad: " ", startingAt: 0)
+        print(
+            "\(name)  \(String(format: "%14.1f", engine))   \(String(format: "%14.1f", api))   "
+                + String(format: "%+11.1f %%", (api / engine - 1) * 100)
+        )
+    }
+
+    private static func evaluateAll(_ client: FliptClient, _ requests: [Request]) -> Int {
+        var sink = 0
+        for request in requests {
+            switch request.base.kind {
+            case .variant:
+                if let result = try? client.evaluateVariant(
+                    flagKey: request.base.flagKey,
+                    entityID: request.base.entityID,
+                    context: request.dictionary
+                ) {
+                    sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
+                }
+            case .boolean:
+                if let result = try? client.evaluateBoolean(
+                    flagKey: request.base.flagKey,
+                    entityID: request.base.entityID,
+                    context: request.dictionary
+                ) {
+                    sink &+= result.isEnabled ? 1 : 2
+                }
+            }
+        }
+        return sink
+    }
+}
