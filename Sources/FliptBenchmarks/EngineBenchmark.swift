@@ -553,7 +553,6 @@ struct SplitMix64: RandomNumberGenerator {
 /// variant), half boolean flags (a segment rollout, then a threshold). Segments have 1–3 constraints drawn from
 /// string, number, string-list, datetime and boolean ones on the properties `BenchmarkRequest` sets.
 /// Deterministic per seed.
-/// (`Tests/Differential/generate.py --large` writes documents of the same shape for `--document`.)
 enum GeneratedDocument {
     static func make(flagCount: Int, seed: UInt64) -> [UInt8] {
         var random = SplitMix64(seed: seed)

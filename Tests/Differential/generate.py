@@ -5,8 +5,6 @@ Usage:
     generate.py SEED REQUESTS OUTPREFIX
         writes OUTPREFIX.document.json, OUTPREFIX.requests.jsonl and, when the configured namespace
         is not `default`, OUTPREFIX.namespace (the namespace both engines must be configured with)
-    generate.py --large FLAGS SEED OUTFILE
-        writes one valid, evaluable document with FLAGS flags (for benchmarks; no odd spellings)
     generate.py --schema-cases OUTDIR
         writes small documents with structural variations (missing/null/wrong-typed fields, raw JSON
         oddities) as OUTDIR/NAME.document.json; the official engine decides which ones it rejects
@@ -489,51 +487,6 @@ def write_case(seed, count, prefix):
         os.remove(sidecar)
 
 
-def large_document(flag_count, seed):
-    """A plain, valid document with `flag_count` flags (half variant, half boolean), for benchmarks."""
-    r = random.Random(seed)
-    plans = ["free", "pro", "enterprise", "team"]
-    countries = ["us", "de", "fr", "jp", "br", "in"]
-
-    def segment(i):
-        constraints = [
-            {"type": STRING_TYPE, "property": "plan", "operator": "eq", "value": r.choice(plans)},
-            {"type": NUMBER_TYPE, "property": "age", "operator": r.choice(["gt", "lte"]), "value": str(r.randrange(80))},
-            {"type": STRING_TYPE, "property": "country", "operator": "isoneof",
-             "value": json.dumps(r.sample(countries, 3))},
-            {"type": DATETIME_TYPE, "property": "signup", "operator": "gt", "value": "2024-01-01T00:00:00Z"},
-            {"type": BOOLEAN_TYPE, "property": "beta", "operator": "true", "value": ""},
-        ]
-        chosen = r.sample(constraints, r.randrange(1, 4))
-        return {"key": f"segment-{i}", "name": "", "description": "",
-                "matchType": r.choice(["ALL_SEGMENT_MATCH_TYPE", "ANY_SEGMENT_MATCH_TYPE"]), "constraints": chosen}
-
-    flags = []
-    for i in range(flag_count):
-        key = f"flag-{i:05d}"
-        if i % 2 == 0:
-            rules = []
-            for rank in range(1, r.randrange(1, 4) + 1):
-                k = r.randrange(1, 4)
-                rules.append({"id": f"r{i}-{rank}", "rank": rank,
-                              "segmentOperator": r.choice(["OR_SEGMENT_OPERATOR", "AND_SEGMENT_OPERATOR"]),
-                              "segments": [segment(r.randrange(50)) for _ in range(r.randrange(1, 3))],
-                              "distributions": [{"variantKey": f"v{j}", "variantAttachment": "", "rollout": 100 / k}
-                                                for j in range(k)]})
-            flags.append({"key": key, "name": key, "description": "", "enabled": True, "type": "VARIANT_FLAG_TYPE",
-                          "rules": rules, "rollouts": [],
-                          "defaultVariant": {"id": f"{key}/v0", "key": "v0", "attachment": ""}})
-        else:
-            rollouts = [{"type": "SEGMENT_ROLLOUT_TYPE", "rank": 1,
-                         "segment": {"value": True, "segmentOperator": "OR_SEGMENT_OPERATOR",
-                                     "segments": [segment(r.randrange(50))]}},
-                        {"type": "THRESHOLD_ROLLOUT_TYPE", "rank": 2,
-                         "threshold": {"percentage": r.randrange(101), "value": True}}]
-            flags.append({"key": key, "name": key, "description": "", "enabled": True, "type": "BOOLEAN_FLAG_TYPE",
-                          "rules": [], "rollouts": rollouts})
-    return {"namespace": {"key": "default"}, "flags": flags, "digest": "%040x" % r.getrandbits(160)}
-
-
 SCHEMA_BASE = {
     "namespace": {"key": "default"},
     "flags": [
@@ -666,11 +619,6 @@ def schema_cases():
 
 
 def main(argv):
-    if argv[:1] == ["--large"] and len(argv) == 4:
-        document = large_document(int(argv[1]), int(argv[2]))
-        with open(argv[3], "w", encoding="utf-8") as f:
-            json.dump(document, f, separators=(",", ":"))
-        return 0
     if argv[:1] == ["--schema-cases"] and len(argv) == 2:
         os.makedirs(argv[1], exist_ok=True)
         for name, text in schema_cases():

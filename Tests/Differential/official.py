@@ -226,6 +226,13 @@ def main(argv):
         del argv[index:index + 2]
     engine = OfficialEngine(engine_library_path())
     server = DocumentServer()
+    try:
+        return run_command(engine, server, argv, namespace)
+    finally:
+        server.close()
+
+
+def run_command(engine, server, argv, namespace):
     if argv and argv[0] == "--check-rejected":
         failures = 0
         for path in argv[1:]:
