@@ -12,7 +12,7 @@ import Darwin
 ///
 ///     flipt-bench store [--runs N] [--flags 1000,10000]
 ///         cold load (open + migrate check + read + decode + index) against decode + index alone, write time
-///     flipt-bench store writer --path P [--count N] [--flags F] [--tag T]
+///     flipt-bench store writer --path P [--count N] [--flags F] [--tag T] [--namespace NS] [--then-304-and-503]
 ///         saves N snapshots (0: forever) to P, printing "saved <generation>" after each commit
 enum StoreBenchmark {
     static func run(arguments: [String]) {
@@ -174,7 +174,9 @@ extension StoreBenchmark {
             namespace: value(of: "--namespace", in: arguments) ?? "default"
         )
         // A few documents made up front, so that the loop spends its time saving, not generating.
-        let documents = (1...4).map { generateDocument(flagCount: flagCount, seed: $0, tag: "\(tag)-\($0)") }
+        let documents = (1...4).map {
+            generateDocument(flagCount: flagCount, seed: $0, tag: "\(tag)-\($0)", namespace: key.namespace)
+        }
         do {
             let store = try SnapshotStore(path: path)
             say("opened")
@@ -189,6 +191,30 @@ extension StoreBenchmark {
                     attempt: SyncAttempt(startedAt: started, outcome: .updated, httpStatus: 200, duration: .zero)
                 )
                 say("saved \(saved.generation)")
+            }
+            if arguments.contains("--then-304-and-503") {
+                // For documentation examples: a confirmation, then a failed attempt, as a sync loop records them.
+                let now = Date()
+                try store.recordNotModified(
+                    for: key,
+                    at: now,
+                    attempt: SyncAttempt(
+                        startedAt: now,
+                        outcome: .notModified,
+                        httpStatus: 304,
+                        duration: .milliseconds(8)
+                    )
+                )
+                try store.recordAttempt(
+                    SyncAttempt(
+                        startedAt: now.addingTimeInterval(30),
+                        outcome: .failed,
+                        httpStatus: 503,
+                        errorClass: "http_5xx",
+                        duration: .milliseconds(41)
+                    ),
+                    for: key
+                )
             }
         } catch {
             FileHandle.standardError.write(Data("writer: \(error)\n".utf8))
@@ -211,8 +237,8 @@ extension StoreBenchmark {
     /// A v2 snapshot document with `flagCount` flags: half variant flags with two rules (segments with
     /// string, number and datetime constraints, two distributions), half boolean flags with a segment and a
     /// threshold rollout. `seed` changes values so that documents differ; `tag` lands in the namespace name.
-    static func generateDocument(flagCount: Int, seed: Int, tag: String = "") -> Data {
-        var json = #"{"namespace":{"key":"ns","name":"\#(tag)"},"flags":["#
+    static func generateDocument(flagCount: Int, seed: Int, tag: String = "", namespace: String = "ns") -> Data {
+        var json = #"{"namespace":{"key":"\#(namespace)","name":"\#(tag)"},"flags":["#
         json.reserveCapacity(flagCount * 1200)
         for index in 0..<flagCount {
             if index > 0 { json += "," }
