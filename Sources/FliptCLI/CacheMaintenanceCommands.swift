@@ -209,10 +209,13 @@ struct CachePruneCommand: ParsableCommand {
     @OptionGroup(title: "Cache")
     var cache: CacheOptionGroup
 
-    @Option(name: .long, help: "Keep the newest N generations of every entry (N ≥ 1).")
+    @Option(name: .long, help: ArgumentHelp("Keep the newest N generations of every entry (N >= 1).", valueName: "n"))
     var keep: Int?
 
-    @Option(name: .long, help: "Remove entries not confirmed by the server for this long (7d, 12h, 90m).")
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Remove entries not confirmed by the server for this long (7d, 12h, 90m).", valueName: "age")
+    )
     var olderThan: DurationArgument?
 
     @Flag(name: .long, help: "List what would be removed; change nothing.")
