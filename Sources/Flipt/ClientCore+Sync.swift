@@ -15,7 +15,7 @@ extension ClientCore {
         let loop = SyncLoop(fetcher: fetcher, logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await loop.run(etag: etag) { event in self.handle(event) }
+                await loop.run(etag: etag) { event, timing in self.handle(event, timing: timing) }
             }
             if let maximumAge = options.cache.maximumAge {
                 group.addTask { await self.watchStaleness(maximumAge: maximumAge) }
@@ -25,15 +25,15 @@ extension ClientCore {
     }
 
     /// Applies one outcome of the sync loop: swap in memory, persist after, tell subscribers last.
-    func handle(_ event: SyncLoop.Event) {
+    func handle(_ event: SyncLoop.Event, timing: SyncLoop.Timing) {
         let now = Date()
         switch event {
         case .updated(let fetched):
-            apply(fetched, at: now)
+            apply(fetched, at: now, timing: timing)
         case .unchanged:
-            confirm(at: now)
+            confirm(at: now, timing: timing)
         case .failed(let error):
-            fail(error, at: now)
+            fail(error, at: now, timing: timing)
         case .streamConnected:
             logger.debug("Stream connected", metadata: ["namespace": "\(namespace)"])
         case .streamEnded(let delay):
@@ -44,7 +44,7 @@ extension ClientCore {
         }
     }
 
-    private func apply(_ fetched: FetchedSnapshot, at now: Date) {
+    private func apply(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) {
         let served = Served(
             evaluator: Evaluator(snapshot: fetched.snapshot, namespace: namespace),
             document: fetched.document,
@@ -85,17 +85,17 @@ extension ClientCore {
                 ),
                 for: key,
                 attempt: SyncAttempt(
-                    startedAt: now,
+                    startedAt: timing.startedAt,
                     outcome: .updated,
                     httpStatus: fetched.status,
-                    duration: .zero
+                    duration: timing.duration
                 )
             )
         }
         publish(recovered ? [.snapshotReplaced(current), .recovered(current)] : [.snapshotReplaced(current)])
     }
 
-    private func confirm(at now: Date) {
+    private func confirm(at now: Date, timing: SyncLoop.Timing) {
         let (closed, recovered, current) = state.withLock { state -> (Bool, Bool, ClientStatus?) in
             guard !state.closed else { return (true, false, nil) }
             let recovered = state.fetchFailure != nil || state.staleReported
@@ -117,13 +117,18 @@ extension ClientCore {
             try store.recordNotModified(
                 for: key,
                 at: now,
-                attempt: SyncAttempt(startedAt: now, outcome: .notModified, httpStatus: 304, duration: .zero)
+                attempt: SyncAttempt(
+                    startedAt: timing.startedAt,
+                    outcome: .notModified,
+                    httpStatus: 304,
+                    duration: timing.duration
+                )
             )
         }
         if recovered { publish([.recovered(current)]) }
     }
 
-    private func fail(_ error: SyncError, at now: Date) {
+    private func fail(_ error: SyncError, at now: Date, timing: SyncLoop.Timing) {
         if error.kind == .cancelled { return }
         let failure = FliptError(error)
         let closed = state.withLock { state -> Bool in
@@ -140,11 +145,11 @@ extension ClientCore {
         persist(action: "record the failed attempt") { store in
             try store.recordAttempt(
                 SyncAttempt(
-                    startedAt: now,
+                    startedAt: timing.startedAt,
                     outcome: error.kind == .badDocument ? .rejected : .failed,
                     httpStatus: error.httpStatus,
                     errorClass: error.errorClass,
-                    duration: .zero
+                    duration: timing.duration
                 ),
                 for: key
             )

@@ -47,16 +47,46 @@ public struct SyncLoop: Sendable {
         self.logger = logger
     }
 
+    /// When the attempt behind an event started, and how long it took.
+    public struct Timing: Sendable, Hashable {
+        /// When the request (or the stream connection) started, on the wall clock.
+        public var startedAt: Date
+        /// How long the request took, retries included, on the monotonic clock; zero for a stream message.
+        public var duration: Duration
+
+        /// Creates a timing.
+        public init(startedAt: Date, duration: Duration) {
+            self.startedAt = startedAt
+            self.duration = duration
+        }
+    }
+
     /// Runs until the task is cancelled, reporting every outcome in order.
     ///
     /// - Parameters:
     ///   - etag: the ETag of the snapshot the caller already has (from its cache), or nil.
     ///   - onEvent: awaited for each event before the loop goes on.
     public func run(etag: String?, onEvent: @Sendable (Event) async -> Void) async {
+        await run(etag: etag, onTimedEvent: { event, _ in await onEvent(event) })
+    }
+
+    /// Runs until the task is cancelled, reporting every outcome in order with the timing of its attempt.
+    ///
+    /// - Parameters:
+    ///   - etag: the ETag of the snapshot the caller already has (from its cache), or nil.
+    ///   - onTimedEvent: awaited for each event before the loop goes on.
+    public func run(etag: String?, onTimedEvent: @Sendable (Event, Timing) async -> Void) async {
         switch fetcher.configuration.fetchMode {
-        case .polling: await poll(etag: etag, onEvent: onEvent)
-        case .streaming: await stream(etag: etag, onEvent: onEvent)
+        case .polling: await poll(etag: etag, onEvent: onTimedEvent)
+        case .streaming: await stream(etag: etag, onEvent: onTimedEvent)
         }
+    }
+
+    /// Starts timing an attempt.
+    private static func startTiming() -> (Date, ContinuousClock.Instant) { (Date(), .now) }
+
+    private static func timing(since start: (Date, ContinuousClock.Instant)) -> Timing {
+        Timing(startedAt: start.0, duration: .now - start.1)
     }
 
     /// The wait before the next poll: uniform in `interval × (1 ± jitter)`.
@@ -70,7 +100,7 @@ public struct SyncLoop: Sendable {
         return interval * factor
     }
 
-    private func poll(etag initial: String?, onEvent: @Sendable (Event) async -> Void) async {
+    private func poll(etag initial: String?, onEvent: @Sendable (Event, Timing) async -> Void) async {
         var etag = initial
         var random = self.random
         let configuration = fetcher.configuration
@@ -91,21 +121,22 @@ public struct SyncLoop: Sendable {
     }
 
     /// One fetch; returns the ETag to use next (wrapped), or nil when cancelled.
-    private func fetchOnce(etag: String?, onEvent: @Sendable (Event) async -> Void) async -> ETagBox? {
+    private func fetchOnce(etag: String?, onEvent: @Sendable (Event, Timing) async -> Void) async -> ETagBox? {
+        let start = Self.startTiming()
         do {
             switch try await fetcher.fetch(ifNoneMatch: etag) {
             case .modified(let fetched):
-                await onEvent(.updated(fetched))
+                await onEvent(.updated(fetched), Self.timing(since: start))
                 // A 200 without ETag means the next request must be unconditional.
                 return ETagBox(etag: fetched.etag)
             case .notModified(let current):
-                await onEvent(.unchanged(etag: current))
+                await onEvent(.unchanged(etag: current), Self.timing(since: start))
                 return ETagBox(etag: current)
             }
         } catch {
             if error.kind == .cancelled || Task.isCancelled { return nil }
             logger.warning("flipt sync failed", metadata: ["error": "\(error.message)"])
-            await onEvent(.failed(error))
+            await onEvent(.failed(error), Self.timing(since: start))
             return ETagBox(etag: etag)
         }
     }
@@ -114,7 +145,7 @@ public struct SyncLoop: Sendable {
         var etag: String?
     }
 
-    private func stream(etag initial: String?, onEvent: @Sendable (Event) async -> Void) async {
+    private func stream(etag initial: String?, onEvent: @Sendable (Event, Timing) async -> Void) async {
         guard let first = await fetchOnce(etag: initial, onEvent: onEvent) else { return }
         var etag = first.etag
         var reconnect = fetcher.configuration.reconnectPolicy
@@ -124,9 +155,11 @@ public struct SyncLoop: Sendable {
         let url = fetcher.configuration.streamURL.absoluteString
         while !Task.isCancelled {
             var delivered = false
+            let connecting = Self.startTiming()
             do throws(SyncError) {
                 let response = try await fetcher.openStream(etag: etag)
-                await onEvent(.streamConnected)
+                await onEvent(.streamConnected, Self.timing(since: connecting))
+                let received = { Timing(startedAt: Date(), duration: .zero) }
                 var splitter = NDJSONSplitter()
                 func handle(_ line: [UInt8]) async {
                     switch StreamMessage(line: line) {
@@ -147,10 +180,11 @@ public struct SyncLoop: Sendable {
                                         status: 200,
                                         source: .stream
                                     )
-                                )
+                                ),
+                                received()
                             )
                         } catch {
-                            await onEvent(.failed(error))
+                            await onEvent(.failed(error), received())
                         }
                     case .error(let code, let message):
                         let codeText = code.map { " (code \($0))" } ?? ""
@@ -162,7 +196,8 @@ public struct SyncLoop: Sendable {
                                         + "stream will be reopened; the last good snapshot stays in use.",
                                     url: url
                                 )
-                            )
+                            ),
+                            received()
                         )
                     case .invalid(let reason):
                         await onEvent(
@@ -173,7 +208,8 @@ public struct SyncLoop: Sendable {
                                         + "ignored; the stream stays open.",
                                     url: url
                                 )
-                            )
+                            ),
+                            received()
                         )
                     }
                 }
@@ -197,11 +233,11 @@ public struct SyncLoop: Sendable {
             } catch {
                 if error.kind == .cancelled || Task.isCancelled { return }
                 logger.warning("flipt stream failed", metadata: ["error": "\(error.message)"])
-                await onEvent(.failed(error))
+                await onEvent(.failed(error), Self.timing(since: connecting))
             }
             if Task.isCancelled { return }
             let delay = reconnect.next(afterConnectionDelivering: delivered, using: &random)
-            await onEvent(.streamEnded(reconnectDelay: delay))
+            await onEvent(.streamEnded(reconnectDelay: delay), Self.timing(since: connecting))
             do {
                 try await clock.sleep(for: delay)
             } catch {

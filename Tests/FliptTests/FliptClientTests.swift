@@ -172,6 +172,12 @@ struct FliptClientTests {
                 let stored = try #require(try lastGoodInFile(path: cache, url: server.baseURL))
                 #expect(stored.lastConfirmedAt > stored.fetchedAt)
                 #expect(stored.generation == 1)
+                // The attempt log says what happened, when each attempt started and how long it took.
+                let log = try SnapshotStore(path: cache, options: SnapshotStore.Options(readOnly: true))
+                    .attempts(for: SnapshotKey(url: server.baseURL, environment: "default", namespace: "default"))
+                #expect(log.contains { $0.outcome == .updated && $0.httpStatus == 200 })
+                #expect(log.contains { $0.outcome == .notModified && $0.httpStatus == 304 })
+                #expect(log.allSatisfy { $0.duration > .zero && $0.startedAt <= stored.lastConfirmedAt })
 
                 // After a restart, the very first request is already conditional on the cached ETag.
                 server.resetLog()
