@@ -26,7 +26,7 @@ extension ClientCore {
 
     /// Applies one outcome of the sync loop: swap in memory, persist after, tell subscribers last.
     func handle(_ event: SyncLoop.Event, timing: SyncLoop.Timing) {
-        let now = Date()
+        let now = options.wallClock()
         switch event {
         case .updated(let fetched):
             apply(fetched, at: now, timing: timing)

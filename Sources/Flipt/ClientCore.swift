@@ -238,7 +238,7 @@ final class ClientCore: Sendable {
         options: ClientOptions,
         state: inout State
     ) throws(FliptError) -> Served? {
-        let now = Date()
+        let now = options.wallClock()
         if let store {
             if let cached = loadCached(namespace: namespace, key: key, store: store, logger: options.logger) {
                 // A confirmation time in the future (the clock was moved back) counts as age zero, never negative.

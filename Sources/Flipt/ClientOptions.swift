@@ -121,6 +121,9 @@ public struct ClientOptions: Sendable {
     package var retryPolicy = RetryPolicy()
     /// Stream reconnection back-off: full jitter from 1 s, capped at 30 s, reset by a good message.
     package var reconnectPolicy = ReconnectPolicy()
+    /// The wall clock, for the times written to the cache and shown in the status. Ages and the maximum age are
+    /// measured on the monotonic clock while the client runs; package-visible so that tests can move this one.
+    package var wallClock: @Sendable () -> Date = { Date() }
 
     /// Creates options; every parameter has the default described on its property.
     public init(
