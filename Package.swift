@@ -58,7 +58,10 @@ let package = Package(
         .testTarget(name: "FliptEngineTests", dependencies: ["FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptSyncTests", dependencies: ["FliptSync", "FliptEngine", "FliptTestSupport"]),
-        .testTarget(name: "FliptTests", dependencies: ["Flipt", "FliptTestSupport"]),
+        .testTarget(
+            name: "FliptTests",
+            dependencies: ["Flipt", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
         .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore"]),
     ],
