@@ -7,7 +7,7 @@ import Synchronization
 
 /// The state behind a ``FliptClient``, shared between the evaluating threads and the background sync task.
 ///
-/// One `Mutex` guards a small struct whose main field is the snapshot in use. Evaluation copies what it needs
+/// One lock (``Locked``, a pthread mutex) guards a small struct whose main field is the snapshot in use. Evaluation copies what it needs
 /// out under the lock and evaluates outside it; a new snapshot is validated (by the sync layer) outside the lock,
 /// swapped inside it, and persisted after. Subscribers are told outside the lock.
 final class ClientCore: Sendable {
@@ -105,7 +105,7 @@ final class ClientCore: Sendable {
     let store: SnapshotStore?
     let fetcher: SnapshotFetcher
     let logger: Logger
-    let state: Mutex<State>
+    let state: Locked<State>
 
     init(namespace: String, options: ClientOptions) throws(FliptError) {
         self.namespace = namespace
@@ -138,7 +138,7 @@ final class ClientCore: Sendable {
             options: options,
             state: &initial
         )
-        state = Mutex(initial)
+        state = Locked(initial)
     }
 
     // MARK: Configuration
