@@ -6,8 +6,8 @@ extension CacheOptionGroup {
     /// Opens the cache read-only, so that commands that only read work on a write-protected file and never
     /// change it.
     ///
-    /// - Parameter integrityCheck: whether to run SQLite's quick check first (off for `cache verify`, which runs
-    ///   the full check itself).
+    /// - Parameter integrityCheck: whether to run SQLite's quick check first and re-hash each document read
+    ///   (off for `cache verify`, which runs the full checks itself and reports what it finds).
     func openForReading(integrityCheck: Bool = true) throws -> SnapshotStore {
         let path = self.path
         guard FileManager.default.fileExists(atPath: path) else {
@@ -20,7 +20,11 @@ extension CacheOptionGroup {
         do {
             return try SnapshotStore(
                 path: path,
-                options: SnapshotStore.Options(checksIntegrityOnOpen: integrityCheck, readOnly: true)
+                options: SnapshotStore.Options(
+                    checksIntegrityOnOpen: integrityCheck,
+                    verifiesDocumentsOnRead: integrityCheck,
+                    readOnly: true
+                )
             )
         } catch {
             throw CommandFailure.cache(error, doing: "read the cache")
@@ -84,7 +88,14 @@ extension SnapshotStore {
         guard let stored else {
             throw CommandFailure(
                 ExitStatus.noEntry,
-                "the cache holds no snapshot for \(key) yet; run `flipt-offline sync` or `flipt-offline cache import`"
+                "the cache holds no usable snapshot for \(key); run `flipt-offline sync` or `flipt-offline cache import`"
+            )
+        }
+        if !stored.metadata.isLastGood {
+            // A store that verifies documents on read fell back to an older generation.
+            Terminal.note(
+                "warning: the last good snapshot of \(key) failed its SHA-256 check; using generation "
+                    + "\(stored.generation), the newest intact one; run `flipt-offline cache verify`"
             )
         }
         return stored

@@ -123,7 +123,8 @@ struct ClientOptionGroup: ParsableArguments {
     }
 
     /// The cache key these flags name. Without `--url`, the one entry of the cache for this namespace,
-    /// environment and reference; an error that lists the candidates when there are none or several.
+    /// environment and reference (entries with a snapshot win over entries with only failed attempts); an error
+    /// that lists the candidates when there are none or several.
     func key(in store: SnapshotStore) throws -> SnapshotKey {
         if let url {
             guard let parsed = URL(string: url), parsed.host != nil else {
@@ -131,9 +132,13 @@ struct ClientOptionGroup: ParsableArguments {
             }
             return SnapshotKey(url: parsed, environment: environment, namespace: namespace, reference: reference)
         }
-        let candidates = try store.keys().filter {
-            $0.namespace == namespace && $0.environment == environment && $0.reference == (reference ?? "")
+        let matching = try store.entries().filter {
+            $0.key.namespace == namespace && $0.key.environment == environment
+                && $0.key.reference == (reference ?? "")
         }
+        // Entries that only logged failed attempts (a mistyped --url, say) do not compete with one that has data.
+        let withSnapshots = matching.filter { $0.lastGood != nil }
+        let candidates = (withSnapshots.isEmpty ? matching : withSnapshots).map(\.key)
         switch candidates.count {
         case 1:
             return candidates[0]

@@ -179,9 +179,9 @@ struct CacheCommandTests {
             let healthyJSON = try await workspace.tool(["cache", "verify", "--cache", workspace.cache, "--json"])
             #expect(try healthyJSON.json()["healthy"] as? Bool == true)
 
-            // Change one character of the first generation's document inside the file, behind SQLite's back.
+            // Change one character of the last good generation's document inside the file, behind SQLite's back.
             var bytes = try #require(FileManager.default.contents(atPath: workspace.cache))
-            let marker = Data("revision 0".utf8)
+            let marker = Data("revision 1".utf8)
             let range = try #require(bytes.range(of: marker))
             bytes[range.upperBound - 1] = UInt8(ascii: "7")
             try bytes.write(to: URL(fileURLWithPath: workspace.cache))
@@ -190,7 +190,17 @@ struct CacheCommandTests {
             let report = try tampered.json()
             #expect(report["healthy"] as? Bool == false)
             #expect((report["hash_mismatches"] as? [String])?.count == 1)
-            #expect((report["hash_mismatches"] as? [String])?.first?.hasSuffix("generation 1") == true)
+            #expect((report["hash_mismatches"] as? [String])?.first?.hasSuffix("generation 2") == true)
+
+            // eval does not serve the damaged document: it answers from the older intact generation, and says so.
+            let answer = try await workspace.tool(
+                ["eval", "--requests", "-", "--cache", workspace.cache],
+                input: Data(#"{"type":"list"}"#.utf8)
+            )
+            #expect(answer.status == 0, "\(answer)")
+            #expect(answer.stdout.contains("revision 0") && !answer.stdout.contains("revision 7"), "\(answer.stdout)")
+            #expect(answer.stderr.contains("generation 1"))
+            #expect(answer.stderr.contains("failed its SHA-256 check"))
 
             let foreign = workspace.path("foreign.sqlite3")
             try Data(repeating: 0x41, count: 8192).write(to: URL(fileURLWithPath: foreign))
