@@ -20,12 +20,8 @@ enum StoreBenchmark {
             runWriter(arguments: Array(arguments.dropFirst()))
             return
         }
-        if arguments.first == "open-loop" {
-            // For profilers: opens an existing store `--count` times (`perf record flipt-bench store open-loop`).
-            let path = value(of: "--path", in: arguments) ?? "cache.sqlite"
-            let count = Int(value(of: "--count", in: arguments) ?? "") ?? 1000
-            let samples = (0..<count).map { _ in Sample.time { _ = try! SnapshotStore(path: path) } }
-            print(String(format: "open: median %.3f ms CPU", Sample.median(samples).cpu.milliseconds))
+        if arguments.first == "loop" {
+            runLoop(arguments: Array(arguments.dropFirst()))
             return
         }
         if arguments.contains("--help") {
@@ -158,6 +154,42 @@ extension Duration {
 }
 
 extension StoreBenchmark {
+    // MARK: Loops for profilers and instruction counters
+
+    /// `flipt-bench store loop --what cold|decode|open [--flags N] [--count K]`: repeats one step K times
+    /// on a fresh cache, for `perf stat -e instructions` or `valgrind --tool=callgrind`, whose counts do not
+    /// depend on how loaded the machine is. Setup (generate, save) is the same for every `--what`, so the
+    /// difference between two runs' counts is the cost of the steps alone.
+    private static func runLoop(arguments: [String]) {
+        let what = value(of: "--what", in: arguments) ?? "cold"
+        let flagCount = Int(value(of: "--flags", in: arguments) ?? "") ?? 1000
+        let count = Int(value(of: "--count", in: arguments) ?? "") ?? 20
+        let document = generateDocument(flagCount: flagCount, seed: 0)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("flipt-bench-loop-\(getpid())").path
+        defer {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        }
+        let key = SnapshotKey(url: URL(string: "https://flipt.example.com")!, environment: "default", namespace: "ns")
+        do {
+            try SnapshotStore(path: path).save(NewSnapshot(document: document), for: key)
+            for _ in 0..<count {
+                switch what {
+                case "open":
+                    _ = try SnapshotStore(path: path)
+                case "decode":
+                    let snapshot = try Snapshot(data: document)
+                    precondition(snapshot.flagCount == flagCount)
+                default:
+                    let stored = try SnapshotStore(path: path).lastGood(for: key)
+                    let snapshot = try Snapshot(data: stored!.document)
+                    precondition(snapshot.flagCount == flagCount)
+                }
+            }
+        } catch {
+            fatalError("loop failed: \(error)")
+        }
+    }
+
     // MARK: Writer child process (for the FliptStoreTests two-writer and SIGKILL tests)
 
     private static func runWriter(arguments: [String]) {
