@@ -63,7 +63,7 @@ let package = Package(
             dependencies: ["Flipt", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
-        .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore"]),
+        .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore", "FliptTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -6,6 +6,8 @@ struct FliptOffline: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flipt-offline",
         abstract: "Evaluate Flipt feature flags offline, and manage the snapshot cache that makes it possible.",
-        subcommands: [EvalCommand.self, SyncCommand.self, RunCommand.self, CacheCommand.self]
+        subcommands: [
+            EvalCommand.self, SyncCommand.self, RunCommand.self, CacheCommand.self, ServeCommand.self, DemoCommand.self,
+        ]
     )
 }

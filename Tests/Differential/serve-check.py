@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Check `flipt-offline serve` with the official Flipt engine as the client.
+
+Usage:
+    serve-check.py --flipt-offline PATH [--fixtures DIR] [--verbose]
+
+For every differential fixture (X.document.json with X.requests.jsonl, namespace from X.namespace or
+`default`), under Tests/Differential/Fixtures and its schema/ folder:
+
+  1. a plain Python HTTP server (the "upstream") serves the document, picked by X-Flipt-Environment;
+  2. `flipt-offline sync` stores it in a fresh cache, under environment X;
+  3. one `flipt-offline serve` process serves that cache (all fixtures at once, by environment);
+  4. the official Python client (PyPI flipt-client 1.4.5, `flipt_client.FliptClient`) is started twice per
+     fixture: against the upstream and against `serve`; every request line is answered by both engines and
+     the answers must be equal, ignoring `timestamp` and `request_duration_millis`, with `segment_keys` and
+     the flag list compared as sets;
+  5. on the wire: the official engine's own second poll (it polls again at once after its initial fetch,
+     with If-None-Match) was answered 304 by `serve`; a GET to `serve` gets 200 with the upstream's Etag;
+     the same GET with If-None-Match gets 304 with that Etag and no body.
+
+Prints `serve-check: N passed, M failed` and exits 1 if anything failed. Fixtures whose document the
+official engine rejects too are skipped (the cache only stores documents the engine accepts).
+"""
+
+import argparse
+import ctypes
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+# The musl build of the engine aborts the process when RUST_BACKTRACE is set and an error is formatted.
+if os.environ.get("RUST_BACKTRACE") is not None:
+    env = dict(os.environ)
+    env.pop("RUST_BACKTRACE")
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+try:
+    from flipt_client import FliptClient
+    from flipt_client.models import ClientOptions, ErrorStrategy
+except ImportError:
+    sys.exit("serve-check.py: run with the Python that has PyPI flipt-client==1.4.5 (e.g. /tmp/fvenv/bin/python)")
+
+E1 = "/internal/v1/evaluation/snapshot/namespace/"
+
+
+class Upstream:
+    """A plain HTTP server standing in for Flipt: one document per (environment, namespace), SHA-1 ETags."""
+
+    def __init__(self):
+        self.documents = {}
+        upstream = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = urllib.parse.urlsplit(self.path).path.rstrip("/")
+                environment = self.headers.get("X-Flipt-Environment", "default")
+                namespace = urllib.parse.unquote(path[len(E1):]) if path.startswith(E1) else None
+                body = upstream.documents.get((environment, namespace))
+                if body is None:
+                    payload = b'{"code":5,"message":"not found","details":[]}'
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                    return
+                etag = hashlib.sha1(body).hexdigest()
+                if self.headers.get("If-None-Match") == etag:
+                    self.send_response(304)
+                    self.send_header("Etag", etag)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Etag", etag)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def fixtures(directory):
+    """(environment, document path, requests path, namespace) for every fixture with requests."""
+    found = []
+    for folder, prefix in ((directory, ""), (os.path.join(directory, "schema"), "schema-")):
+        if not os.path.isdir(folder):
+            continue
+        for name in sorted(os.listdir(folder)):
+            if not name.endswith(".document.json"):
+                continue
+            stem = name[: -len(".document.json")]
+            requests = os.path.join(folder, stem + ".requests.jsonl")
+            if not os.path.exists(requests):
+                continue
+            namespace_file = os.path.join(folder, stem + ".namespace")
+            namespace = "default"
+            if os.path.exists(namespace_file):
+                with open(namespace_file, encoding="utf-8") as handle:
+                    namespace = handle.read().strip()
+            environment = re.sub(r"[^-_a-zA-Z0-9]", "_", prefix + stem)
+            found.append((environment, os.path.join(folder, name), requests, namespace))
+    return found
+
+
+def answer(client, request):
+    """The engine's raw answer envelope (a dict) for one request line, through the client's own engine."""
+    ffi, engine, namespace = client.ffi_core, client.engine, client.namespace_key
+
+    def item(r):
+        return {"namespace_key": namespace, "flag_key": r.get("flag_key", ""),
+                "entity_id": r.get("entity_id", ""), "context": r.get("context", {})}
+
+    kind = request.get("type")
+    if kind in ("variant", "boolean"):
+        payload = json.dumps(item(request), ensure_ascii=False).encode("utf-8")
+        function = ffi.evaluate_variant if kind == "variant" else ffi.evaluate_boolean
+        pointer = function(engine, payload)
+    elif kind == "batch":
+        payload = json.dumps([item(r) for r in request.get("requests", [])], ensure_ascii=False).encode("utf-8")
+        pointer = ffi.evaluate_batch(engine, payload)
+    elif kind == "list":
+        pointer = ffi.list_flags(engine)
+    else:
+        raise ValueError(f"unknown request type {kind!r}")
+    text = ctypes.cast(pointer, ctypes.c_char_p).value
+    ffi.destroy_string(pointer)
+    return json.loads(text)
+
+
+def normalized(value, key=None):
+    """Drops timings, and orders segment keys and flag lists, so equal answers compare equal."""
+    if isinstance(value, dict):
+        return {k: normalized(v, k) for k, v in value.items() if k not in ("timestamp", "request_duration_millis")}
+    if isinstance(value, list):
+        items = [normalized(v) for v in value]
+        if key == "segment_keys":
+            return sorted(items)
+        if key == "result" and all(isinstance(v, dict) and "key" in v for v in items):
+            return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
+        return items
+    return value
+
+
+def read_text(path):
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return handle.read()
+
+
+def start_client(url, environment, namespace):
+    return FliptClient(opts=ClientOptions(url=url, environment=environment, namespace=namespace,
+                                          error_strategy=ErrorStrategy.FAIL))
+
+
+def wire_check(port, environment, namespace, etag):
+    """200 with the upstream's Etag, then 304 with it and no body. Returns a list of problems."""
+    problems = []
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    path = E1 + urllib.parse.quote(namespace)
+    connection.request("GET", path, headers={"X-Flipt-Environment": environment})
+    response = connection.getresponse()
+    response.read()
+    if response.status != 200 or response.getheader("Etag") != etag:
+        problems.append(f"GET: {response.status} Etag {response.getheader('Etag')!r}, expected 200 Etag {etag!r}")
+    connection.request("GET", path, headers={"X-Flipt-Environment": environment, "If-None-Match": etag})
+    response = connection.getresponse()
+    body = response.read()
+    if response.status != 304 or response.getheader("Etag") != etag or body:
+        problems.append(f"conditional GET: {response.status} Etag {response.getheader('Etag')!r} "
+                        f"body {len(body)} bytes, expected 304 Etag {etag!r} and no body")
+    connection.close()
+    return problems
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--flipt-offline", required=True, help="the built flipt-offline executable")
+    parser.add_argument("--fixtures", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "Fixtures"))
+    parser.add_argument("--verbose", action="store_true")
+    arguments = parser.parse_args()
+    tool = arguments.flipt_offline
+    passed = failed = skipped = 0
+    failures = []
+
+    upstream = Upstream()
+    cases = fixtures(arguments.fixtures)
+    with tempfile.TemporaryDirectory(prefix="serve-check-") as directory:
+        cache = os.path.join(directory, "cache.sqlite3")
+        log_path = os.path.join(directory, "serve.log")
+        environment_vars = {k: v for k, v in os.environ.items() if not k.startswith("FLIPT_")}
+        synced = []
+        for environment, document, requests, namespace in cases:
+            with open(document, "rb") as handle:
+                upstream.documents[(environment, namespace)] = handle.read()
+            sync = subprocess.run(
+                [tool, "sync", "--cache", cache, "--url", upstream.url, "--environment", environment,
+                 "--namespace", namespace],
+                capture_output=True, text=True, env=environment_vars, timeout=60)
+            if sync.returncode == 0:
+                synced.append((environment, document, requests, namespace))
+                continue
+            # Only documents the official engine rejects as well may be refused by the cache.
+            oracle = start_client(upstream.url, environment, namespace)
+            listing = answer(oracle, {"type": "list"})
+            oracle.close()
+            if listing.get("status") != "success":
+                skipped += 1
+            else:
+                failed += 1
+                failures.append(f"{environment}: sync exited {sync.returncode} ({sync.stderr.strip()}), "
+                                "but the official engine accepts the document")
+
+        with open(log_path, "w") as log:
+            serve = subprocess.Popen(
+                [tool, "serve", "--cache", cache, "--listen", "127.0.0.1:0", "--log-level", "debug"],
+                stdout=subprocess.DEVNULL, stderr=log, env=environment_vars)
+        try:
+            port = None
+            deadline = time.monotonic() + 20
+            while port is None and time.monotonic() < deadline and serve.poll() is None:
+                match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", read_text(log_path))
+                port = int(match.group(1)) if match else None
+                time.sleep(0.02)
+            if port is None:
+                sys.exit(f"serve-check: flipt-offline serve did not start:\n{read_text(log_path)}")
+            relay_url = f"http://127.0.0.1:{port}"
+
+            for environment, document, requests, namespace in synced:
+                oracle = start_client(upstream.url, environment, namespace)
+                relay = start_client(relay_url, environment, namespace)
+                with open(requests, encoding="utf-8") as handle:
+                    lines = [line for line in handle.read().split("\n") if line.strip()]
+                fixture_failures = 0
+                for number, line in enumerate(lines, 1):
+                    request = json.loads(line)
+                    expected = normalized(answer(oracle, request))
+                    actual = normalized(answer(relay, request))
+                    if expected == actual:
+                        passed += 1
+                    else:
+                        failed += 1
+                        fixture_failures += 1
+                        if fixture_failures <= 3:
+                            failures.append(f"{environment} line {number}: {line}\n  official via upstream: "
+                                            f"{json.dumps(expected)}\n  official via serve:    {json.dumps(actual)}")
+                # The engine polls again at once after its initial fetch, with If-None-Match: serve must
+                # answer it 304 (the debug log line names the environment and namespace served).
+                problems = []
+                engine_poll = re.compile(r" 304 0 B .* " + re.escape(f"{environment}/{namespace}") + " etag ")
+                deadline = time.monotonic() + 5
+                while not engine_poll.search(read_text(log_path)):
+                    if time.monotonic() > deadline:
+                        problems.append("the official engine's second poll was not answered 304")
+                        break
+                    time.sleep(0.01)
+                # Guard against equal failures: the relay's engine must hold the document.
+                listing = answer(relay, {"type": "list"})
+                if listing.get("status") != "success":
+                    problems.append(f"the engine behind serve has no usable snapshot: {listing.get('error_message')}")
+                relay.close()
+                oracle.close()
+                etag = hashlib.sha1(upstream.documents[(environment, namespace)]).hexdigest()
+                problems += wire_check(port, environment, namespace, etag)
+                if problems:
+                    failed += 1
+                    failures.extend(f"{environment}: {problem}" for problem in problems)
+                else:
+                    passed += 1
+                if arguments.verbose:
+                    print(f"{environment}: {len(lines)} requests, {fixture_failures} different, "
+                          f"wire {'ok' if not problems else 'FAILED'}")
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            try:
+                status = serve.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                serve.kill()
+                status = "killed after 10 s"
+        if status != 0:
+            failed += 1
+            failures.append(f"serve did not exit 0 on SIGTERM: {status}")
+    upstream.stop()
+
+    for failure in failures:
+        print(failure)
+    print(f"serve-check: {passed} passed, {failed} failed ({len(synced)} fixtures served, "
+          f"{skipped} rejected by both engines and skipped)")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()

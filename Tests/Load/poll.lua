@@ -1,0 +1,52 @@
+-- wrk script: polling clients of `flipt-offline serve`.
+-- A share of the requests (CONDITIONAL_SHARE, default 0.8) carries If-None-Match with the current ETag (ETAG)
+-- and should get 304; the rest poll unconditionally and get the document with 200. Counts every status and
+-- prints a one-line summary that run.sh parses.
+
+local path = os.getenv("POLL_PATH") or "/internal/v1/evaluation/snapshot/namespace/default"
+local etag = os.getenv("ETAG") or ""
+local share = tonumber(os.getenv("CONDITIONAL_SHARE") or "0.8")
+local threads = {}
+
+function setup(thread)
+    thread:set("id", #threads + 1)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    statuses = {}
+    math.randomseed(os.time() * 1000 + id)
+    conditional = wrk.format("GET", path, { ["If-None-Match"] = etag, ["X-Flipt-Environment"] = "default",
+        ["Accept"] = "application/json" })
+    unconditional = wrk.format("GET", path, { ["X-Flipt-Environment"] = "default", ["Accept"] = "application/json" })
+end
+
+function request()
+    if math.random() < share then return conditional end
+    return unconditional
+end
+
+function response(status, headers, body)
+    statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+    local counts = {}
+    for _, thread in ipairs(threads) do
+        for status, count in pairs(thread:get("statuses")) do
+            counts[status] = (counts[status] or 0) + count
+        end
+    end
+    local parts = {}
+    for status, count in pairs(counts) do table.insert(parts, status .. "=" .. count) end
+    table.sort(parts)
+    local errors = summary.errors
+    local seconds = summary.duration / 1e6
+    io.write(string.format(
+        "LOAD requests=%d seconds=%.1f rps=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+            .. "connect_errors=%d read_errors=%d write_errors=%d timeouts=%d non_2xx_3xx=%d statuses=%s\n",
+        summary.requests, seconds, summary.requests / seconds,
+        latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000,
+        latency.max / 1000, errors.connect, errors.read, errors.write, errors.timeout, errors.status,
+        table.concat(parts, ",")))
+end
