@@ -75,6 +75,16 @@ struct EvalCacheTests {
             #expect(otherNamespace.status == 4, "\(otherNamespace)")
             #expect(otherNamespace.stderr.contains("namespace other"))
 
+            // A failed sync to another server logs an attempt under that server; it does not make --url necessary.
+            let elsewhere = "http://127.0.0.1:\(try TestFliptServer.unusedPort())"
+            let failed = try await workspace.tool([
+                "sync", "--cache", workspace.cache, "--url", elsewhere, "--retries", "0",
+            ])
+            #expect(failed.status == 20, "\(failed)")
+            let stillOne = try await workspace.tool(["eval", "flag0", "--entity", "e", "--cache", workspace.cache])
+            #expect(stillOne.status == 0, "\(stillOne)")
+            #expect(stillOne.stderr.contains(workspace.url))
+
             let both = try await workspace.tool(
                 ["eval", "flag0", "--entity", "e", "--cache", workspace.cache, "--document", workspace.cache]
             )

@@ -73,6 +73,28 @@ struct RunCommandTests {
         }
     }
 
+    @Test("streams changes as the server pushes them, and stops cleanly with the stream open")
+    func streaming() async throws {
+        try await withWorkspace { workspace in
+            let tool = try RunningTool(["run"] + workspace.target + ["--fetch-mode", "streaming"])
+            let first = try #require(workspace.server.digest())
+            let updated = await tool.waitForLine { $0.contains(" updated ") && $0.contains("etag=\(first)") }
+            #expect(updated != nil, "\(tool.stdout)\n\(tool.stderr)")
+            #expect(await workspace.server.wait { $0.openStreamCount == 1 })
+            workspace.server.setDocument(json: FixtureDocument.json(flagCount: 2, revision: 3))
+            // This server's stream messages carry no digest, so the pushed snapshot is told apart by its flags.
+            let pushed = await tool.waitForLine { $0.contains(" updated ") && $0.contains("flags=2") }
+            #expect(pushed != nil, "\(tool.stdout)\n\(tool.stderr)")
+            let show = try await workspace.show()
+            #expect(try lastGood(show)["flags"] as? Int == 2)
+            #expect((show["flags"] as? [[String: Any]])?.first?["description"] as? String == "revision 3")
+            tool.send(SIGTERM)
+            let exit = await tool.waitForExit(timeout: .seconds(2))
+            #expect(exit?.status == 0 && exit?.bySignal == false, "\(String(describing: exit)) \(tool.stderr)")
+            #expect(tool.stdoutLines.last?.hasSuffix(" stopped") == true)
+        }
+    }
+
     @Test("unusable options fail at once with status 64")
     func invalidOptions() async throws {
         try await withWorkspace { workspace in
