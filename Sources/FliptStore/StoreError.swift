@@ -1,3 +1,5 @@
+import Foundation
+
 /// An error from the snapshot store: what happened, what to do, and SQLite's extended result code if any.
 ///
 /// Descriptions name the file and the SQL statement text, never a bound value: documents, ETags and keys
@@ -89,7 +91,11 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         var text = "\(code): \(message)"
         if let path { text += " [file: \(path)]" }
         if let resultCode { text += " [sqlite: \(resultCode)]" }
-        if let sql { text += " [sql: \(sql)]" }
+        if let sql {
+            let oneLine = sql.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+                .joined(separator: " ")
+            text += " [sql: \(oneLine.count > 300 ? oneLine.prefix(300) + "…" : oneLine)]"
+        }
         return text
     }
 }
