@@ -14,7 +14,9 @@ For every differential fixture (X.document.json with X.requests.jsonl, namespace
      fixture: against the upstream and against `serve`; every request line is answered by both engines and
      the answers must be equal, ignoring `timestamp` and `request_duration_millis`, with `segment_keys` and
      the flag list compared as sets;
-  5. on the wire: the official engine's own second poll (it polls again at once after its initial fetch,
+  5. streaming: the official engine in streaming mode, pointed at `serve`, receives a new document that
+     another `flipt-offline sync` process wrote into the cache;
+  6. on the wire: the official engine's own second poll (it polls again at once after its initial fetch,
      with If-None-Match) was answered 304 by `serve`; a GET to `serve` gets 200 with the upstream's Etag;
      the same GET with If-None-Match gets 304 with that Etag and no body.
 
@@ -46,7 +48,7 @@ if os.environ.get("RUST_BACKTRACE") is not None:
 
 try:
     from flipt_client import FliptClient
-    from flipt_client.models import ClientOptions, ErrorStrategy
+    from flipt_client.models import ClientOptions, ErrorStrategy, FetchMode
 except ImportError:
     sys.exit("serve-check.py: run with the Python that has PyPI flipt-client==1.4.5 (e.g. /tmp/fvenv/bin/python)")
 
@@ -194,6 +196,57 @@ def wire_check(port, environment, namespace, etag):
     return problems
 
 
+def flag_keys(client):
+    listing = answer(client, {"type": "list"})
+    if listing.get("status") != "success":
+        return None
+    return sorted(flag["key"] for flag in listing["result"])
+
+
+def stream_check(tool, upstream, cache, relay_url, environment_vars, verbose):
+    """The official engine in streaming mode against serve: it must follow a cache change written by another
+    process (`flipt-offline sync`) through the v2 stream. Returns a list of problems."""
+    environment = "stream-check"
+
+    def publish(flag):
+        document = {"namespace": {"key": "default"},
+                    "flags": [{"key": flag, "name": "", "enabled": True, "type": "BOOLEAN_FLAG_TYPE"}]}
+        upstream.documents[(environment, "default")] = json.dumps(document).encode("utf-8")
+        sync = subprocess.run([tool, "sync", "--cache", cache, "--url", upstream.url, "--environment", environment],
+                              capture_output=True, text=True, env=environment_vars, timeout=60)
+        return sync.returncode
+
+    def wait_for(client, keys, seconds=10):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if flag_keys(client) == keys:
+                return True
+            time.sleep(0.05)
+        return False
+
+    problems = []
+    if publish("streamed-one") != 0:
+        return ["sync of the stream check's first document failed"]
+    time.sleep(0.5)  # serve notices the new cache entry within about 250 ms
+    client = FliptClient(opts=ClientOptions(url=relay_url, environment=environment, namespace="default",
+                                            fetch_mode=FetchMode.STREAMING, error_strategy=ErrorStrategy.FAIL))
+    try:
+        if not wait_for(client, ["streamed-one"]):
+            problems.append(f"streaming client: expected [streamed-one], has {flag_keys(client)}")
+        elif publish("streamed-two") != 0:
+            problems.append("sync of the stream check's second document failed")
+        else:
+            started = time.monotonic()
+            if not wait_for(client, ["streamed-two"]):
+                problems.append(f"streaming client did not receive the change: has {flag_keys(client)}")
+            elif verbose:
+                print(f"stream: the official engine in streaming mode received the change "
+                      f"{time.monotonic() - started:.2f} s after the cache was written")
+    finally:
+        client.close()
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flipt-offline", required=True, help="the built flipt-offline executable")
@@ -291,6 +344,12 @@ def main():
                 if arguments.verbose:
                     print(f"{environment}: {len(lines)} requests, {fixture_failures} different, "
                           f"wire {'ok' if not problems else 'FAILED'}")
+            problems = stream_check(tool, upstream, cache, relay_url, environment_vars, arguments.verbose)
+            if problems:
+                failed += 1
+                failures.extend(f"stream: {problem}" for problem in problems)
+            else:
+                passed += 1
         finally:
             serve.send_signal(signal.SIGTERM)
             try:
