@@ -121,6 +121,13 @@ struct CacheImportCommand: ParsableCommand {
                         + "pass --namespace \(snapshot.namespaceKey) to import it; nothing was imported"
                 )
             }
+            if client.url == nil && !FileManager.default.fileExists(atPath: cache.path) {
+                throw CommandFailure(
+                    ExitStatus.noEntry,
+                    "there is no cache file at \(cache.path) yet; pass --url to name the server this snapshot "
+                        + "belongs to; nothing was imported"
+                )
+            }
             let store = try cache.openForWriting()
             let key: SnapshotKey
             do {

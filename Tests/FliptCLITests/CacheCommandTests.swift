@@ -347,6 +347,7 @@ struct CacheCommandTests {
             )
             #expect(noEntry.status == 4, "\(noEntry)")
             #expect(noEntry.stderr.contains("pass --url"))
+            #expect(!FileManager.default.fileExists(atPath: workspace.path("empty.sqlite3")))
 
             let after = try await workspace.show()
             #expect(try identity(after) == identity(before))
