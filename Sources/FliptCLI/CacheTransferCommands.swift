@@ -84,8 +84,8 @@ struct CacheImportCommand: ParsableCommand {
 
             Examples:
               flipt-offline cache import snapshot.txt --url https://flipt.example.com
-              curl -s https://flipt.example.com/internal/v1/evaluation/snapshot/namespace/default \\
-                | flipt-offline cache import - --url https://flipt.example.com
+              curl -s "$FLIPT/internal/v1/evaluation/snapshot/namespace/default" |
+                flipt-offline cache import - --url "$FLIPT"
             """
     )
 
