@@ -9,10 +9,14 @@ struct CRC32: Sendable {
         return value
     }
 
-    private var state: UInt32 = 0xFFFF_FFFF
+    /// The running state (the checksum before its final XOR).
+    private(set) var state: UInt32 = 0xFFFF_FFFF
 
     /// A checksum over no bytes yet.
     init() {}
+
+    /// A checksum resumed from a saved `state`.
+    init(state: UInt32) { self.state = state }
 
     /// Feeds `bytes` into the checksum.
     @inline(__always)

@@ -1,50 +1,8 @@
 /// A segment with its constraints compiled.
 struct CompiledSegment: Sendable {
     let key: String
-    /// `[key]`, made once so that a single matched segment costs no allocation.
-    let keyList: [String]
     let matchesAll: Bool
     let constraints: [CompiledConstraint]
-
-    init(key: String, matchesAll: Bool, constraints: [CompiledConstraint]) {
-        self.key = key
-        keyList = [key]
-        self.matchesAll = matchesAll
-        self.constraints = constraints
-    }
-
-    /// Whether the segment matches: ALL stops at the first failure, ANY at the first success, zero constraints
-    /// match, and reaching a constraint of unknown type fails the whole segment.
-    @inline(__always)
-    func matches(_ input: EvaluationInput) -> Bool {
-        constraints.withUnsafeBufferPointer { constraints in
-            for index in constraints.indices {
-                let constraint = constraints[index]
-                if case .unknownType = constraint.test { return false }
-                let matched: Bool
-                if constraint.readsEntityID {
-                    matched = constraint.matches(input.entityID, input.arena)
-                } else if let value = input.context.value(forKeyBytes: input.arena[constraint.property]) {
-                    matched = value.withUTF8Bytes { constraint.matches($0, input.arena) }
-                } else {
-                    matched = constraint.matches(UnsafeBufferPointer(start: nil, count: 0), input.arena)
-                }
-                if matchesAll {
-                    if !matched { return false }
-                } else if matched {
-                    return true
-                }
-            }
-            return matchesAll || constraints.isEmpty
-        }
-    }
-}
-
-/// What one evaluation reads, borrowed for its duration.
-struct EvaluationInput {
-    let context: EvaluationContext
-    let entityID: UnsafeBufferPointer<UInt8>
-    let arena: ArenaView
 }
 
 /// A group of segments combined with AND or OR, as a rule or a segment rollout holds them.
@@ -55,35 +13,21 @@ struct SegmentGroup: Sendable {
     /// Every segment key, made once: the keys reported when an AND group applies.
     let allKeys: [String]
 
-    /// The matched segment keys when the group applies, or nil. Zero segments: AND applies, OR does not.
-    @inline(__always)
-    func match(_ input: EvaluationInput) -> [String]? {
-        segments.withUnsafeBufferPointer { segments in
-            if isAnd {
-                for index in segments.indices where !segments[index].matches(input) {
-                    return nil
-                }
-                return allKeys
-            }
-            var first = -1
-            var keys: [String]?
-            for index in segments.indices where segments[index].matches(input) {
-                if first < 0 {
-                    first = index
-                } else {
-                    if keys == nil { keys = [segments[first].key] }
-                    keys!.append(segments[index].key)
-                }
-            }
-            if let keys { return keys }
-            return first < 0 ? nil : segments[first].keyList
-        }
-    }
-
     /// Collapses duplicate keys: the last definition wins, at the position of the first.
     static func collapsing(_ segments: [CompiledSegment], isAnd: Bool) -> SegmentGroup {
         var distinct: [CompiledSegment] = []
         distinct.reserveCapacity(segments.count)
+        if segments.count <= 8 {
+            // Few segments (the usual case): compare keys directly rather than hashing them.
+            for segment in segments {
+                if let position = distinct.firstIndex(where: { $0.key.bytesEqual(segment.key) }) {
+                    distinct[position] = segment
+                } else {
+                    distinct.append(segment)
+                }
+            }
+            return SegmentGroup(isAnd: isAnd, segments: distinct, allKeys: distinct.map(\.key))
+        }
         var positions: [[UInt8]: Int] = [:]
         for segment in segments {
             let key = Array(segment.key.utf8)
@@ -118,16 +62,6 @@ struct CompiledRule: Sendable {
         distributions = valid.map { CompiledDistribution(variantKey: $0.variantKey, attachment: $0.attachment) }
         boundaries = bucketBoundaries(valid.map(\.rollout))
     }
-
-    /// The distribution for a bucket in 0…999, or nil when there are no distributions.
-    @inline(__always)
-    func distribution(forBucket bucket: UInt32) -> CompiledDistribution? {
-        guard !distributions.isEmpty else { return nil }
-        let position = rustBinarySearch(boundaries, Int32(bucket) + 1)
-        // Every bucket finds a boundary, since the last is 1000; the guard only keeps the lookup total.
-        guard position < distributions.count else { return nil }
-        return distributions[position]
-    }
 }
 
 /// Bucket boundaries exactly as the engine computes them, in `Float`: cumulative share of the total, times 10,
@@ -159,18 +93,23 @@ func saturatingInt32(_ value: Float) -> Int32 {
 
 /// The index Rust's `binary_search` (1.94) returns on a sorted slice, `Ok` or `Err` alike: with ties it finds
 /// the last equal element; otherwise the insertion point.
-@inline(__always)
 func rustBinarySearch(_ values: [Int32], _ target: Int32) -> Int {
-    var size = values.count
+    rustBinarySearch(count: values.count, target) { values[$0] }
+}
+
+/// `rustBinarySearch` over `count` sorted values read by `value(at:)`.
+@inline(__always)
+func rustBinarySearch(count: Int, _ target: Int32, _ value: (Int) -> Int32) -> Int {
+    var size = count
     if size == 0 { return 0 }
     var base = 0
     while size > 1 {
         let half = size / 2
         let middle = base + half
-        if values[middle] <= target { base = middle }
+        if value(middle) <= target { base = middle }
         size -= half
     }
-    let element = values[base]
+    let element = value(base)
     if element == target { return base }
     return base + (element < target ? 1 : 0)
 }

@@ -44,14 +44,14 @@ struct ByteSpan: Sendable {
     var count: Int32
 }
 
-/// A run of elements in one of the arena's element arrays.
+/// A run of elements in one of the arena's element arrays (in a program block: a byte offset and a count).
 struct ElementSpan: Sendable {
     var start: Int32
     var count: Int32
 }
 
-/// The bytes and lists constraints refer to, laid end to end so that compiled constraints hold only plain
-/// numbers (no reference counting while evaluating).
+/// The bytes and lists constraints refer to while a document is decoded, laid end to end so that compiled
+/// constraints hold only plain numbers; `ProgramBuilder` copies them next to each flag's records.
 struct ConstraintArena: Sendable {
     var bytes: [UInt8] = []
     var strings: [ByteSpan] = []
@@ -78,29 +78,33 @@ struct ConstraintArena: Sendable {
         numbers.append(contentsOf: list)
         return ElementSpan(start: start, count: Int32(list.count))
     }
-
-    /// Calls `body` with a view of the arena valid for the duration of the call.
-    @inline(__always)
-    func withView<Result>(_ body: (ArenaView) -> Result) -> Result {
-        bytes.withUnsafeBufferPointer { bytes in
-            strings.withUnsafeBufferPointer { strings in
-                numbers.withUnsafeBufferPointer { numbers in
-                    body(ArenaView(bytes: bytes, strings: strings, numbers: numbers))
-                }
-            }
-        }
-    }
 }
 
-/// Borrowed pointers into a `ConstraintArena`.
+/// Borrowed access to the bytes and lists that compiled constraints refer to, in a snapshot's program block:
+/// byte spans are offsets from `base`; a string list's `ElementSpan` locates its `ByteSpan` records and a number
+/// list's its `Int32` values (by byte offset and count).
 struct ArenaView {
-    let bytes: UnsafeBufferPointer<UInt8>
-    let strings: UnsafeBufferPointer<ByteSpan>
-    let numbers: UnsafeBufferPointer<Int32>
+    let base: UnsafeRawPointer
 
     @inline(__always)
     subscript(span: ByteSpan) -> UnsafeBufferPointer<UInt8> {
-        UnsafeBufferPointer(start: bytes.baseAddress.map { $0 + Int(span.start) }, count: Int(span.count))
+        UnsafeBufferPointer(
+            start: base.assumingMemoryBound(to: UInt8.self) + Int(span.start),
+            count: Int(span.count)
+        )
+    }
+
+    @inline(__always)
+    func stringSpan(_ list: ElementSpan, _ index: Int) -> ByteSpan {
+        base.loadUnaligned(
+            fromByteOffset: Int(list.start) + index * MemoryLayout<ByteSpan>.stride,
+            as: ByteSpan.self
+        )
+    }
+
+    @inline(__always)
+    func number(_ list: ElementSpan, _ index: Int) -> Int32 {
+        base.loadUnaligned(fromByteOffset: Int(list.start) + index * 4, as: Int32.self)
     }
 }
 
@@ -136,6 +140,12 @@ struct CompiledConstraint: Sendable {
     /// Whether the constraint reads the entity id instead of a context property.
     let readsEntityID: Bool
     let test: ConstraintTest
+
+    init(property: ByteSpan, readsEntityID: Bool, test: ConstraintTest) {
+        self.property = property
+        self.readsEntityID = readsEntityID
+        self.test = test
+    }
 
     init(type: String, property: String, operator name: String, value: String, arena: inout ConstraintArena) {
         let operatorName = ByteName(name)
@@ -268,15 +278,15 @@ struct CompiledConstraint: Sendable {
     )
         -> Bool
     {
-        for index in Int(list.start)..<Int(list.start + list.count) {
-            let span = arena.strings[index]
+        for index in 0..<Int(list.count) {
+            let span = arena.stringSpan(list, index)
             if Int(span.count) == value.count && bytesEqualBuffers(value, arena[span]) { return true }
         }
         return false
     }
 
     private static func numbers(_ list: ElementSpan, contain number: Int32, _ arena: ArenaView) -> Bool {
-        for index in Int(list.start)..<Int(list.start + list.count) where arena.numbers[index] == number {
+        for index in 0..<Int(list.count) where arena.number(list, index) == number {
             return true
         }
         return false

@@ -111,6 +111,29 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         hasher.combine(combined)
     }
 
+    /// Calls `body` with the UTF-8 bytes of the value whose key has exactly the bytes of `key`, or with no bytes
+    /// when there is none (a missing property reads as `""`).
+    @inline(__always)
+    func withValueBytes<Result>(
+        forKeyBytes key: UnsafeBufferPointer<UInt8>,
+        _ body: (UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        switch storage {
+        case .pairs(let entries):
+            return entries.withUnsafeBufferPointer { entries in
+                for index in entries.indices where entries[index].key.bytesEqual(key) {
+                    return entries[index].value.withUTF8Bytes(body)
+                }
+                return body(UnsafeBufferPointer(start: nil, count: 0))
+            }
+        case .dictionary(let dictionary):
+            for (name, value) in dictionary where name.bytesEqual(key) {
+                return value.withUTF8Bytes(body)
+            }
+            return body(UnsafeBufferPointer(start: nil, count: 0))
+        }
+    }
+
     @inline(__always)
     func value(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> String? {
         switch storage {

@@ -18,10 +18,12 @@ public struct Evaluator: Sendable {
         namespaceMatches = snapshot.namespaceKey.bytesEqual(namespace)
     }
 
+    /// The byte offset of the flag's record in the program, or nil when the namespace does not match or the flag
+    /// does not exist.
     @inline(__always)
-    private func lookUp(_ flagKey: String) -> CompiledFlag? {
+    private func lookUp(_ flagKey: String) -> Int? {
         guard namespaceMatches else { return nil }
-        return snapshot.flag(forKey: flagKey)
+        return flagKey.withUTF8Bytes { snapshot.program.offset(ofKey: $0) }
     }
 
     /// Evaluates a variant flag for an entity.
@@ -38,8 +40,8 @@ public struct Evaluator: Sendable {
         guard let flag = lookUp(flagKey) else {
             throw .flagNotFound(namespace: namespace, flagKey: flagKey)
         }
-        guard flag.type == .variant else { throw .notVariant(flagKey: flagKey) }
-        return evaluateVariant(flag, entityID: entityID, context: context, start: start)
+        guard !snapshot.program.flag(at: flag).isBoolean else { throw .notVariant(flagKey: flagKey) }
+        return evaluateVariant(at: flag, flagKey: flagKey, entityID: entityID, context: context, start: start)
     }
 
     /// Evaluates a boolean flag for an entity.
@@ -56,8 +58,8 @@ public struct Evaluator: Sendable {
         guard let flag = lookUp(flagKey) else {
             throw .flagNotFound(namespace: namespace, flagKey: flagKey)
         }
-        guard flag.type == .boolean else { throw .notBoolean(flagKey: flagKey) }
-        return evaluateBoolean(flag, entityID: entityID, context: context, start: start)
+        guard snapshot.program.flag(at: flag).isBoolean else { throw .notBoolean(flagKey: flagKey) }
+        return evaluateBoolean(at: flag, flagKey: flagKey, entityID: entityID, context: context, start: start)
     }
 
     /// Evaluates each request by its flag's actual type, in order. Unknown flags give error responses; the batch
@@ -74,17 +76,28 @@ public struct Evaluator: Sendable {
                 )
                 continue
             }
-            switch flag.type {
-            case .variant:
-                responses.append(
-                    .variant(
-                        evaluateVariant(flag, entityID: request.entityID, context: request.context, start: itemStart)
-                    )
-                )
-            case .boolean:
+            if snapshot.program.flag(at: flag).isBoolean {
                 responses.append(
                     .boolean(
-                        evaluateBoolean(flag, entityID: request.entityID, context: request.context, start: itemStart)
+                        evaluateBoolean(
+                            at: flag,
+                            flagKey: request.flagKey,
+                            entityID: request.entityID,
+                            context: request.context,
+                            start: itemStart
+                        )
+                    )
+                )
+            } else {
+                responses.append(
+                    .variant(
+                        evaluateVariant(
+                            at: flag,
+                            flagKey: request.flagKey,
+                            entityID: request.entityID,
+                            context: request.context,
+                            start: itemStart
+                        )
                     )
                 )
             }
@@ -100,104 +113,117 @@ public struct Evaluator: Sendable {
     /// - Throws: `EvaluationError` when the document's namespace is not the configured one.
     public func listFlags() throws(EvaluationError) -> [FlagSummary] {
         guard namespaceMatches else { throw .flagsUnavailable(namespace: namespace) }
-        return snapshot.flags.map(\.summary)
+        return snapshot.summaries
     }
 
     // MARK: Evaluation proper
+    //
+    // `flagKey` is the requested key, whose bytes equal the flag's: results carry it, so that building one
+    // retains nothing of the snapshot's but the strings a rule chose.
 
     private func evaluateVariant(
-        _ flag: CompiledFlag,
+        at offset: Int,
+        flagKey: String,
         entityID: String,
         context: EvaluationContext,
         start: EvaluationTimestamp
     ) -> VariantResult {
+        let program = snapshot.program
+        let flag = program.flag(at: offset)
         var reason = EvaluationReason.unknown
-        var variantKey = ""
-        var attachment: String?
-        if let defaultVariant = flag.defaultVariant {
+        var variantKey: Int32 = -1
+        var attachment: Int32 = -1
+        if flag.defaultVariantKey >= 0 {
             reason = .default
-            variantKey = defaultVariant.key
-            attachment = defaultVariant.attachment
+            variantKey = flag.defaultVariantKey
+            attachment = flag.defaultAttachment
         }
         var match = false
-        var segmentKeys: [String] = []
+        var keys = GroupOutcome(applies: false, keyList: -1, builtKeys: nil)
         if !flag.isEnabled {
             reason = .flagDisabled
-        } else if !flag.rules.isEmpty {
-            snapshot.arena.withView { arena in
-                entityID.withUTF8Bytes { entity in
-                    let input = EvaluationInput(context: context, entityID: entity, arena: arena)
-                    flag.rules.withUnsafeBufferPointer { rules in
-                        for index in rules.indices {
-                            guard let keys = rules[index].group.match(input) else { continue }
-                            match = true
-                            segmentKeys = keys
-                            reason = .match
-                            var checksum = flag.keyChecksum
-                            checksum.update(entity)
-                            if let distribution = rules[index].distribution(forBucket: checksum.value % 1000) {
-                                variantKey = distribution.variantKey
-                                attachment = distribution.attachment
-                            }
-                            return
+        } else if flag.itemCount > 0 {
+            entityID.withUTF8Bytes { entity in
+                var item = program.firstItem(ofFlagAt: offset, flag)
+                for _ in 0..<Int(flag.itemCount) {
+                    let rule = program.base.loadUnaligned(fromByteOffset: item, as: RuleRecord.self)
+                    let outcome = program.matchGroup(at: item, rule, entity: entity, context: context)
+                    if outcome.applies {
+                        match = true
+                        keys = outcome
+                        reason = .match
+                        var checksum = CRC32(state: flag.keyChecksum)
+                        checksum.update(entity)
+                        if let distribution = program.distribution(
+                            at: item,
+                            rule,
+                            forBucket: checksum.value % 1000
+                        ) {
+                            variantKey = distribution.variantKey
+                            attachment = distribution.attachment
                         }
+                        return
                     }
+                    item += Int(rule.byteCount)
                 }
             }
         }
         return VariantResult(
-            flagKey: flag.key,
+            flagKey: flagKey,
             isMatch: match,
-            segmentKeys: segmentKeys,
+            segmentKeys: keys.builtKeys ?? program.keyList(keys.keyList),
             reason: reason,
-            variantKey: variantKey,
-            variantAttachment: attachment,
+            variantKey: program.string(variantKey) ?? "",
+            variantAttachment: program.string(attachment),
             requestDurationMillis: start.wholeMilliseconds(until: .now()),
             evaluatedAt: start
         )
     }
 
     private func evaluateBoolean(
-        _ flag: CompiledFlag,
+        at offset: Int,
+        flagKey: String,
         entityID: String,
         context: EvaluationContext,
         start: EvaluationTimestamp
     ) -> BooleanResult {
+        let program = snapshot.program
+        let flag = program.flag(at: offset)
         var enabled = flag.isEnabled
         var reason: EvaluationReason = !flag.isEnabled && !flag.hasRolloutEntries ? .flagDisabled : .default
-        var segmentKeys: [String] = []
-        if !flag.rollouts.isEmpty {
-            snapshot.arena.withView { arena in
-                entityID.withUTF8Bytes { entity in
-                    let input = EvaluationInput(context: context, entityID: entity, arena: arena)
-                    flag.rollouts.withUnsafeBufferPointer { rollouts in
-                        for index in rollouts.indices {
-                            switch rollouts[index] {
-                            case .threshold(let percentage, let value):
-                                var checksum = CRC32()
-                                checksum.update(entity)
-                                checksum.update(flag.key)
-                                guard Float(checksum.value % 100) < percentage else { continue }
-                                enabled = value
-                                reason = .match
-                                return
-                            case .segment(let group, let value):
-                                guard let keys = group.match(input) else { continue }
-                                enabled = value
-                                reason = .match
-                                segmentKeys = keys
-                                return
-                            }
+        var keys = GroupOutcome(applies: false, keyList: -1, builtKeys: nil)
+        if flag.itemCount > 0 {
+            entityID.withUTF8Bytes { entity in
+                var item = program.firstItem(ofFlagAt: offset, flag)
+                for _ in 0..<Int(flag.itemCount) {
+                    let rollout = program.base.loadUnaligned(fromByteOffset: item, as: RuleRecord.self)
+                    if rollout.kind == .threshold {
+                        var checksum = CRC32()
+                        checksum.update(entity)
+                        checksum.update(program.bytes(offset + FlagRecord.size, Int(flag.keyCount)))
+                        if Float(checksum.value % 100) < rollout.percentage {
+                            enabled = rollout.value
+                            reason = .match
+                            return
+                        }
+                    } else {
+                        let outcome = program.matchGroup(at: item, rollout, entity: entity, context: context)
+                        if outcome.applies {
+                            enabled = rollout.value
+                            reason = .match
+                            keys = outcome
+                            return
                         }
                     }
+                    item += Int(rollout.byteCount)
                 }
             }
         }
         return BooleanResult(
-            flagKey: flag.key,
+            flagKey: flagKey,
             isEnabled: enabled,
             reason: reason,
-            segmentKeys: segmentKeys,
+            segmentKeys: keys.builtKeys ?? program.keyList(keys.keyList),
             requestDurationMillis: start.wholeMilliseconds(until: .now()),
             evaluatedAt: start
         )

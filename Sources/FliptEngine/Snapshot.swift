@@ -10,11 +10,10 @@ import struct Foundation.Data
 public final class Snapshot: Sendable {
     /// The document's `namespace.key`.
     public let namespaceKey: String
-    /// The distinct flags, in the order their keys first appear in the document.
-    let flags: [CompiledFlag]
-    private let table: FlagTable
-    /// The bytes and lists the compiled constraints refer to.
-    let arena: ConstraintArena
+    /// The distinct flags' summaries, in the order their keys first appear in the document.
+    let summaries: [FlagSummary]
+    /// The flags lowered for evaluation, with the flag-key table.
+    let program: Program
 
     /// Decodes and indexes a snapshot document (UTF-8 JSON bytes).
     ///
@@ -28,19 +27,18 @@ public final class Snapshot: Sendable {
             decoded = try Self.decode(contiguous: copy)!
         }
         namespaceKey = decoded.namespaceKey
-        arena = decoded.arena
         var flags: [CompiledFlag] = []
         flags.reserveCapacity(decoded.flags.count)
-        var builder = FlagTable.Builder(capacity: decoded.flags.count)
+        var distinct = DistinctKeys(capacity: decoded.flags.count)
         for flag in decoded.flags {
-            if let position = builder.insert(flag.key, position: flags.count) {
+            if let position = distinct.insert(flag.key, position: flags.count) {
                 flags[position] = flag
             } else {
                 flags.append(flag)
             }
         }
-        self.flags = flags
-        table = builder.table
+        summaries = flags.map(\.summary)
+        program = Program(flags: flags, arena: decoded.arena)
     }
 
     #if canImport(Foundation)
@@ -68,80 +66,51 @@ public final class Snapshot: Sendable {
     }
 
     /// The number of distinct flags.
-    public var flagCount: Int { flags.count }
+    public var flagCount: Int { summaries.count }
 
     /// A summary of the flag whose key has exactly the bytes of `key`, or nil when there is none. Unlike
     /// evaluation, this ignores the namespace.
     public func flagSummary(forKey key: String) -> FlagSummary? {
-        flag(forKey: key)?.summary
-    }
-
-    /// The flag whose key has exactly the bytes of `key`.
-    @inline(__always)
-    func flag(forKey key: String) -> CompiledFlag? {
-        key.withUTF8Bytes { bytes in
-            guard let position = table.position(of: bytes, in: flags) else { return nil }
-            return flags[position]
-        }
+        guard let offset = key.withUTF8Bytes({ program.offset(ofKey: $0) }) else { return nil }
+        return summaries[Int(program.flag(at: offset).position)]
     }
 }
 
-/// An open-addressing hash table from a flag key's bytes to its position in the flag array.
-struct FlagTable: Sendable {
+/// Finds repeated flag keys while a document's flags are collected (an open-addressing table of positions).
+struct DistinctKeys {
     private var slots: [Slot]
-    private var mask: Int
+    private let mask: Int
+    private var keys: [String] = []
 
-    private struct Slot: Sendable {
+    private struct Slot {
         var hash: UInt64
         /// Position + 1; 0 marks an empty slot.
         var entry: Int32
     }
 
-    @inline(__always)
-    func position(of key: UnsafeBufferPointer<UInt8>, in flags: [CompiledFlag]) -> Int? {
-        let hash = byteHash(key)
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        return slots.withUnsafeBufferPointer { slots in
-            while true {
-                let candidate = slots[slot]
-                if candidate.entry == 0 { return nil }
-                if candidate.hash == hash {
-                    let position = Int(candidate.entry) - 1
-                    if flags[position].key.bytesEqual(key) { return position }
-                }
-                slot = (slot + 1) & mask
-            }
-        }
+    init(capacity: Int) {
+        var size = 8
+        while size < capacity * 2 { size *= 2 }
+        slots = Array(repeating: Slot(hash: 0, entry: 0), count: size)
+        mask = size - 1
+        keys.reserveCapacity(capacity)
     }
 
-    /// Builds a table while flags are appended; reports duplicates so the caller can replace.
-    struct Builder {
-        private(set) var table: FlagTable
-        private var keys: [[UInt8]] = []
-
-        init(capacity: Int) {
-            var size = 8
-            while size < capacity * 2 { size *= 2 }
-            table = FlagTable(slots: Array(repeating: Slot(hash: 0, entry: 0), count: size), mask: size - 1)
-        }
-
-        /// Inserts `key` at `position`, or returns the position of an equal key already present.
-        mutating func insert(_ key: String, position: Int) -> Int? {
-            let bytes = Array(key.utf8)
-            let hash = bytes.withUnsafeBufferPointer { byteHash($0) }
-            var slot = Int(truncatingIfNeeded: hash) & table.mask
-            while true {
-                let candidate = table.slots[slot]
-                if candidate.entry == 0 {
-                    table.slots[slot] = Slot(hash: hash, entry: Int32(position + 1))
-                    keys.append(bytes)
-                    return nil
-                }
-                if candidate.hash == hash && keys[Int(candidate.entry) - 1] == bytes {
-                    return Int(candidate.entry) - 1
-                }
-                slot = (slot + 1) & table.mask
+    /// Inserts `key` at `position`, or returns the position of a key with the same bytes already present.
+    mutating func insert(_ key: String, position: Int) -> Int? {
+        let hash = key.withUTF8Bytes { byteHash($0) }
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let candidate = slots[slot]
+            if candidate.entry == 0 {
+                slots[slot] = Slot(hash: hash, entry: Int32(position + 1))
+                keys.append(key)
+                return nil
             }
+            if candidate.hash == hash && keys[Int(candidate.entry) - 1].bytesEqual(key) {
+                return Int(candidate.entry) - 1
+            }
+            slot = (slot + 1) & mask
         }
     }
 }

@@ -1,0 +1,520 @@
+// The evaluation form of a snapshot: every flag lowered into one contiguous block of plain records, so that an
+// evaluation reads a few neighbouring cache lines, follows no object references and retains nothing but the
+// strings it returns.
+//
+// One flag's block, at a 4-aligned byte offset:
+//
+//     [constraint bytes: property names, values, list entries]
+//     FlagRecord, key bytes (padded to 4)
+//     item × itemCount:   RuleRecord, then
+//         segment × segmentCount:   SegmentRecord, then CompiledConstraint × constraintCount
+//         boundary (Int32) × distributionCount, then DistributionRecord × distributionCount
+//
+// Records are read with unaligned loads, so no record needs more than byte alignment. The strings a result
+// returns (variant keys, attachments, segment keys and segment-key lists) live in Swift arrays beside the
+// block, indexed by the records; a flag's strings are adjacent there too.
+
+/// A flag's header in the program.
+struct FlagRecord {
+    /// The flag's position in document order (its summary's index).
+    var position: Int32
+    var keyCount: Int32
+    /// The CRC-32 state after the key's bytes: variant bucketing hashes the key followed by the entity id.
+    var keyChecksum: UInt32
+    /// Rules (variant flags) or rollouts (boolean flags).
+    var itemCount: Int32
+    /// Index in `strings` of the default variant's key, or -1.
+    var defaultVariantKey: Int32
+    /// Index in `strings` of the default variant's attachment, or -1.
+    var defaultAttachment: Int32
+    var isBoolean: Bool
+    var isEnabled: Bool
+    /// Whether the document's rollout list had any entry at all (even `{}`), which decides FLAG_DISABLED.
+    var hasRolloutEntries: Bool
+
+    /// Bytes from the record's start to the key's first byte.
+    static let size = roundedUp(MemoryLayout<FlagRecord>.size)
+}
+
+/// A variant rule or a boolean rollout; its segments and distributions follow it.
+struct RuleRecord {
+    enum Kind: UInt8 {
+        case rule, threshold, segmentRollout
+    }
+
+    /// Bytes from this record's start to the next item's.
+    var byteCount: Int32
+    /// Bytes from this record's start to its boundaries (rules only).
+    var distributionOffset: Int32
+    var segmentCount: Int32
+    var distributionCount: Int32
+    /// Index in `keyLists` of every segment key (the keys an AND group reports), or -1 when there are none.
+    var allKeys: Int32
+    /// Threshold rollouts: the percentage.
+    var percentage: Float
+    var kind: Kind
+    var isAnd: Bool
+    /// Rollouts: the value they give.
+    var value: Bool
+
+    static let size = roundedUp(MemoryLayout<RuleRecord>.size)
+}
+
+/// A segment of a group; its constraints follow it.
+struct SegmentRecord {
+    /// Bytes from this record's start to the next segment (or the rule's distributions).
+    var byteCount: Int32
+    var constraintCount: Int32
+    /// Index in `strings` of the segment key.
+    var key: Int32
+    /// Index in `keyLists` of `[key]`.
+    var keyList: Int32
+    var matchesAll: Bool
+
+    static let size = roundedUp(MemoryLayout<SegmentRecord>.size)
+}
+
+/// A distribution that can be chosen (its rollout was above zero).
+struct DistributionRecord {
+    /// Index in `strings` of the variant key.
+    var variantKey: Int32
+    /// Index in `strings` of the attachment, or -1.
+    var attachment: Int32
+}
+
+private let constraintStride = roundedUp(MemoryLayout<CompiledConstraint>.size)
+
+@inline(__always)
+func roundedUp(_ count: Int) -> Int { (count + 3) & ~3 }
+
+/// The lowered snapshot: the byte block, the result strings and the flag-key table.
+///
+/// `@unchecked Sendable`: the block and the table are written once, in `init`, and only read afterwards; they
+/// are freed in `deinit`, when no evaluation can be using them.
+final class Program: @unchecked Sendable {
+    let base: UnsafeMutableRawPointer
+    let byteCount: Int
+    let strings: [String]
+    let keyLists: [[String]]
+    private let slots: UnsafeMutablePointer<FlagSlot>
+    private let mask: Int
+
+    struct FlagSlot {
+        /// The high half of the key's hash.
+        var tag: UInt32
+        /// The FlagRecord's byte offset; 0 marks an empty slot (no record starts at 0).
+        var offset: UInt32
+    }
+
+    /// Lowers distinct flags (their keys are all different), in document order.
+    init(flags: [CompiledFlag], arena: ConstraintArena) {
+        var builder = ProgramBuilder(arena: arena)
+        var offsets: [Int] = []
+        offsets.reserveCapacity(flags.count)
+        for (position, flag) in flags.enumerated() {
+            offsets.append(builder.add(flag, position: position))
+        }
+        precondition(builder.bytes.count < Int(Int32.max), "the snapshot is too large to index (2 GiB or more)")
+        let block = UnsafeMutableRawPointer.allocate(byteCount: builder.bytes.count, alignment: 16)
+        builder.bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        base = block
+        byteCount = builder.bytes.count
+        strings = builder.strings
+        keyLists = builder.keyLists
+
+        var size = 8
+        while size < flags.count * 2 { size *= 2 }
+        mask = size - 1
+        slots = .allocate(capacity: size)
+        slots.initialize(repeating: FlagSlot(tag: 0, offset: 0), count: size)
+        for (flag, offset) in zip(flags, offsets) {
+            let hash = flag.key.withUTF8Bytes { byteHash($0) }
+            var slot = Int(truncatingIfNeeded: hash) & mask
+            while slots[slot].offset != 0 { slot = (slot + 1) & mask }
+            slots[slot] = FlagSlot(tag: UInt32(truncatingIfNeeded: hash >> 32), offset: UInt32(offset))
+        }
+    }
+
+    deinit {
+        base.deallocate()
+        slots.deallocate()
+    }
+
+    @inline(__always)
+    func flag(at offset: Int) -> FlagRecord {
+        base.loadUnaligned(fromByteOffset: offset, as: FlagRecord.self)
+    }
+
+    /// The byte offset of the FlagRecord whose key has exactly the bytes of `key`, or nil.
+    @inline(__always)
+    func offset(ofKey key: UnsafeBufferPointer<UInt8>) -> Int? {
+        let hash = byteHash(key)
+        let tag = UInt32(truncatingIfNeeded: hash >> 32)
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let candidate = slots[slot]
+            if candidate.offset == 0 { return nil }
+            if candidate.tag == tag {
+                let offset = Int(candidate.offset)
+                let record = base.loadUnaligned(fromByteOffset: offset, as: FlagRecord.self)
+                if Int(record.keyCount) == key.count
+                    && bytesEqualBuffers(bytes(offset + FlagRecord.size, Int(record.keyCount)), key)
+                {
+                    return offset
+                }
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    @inline(__always)
+    func bytes(_ start: Int, _ count: Int) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self) + start, count: count)
+    }
+
+    @inline(__always)
+    var view: ArenaView { ArenaView(base: UnsafeRawPointer(base)) }
+
+    /// The first item's byte offset for the flag at `offset`.
+    @inline(__always)
+    func firstItem(ofFlagAt offset: Int, _ record: FlagRecord) -> Int {
+        offset + FlagRecord.size + roundedUp(Int(record.keyCount))
+    }
+
+    /// The segment keys for a list index (-1: none).
+    @inline(__always)
+    func keyList(_ index: Int32) -> [String] {
+        index < 0 ? [] : keyLists[Int(index)]
+    }
+
+    @inline(__always)
+    func string(_ index: Int32) -> String? {
+        index < 0 ? nil : strings[Int(index)]
+    }
+}
+
+/// What a segment group gave: whether it applies, and the keys it reports.
+struct GroupOutcome {
+    var applies: Bool
+    /// A `keyLists` index (-1: none) used unless `builtKeys` is set.
+    var keyList: Int32
+    /// Keys collected when an OR group matched more than one segment.
+    var builtKeys: [String]?
+}
+
+extension Program {
+    /// Evaluates the group of segments following the rule record at `item`.
+    @inline(__always)
+    func matchGroup(
+        at item: Int,
+        _ rule: RuleRecord,
+        entity: UnsafeBufferPointer<UInt8>,
+        context: EvaluationContext
+    ) -> GroupOutcome {
+        let view = self.view
+        var segment = item + RuleRecord.size
+        if rule.isAnd {
+            for _ in 0..<Int(rule.segmentCount) {
+                let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
+                if !segmentMatches(record, at: segment, entity: entity, context: context, view) {
+                    return GroupOutcome(applies: false, keyList: -1, builtKeys: nil)
+                }
+                segment += Int(record.byteCount)
+            }
+            return GroupOutcome(applies: true, keyList: rule.allKeys, builtKeys: nil)
+        }
+        var first: SegmentRecord?
+        var built: [String]?
+        for _ in 0..<Int(rule.segmentCount) {
+            let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
+            if segmentMatches(record, at: segment, entity: entity, context: context, view) {
+                if let first {
+                    if built == nil { built = [strings[Int(first.key)]] }
+                    built!.append(strings[Int(record.key)])
+                } else {
+                    first = record
+                }
+            }
+            segment += Int(record.byteCount)
+        }
+        guard let first else { return GroupOutcome(applies: false, keyList: -1, builtKeys: nil) }
+        return GroupOutcome(applies: true, keyList: first.keyList, builtKeys: built)
+    }
+
+    /// Whether a segment matches: ALL stops at the first failure, ANY at the first success, zero constraints
+    /// match, and reaching a constraint of unknown type fails the whole segment.
+    @inline(__always)
+    private func segmentMatches(
+        _ segment: SegmentRecord,
+        at offset: Int,
+        entity: UnsafeBufferPointer<UInt8>,
+        context: EvaluationContext,
+        _ view: ArenaView
+    ) -> Bool {
+        var position = offset + SegmentRecord.size
+        for _ in 0..<Int(segment.constraintCount) {
+            let constraint = base.loadUnaligned(fromByteOffset: position, as: CompiledConstraint.self)
+            position += constraintStride
+            if case .unknownType = constraint.test { return false }
+            let matched: Bool
+            if constraint.readsEntityID {
+                matched = constraint.matches(entity, view)
+            } else {
+                matched = context.withValueBytes(forKeyBytes: view[constraint.property]) {
+                    constraint.matches($0, view)
+                }
+            }
+            if segment.matchesAll {
+                if !matched { return false }
+            } else if matched {
+                return true
+            }
+        }
+        return segment.matchesAll || segment.constraintCount == 0
+    }
+
+    /// The distribution for a bucket in 0…999 of the rule at `item`, or nil when it has none.
+    @inline(__always)
+    func distribution(at item: Int, _ rule: RuleRecord, forBucket bucket: UInt32) -> DistributionRecord? {
+        let count = Int(rule.distributionCount)
+        guard count > 0 else { return nil }
+        let boundaries = item + Int(rule.distributionOffset)
+        let position = rustBinarySearch(count: count, Int32(bucket) + 1) {
+            base.loadUnaligned(fromByteOffset: boundaries + $0 * 4, as: Int32.self)
+        }
+        // Every bucket finds a boundary, since the last is 1000; the guard only keeps the lookup total.
+        guard position < count else { return nil }
+        return base.loadUnaligned(
+            fromByteOffset: boundaries + count * 4 + position * MemoryLayout<DistributionRecord>.stride,
+            as: DistributionRecord.self
+        )
+    }
+}
+
+/// Writes flags into a program block.
+struct ProgramBuilder {
+    var bytes: [UInt8] = []
+    var strings: [String] = []
+    var keyLists: [[String]] = []
+    private let arena: ConstraintArena
+    /// The constraints of the flag being added, relocated into `bytes`, in the order they are written.
+    private var relocated: [CompiledConstraint] = []
+    private var nextRelocated = 0
+
+    init(arena: ConstraintArena) {
+        self.arena = arena
+        // No FlagRecord starts at offset 0, so 0 can mark an empty table slot.
+        bytes.reserveCapacity(arena.bytes.count * 2 + 64)
+        bytes.append(contentsOf: repeatElement(0, count: 8))
+    }
+
+    /// Adds a flag; returns its FlagRecord's byte offset.
+    mutating func add(_ flag: CompiledFlag, position: Int) -> Int {
+        // Constraint bytes first, so that the records that follow can point at them.
+        relocated.removeAll(keepingCapacity: true)
+        nextRelocated = 0
+        forEachGroup(of: flag) { group in
+            for segment in group.segments {
+                for constraint in segment.constraints { relocated.append(relocate(constraint)) }
+            }
+        }
+        pad()
+        let offset = bytes.count
+        var record = FlagRecord(
+            position: Int32(position),
+            keyCount: Int32(flag.key.utf8.count),
+            keyChecksum: flag.keyChecksum.state,
+            itemCount: Int32(flag.type == .variant ? flag.rules.count : flag.rollouts.count),
+            defaultVariantKey: add(optional: flag.defaultVariant?.key),
+            defaultAttachment: add(optional: flag.defaultVariant?.attachment),
+            isBoolean: flag.type == .boolean,
+            isEnabled: flag.isEnabled,
+            hasRolloutEntries: flag.hasRolloutEntries
+        )
+        append(&record, size: FlagRecord.size)
+        bytes.append(contentsOf: flag.key.utf8)
+        pad()
+        switch flag.type {
+        case .variant:
+            for rule in flag.rules { add(rule) }
+        case .boolean:
+            for rollout in flag.rollouts { add(rollout) }
+        }
+        return offset
+    }
+
+    private func forEachGroup(of flag: CompiledFlag, _ body: (SegmentGroup) -> Void) {
+        switch flag.type {
+        case .variant:
+            for rule in flag.rules { body(rule.group) }
+        case .boolean:
+            for case .segment(let group, _) in flag.rollouts { body(group) }
+        }
+    }
+
+    private mutating func add(_ rule: CompiledRule) {
+        let start = bytes.count
+        var record = RuleRecord(
+            byteCount: 0,
+            distributionOffset: 0,
+            segmentCount: Int32(rule.group.segments.count),
+            distributionCount: Int32(rule.distributions.count),
+            allKeys: add(keyList: rule.group.allKeys),
+            percentage: 0,
+            kind: .rule,
+            isAnd: rule.group.isAnd,
+            value: false
+        )
+        append(&record, size: RuleRecord.size)
+        add(segmentsOf: rule.group)
+        record.distributionOffset = Int32(bytes.count - start)
+        for boundary in rule.boundaries { appendInt32(boundary) }
+        for distribution in rule.distributions {
+            var entry = DistributionRecord(
+                variantKey: add(string: distribution.variantKey),
+                attachment: add(optional: distribution.attachment)
+            )
+            append(&entry, size: MemoryLayout<DistributionRecord>.stride)
+        }
+        record.byteCount = Int32(bytes.count - start)
+        overwrite(record, at: start)
+    }
+
+    private mutating func add(_ rollout: CompiledRollout) {
+        let start = bytes.count
+        var record = RuleRecord(
+            byteCount: 0,
+            distributionOffset: 0,
+            segmentCount: 0,
+            distributionCount: 0,
+            allKeys: -1,
+            percentage: 0,
+            kind: .threshold,
+            isAnd: false,
+            value: false
+        )
+        switch rollout {
+        case .threshold(let percentage, let value):
+            record.percentage = percentage
+            record.value = value
+            append(&record, size: RuleRecord.size)
+        case .segment(let group, let value):
+            record.kind = .segmentRollout
+            record.value = value
+            record.isAnd = group.isAnd
+            record.segmentCount = Int32(group.segments.count)
+            record.allKeys = add(keyList: group.allKeys)
+            append(&record, size: RuleRecord.size)
+            add(segmentsOf: group)
+        }
+        record.byteCount = Int32(bytes.count - start)
+        overwrite(record, at: start)
+    }
+
+    private mutating func add(segmentsOf group: SegmentGroup) {
+        for segment in group.segments {
+            let start = bytes.count
+            let key = add(string: segment.key)
+            var record = SegmentRecord(
+                byteCount: 0,
+                constraintCount: Int32(segment.constraints.count),
+                key: key,
+                keyList: add(keyList: [segment.key]),
+                matchesAll: segment.matchesAll
+            )
+            append(&record, size: SegmentRecord.size)
+            for _ in segment.constraints {
+                var constraint = relocated[nextRelocated]
+                nextRelocated += 1
+                append(&constraint, size: constraintStride)
+            }
+            record.byteCount = Int32(bytes.count - start)
+            overwrite(record, at: start)
+        }
+    }
+
+    /// Adds a result string; returns its index.
+    private mutating func add(string: String) -> Int32 {
+        strings.append(string)
+        return Int32(strings.count - 1)
+    }
+
+    /// Adds a result string; -1 for nil.
+    private mutating func add(optional string: String?) -> Int32 {
+        guard let string else { return -1 }
+        return add(string: string)
+    }
+
+    /// Adds a list of segment keys; -1 for an empty list.
+    private mutating func add(keyList: [String]) -> Int32 {
+        if keyList.isEmpty { return -1 }
+        keyLists.append(keyList)
+        return Int32(keyLists.count - 1)
+    }
+
+    /// Copies the bytes and lists a decoded constraint refers to into the block.
+    private mutating func relocate(_ constraint: CompiledConstraint) -> CompiledConstraint {
+        let test: ConstraintTest
+        switch constraint.test {
+        case .unknownType, .never, .isEmpty, .isNotEmpty, .numberComparison, .boolean, .dateTimeComparison:
+            test = constraint.test
+        case .equals(let span): test = .equals(copy(span))
+        case .notEquals(let span): test = .notEquals(copy(span))
+        case .hasPrefix(let span): test = .hasPrefix(copy(span))
+        case .hasSuffix(let span): test = .hasSuffix(copy(span))
+        case .contains(let span): test = .contains(copy(span))
+        case .notContains(let span): test = .notContains(copy(span))
+        case .oneOf(let list): test = .oneOf(copy(strings: list))
+        case .notOneOf(let list): test = .notOneOf(copy(strings: list))
+        case .numberOneOf(let list): test = .numberOneOf(copy(numbers: list))
+        case .numberNotOneOf(let list): test = .numberNotOneOf(copy(numbers: list))
+        }
+        return CompiledConstraint(
+            property: constraint.readsEntityID ? ByteSpan(start: 0, count: 0) : copy(constraint.property),
+            readsEntityID: constraint.readsEntityID,
+            test: test
+        )
+    }
+
+    private mutating func copy(_ span: ByteSpan) -> ByteSpan {
+        let start = bytes.count
+        bytes.append(contentsOf: arena.bytes[Int(span.start)..<Int(span.start + span.count)])
+        return ByteSpan(start: Int32(start), count: span.count)
+    }
+
+    /// Copies a string list: the element bytes, then (4-aligned) one ByteSpan per element.
+    private mutating func copy(strings list: ElementSpan) -> ElementSpan {
+        let elements = arena.strings[Int(list.start)..<Int(list.start + list.count)].map { copy($0) }
+        pad()
+        let start = bytes.count
+        for var element in elements { append(&element, size: MemoryLayout<ByteSpan>.stride) }
+        return ElementSpan(start: Int32(start), count: list.count)
+    }
+
+    /// Copies a number list (4-aligned).
+    private mutating func copy(numbers list: ElementSpan) -> ElementSpan {
+        pad()
+        let start = bytes.count
+        for number in arena.numbers[Int(list.start)..<Int(list.start + list.count)] { appendInt32(number) }
+        return ElementSpan(start: Int32(start), count: list.count)
+    }
+
+    private mutating func pad() {
+        while bytes.count & 3 != 0 { bytes.append(0) }
+    }
+
+    private mutating func appendInt32(_ value: Int32) {
+        var value = value
+        append(&value, size: 4)
+    }
+
+    /// Appends a record's bytes, zero-filled up to `size`.
+    private mutating func append<Record>(_ record: inout Record, size: Int) {
+        withUnsafeBytes(of: &record) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: repeatElement(0, count: size - MemoryLayout<Record>.size))
+    }
+
+    private mutating func overwrite<Record>(_ record: Record, at offset: Int) {
+        bytes.withUnsafeMutableBytes { $0.storeBytes(of: record, toByteOffset: offset, as: Record.self) }
+    }
+}
