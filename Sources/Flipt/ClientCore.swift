@@ -311,45 +311,45 @@ final class ClientCore: Sendable {
         store: SnapshotStore,
         logger: Logger
     ) -> Cached? {
-        var candidates: [StoredSnapshot] = []
         do {
-            if let lastGood = try store.lastGood(for: key) { candidates.append(lastGood) }
-            if !candidates.isEmpty {
-                for older in try store.history(for: key) where older.generation != candidates[0].generation {
-                    if let stored = try store.snapshot(for: key, generation: older.generation) {
-                        candidates.append(stored)
-                    }
-                }
+            guard let lastGood = try store.lastGood(for: key) else { return nil }
+            if let cached = decode(lastGood, namespace: namespace, logger: logger) { return cached }
+            // Only when the last good generation no longer decodes (say, after a downgrade) are older ones read.
+            for older in try store.history(for: key) where older.generation != lastGood.generation {
+                guard let stored = try store.snapshot(for: key, generation: older.generation),
+                    let cached = decode(stored, namespace: namespace, logger: logger)
+                else { continue }
+                logger.warning(
+                    "The newest cached snapshot could not be used; serving an older generation",
+                    metadata: ["generation": "\(stored.generation)"]
+                )
+                return cached
             }
         } catch {
             logger.error("Could not read the cache; starting without cached data", metadata: ["error": "\(error)"])
         }
-        for stored in candidates {
-            let document = [UInt8](stored.document)
-            do {
-                let snapshot = try Snapshot(document: document)
-                guard snapshot.namespaceKey == namespace else { continue }
-                if stored.generation != candidates[0].generation {
-                    logger.warning(
-                        "The newest cached snapshot could not be used; serving an older generation",
-                        metadata: ["generation": "\(stored.generation)"]
-                    )
-                }
-                return Cached(
-                    evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
-                    document: document,
-                    etag: stored.etag,
-                    fetchedAt: stored.fetchedAt,
-                    lastConfirmedAt: stored.lastConfirmedAt
-                )
-            } catch {
-                logger.error(
-                    "A cached snapshot does not decode; skipping it",
-                    metadata: ["generation": "\(stored.generation)", "error": "\(error)"]
-                )
-            }
-        }
         return nil
+    }
+
+    private static func decode(_ stored: StoredSnapshot, namespace: String, logger: Logger) -> Cached? {
+        let document = [UInt8](stored.document)
+        do {
+            let snapshot = try Snapshot(document: document)
+            guard snapshot.namespaceKey == namespace else { return nil }
+            return Cached(
+                evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
+                document: document,
+                etag: stored.etag,
+                fetchedAt: stored.fetchedAt,
+                lastConfirmedAt: stored.lastConfirmedAt
+            )
+        } catch {
+            logger.error(
+                "A cached snapshot does not decode; skipping it",
+                metadata: ["generation": "\(stored.generation)", "error": "\(error)"]
+            )
+            return nil
+        }
     }
 
     // MARK: Evaluation

@@ -153,6 +153,41 @@ struct FliptClientTests {
         }
     }
 
+    @Test("when the newest cached generation no longer decodes, start-up serves the previous one")
+    func olderGenerationFallback() async throws {
+        try await withTemporaryDirectory { directory in
+            let cache = directory + "/cache.sqlite3"
+            let url = try await withTestServer { server in
+                server.setDocument(FixtureDocument.bytes(revision: 1))
+                let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
+                try await client.waitUntilReady(timeout: .seconds(30))
+                server.setDocument(FixtureDocument.bytes(revision: 2))
+                #expect(await eventually { (try? servedRevision(client)) == "revision 2" })
+                await client.shutdown()
+                return server.baseURL
+            }
+            // Valid JSON, but not a document the engine accepts (flags lack `name` and `enabled`).
+            let sqlite = Process()
+            sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+            sqlite.arguments = [
+                cache,
+                """
+                UPDATE snapshots SET document = '{"namespace":{"key":"default"},"flags":[{"key":"x"}]}'
+                WHERE id = (SELECT last_good_snapshot_id FROM cache_entries);
+                """,
+            ]
+            try sqlite.run()
+            sqlite.waitUntilExit()
+            #expect(sqlite.terminationStatus == 0)
+            let offline = try FliptClient(
+                options: testOptions(url: url, cache: cache)
+            )
+            #expect(try servedRevision(offline) == "revision 1")
+            #expect(offline.status.source == .cache)
+            await offline.shutdown()
+        }
+    }
+
     @Test("a 304 confirms the cached snapshot and sends the ETag verbatim")
     func notModified() async throws {
         try await withTemporaryDirectory { directory in
