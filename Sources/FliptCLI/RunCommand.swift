@@ -84,11 +84,13 @@ struct RunCommand: AsyncParsableCommand {
             }
         }
         let number = await signals.next() ?? SIGTERM
-        log.line("stopping", [("signal", .string(SignalWatch.name(of: number)))])
+        // Stop the watcher first and report what it has not reported yet, so that its lines come before this one.
         watchTask.cancel()
+        await watchTask.value
+        log.observe(flipt.status)
+        log.line("stopping", [("signal", .string(SignalWatch.name(of: number)))])
         await flipt.shutdown()
         await eventTask.value
-        await watchTask.value
         log.line("stopped", [])
     }
 }

@@ -37,7 +37,9 @@ struct RunCommandTests {
             #expect(exit?.status == 0 && exit?.bySignal == false, "\(String(describing: exit)) \(tool.stderr)")
             #expect(ContinuousClock.now - signalled < .seconds(2))
             let lines = tool.stdoutLines
-            #expect(lines.suffix(2).first?.contains(" stopping signal=SIGTERM") == true, "\(tool.stdout)")
+            // A fetch that completed just before the client closed may still be logged after `stopping`.
+            let stopping = lines.firstIndex { $0.contains(" stopping signal=SIGTERM") }
+            #expect(stopping != nil, "\(tool.stdout)")
             #expect(lines.last?.hasSuffix(" stopped") == true)
             for line in lines {
                 #expect(line.hasPrefix("20") && line.dropFirst(23).hasPrefix("Z "), "not a timestamped line: \(line)")
@@ -66,8 +68,8 @@ struct RunCommandTests {
             #expect(events.first?["etag"] as? String == digest)
             #expect(events.first?["cache"] as? String == workspace.cache)
             #expect(!events.contains { $0["event"] as? String == "updated" })
-            #expect(events.suffix(2).map { $0["event"] as? String } == ["stopping", "stopped"])
-            #expect(events.suffix(2).first?["signal"] as? String == "SIGINT")
+            #expect(events.last?["event"] as? String == "stopped")
+            #expect(events.contains { $0["event"] as? String == "stopping" && $0["signal"] as? String == "SIGINT" })
             let show = try await workspace.show()
             #expect(attempts(show).first?["outcome"] as? String == "not_modified")
         }
