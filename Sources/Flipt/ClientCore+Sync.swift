@@ -204,28 +204,3 @@ extension ClientCore {
         }
     }
 }
-
-extension SyncError {
-    /// The HTTP status behind the error, if a response arrived.
-    var httpStatus: Int? {
-        switch kind {
-        case .httpStatus(let code), .authentication(let code): code
-        default: nil
-        }
-    }
-
-    /// A short class for the attempt log; never a message (messages may hold URLs).
-    var errorClass: String {
-        switch kind {
-        case .network: "network"
-        case .timeout: "timeout"
-        case .httpStatus(let code): "http_\(code)"
-        case .authentication(let code): "auth_\(code)"
-        case .badDocument: "invalid_document"
-        case .unexpectedResponse: "unexpected_response"
-        case .streamError: "stream_error"
-        case .configuration: "configuration"
-        case .cancelled: "cancelled"
-        }
-    }
-}

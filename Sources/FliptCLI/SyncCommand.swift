@@ -214,8 +214,8 @@ struct SyncCommand: AsyncParsableCommand {
                     SyncAttempt(
                         startedAt: startedAt,
                         outcome: outcome,
-                        httpStatus: error.responseStatus,
-                        errorClass: error.attemptClass,
+                        httpStatus: error.httpStatus,
+                        errorClass: error.errorClass,
                         duration: duration
                     ),
                     for: key
@@ -228,8 +228,8 @@ struct SyncCommand: AsyncParsableCommand {
                 key: key,
                 lastGood: previous?.metadata,
                 flags: previous.flatMap { Describe.flagCount($0.document) },
-                httpStatus: error.responseStatus,
-                errorClass: error.attemptClass,
+                httpStatus: error.httpStatus,
+                errorClass: error.errorClass,
                 error: error.description,
                 duration: duration,
                 status: error.exitStatus
@@ -274,29 +274,6 @@ extension ClientOptionGroup {
 }
 
 extension SyncError {
-    /// The HTTP status of the response behind the error, if one arrived.
-    var responseStatus: Int? {
-        switch kind {
-        case .httpStatus(let code), .authentication(let code): code
-        default: nil
-        }
-    }
-
-    /// The short class logged in the attempt log (never the message: it may hold a URL).
-    var attemptClass: String {
-        switch kind {
-        case .network: "network"
-        case .timeout: "timeout"
-        case .httpStatus(let code): "http_\(code)"
-        case .authentication(let code): "auth_\(code)"
-        case .badDocument: "invalid_document"
-        case .unexpectedResponse: "unexpected_response"
-        case .streamError: "stream_error"
-        case .configuration: "configuration"
-        case .cancelled: "cancelled"
-        }
-    }
-
     /// The exit status of `sync` for this failure.
     var exitStatus: Int32 {
         switch kind {

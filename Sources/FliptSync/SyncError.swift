@@ -67,3 +67,29 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
         )
     }
 }
+
+extension SyncError {
+    /// The HTTP status of the response behind the error, if one arrived.
+    public var httpStatus: Int? {
+        switch kind {
+        case .httpStatus(let code), .authentication(let code): code
+        default: nil
+        }
+    }
+
+    /// A short, stable class for attempt logs and metrics (`network`, `timeout`, `http_503`, `auth_401`,
+    /// `invalid_document`, …). Never the message, which may hold a URL.
+    public var errorClass: String {
+        switch kind {
+        case .network: "network"
+        case .timeout: "timeout"
+        case .httpStatus(let code): "http_\(code)"
+        case .authentication(let code): "auth_\(code)"
+        case .badDocument: "invalid_document"
+        case .unexpectedResponse: "unexpected_response"
+        case .streamError: "stream_error"
+        case .configuration: "configuration"
+        case .cancelled: "cancelled"
+        }
+    }
+}
