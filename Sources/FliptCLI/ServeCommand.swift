@@ -12,41 +12,50 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Serve the cached snapshots over Flipt's snapshot API, as a relay for nearby devices and SDKs.",
         discussion: """
-            Answers, for every namespace the cache holds (last good snapshots only):
+            Answers, for every namespace the cache holds (last good snapshots):
 
-              GET /internal/v1/evaluation/snapshot/namespace/{namespace}         (what the official SDKs poll)
-              GET /client/v2/environments/{env}/namespaces/{namespace}/snapshot
-              GET /client/v2/environments/{env}/namespaces/{namespace}/stream    (streaming mode, v2)
+              GET /internal/v1/evaluation/snapshot/namespace/{ns}   (SDKs poll it)
+              GET /client/v2/environments/{env}/namespaces/{ns}/snapshot
+              GET /client/v2/environments/{env}/namespaces/{ns}/stream  (v2)
               GET /health
 
-            Snapshots carry an Etag (the one the upstream server sent, else the document's SHA-256); a request
-            whose If-None-Match equals it gets 304 with no body. An unknown namespace gets 404 with Flipt's JSON
-            error body. The environment is picked as Flipt does: the path's (E2/E3) or the environmentKey query
-            parameter (E1) if the cache holds it, else X-Flipt-Environment, else --environment, else the only
-            one the cache holds for that namespace. `reference` is accepted and ignored. A stream sends the
-            current snapshot at once, then one line per change of the cache, with no heartbeats.
+            A snapshot carries an Etag: the upstream server's, else the
+            document's SHA-256. If-None-Match equal to it gets 304, no body.
+            An unknown namespace gets 404 with Flipt's JSON error body. The
+            environment is chosen as Flipt does: the path's (or the
+            environmentKey query parameter) if the cache holds it, else
+            X-Flipt-Environment, else --environment, else the only one the
+            cache holds for the namespace. `reference` is accepted, ignored.
+            A stream sends the current snapshot at once, then one line per
+            change of the cache; no heartbeats.
 
-            The cache may be written by another process while serving: run `flipt-offline run` (or any app
-            using the library) on the same --cache, and changes are served within about 250 ms. Or give --run
-            to keep namespace --namespace fresh from --url in this process. When the cache holds a namespace
-            from several servers or references, --url and --reference choose; otherwise the most recently
-            confirmed entry is served and a warning names the others.
+            Another process may write the cache while it is served: run
+            `flipt-offline run` (or an app using the library) on the same
+            --cache, and changes are served within about 250 ms. Or give
+            --run to keep --namespace fresh from --url in this process
+            (the client options above apply to it). When the cache holds a
+            namespace from several servers or references, --url and
+            --reference choose; otherwise the most recently confirmed entry
+            is served and a warning names the others.
 
-            --document FILE serves a snapshot document file as well (namespace from the document, environment
-            --environment), where the cache holds no snapshot for that namespace. With --document and no --cache,
-            no cache file is used.
+            --document FILE also serves a snapshot document file (namespace
+            from the document, environment --environment) where the cache
+            has none for that namespace. With --document and no --cache, no
+            cache file is used.
 
-            Point a client at it with url = http://HOST:PORT. Listen on 0.0.0.0:PORT to reach it from other
-            devices (there is no TLS and no authentication: use it on networks you trust).
+            Clients use url = http://HOST:PORT. Listen on 0.0.0.0:PORT to be
+            reachable from other devices; there is no TLS and no
+            authentication, so do that on networks you trust only.
 
             Examples:
-              flipt-offline serve --cache flags.sqlite3 --listen 0.0.0.0:8080
-              flipt-offline run --cache flags.sqlite3 --url https://flipt.example.com &
-              flipt-offline serve --cache flags.sqlite3 --run --url https://flipt.example.com --namespace mobile
-              flipt-offline serve --document snapshot.json --listen 127.0.0.1:0 --log-level debug
+              flipt-offline run --cache f.sqlite3 --url https://flipt.example &
+              flipt-offline serve --cache f.sqlite3 --listen 0.0.0.0:8080
+              flipt-offline serve --cache f.sqlite3 --run --url https://flipt.example
+              flipt-offline serve --document snapshot.json --listen 127.0.0.1:0
 
-            Logs go to standard error: a startup line (with the bound address) at info, one line per request
-            at debug. SIGINT or SIGTERM ends open streams cleanly and exits with status 0.
+            Logs go to standard error: a startup line with the bound address
+            at info, one line per request at debug. SIGINT or SIGTERM ends
+            open streams cleanly and exits with status 0.
 
             Exit status:
               0   stopped by SIGINT or SIGTERM
@@ -61,7 +70,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup(title: "Cache")
     var cache: CacheOptionGroup
 
-    @OptionGroup(title: "Client options (--url, --environment and --reference choose cache entries; --run uses all)")
+    @OptionGroup(title: "Client options")
     var client: ClientOptionGroup
 
     @Option(

@@ -1,5 +1,3 @@
-import Synchronization
-
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -44,11 +42,11 @@ struct HTTPResponse: Sendable {
         body: Array("404 page not found\n".utf8)
     )
 
-    /// The status line and header block, ending with the blank line.
-    func head(keepAlive: Bool, contentLength: Int?) -> [UInt8] {
+    /// The status line and header block, ending with the blank line; `date` is the `Date` value (now by default).
+    func head(keepAlive: Bool, contentLength: Int?, date: String = HTTPDate.now()) -> [UInt8] {
         var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "Date: \(HTTPDate.now())\r\n"
+        text += "Date: \(date)\r\n"
         if let contentLength { text += "Content-Length: \(contentLength)\r\n" }
         if !keepAlive { text += "Connection: close\r\n" }
         text += "\r\n"
@@ -96,23 +94,40 @@ enum JSONText {
     }
 }
 
-/// The `Date` header value (IMF-fixdate), formatted at most once per second.
+/// The `Date` header value (IMF-fixdate).
 enum HTTPDate {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
-
     /// The current time as `Sun, 06 Nov 1994 08:49:37 GMT`.
     static func now() -> String {
-        var seconds = time(nil)
-        if let text = cache.withLock({ $0.second == seconds ? $0.text : nil }) { return text }
+        format(time(nil))
+    }
+
+    /// `seconds` since 1970 as `Sun, 06 Nov 1994 08:49:37 GMT`.
+    static func format(_ seconds: time_t) -> String {
+        var seconds = seconds
         var parts = tm()
         gmtime_r(&seconds, &parts)
         let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let text =
+        return
             "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(1900 + parts.tm_year) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) GMT"
-        cache.withLock { $0 = (seconds, text) }
+    }
+}
+
+/// A `Date` header value kept by one connection and formatted again only when the second changes, so that
+/// answering a request takes no lock and formats no date most of the time.
+struct HTTPDateCache {
+    private var second: time_t = -1
+    private var text = ""
+
+    /// The current time as an HTTP date.
+    mutating func now() -> String {
+        let current = time(nil)
+        if current != second {
+            second = current
+            text = HTTPDate.format(current)
+        }
         return text
     }
 }

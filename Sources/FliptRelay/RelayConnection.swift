@@ -8,12 +8,22 @@ struct RelayConnection {
     let id: Int
     private var buffer: [UInt8] = []
     private var scratch = [UInt8](repeating: 0, count: 16 * 1024)
+    /// This connection's copy of the catalog, refreshed when the catalog's generation moves.
+    private var view: SnapshotCatalog.View
+    private var dates = HTTPDateCache()
     private var configuration: RelayServer.Configuration { server.configuration }
 
     init(server: RelayServer, fd: Int32, id: Int) {
         self.server = server
         self.fd = fd
         self.id = id
+        self.view = server.catalog.view
+    }
+
+    /// The catalog as it is now, taking its lock only when it changed since this connection last looked.
+    private mutating func currentView() -> SnapshotCatalog.View {
+        if server.catalog.generation != view.generation { view = server.catalog.view }
+        return view
     }
 
     /// What reading a request produced.
@@ -105,7 +115,7 @@ struct RelayConnection {
     // MARK: Answering
 
     /// Answers one request; returns whether the connection stays open for another.
-    private func handle(_ head: HTTPRequestHead) -> Bool {
+    private mutating func handle(_ head: HTTPRequestHead) -> Bool {
         let started = ContinuousClock.now
         let keepAlive = head.keepsAlive && !server.isStopping
         let route = RelayRoute(path: head.path)
@@ -149,14 +159,15 @@ struct RelayConnection {
         return sent && keepAlive
     }
 
-    private func snapshotResponse(
+    private mutating func snapshotResponse(
         namespace: String,
         environments: [String?],
         head: HTTPRequestHead
     ) -> (HTTPResponse, String) {
-        guard let snapshot = server.catalog.snapshot(namespace: namespace, environments: environments) else {
+        let view = currentView()
+        guard let snapshot = view.snapshot(namespace: namespace, environments: environments) else {
             var message = "evaluation snapshot for namespace \"\(namespace)\" not found"
-            let held = server.catalog.environments(of: namespace)
+            let held = view.environments(of: namespace)
             if !held.isEmpty {
                 message +=
                     "; this relay holds it for the environments \(held.joined(separator: ", ")): name one in "
@@ -176,10 +187,11 @@ struct RelayConnection {
     }
 
     @discardableResult
-    private func send(_ response: HTTPResponse, keepAlive: Bool, includeBody: Bool) -> Bool {
+    private mutating func send(_ response: HTTPResponse, keepAlive: Bool, includeBody: Bool) -> Bool {
         let head = response.head(
             keepAlive: keepAlive,
-            contentLength: response.status == 304 ? nil : response.body.count
+            contentLength: response.status == 304 ? nil : response.body.count,
+            date: dates.now()
         )
         guard includeBody, !response.body.isEmpty else { return RelaySocket.sendAll(fd, head) }
         if response.body.count <= 16 * 1024 { return RelaySocket.sendAll(fd, head + response.body) }
@@ -191,7 +203,7 @@ struct RelayConnection {
     /// Serves a v2 stream until the client leaves or the server stops: the current snapshot at once (unless its
     /// ETag equals the `digest` query parameter), then each new one. Headers go out with the first message, as on
     /// Flipt; an unknown namespace waits, silent, until it appears.
-    private func streamSnapshots(namespace: String, environment: String, head: HTTPRequestHead) {
+    private mutating func streamSnapshots(namespace: String, environment: String, head: HTTPRequestHead) {
         server.openStreams.add(1, ordering: .relaxed)
         defer { server.openStreams.subtract(1, ordering: .relaxed) }
         let chunked = head.version == .http11
@@ -205,7 +217,7 @@ struct RelayConnection {
             let generation = server.catalog.generation
             if generation != seenGeneration {
                 seenGeneration = generation
-                if let snapshot = server.catalog.snapshot(namespace: namespace, environments: environments),
+                if let snapshot = currentView().snapshot(namespace: namespace, environments: environments),
                     snapshot.etag != lastSent
                 {
                     var prefix: [UInt8] = []
@@ -216,7 +228,7 @@ struct RelayConnection {
                                 + (chunked ? [("Transfer-Encoding", "chunked")] : []),
                             body: []
                         )
-                        .head(keepAlive: chunked, contentLength: nil)
+                        .head(keepAlive: chunked, contentLength: nil, date: dates.now())
                     }
                     let message = snapshot.streamMessage
                     let sent =

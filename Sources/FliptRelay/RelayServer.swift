@@ -111,7 +111,6 @@ public final class RelayServer: Sendable {
         var connections: [Int: Int32] = [:]
         var nextConnectionID = 0
         var refusedConnections = 0
-        var isStopping = false
     }
 
     /// Creates a server; nothing listens until ``start()``.
@@ -124,7 +123,8 @@ public final class RelayServer: Sendable {
     public var boundAddress: ListenAddress? { state.withLock { $0.boundAddress } }
 
     /// Whether ``stop(timeout:)`` was called.
-    public var isStopping: Bool { state.withLock { $0.isStopping } }
+    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
+    private let stopping = Atomic<Bool>(false)
 
     /// The counters.
     public var statistics: Statistics {
@@ -164,8 +164,10 @@ public final class RelayServer: Sendable {
     /// `timeout` for the connection threads to finish. Idempotent.
     public func stop(timeout: Duration = .seconds(2)) {
         let listener: Int32? = state.withLock { state in
-            if state.isStopping { return nil }
-            state.isStopping = true
+            guard
+                stopping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
+                    .exchanged
+            else { return nil }
             return state.listener
         }
         guard let listener else { return }
@@ -197,7 +199,7 @@ public final class RelayServer: Sendable {
             case .connection(let fd):
                 admit(fd)
             case .retry(let code):
-                if state.withLock({ $0.isStopping }) { return }
+                if isStopping { return }
                 if code != EINTR && code != ECONNABORTED {
                     if ContinuousClock.now - lastRetryLog > .seconds(10) {
                         lastRetryLog = .now
@@ -215,7 +217,7 @@ public final class RelayServer: Sendable {
 
     private func admit(_ fd: Int32) {
         let id: Int? = state.withLock { state in
-            guard !state.isStopping, state.connections.count < configuration.maxConnections else {
+            guard !isStopping, state.connections.count < configuration.maxConnections else {
                 state.refusedConnections += 1
                 return nil
             }

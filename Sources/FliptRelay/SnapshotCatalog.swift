@@ -65,34 +65,62 @@ public struct ServedSnapshot: Sendable {
 
 /// The snapshots the relay serves, by namespace and environment, replaced as a whole when the cache changes.
 ///
-/// Readers take the current table under a lock held for a pointer copy; ``generation`` counts the changes, so that
-/// open streams notice a new snapshot by comparing one number.
+/// Readers work on a ``View``, an immutable copy of the table: a connection takes one under the lock only when
+/// ``generation`` (an atomic counter, read without locking) says the table changed, so that hundreds of connection
+/// threads never queue on a lock to answer a request.
 public final class SnapshotCatalog: Sendable {
+    /// An immutable table of served snapshots, and the generation it belongs to.
+    public struct View: Sendable {
+        /// The catalog generation this view was taken at.
+        public let generation: UInt64
+        /// The environment used when a request names none that the view holds.
+        public let defaultEnvironment: String
+        let table: [String: [String: ServedSnapshot]]
+
+        /// The snapshot of `namespace` for the first of `environments` that holds it; else the default
+        /// environment's, else the only one; nil when the namespace is unknown or the choice is ambiguous.
+        public func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {
+            guard let byEnvironment = table[namespace] else { return nil }
+            for case let environment? in environments {
+                if let snapshot = byEnvironment[environment] { return snapshot }
+            }
+            if let snapshot = byEnvironment[defaultEnvironment] { return snapshot }
+            return byEnvironment.count == 1 ? byEnvironment.first?.value : nil
+        }
+
+        /// The environments that hold `namespace`, sorted.
+        public func environments(of namespace: String) -> [String] {
+            table[namespace].map { $0.keys.sorted() } ?? []
+        }
+
+        /// Every served snapshot, sorted by namespace then environment.
+        public var snapshots: [ServedSnapshot] {
+            table.values.flatMap(\.values).sorted {
+                ($0.namespace, $0.environment) < ($1.namespace, $1.environment)
+            }
+        }
+    }
+
     /// The environment used when a request names none that the catalog holds (Flipt's default environment).
     public let defaultEnvironment: String
-    private let state: Mutex<State>
-
-    private struct State {
-        var table: [String: [String: ServedSnapshot]] = [:]
-        var generation: UInt64 = 0
-    }
+    private let current: Mutex<View>
+    private let generationCounter = Atomic<UInt64>(0)
 
     /// Creates a catalog holding `snapshots`.
     public init(defaultEnvironment: String = "default", snapshots: [ServedSnapshot] = []) {
         self.defaultEnvironment = defaultEnvironment
-        state = Mutex(State())
+        current = Mutex(View(generation: 0, defaultEnvironment: defaultEnvironment, table: [:]))
         replace(with: snapshots)
     }
 
-    /// A number that changes whenever a served document or ETag changes.
-    public var generation: UInt64 { state.withLock { $0.generation } }
+    /// A number that changes whenever a served document or ETag changes; reading it takes no lock.
+    public var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+
+    /// The current table.
+    public var view: View { current.withLock { $0 } }
 
     /// Every served snapshot, sorted by namespace then environment.
-    public var snapshots: [ServedSnapshot] {
-        state.withLock { $0.table }.values.flatMap(\.values).sorted {
-            ($0.namespace, $0.environment) < ($1.namespace, $1.environment)
-        }
-    }
+    public var snapshots: [ServedSnapshot] { view.snapshots }
 
     /// Replaces the whole table; returns whether a document or ETag changed (confirmation times do not count).
     /// A later snapshot for the same namespace and environment replaces an earlier one.
@@ -100,11 +128,12 @@ public final class SnapshotCatalog: Sendable {
     public func replace(with snapshots: [ServedSnapshot]) -> Bool {
         var table: [String: [String: ServedSnapshot]] = [:]
         for snapshot in snapshots { table[snapshot.namespace, default: [:]][snapshot.environment] = snapshot }
-        return state.withLock { state in
+        return current.withLock { view in
             let changed =
-                state.table.mapValues { $0.mapValues(\.version) } != table.mapValues { $0.mapValues(\.version) }
-            state.table = table
-            if changed { state.generation &+= 1 }
+                view.table.mapValues { $0.mapValues(\.version) } != table.mapValues { $0.mapValues(\.version) }
+            let generation = changed ? view.generation &+ 1 : view.generation
+            view = View(generation: generation, defaultEnvironment: defaultEnvironment, table: table)
+            if changed { generationCounter.store(generation, ordering: .releasing) }
             return changed
         }
     }
@@ -112,16 +141,11 @@ public final class SnapshotCatalog: Sendable {
     /// The snapshot of `namespace` for the first of `environments` that the catalog holds it in; else the
     /// default environment's, else the only one; nil when the namespace is unknown or the choice is ambiguous.
     public func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {
-        guard let byEnvironment = state.withLock({ $0.table[namespace] }) else { return nil }
-        for case let environment? in environments {
-            if let snapshot = byEnvironment[environment] { return snapshot }
-        }
-        if let snapshot = byEnvironment[defaultEnvironment] { return snapshot }
-        return byEnvironment.count == 1 ? byEnvironment.first?.value : nil
+        view.snapshot(namespace: namespace, environments: environments)
     }
 
     /// The environments that hold `namespace`, sorted.
     public func environments(of namespace: String) -> [String] {
-        (state.withLock { $0.table[namespace] }?.keys).map { $0.sorted() } ?? []
+        view.environments(of: namespace)
     }
 }
