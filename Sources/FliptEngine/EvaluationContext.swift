@@ -25,37 +25,33 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         }
     }
 
-    /// Where the properties live: a list built pair by pair, or a caller's dictionary kept as it is, so that
-    /// wrapping a `[String: String]` for every evaluation costs no copy.
-    private enum Storage: Sendable {
-        case pairs([Entry])
-        case dictionary([String: String])
-    }
-
-    private var storage: Storage
+    // Where the properties live: a list built pair by pair, or a caller's dictionary kept as it is (then `pairs`
+    // is empty), so that wrapping a `[String: String]` for every evaluation costs no copy. Two plain members
+    // rather than an enum, so that reading them while evaluating copies (and retains) nothing.
+    private var pairs: [Entry]
+    private var dictionary: [String: String]?
 
     /// The properties: in the order they were first set, or in the dictionary's order for a context made from
     /// a dictionary.
     public var entries: [Entry] {
-        switch storage {
-        case .pairs(let entries): entries
-        case .dictionary(let dictionary): dictionary.map { Entry(key: $0.key, value: $0.value) }
-        }
+        if let dictionary { return dictionary.map { Entry(key: $0.key, value: $0.value) } }
+        return pairs
     }
 
     /// An empty context.
     public init() {
-        storage = .pairs([])
+        pairs = []
     }
 
     /// A context holding the pairs of `dictionary` (kept, not copied).
     public init(_ dictionary: [String: String]) {
-        storage = .dictionary(dictionary)
+        pairs = []
+        self.dictionary = dictionary
     }
 
     /// A context holding `pairs`; when a key repeats (byte for byte), the last value wins.
     public init(pairs: some Sequence<(String, String)>) {
-        storage = .pairs([])
+        self.pairs = []
         for (key, value) in pairs { self[key] = value }
     }
 
@@ -65,12 +61,7 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     }
 
     /// The number of properties.
-    public var count: Int {
-        switch storage {
-        case .pairs(let entries): entries.count
-        case .dictionary(let dictionary): dictionary.count
-        }
-    }
+    public var count: Int { dictionary?.count ?? pairs.count }
 
     /// Whether the context has no properties.
     public var isEmpty: Bool { count == 0 }
@@ -89,7 +80,8 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             case (nil, let value?): entries.append(Entry(key: key, value: value))
             case (nil, nil): break
             }
-            storage = .pairs(entries)
+            pairs = entries
+            dictionary = nil
         }
     }
 
@@ -118,33 +110,30 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         forKeyBytes key: UnsafeBufferPointer<UInt8>,
         _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
-        switch storage {
-        case .pairs(let entries):
-            return entries.withUnsafeBufferPointer { entries in
+        if _fastPath(dictionary == nil) {
+            return pairs.withUnsafeBufferPointer { entries in
                 for index in entries.indices where entries[index].key.bytesEqual(key) {
                     return entries[index].value.withUTF8Bytes(body)
                 }
                 return body(UnsafeBufferPointer(start: nil, count: 0))
             }
-        case .dictionary(let dictionary):
-            for (name, value) in dictionary where name.bytesEqual(key) {
-                return value.withUTF8Bytes(body)
-            }
-            return body(UnsafeBufferPointer(start: nil, count: 0))
         }
+        for (name, value) in dictionary! where name.bytesEqual(key) {
+            return value.withUTF8Bytes(body)
+        }
+        return body(UnsafeBufferPointer(start: nil, count: 0))
     }
 
     @inline(__always)
     func value(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> String? {
-        switch storage {
-        case .pairs(let entries):
-            for entry in entries where entry.key.bytesEqual(key) {
-                return entry.value
-            }
-        case .dictionary(let dictionary):
+        if let dictionary {
             for (name, value) in dictionary where name.bytesEqual(key) {
                 return value
             }
+            return nil
+        }
+        for entry in pairs where entry.key.bytesEqual(key) {
+            return entry.value
         }
         return nil
     }
