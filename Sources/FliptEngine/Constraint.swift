@@ -377,6 +377,7 @@ func parseRFC3339Seconds(_ text: String) -> Int64? {
 }
 
 func parseRFC3339Seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+    if bytes.count == 20, let seconds = parseCompactRFC3339Seconds(bytes) { return seconds }
     var index = 0
     func digits(_ count: Int) -> Int64? {
         guard index + count <= bytes.count else { return nil }
@@ -436,6 +437,36 @@ func parseRFC3339Seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
     guard index == bytes.count else { return nil }
     let days = daysSince1970(year: year, month: month, day: day)
     return days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
+}
+
+/// The common spelling `YYYY-MM-DDTHH:MM:SSZ` (20 bytes), read without the general parser's bookkeeping; nil for
+/// any other spelling or an out-of-range field, which the general parser then decides.
+@inline(__always)
+private func parseCompactRFC3339Seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
+    guard bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
+        bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes[19] == UInt8(ascii: "Z")
+    else { return nil }
+    var invalid: UInt8 = 0
+    @inline(__always)
+    func number(_ start: Int, _ count: Int) -> Int64 {
+        var value: Int64 = 0
+        for index in start..<(start + count) {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            invalid |= digit > 9 ? 1 : 0
+            value = value * 10 + Int64(digit)
+        }
+        return value
+    }
+    let year = number(0, 4)
+    let month = number(5, 2)
+    let day = number(8, 2)
+    let hour = number(11, 2)
+    let minute = number(14, 2)
+    let second = number(17, 2)
+    guard invalid == 0, (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
+        hour <= 23, minute <= 59, second <= 60
+    else { return nil }
+    return daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + min(second, 59)
 }
 
 private func daysInMonth(year: Int64, month: Int64) -> Int64 {

@@ -1,0 +1,113 @@
+import Testing
+
+@testable import FliptEngine
+
+private typealias Doc = TestDocuments
+
+/// The evaluation form (`Program`): the flag-key table, the per-flag blocks, and the fast paths beside them.
+@Suite("Compiled program: key table, flag blocks, fast paths")
+struct ProgramTests {
+    /// Keys of many lengths (around the 8-byte hashing words and the 15-byte small-string limit), some prefixes
+    /// of others, some non-ASCII.
+    private static let keys: [String] = (0..<2_500).map { index in
+        switch index % 5 {
+        case 0: "f\(index)"
+        case 1: String(repeating: "k", count: 1 + index % 40) + "\(index)"
+        case 2: "flag-\(index)-é"
+        case 3: "flag-\(index)-e\u{301}"
+        default: "\(index)"
+        }
+    }
+
+    @Test("Every key finds its own flag among 2,500, and only exact bytes match")
+    func keyTable() throws {
+        let flags = Self.keys.enumerated().map { index, key in
+            Doc.variantFlag(
+                key,
+                rules: "["
+                    + Doc.rule(
+                        [Doc.segment("s\(index)", operator: "empty", value: "")],
+                        distributions: [("v\(index)", "100")]
+                    ) + "]"
+            )
+        }
+        let snapshot = try Snapshot(
+            document: Array(#"{"namespace":{"key":"default"},"flags":[\#(flags.joined(separator: ","))]}"#.utf8)
+        )
+        let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
+        #expect(snapshot.flagCount == Self.keys.count)
+        for (index, key) in Self.keys.enumerated() {
+            let result = try evaluator.variant(flagKey: key, entityID: "e", context: [:])
+            #expect(result.variantKey == "v\(index)")
+            #expect(result.segmentKeys == ["s\(index)"])
+            #expect(result.flagKey.utf8.elementsEqual(key.utf8))
+            #expect(snapshot.flagSummary(forKey: key)?.key.utf8.elementsEqual(key.utf8) == true)
+        }
+        for missing in [
+            "", "f", "flag-2-e", "flag-2-e\u{301}", "flag-3-é", "f0 ", "k", String(repeating: "k", count: 41),
+        ] {
+            #expect(throws: EvaluationError.self) {
+                try evaluator.variant(flagKey: missing, entityID: "e", context: [:])
+            }
+            #expect(snapshot.flagSummary(forKey: missing) == nil)
+        }
+    }
+
+    @Test("A context from a dictionary and one built pair by pair evaluate alike")
+    func contextForms() throws {
+        let segments = [
+            Doc.segment("plan", property: "plan", operator: "eq", value: "pro"),
+            Doc.segment("age", type: "NUMBER", property: "age", operator: "gt", value: "30"),
+            Doc.segment("when", type: "DATETIME", property: "when", operator: "lt", value: "2025-01-01T00:00:00Z"),
+            Doc.segment("missing", property: "nothing", operator: "empty", value: ""),
+        ]
+        let snapshot = try Doc.snapshot(
+            Doc.variantFlag("v", rules: "[" + Doc.rule(segments, distributions: [("a", "50"), ("b", "50")]) + "]"),
+            Doc.booleanFlag(
+                "b",
+                rollouts: #"[{"segment":{"value":true,"segmentOperator":"AND_SEGMENT_OPERATOR","segments":["#
+                    + segments[0] + "," + segments[1] + "]}}]"
+            )
+        )
+        let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
+        let dictionaries: [[String: String]] = [
+            [:],
+            ["plan": "pro"],
+            ["plan": "pro", "age": "31"],
+            ["plan": "free", "age": "30", "when": "2024-12-31T23:59:59Z", "nothing": "x"],
+            ["age": "44", "when": "2026-01-01T00:00:00Z", "nothing": "something"],
+        ]
+        for dictionary in dictionaries {
+            let fromDictionary = EvaluationContext(dictionary)
+            let fromPairs = EvaluationContext(pairs: dictionary.map { ($0.key, $0.value) })
+            for entity in ["a", "b", "c", "user-12345678901234567890"] {
+                let first = try evaluator.variant(flagKey: "v", entityID: entity, context: fromDictionary)
+                let second = try evaluator.variant(flagKey: "v", entityID: entity, context: fromPairs)
+                #expect(first.segmentKeys == second.segmentKeys)
+                #expect(first.variantKey == second.variantKey && first.reason == second.reason)
+                let third = try evaluator.boolean(flagKey: "b", entityID: entity, context: fromDictionary)
+                let fourth = try evaluator.boolean(flagKey: "b", entityID: entity, context: fromPairs)
+                #expect(third.isEnabled == fourth.isEnabled && third.segmentKeys == fourth.segmentKeys)
+            }
+        }
+    }
+
+    @Test("The compact `…Z` date-time spelling reads as the general parser reads `…+00:00`")
+    func compactDateTime() {
+        let dates = [
+            "1970-01-01T00:00:00", "2024-02-29T12:34:56", "2023-02-29T00:00:00", "2024-02-30T00:00:00",
+            "2024-13-01T00:00:00", "2024-00-10T00:00:00", "2024-04-31T00:00:00", "2024-04-00T00:00:00",
+            "2024-12-31T23:59:60", "2024-12-31T24:00:00", "2024-12-31T23:60:00", "2024-12-31T23:59:61",
+            "0000-01-01T00:00:00", "9999-12-31T23:59:59", "1900-02-29T00:00:00", "2000-02-29T00:00:00",
+            "2024-1a-01T00:00:00", "20x4-01-01T00:00:00", "2024-01-01T0 :00:00", "2024-01-01T00:00:0/",
+        ]
+        for date in dates {
+            #expect(parseRFC3339Seconds(date + "Z") == parseRFC3339Seconds(date + "+00:00"), "\(date)")
+        }
+        #expect(parseRFC3339Seconds("2024-02-29T12:34:56Z") == 1_709_210_096)
+        #expect(parseRFC3339Seconds("2024-12-31T23:59:60Z") == parseRFC3339Seconds("2024-12-31T23:59:59Z"))
+        #expect(parseRFC3339Seconds("2024-01-01t00:00:00z") == 1_704_067_200)
+        #expect(parseRFC3339Seconds("2024-01-01 00:00:00Z") == 1_704_067_200)
+        #expect(parseRFC3339Seconds("2024-01-01T00:00:00X") == nil)
+    }
+}
