@@ -217,12 +217,12 @@ struct RelayServerTests {
         ) {
             server,
             port in
-            let client = try RawHTTPClient(port: port, timeout: .seconds(3))
+            let client = try RawHTTPClient(port: port, timeout: .seconds(10))
             try client.get("/health")
             #expect(try client.readResponse().status == 200)
             let started = ContinuousClock.now
             #expect(client.isClosedByPeer())
-            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(ContinuousClock.now - started < .seconds(5))
             #expect(await RelayFixtures.eventually { server.statistics.openConnections == 0 })
         }
     }

@@ -103,7 +103,7 @@ struct ServeProcessTests {
                     try client.get(Self.e1)
                     return try client.readResponse().header("Etag") == etag
                 }
-                #expect(arrived)
+                #expect(arrived, "run: \(run.stdout) \(run.stderr)\nserve: \(serve.stderr)")
                 let stream = try RawHTTPClient(port: port, timeout: .seconds(15))
                 try stream.get("/client/v2/environments/default/namespaces/default/stream")
                 #expect(try stream.readHead().status == 200)

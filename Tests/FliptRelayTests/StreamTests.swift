@@ -23,7 +23,7 @@ struct StreamTests {
         )
         let port = try server.start().port
         defer { server.stop() }
-        let client = try RawHTTPClient(port: port, timeout: .seconds(5))
+        let client = try RawHTTPClient(port: port)
         try client.get(Self.path, headers: ["If-None-Match: e1", "Accept: application/json"])
         let head = try client.readHead()
         #expect(head.status == 200)
@@ -79,6 +79,7 @@ struct StreamTests {
             let client = try RawHTTPClient(port: port, timeout: .milliseconds(600))
             try client.get(Self.path + "?digest=known")
             #expect(throws: RawHTTPClient.Failure.self) { try client.readHead() }
+            client.setTimeout(.seconds(15))
             let next = RelayFixtures.served(flag: "next", etag: "newer")
             catalog.replace(with: [next])
             #expect(try client.readHead().status == 200)
@@ -93,6 +94,7 @@ struct StreamTests {
             let client = try RawHTTPClient(port: port, timeout: .milliseconds(600))
             try client.get(Self.path)
             #expect(throws: RawHTTPClient.Failure.self) { try client.readHead() }
+            client.setTimeout(.seconds(15))
             #expect(server.statistics.openStreams == 1)
             let served = RelayFixtures.served(etag: "arrived")
             catalog.replace(with: [served])

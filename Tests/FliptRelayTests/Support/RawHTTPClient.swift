@@ -29,7 +29,7 @@ final class RawHTTPClient {
     private var buffer: [UInt8] = []
 
     /// Connects to 127.0.0.1:`port`; reads time out after `timeout`.
-    init(port: UInt16, timeout: Duration = .seconds(5)) throws {
+    init(port: UInt16, timeout: Duration = .seconds(15)) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw Failure(description: "socket failed") }
         var address = sockaddr_in()
@@ -45,6 +45,11 @@ final class RawHTTPClient {
             close(fd)
             throw Failure(description: "connect to port \(port) failed: errno \(errno)")
         }
+        setTimeout(timeout)
+    }
+
+    /// Sets how long a read waits for data.
+    func setTimeout(_ timeout: Duration) {
         let (seconds, attoseconds) = timeout.components
         var value = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
@@ -76,11 +81,18 @@ final class RawHTTPClient {
         try send("GET \(path) HTTP/1.1\r\nHost: test\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n")
     }
 
+    /// Why the last read returned nothing.
+    private(set) var lastReadProblem = ""
+
     /// Reads more bytes; false when the peer closed (or the read timed out).
     private func fill() -> Bool {
         var chunk = [UInt8](repeating: 0, count: 65_536)
         let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-        guard count > 0 else { return false }
+        guard count > 0 else {
+            lastReadProblem =
+                count == 0 ? "closed by the server" : (errno == EAGAIN ? "read timed out" : "read error \(errno)")
+            return false
+        }
         buffer += chunk[0..<count]
         return true
     }
@@ -93,13 +105,13 @@ final class RawHTTPClient {
                 buffer.removeFirst(index + 1)
                 return String(decoding: line.last == 13 ? line.dropLast() : line, as: UTF8.self)
             }
-            guard fill() else { throw Failure(description: "connection closed while reading a line") }
+            guard fill() else { throw Failure(description: "no complete line: \(lastReadProblem)") }
         }
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8] {
         while buffer.count < count {
-            guard fill() else { throw Failure(description: "connection closed while reading \(count) bytes") }
+            guard fill() else { throw Failure(description: "no \(count) bytes: \(lastReadProblem)") }
         }
         let bytes = Array(buffer[0..<count])
         buffer.removeFirst(count)
