@@ -34,22 +34,33 @@ func bytesEqualBuffers(_ lhs: UnsafeBufferPointer<UInt8>, _ rhs: UnsafeBufferPoi
 
 @inline(__always)
 private func memoryEqual(_ lhs: UnsafePointer<UInt8>, _ rhs: UnsafePointer<UInt8>, _ count: Int) -> Bool {
-    var offset = 0
-    let raw1 = UnsafeRawPointer(lhs)
-    let raw2 = UnsafeRawPointer(rhs)
-    while offset + 8 <= count {
-        if raw1.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            != raw2.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-        {
-            return false
+    let left = UnsafeRawPointer(lhs)
+    let right = UnsafeRawPointer(rhs)
+    // Whole words, then the last word again (overlapping) instead of a byte loop; short runs compare two
+    // overlapping halves. Every load stays within the `count` bytes.
+    if count >= 8 {
+        var offset = 0
+        while offset + 8 < count {
+            if left.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                != right.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+            {
+                return false
+            }
+            offset += 8
         }
-        offset += 8
+        return left.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            == right.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
     }
-    while offset < count {
-        if lhs[offset] != rhs[offset] { return false }
-        offset += 1
+    if count >= 4 {
+        return left.loadUnaligned(as: UInt32.self) == right.loadUnaligned(as: UInt32.self)
+            && left.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+                == right.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
     }
-    return true
+    if count >= 2 {
+        return left.loadUnaligned(as: UInt16.self) == right.loadUnaligned(as: UInt16.self)
+            && lhs[count - 1] == rhs[count - 1]
+    }
+    return count == 0 || lhs[0] == rhs[0]
 }
 
 /// Whether `haystack` starts with `needle`, byte for byte (an empty needle always matches).
@@ -85,29 +96,43 @@ func bytesContain(_ haystack: UnsafeBufferPointer<UInt8>, _ needle: UnsafeBuffer
     return false
 }
 
-/// A fast, non-cryptographic hash of a byte string, for the flag table.
+/// A fast, non-cryptographic hash of a byte string, for the flag table: every bit of the result depends on
+/// every input byte (a multiply-xorshift finalizer), so both its low bits (the slot) and its high bits (the tag)
+/// can be used.
 @inline(__always)
 func byteHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-    var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(bytes.count)
     let count = bytes.count
-    var offset = 0
-    if let base = bytes.baseAddress {
-        let raw = UnsafeRawPointer(base)
-        while offset + 8 <= count {
-            let word = raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
-            hash = (hash ^ word) &* 0xFF51_AFD7_ED55_8CCD
-            hash ^= hash >> 32
+    var hash: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: count)
+    guard count > 0, let base = bytes.baseAddress else { return mixed(hash) }
+    let raw = UnsafeRawPointer(base)
+    let tail: UInt64
+    if count >= 8 {
+        var offset = 0
+        while offset + 8 < count {
+            hash = (hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            hash = (hash << 29) | (hash >> 35)
             offset += 8
         }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while offset < count {
-            tail |= UInt64(bytes[offset]) << shift
-            shift += 8
-            offset += 1
-        }
-        hash = (hash ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        tail = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+    } else if count >= 4 {
+        tail =
+            UInt64(raw.loadUnaligned(as: UInt32.self))
+            | UInt64(raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)) << 32
+    } else if count >= 2 {
+        tail = UInt64(raw.loadUnaligned(as: UInt16.self)) | UInt64(base[count - 1]) << 16
+    } else {
+        tail = UInt64(base[0])
     }
-    hash ^= hash >> 29
+    return mixed((hash ^ tail) &* 0xC4CE_B9FE_1A85_EC53)
+}
+
+@inline(__always)
+private func mixed(_ value: UInt64) -> UInt64 {
+    var hash = value
+    hash ^= hash >> 32
+    hash &*= 0xD6E8_FEB8_6659_FD93
+    hash ^= hash >> 32
+    hash &*= 0xD6E8_FEB8_6659_FD93
+    hash ^= hash >> 32
     return hash
 }

@@ -110,4 +110,29 @@ struct ProgramTests {
         #expect(parseRFC3339Seconds("2024-01-01 00:00:00Z") == 1_704_067_200)
         #expect(parseRFC3339Seconds("2024-01-01T00:00:00X") == nil)
     }
+
+    @Test("Byte comparison and hashing at every length around the word size see every byte")
+    func byteComparison() {
+        for count in 0...40 {
+            let original = (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ count) }
+            original.withUnsafeBufferPointer { left in
+                let copy = original
+                copy.withUnsafeBufferPointer { right in
+                    #expect(bytesEqualBuffers(left, right))
+                    #expect(byteHash(left) == byteHash(right))
+                }
+                for position in 0..<count {
+                    var changed = original
+                    changed[position] ^= 0x40
+                    changed.withUnsafeBufferPointer { right in
+                        #expect(!bytesEqualBuffers(left, right), "length \(count), byte \(position)")
+                        #expect(byteHash(left) != byteHash(right), "length \(count), byte \(position)")
+                    }
+                }
+                if count > 0 {
+                    #expect(!bytesEqualBuffers(left, UnsafeBufferPointer(rebasing: left[1...])))
+                }
+            }
+        }
+    }
 }
