@@ -280,6 +280,8 @@ def main():
             oracle.close()
             if listing.get("status") != "success":
                 skipped += 1
+                if arguments.verbose:
+                    print(f"{environment}: skipped, the official engine rejects it too: {listing.get('error_message')}")
             else:
                 failed += 1
                 failures.append(f"{environment}: sync exited {sync.returncode} ({sync.stderr.strip()}), "
