@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .library(name: "Flipt", targets: ["Flipt"]),
         .library(name: "FliptEngine", targets: ["FliptEngine"]),
+        .library(name: "FliptStore", targets: ["FliptStore"]),
+        .library(name: "FliptSync", targets: ["FliptSync"]),
         .executable(name: "flipt-offline", targets: ["FliptCLI"]),
         .executable(name: "flipt-bench", targets: ["FliptBenchmarks"]),
     ],
@@ -64,6 +66,8 @@ let package = Package(
         ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
         .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore", "FliptTestSupport"]),
+        // Runs the built `flipt-bench soak-client` against a flapping loopback server, killing it at random.
+        .testTarget(name: "FliptSoakTests", dependencies: ["FliptEngine", "FliptStore", "FliptTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -11,6 +11,8 @@ case "store":
     StoreBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "client":
     ClientBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "soak-client":
+    SoakClient.run(arguments: Array(arguments.dropFirst()))
 default:
     print("usage: flipt-bench engine|store|client [options]   (run `flipt-bench engine --help` for details)")
 }

@@ -1,0 +1,305 @@
+import FliptTestSupport
+import Foundation
+
+/// Checks the soak run against the rules, and adds up the figures.
+///
+/// 1. Once a good snapshot exists (in the cache at start, or answered in this run), no evaluation fails.
+/// 2. Every answer comes from a revision the server served as valid, never from a bad document; within a run each
+///    thread's answers never go back to an older revision, nor below the cached one it started from; no answer
+///    contradicts itself.
+/// 3. The first answer after a restart is the last good snapshot in the cache at that moment.
+/// 4. Requests follow the policy: at most 4 attempts per fetch and polls at least 180 ms apart (so never five
+///    requests within 180 ms); a fetch answered at once (200, 304, bad document) is followed by the next poll no
+///    sooner than 180 ms; after a `429` with `Retry-After: N` the retry waits N s (short gaps only between
+///    fetches, at most one per four attempts); under jittered back-off (refused, 503, silent) the request rate stays
+///    near the policy's mean (about 1.1 per second) rather than the 20 per second of polling without back-off.
+/// 5. The cache file passes the integrity check and every document hash after every kill (checked by
+///    ``CacheInspection``), and its last good revision never goes back.
+/// 6. The long-lived client's resident memory in the last third of its life stays within 10 % (at least 8 MiB) of
+///    the first third.
+struct SoakAnalysis {
+    let incarnations: [Incarnation]
+    let inspections: [CacheInspection]
+    let phases: [FlappingServer.Phase]
+    let requests: [TestFliptServer.RecordedRequest]
+    let validRevisions: Set<Int>
+    let badRevisions: Set<Int>
+
+    private(set) var violations: [String] = []
+    private(set) var notes: [String] = []
+    private(set) var backOff = (requests: 0, seconds: 0.0, allowance: 0.0)
+    private(set) var memory = (firstThirdKiB: 0, lastThirdKiB: 0, peakKiB: 0)
+
+    /// The time allowed for scheduling noise between the client deciding to send and the server reading the head.
+    static let slack = Duration.milliseconds(50)
+    /// The shortest poll interval the client may use: 200 ms less its 10 % jitter.
+    static let shortestPoll = Duration.milliseconds(180)
+
+    init(
+        incarnations: [Incarnation],
+        inspections: [CacheInspection],
+        phases: [FlappingServer.Phase],
+        requests: [TestFliptServer.RecordedRequest],
+        validRevisions: Set<Int>,
+        badRevisions: Set<Int>
+    ) {
+        self.incarnations = incarnations
+        self.inspections = inspections
+        self.phases = phases
+        self.requests = requests.sorted { $0.receivedAt < $1.receivedAt }
+        self.validRevisions = validRevisions
+        self.badRevisions = badRevisions
+        checkAnswers()
+        checkCacheHistory()
+        checkRequests()
+        checkMemory()
+    }
+
+    var kills: Int { incarnations.count }
+    var evaluations: Int { incarnations.reduce(0) { $0 + $1.log.evaluations } }
+    var errors: Int { incarnations.reduce(0) { $0 + $1.log.batches.reduce(0) { $0 + $1.errors } } }
+
+    // MARK: 1–3: answers
+
+    private mutating func checkAnswers() {
+        for run in incarnations {
+            let name = "run \(run.index)"
+            let log = run.log
+            if let failure = log.startFailure { violations.append("\(name): the client did not start: \(failure)") }
+            for line in log.unreadable.prefix(3) { violations.append("\(name): unreadable log line: \(line)") }
+            guard let start = log.start else {
+                if !run.early { violations.append("\(name): no first answer before the kill") }
+                continue
+            }
+            if start.contradictions > 0 { violations.append("\(name): the first answer contradicts itself") }
+            checkFirstAnswer(start, run: run, name: name)
+            var lastByThread: [Int: Int] = [:]
+            for batch in log.batches {
+                if batch.contradictions > 0 {
+                    violations.append("\(name) thread \(batch.thread): \(batch.contradictions) contradictory answers")
+                }
+                if batch.errors > 0 && run.expectedFirst != nil {
+                    violations.append(
+                        "\(name) thread \(batch.thread): \(batch.errors) evaluation errors (\(batch.errorCode ?? "?")) "
+                            + "with revision \(run.expectedFirst!) in the cache at start"
+                    )
+                } else if batch.lateErrors > 0 {
+                    violations.append(
+                        "\(name) thread \(batch.thread): \(batch.lateErrors) evaluation errors "
+                            + "(\(batch.errorCode ?? "?")) after a snapshot had been answered"
+                    )
+                }
+                for revision in batch.revisions {
+                    checkServed(revision, name: "\(name) thread \(batch.thread)")
+                    if let floor = run.expectedFirst, revision < floor {
+                        violations.append(
+                            "\(name) thread \(batch.thread): answered revision \(revision), older than the cached "
+                                + "\(floor) it started from"
+                        )
+                    }
+                    if let last = lastByThread[batch.thread], revision < last {
+                        violations.append(
+                            "\(name) thread \(batch.thread): went back from revision \(last) to \(revision)"
+                        )
+                    }
+                    lastByThread[batch.thread] = revision
+                }
+            }
+        }
+    }
+
+    private mutating func checkFirstAnswer(_ start: IncarnationLog.Start, run: Incarnation, name: String) {
+        if let revision = start.revision { checkServed(revision, name: "\(name) first answer") }
+        switch (run.expectedFirst, start.source) {
+        case (let expected?, "cache"):
+            if start.revision != expected {
+                violations.append(
+                    "\(name): first answer revision \(start.revision.map(String.init) ?? "none") "
+                        + "(error \(start.error ?? "-")), but the cache's last good is \(expected)"
+                )
+            }
+        case (nil, "none"):
+            if start.error != "no_data" {
+                violations.append(
+                    "\(name): no cached snapshot, yet the first evaluation gave \(start.error ?? "no error")"
+                )
+            }
+        case (_, "network"):
+            // The first fetch completed between the answer and the status read: the answer may be either.
+            notes.append("\(name): the first fetch had already completed when the status was read")
+            if start.revision == nil { violations.append("\(name): first evaluation failed: \(start.error ?? "?")") }
+        default:
+            violations.append(
+                "\(name): started from \(start.source), but the cache's last good is "
+                    + "\(run.expectedFirst.map(String.init) ?? "none")"
+            )
+        }
+    }
+
+    private mutating func checkServed(_ revision: Int, name: String) {
+        if badRevisions.contains(revision) || revision >= SoakDocument.badRevisionBase {
+            violations.append("\(name): answered from a BAD document (revision \(revision))")
+        } else if !validRevisions.contains(revision) {
+            violations.append("\(name): answered revision \(revision), which the server never served")
+        }
+    }
+
+    // MARK: 5: the cache
+
+    private mutating func checkCacheHistory() {
+        var highest: Int?
+        for (index, inspection) in inspections.enumerated() {
+            guard let revision = inspection.lastGoodRevision else {
+                if let highest {
+                    violations.append("inspection \(index): the cache lost its last good snapshot (was \(highest))")
+                }
+                continue
+            }
+            checkServed(revision, name: "cache inspection \(index)")
+            if let previous = highest, revision < previous {
+                violations.append(
+                    "inspection \(index): the cache's last good went back from \(previous) to \(revision)"
+                )
+            }
+            highest = max(highest ?? revision, revision)
+        }
+    }
+
+    // MARK: 4: request rate
+
+    private func phase(at instant: ContinuousClock.Instant) -> FlappingServer.Phase? {
+        phases.last { $0.start <= instant }
+    }
+
+    private mutating func checkRequests() {
+        for run in incarnations {
+            let times = requests.map(\.receivedAt).filter { $0 >= run.startedAt && $0 <= run.killedAt }
+            let name = "run \(run.index)"
+            // At most four attempts per fetch, fetches at least 180 ms apart: never five requests within 180 ms.
+            if times.count >= 5 {
+                for index in 0..<(times.count - 4)
+                where times[index + 4] - times[index] < Self.shortestPoll - Self.slack {
+                    violations.append(
+                        "\(name): 5 requests within \(times[index + 4] - times[index]) (more than 4 attempts per poll)"
+                    )
+                    break
+                }
+            }
+            var shortGapsSince: Int? = nil
+            for index in 0..<max(0, times.count - 1) {
+                let (sent, next) = (times[index], times[index + 1])
+                guard let current = phase(at: sent) else { continue }
+                let end = current.end ?? .now
+                guard sent + Self.slack < end, next < end else {
+                    shortGapsSince = nil
+                    continue
+                }
+                let gap = next - sent
+                if current.condition.answersNormally && gap < Self.shortestPoll - Self.slack {
+                    violations.append(
+                        "\(name): a request \(gap) after one answered at once (\(current.condition)); the poll "
+                            + "interval is at least 180 ms"
+                    )
+                }
+                guard case .throttled(let seconds) = current.condition else {
+                    shortGapsSince = nil
+                    continue
+                }
+                if gap >= .seconds(seconds) - Self.slack {
+                    shortGapsSince = shortGapsSince.map { $0 + 1 }
+                    continue
+                }
+                // A short gap after a 429 is only allowed between fetches: after the fourth attempt of one.
+                if gap < Self.shortestPoll - Self.slack {
+                    violations.append("\(name): a request \(gap) after a 429 with Retry-After: \(seconds)")
+                } else if let longGaps = shortGapsSince, longGaps < 3 {
+                    violations.append(
+                        "\(name): a retry \(gap) after a 429 with Retry-After: \(seconds) (only \(longGaps) "
+                            + "waits of \(seconds) s since the previous fetch)"
+                    )
+                }
+                shortGapsSince = 0
+            }
+        }
+        checkBackOff()
+    }
+
+    /// Under jittered back-off a failing fetch makes 4 attempts over 0–7 s (3.5 s on average) and the next one
+    /// starts 180–220 ms later: about 1.1 requests per second. Allowed here: 2 per second, plus 4 for each phase
+    /// and each client start (a fetch already under way, or a fresh one).
+    private mutating func checkBackOff() {
+        var count = 0
+        var seconds = 0.0
+        var allowance = 0.0
+        for phase in phases {
+            switch phase.condition {
+            case .refusing, .unavailable, .silent: break
+            default: continue
+            }
+            guard let end = phase.end else { continue }
+            let inside = requests.filter { $0.receivedAt >= phase.start && $0.receivedAt < end }
+            let starts = incarnations.filter { $0.startedAt >= phase.start && $0.startedAt < end }.count
+            let length =
+                Double((end - phase.start).components.seconds)
+                + Double((end - phase.start).components.attoseconds) / 1e18
+            count += inside.count
+            seconds += length
+            allowance += 4 + 4 * Double(starts) + 2 * length
+        }
+        backOff = (count, seconds, allowance)
+        if Double(count) > allowance {
+            violations.append(
+                "back-off: \(count) requests in \(String(format: "%.1f", seconds)) s of failing server "
+                    + "(allowed \(Int(allowance)))"
+            )
+        }
+    }
+
+    // MARK: 6: memory
+
+    private mutating func checkMemory() {
+        memory.peakKiB = incarnations.flatMap(\.log.memory).map(\.peakKiB).max() ?? 0
+        guard let longLived = incarnations.last, longLived.log.memory.count >= 30 else {
+            violations.append("memory: too few samples from the long-lived client")
+            return
+        }
+        let samples = longLived.log.memory.map(\.residentKiB)
+        let third = samples.count / 3
+        let first = samples.prefix(third).max() ?? 0
+        let last = samples.suffix(third).max() ?? 0
+        memory.firstThirdKiB = first
+        memory.lastThirdKiB = last
+        let allowed = first + max(first / 10, 8 * 1_024)
+        if last > allowed {
+            violations.append(
+                "memory: the long-lived client grew from \(first) KiB (first third) to \(last) KiB (last third); "
+                    + "allowed \(allowed) KiB"
+            )
+        }
+    }
+
+    // MARK: Report
+
+    func report(duration: Duration, seed: UInt64) -> String {
+        var byCondition: [String: Int] = [:]
+        for phase in phases { byCondition[phase.condition.description, default: 0] += 1 }
+        let conditions = byCondition.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let answered = incarnations.filter { $0.log.start?.source == "cache" }.count
+        return """
+            soak report (seed \(seed))
+              duration        \(duration.formatted(.units(allowed: [.minutes, .seconds], width: .narrow)))
+              kills           \(kills) (SIGKILL; \(incarnations.filter(\.early).count) during boot)
+              first answers   \(answered) from the cache's last good, \(notes.count) after the first fetch
+              requests        \(requests.count) snapshot requests
+              back-off        \(backOff.requests) requests in \(String(format: "%.1f", backOff.seconds)) s of \
+            failing server (\(String(format: "%.2f", Double(backOff.requests) / max(backOff.seconds, 1))) per s; \
+            allowed \(Int(backOff.allowance)))
+              server phases   \(phases.count): \(conditions)
+              revisions       \(validRevisions.count) valid, \(badRevisions.count) bad documents served
+              evaluations     \(evaluations) (\(errors) errors while no snapshot existed yet)
+              failures        \(violations.count)
+              memory          long-lived client \(memory.firstThirdKiB) KiB (first third max) -> \
+            \(memory.lastThirdKiB) KiB (last third max); peak RSS \(memory.peakKiB) KiB
+            """
+    }
+}
