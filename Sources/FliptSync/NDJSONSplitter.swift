@@ -40,8 +40,8 @@ public struct NDJSONSplitter: Sendable {
             index = chunk.index(after: index)
         }
         pending.append(contentsOf: chunk[start..<chunk.endIndex])
-        // One extra byte may be a `\r` that the next chunk's `\n` turns into a terminator.
-        guard pending.count <= maximumLineLength + 1 else {
+        // One extra byte is allowed only when it is a `\r`, which the next chunk's `\n` (or `finish()`) removes.
+        guard pending.count <= (pending.last == 0x0D ? maximumLineLength + 1 : maximumLineLength) else {
             pending.removeAll()
             throw LineTooLong(limit: maximumLineLength)
         }
