@@ -14,7 +14,9 @@ import Darwin
 /// and keeps a cache file, while threads evaluate without pause. It runs until it is killed (or `--seconds`).
 ///
 ///     flipt-bench soak-client --url URL --cache FILE --log FILE [--threads N] [--interval-ms N]
-///                             [--timeout-ms N] [--pause-us N] [--seconds N] [--retry-base-ms N] [--retry-cap-ms N]
+///                             [--timeout-ms N] [--pause-us N] [--seconds N]
+///
+/// and, to check that the soak test can fail: `--retry-base-ms N`, `--retry-cap-ms N`, `--leak-kib-per-second N`.
 ///
 /// The documents it expects (built by the soak test) have a variant flag `revision` whose default variant is
 /// `r<N>` and whose one rule (`plan` = `gold`) gives `g<N>`, and a boolean flag `parity` whose value is whether N
@@ -42,6 +44,8 @@ enum SoakClient {
         /// retries too fast (`--retry-base-ms 0`) or cuts a `Retry-After` short (`--retry-cap-ms 100`).
         var retryBase: Duration?
         var retryCap: Duration?
+        /// Memory to hold on to every second, to check that the soak test notices a leak.
+        var leakKiBPerSecond = 0
     }
 
     static func run(arguments: [String]) {
@@ -91,7 +95,11 @@ enum SoakClient {
             thread.start()
         }
         let start = ContinuousClock.now
+        var leaked: [[UInt8]] = []
         while settings.seconds <= 0 || ContinuousClock.now - start < .seconds(settings.seconds) {
+            if settings.leakKiBPerSecond > 0 {
+                leaked.append([UInt8](repeating: 1, count: settings.leakKiBPerSecond * 256))
+            }
             let memory = MemoryUse.current()
             log.write("M ms=\(SoakLog.milliseconds()) rss=\(memory.residentKiB) hwm=\(memory.peakKiB)")
             usleep(250_000)
@@ -127,6 +135,9 @@ enum SoakClient {
             case "--retry-cap-ms":
                 guard let number = Int(value), number >= 0 else { return nil }
                 settings.retryCap = .milliseconds(number)
+            case "--leak-kib-per-second":
+                guard let number = Int(value), number >= 0 else { return nil }
+                settings.leakKiBPerSecond = number
             case "--seconds":
                 guard let number = Double(value) else { return nil }
                 settings.seconds = number

@@ -5,9 +5,9 @@ import Testing
 
 /// How long and how hard the soak test runs, from the environment.
 ///
-/// `FLIPT_SOAK_SECONDS` (default 120, at least 30) sets the length: about 60 % is spent on short-lived clients
-/// killed with SIGKILL every 1–5 s (every fifth one within 50–400 ms of starting, during boot), the rest on one
-/// long-lived client whose memory must stay flat. `FLIPT_SOAK_SEED` replays a schedule; `FLIPT_SOAK_THREADS` sets
+/// `FLIPT_SOAK_SECONDS` (default 120, at least 30) sets the length: about 65 % is spent on short-lived clients
+/// (one per 4 s, at least 20) killed with SIGKILL after 1–5 s (every fifth one after 50–400 ms, during boot), the
+/// rest on one long-lived client whose memory must stay flat. `FLIPT_SOAK_SEED` replays a schedule; `FLIPT_SOAK_THREADS` sets
 /// the evaluating threads (default 4). `FLIPT_SOAK_CLIENT_ARGS` adds arguments to every `flipt-bench soak-client`
 /// (for example `--retry-base-ms 0`, to see the test catch a client without back-off).
 struct SoakSettings {
@@ -16,7 +16,7 @@ struct SoakSettings {
     var threads: Int
     var extraArguments: [String]
 
-    var kills: Int { max(20, seconds * 6 / 26) }
+    var kills: Int { max(20, seconds / 4) }
     var longLived: Duration { .seconds(max(15, seconds * 3 / 10)) }
 
     static let current: SoakSettings = {
@@ -56,6 +56,8 @@ struct SoakTests {
         print(
             "soak: seed \(settings.seed), \(settings.seconds) s, \(settings.kills) kills, \(settings.threads) threads; "
                 + "replay with FLIPT_SOAK_SEED=\(settings.seed) FLIPT_SOAK_SECONDS=\(settings.seconds) "
+                + (settings.extraArguments.isEmpty
+                    ? "" : "FLIPT_SOAK_CLIENT_ARGS='\(settings.extraArguments.joined(separator: " "))' ")
                 + "swift test --filter FliptSoakTests"
         )
         _ = try ClientProcess.executable.get()
@@ -125,7 +127,9 @@ struct SoakTests {
             phases: flapping.phases,
             requests: flapping.server.requests(to: .snapshot),
             validRevisions: flapping.validRevisions,
-            badRevisions: flapping.badRevisions
+            badRevisions: flapping.badRevisions,
+            validDigests: flapping.validDigests,
+            badDigests: flapping.badDigests
         )
         findings.record(analysis.violations)
         let report = analysis.report(duration: ContinuousClock.now - began, seed: settings.seed)
@@ -136,7 +140,7 @@ struct SoakTests {
         let summary =
             "\(findings.all.count) violations (seed \(settings.seed), logs in \(directory)):\n"
             + findings.all.prefix(30).joined(separator: "\n")
-        #expect(findings.all.isEmpty, Comment(rawValue: summary))
+        if !findings.all.isEmpty { Issue.record(Comment(rawValue: summary)) }
         if findings.all.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
     }
 }

@@ -71,6 +71,9 @@ final class FlappingServer: Sendable {
         var phases: [Phase] = []
         var validRevisions: [Int] = []
         var badRevisions: [Int] = []
+        /// The ETag (digest) of every document served, valid (with its revision) or bad.
+        var validDigests: [String: Int] = [:]
+        var badDigests: Set<String> = []
         var stopping = false
     }
 
@@ -85,8 +88,10 @@ final class FlappingServer: Sendable {
     init(seed: UInt64) throws {
         server = try TestFliptServer(version: .v2)
         server.setDocument(SoakDocument.valid(revision: 1))
+        let digest = server.digest() ?? ""
         state.withLock { state in
             state.validRevisions = [1]
+            state.validDigests[digest] = 1
             state.phases = [Phase(condition: .up, start: .now, end: nil, revision: 1)]
         }
         let thread = Thread { [self] in
@@ -118,6 +123,12 @@ final class FlappingServer: Sendable {
     /// Every revision ever served in a bad document.
     var badRevisions: Set<Int> { state.withLock { Set($0.badRevisions) } }
 
+    /// The revision of every valid document served, by ETag.
+    var validDigests: [String: Int] { state.withLock { $0.validDigests } }
+
+    /// The ETags of the bad documents served.
+    var badDigests: Set<String> { state.withLock { $0.badDigests } }
+
     private func flap(using random: inout SeededRandom) {
         var revision = 1
         var badCount = 0
@@ -129,6 +140,8 @@ final class FlappingServer: Sendable {
             let current = revision
             // The valid document first (a new revision, or the current one replacing a bad one), then the faults.
             server.setDocument(SoakDocument.valid(revision: current))
+            let validDigest = server.digest() ?? ""
+            state.withLock { $0.validDigests[validDigest] = current }
             server.clearFaults()
             switch condition {
             case .up, .changed:
@@ -144,8 +157,12 @@ final class FlappingServer: Sendable {
             case .bad(let defect):
                 badCount += 1
                 let badRevision = SoakDocument.badRevisionBase + badCount
-                state.withLock { $0.badRevisions.append(badRevision) }
                 server.setDocument(SoakDocument.bad(defect, revision: badRevision))
+                let badDigest = server.digest() ?? ""
+                state.withLock { state in
+                    state.badRevisions.append(badRevision)
+                    state.badDigests.insert(badDigest)
+                }
             }
             let now = ContinuousClock.now
             state.withLock { state in
@@ -169,14 +186,14 @@ final class FlappingServer: Sendable {
     private static func next(using random: inout SeededRandom) -> (Condition, Duration) {
         let roll = Int.random(in: 0..<100, using: &random)
         switch roll {
-        case 0..<18:
+        case 0..<16:
             return (.up, random.duration(0.5...3))
-        case 18..<40:
+        case 16..<38:
             return (.changed, random.duration(0.5...3))
-        case 40..<54:
+        case 38..<52:
             let faults: [TestFliptServer.Fault] = [.closeConnection, .resetConnection, .truncatedBody(sentBytes: 40)]
             return (.refusing(faults.randomElement(using: &random)!), random.duration(1...6))
-        case 54..<60:
+        case 52..<60:
             return (.silent, random.duration(1...4))
         case 60..<74:
             return (.unavailable, random.duration(1...6))

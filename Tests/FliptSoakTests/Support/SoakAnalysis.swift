@@ -7,7 +7,9 @@ import Foundation
 /// 2. Every answer comes from a revision the server served as valid, never from a bad document; within a run each
 ///    thread's answers never go back to an older revision, nor below the cached one it started from; no answer
 ///    contradicts itself.
-/// 3. The first answer after a restart is the last good snapshot in the cache at that moment.
+/// 3. The first answer after a restart is the last good snapshot in the cache at that moment, and the first request
+///    asks with that snapshot's ETag. Every `If-None-Match` names a valid document (never a bad one), never an older
+///    one than the request before, and once a run asks with a new ETag, its answers reach that revision.
 /// 4. Requests follow the policy: at most 4 attempts per fetch and polls at least 180 ms apart (so never five
 ///    requests within 180 ms); a fetch answered at once (200, 304, bad document) is followed by the next poll no
 ///    sooner than 180 ms; after a `429` with `Retry-After: N` the retry waits N s (short gaps only between
@@ -15,8 +17,8 @@ import Foundation
 ///    near the policy's mean (about 1.1 per second) rather than the 20 per second of polling without back-off.
 /// 5. The cache file passes the integrity check and every document hash after every kill (checked by
 ///    ``CacheInspection``), and its last good revision never goes back.
-/// 6. The long-lived client's resident memory in the last third of its life stays within 10 % (at least 8 MiB) of
-///    the first third.
+/// 6. The long-lived client's resident memory in the last third of its life stays within 5 % (at least 4 MiB) of
+///    the first third (maxima of each third).
 struct SoakAnalysis {
     let incarnations: [Incarnation]
     let inspections: [CacheInspection]
@@ -24,6 +26,8 @@ struct SoakAnalysis {
     let requests: [TestFliptServer.RecordedRequest]
     let validRevisions: Set<Int>
     let badRevisions: Set<Int>
+    let validDigests: [String: Int]
+    let badDigests: Set<String>
 
     private(set) var violations: [String] = []
     private(set) var notes: [String] = []
@@ -31,7 +35,7 @@ struct SoakAnalysis {
     private(set) var memory = (firstThirdKiB: 0, lastThirdKiB: 0, peakKiB: 0)
 
     /// The time allowed for scheduling noise between the client deciding to send and the server reading the head.
-    static let slack = Duration.milliseconds(50)
+    static let slack = Duration.milliseconds(80)
     /// The shortest poll interval the client may use: 200 ms less its 10 % jitter.
     static let shortestPoll = Duration.milliseconds(180)
 
@@ -41,7 +45,9 @@ struct SoakAnalysis {
         phases: [FlappingServer.Phase],
         requests: [TestFliptServer.RecordedRequest],
         validRevisions: Set<Int>,
-        badRevisions: Set<Int>
+        badRevisions: Set<Int>,
+        validDigests: [String: Int],
+        badDigests: Set<String>
     ) {
         self.incarnations = incarnations
         self.inspections = inspections
@@ -49,7 +55,10 @@ struct SoakAnalysis {
         self.requests = requests.sorted { $0.receivedAt < $1.receivedAt }
         self.validRevisions = validRevisions
         self.badRevisions = badRevisions
+        self.validDigests = validDigests
+        self.badDigests = badDigests
         checkAnswers()
+        checkETags()
         checkCacheHistory()
         checkRequests()
         checkMemory()
@@ -144,6 +153,56 @@ struct SoakAnalysis {
         }
     }
 
+    /// The requests a run sent, in order.
+    private func requests(of run: Incarnation) -> [TestFliptServer.RecordedRequest] {
+        requests.filter { $0.receivedAt >= run.startedAt && $0.receivedAt <= run.killedAt }
+    }
+
+    private mutating func checkETags() {
+        for run in incarnations {
+            let name = "run \(run.index)"
+            let sent = requests(of: run)
+            let answered = run.log.batches.flatMap(\.revisions).max() ?? run.log.start?.revision
+            if let first = sent.first {
+                let asked = first.header("If-None-Match").flatMap { validDigests[$0] }
+                if asked != run.expectedFirst {
+                    violations.append(
+                        "\(name): the first request asked for revision \(asked.map(String.init) ?? "none"), but the "
+                            + "cache's last good is \(run.expectedFirst.map(String.init) ?? "none")"
+                    )
+                }
+            }
+            var previous: Int?
+            for request in sent {
+                guard let etag = request.header("If-None-Match") else {
+                    if let previous { violations.append("\(name): dropped its ETag (had revision \(previous))") }
+                    continue
+                }
+                if badDigests.contains(etag) {
+                    violations.append("\(name): sent the ETag of a BAD document as If-None-Match")
+                    continue
+                }
+                guard let revision = validDigests[etag] else {
+                    violations.append("\(name): sent an ETag the server never served: \(etag)")
+                    continue
+                }
+                if let previous, revision < previous {
+                    violations.append("\(name): asked with revision \(revision) after \(previous)")
+                }
+                // A new ETag means a new snapshot was accepted before this request: answers must have reached it.
+                if revision != previous && run.killedAt - request.receivedAt > .seconds(1)
+                    && (answered ?? -1) < revision
+                {
+                    violations.append(
+                        "\(name): accepted revision \(revision) (asked with its ETag), but never answered from it "
+                            + "(highest answer \(answered.map(String.init) ?? "none"))"
+                    )
+                }
+                previous = revision
+            }
+        }
+    }
+
     // MARK: 5: the cache
 
     private mutating func checkCacheHistory() {
@@ -173,7 +232,7 @@ struct SoakAnalysis {
 
     private mutating func checkRequests() {
         for run in incarnations {
-            let times = requests.map(\.receivedAt).filter { $0 >= run.startedAt && $0 <= run.killedAt }
+            let times = requests(of: run).map(\.receivedAt)
             let name = "run \(run.index)"
             // At most four attempts per fetch, fetches at least 180 ms apart: never five requests within 180 ms.
             if times.count >= 5 {
@@ -269,7 +328,7 @@ struct SoakAnalysis {
         let last = samples.suffix(third).max() ?? 0
         memory.firstThirdKiB = first
         memory.lastThirdKiB = last
-        let allowed = first + max(first / 10, 8 * 1_024)
+        let allowed = first + max(first / 20, 4 * 1_024)
         if last > allowed {
             violations.append(
                 "memory: the long-lived client grew from \(first) KiB (first third) to \(last) KiB (last third); "
