@@ -67,7 +67,7 @@ final class EventLog: Sendable {
     }
 
     /// Waits (polling every 10 ms) until `condition` holds or `timeout` passes.
-    func wait(timeout: Duration = .seconds(5), until condition: (EventLog) -> Bool) async -> Bool {
+    func wait(timeout: Duration = .seconds(30), until condition: (EventLog) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if condition(self) { return true }
