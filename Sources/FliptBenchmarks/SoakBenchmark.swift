@@ -11,7 +11,8 @@ import Darwin
 #endif
 
 /// The process under test of the soak test (Tests/FliptSoakTests): a ``FliptClient`` in fallback mode that polls
-/// and keeps a cache file, while threads evaluate without pause. It runs until it is killed (or `--seconds`).
+/// and keeps a cache file, while threads evaluate (32 rounds, then a `--pause-us` pause, 2 ms by default). It runs
+/// until it is killed, `--seconds` pass, or its parent process ends.
 ///
 ///     flipt-bench soak-client --url URL --cache FILE --log FILE [--threads N] [--interval-ms N]
 ///                             [--timeout-ms N] [--pause-us N] [--seconds N]
@@ -25,7 +26,7 @@ import Darwin
 ///
 ///     S ms=… pid=… source=cache|seed|network|none rev=N|-1 err=CODE|-   the first answer, before any thread starts
 ///     E ms=… th=I n=EVALS ok=N revs=R1,R2 errs=N late=N code=CODE|- bad=N   per thread, every 100 ms
-///     M ms=… rss=KiB hwm=KiB   every 250 ms
+///     M ms=… rss=KiB hwm=KiB cpu=MS   every 250 ms (cpu: the process's CPU time so far)
 ///
 /// `revs` lists the revisions answered in the batch, in order, each once per run of equal answers; `late` counts
 /// errors after any thread had an answer; `bad` counts answers that contradict themselves (a wrong variant for the
@@ -38,7 +39,7 @@ enum SoakClient {
         var threads = 4
         var interval = Duration.milliseconds(200)
         var timeout = Duration.milliseconds(1_000)
-        var pauseMicroseconds: UInt32 = 500
+        var pauseMicroseconds: UInt32 = 2_000
         var seconds: Double = 0
         /// Overrides of the retry policy's base delay and cap, to check that the soak test catches a client that
         /// retries too fast (`--retry-base-ms 0`) or cuts a `Retry-After` short (`--retry-cap-ms 100`).
@@ -96,12 +97,17 @@ enum SoakClient {
         }
         let start = ContinuousClock.now
         var leaked: [[UInt8]] = []
+        // The soak test kills this process; should the test itself die first, stop with it rather than linger.
+        let parent = getppid()
         while settings.seconds <= 0 || ContinuousClock.now - start < .seconds(settings.seconds) {
+            if getppid() != parent { exit(0) }
             if settings.leakKiBPerSecond > 0 {
                 leaked.append([UInt8](repeating: 1, count: settings.leakKiBPerSecond * 256))
             }
             let memory = MemoryUse.current()
-            log.write("M ms=\(SoakLog.milliseconds()) rss=\(memory.residentKiB) hwm=\(memory.peakKiB)")
+            log.write(
+                "M ms=\(SoakLog.milliseconds()) rss=\(memory.residentKiB) hwm=\(memory.peakKiB) cpu=\(MemoryUse.cpuMilliseconds())"
+            )
             usleep(250_000)
         }
         client.close()
@@ -303,5 +309,12 @@ struct MemoryUse {
             if fields[0] == "VmHWM:" { use.peakKiB = value }
         }
         return use
+    }
+
+    /// CPU time used by the whole process so far, in milliseconds.
+    static func cpuMilliseconds() -> Int {
+        var time = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &time)
+        return time.tv_sec * 1_000 + time.tv_nsec / 1_000_000
     }
 }

@@ -8,7 +8,8 @@ import Testing
 /// `FLIPT_SOAK_SECONDS` (default 120, at least 30) sets the length: about 65 % is spent on short-lived clients
 /// (one per 4 s, at least 20) killed with SIGKILL after 1–5 s (every fifth one after 50–400 ms, during boot), the
 /// rest on one long-lived client whose memory must stay flat. `FLIPT_SOAK_SEED` replays a schedule; `FLIPT_SOAK_THREADS` sets
-/// the evaluating threads (default 4). `FLIPT_SOAK_CLIENT_ARGS` adds arguments to every `flipt-bench soak-client`
+/// the evaluating threads (default 4). From 300 s on, the server also sends `Retry-After: 45` now and then, to check
+/// the client's 30 s cap. `FLIPT_SOAK_CLIENT_ARGS` adds arguments to every `flipt-bench soak-client`
 /// (for example `--retry-base-ms 0`, to see the test catch a client without back-off).
 struct SoakSettings {
     var seconds: Int
@@ -37,6 +38,9 @@ struct Incarnation {
     var index: Int
     var startedAt: ContinuousClock.Instant
     var killedAt: ContinuousClock.Instant
+    /// The number the server gives the first connection it accepts after the start: lower ones were opened by
+    /// earlier runs.
+    var firstConnection: Int
     /// The last good revision in the cache right before the start (what the first answer must be).
     var expectedFirst: Int?
     /// Killed during boot, before its first answer could be required.
@@ -65,7 +69,7 @@ struct SoakTests {
             .appendingPathComponent("flipt-soak-\(getpid())-\(settings.seed)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let cachePath = directory + "/cache.sqlite3"
-        let flapping = try FlappingServer(seed: settings.seed)
+        let flapping = try FlappingServer(seed: settings.seed, longThrottles: settings.seconds >= 300)
         let key = SnapshotKey(url: flapping.server.baseURL, environment: "default", namespace: "default")
         let arguments =
             [
@@ -83,6 +87,7 @@ struct SoakTests {
             inspections.append(before)
             findings.record(before.problems.map { "before run \(index): \($0)" })
             let logPath = directory + "/run-\(index).log"
+            let firstConnection = flapping.server.traffic.connections + 1
             let process = try ClientProcess.start(arguments: arguments + ["--log", logPath], logPath: logPath)
             try await Task.sleep(until: process.startedAt + lifetime, clock: .continuous)
             if !early {
@@ -103,6 +108,7 @@ struct SoakTests {
                     index: index,
                     startedAt: process.startedAt,
                     killedAt: killedAt,
+                    firstConnection: firstConnection,
                     expectedFirst: before.lastGoodRevision,
                     early: early,
                     log: IncarnationLog(lines: process.lines())
@@ -132,9 +138,14 @@ struct SoakTests {
             badDigests: flapping.badDigests
         )
         findings.record(analysis.violations)
-        let report = analysis.report(duration: ContinuousClock.now - began, seed: settings.seed)
+        let report = analysis.report(
+            duration: ContinuousClock.now - began,
+            seed: settings.seed,
+            threads: settings.threads
+        )
         print(report)
         try? report.write(toFile: directory + "/report.txt", atomically: true, encoding: .utf8)
+        try? analysis.timeline.write(toFile: directory + "/timeline.txt", atomically: true, encoding: .utf8)
         #expect(analysis.kills >= 20)
         #expect(analysis.evaluations > 0)
         let summary =

@@ -22,7 +22,7 @@ final class FlappingServer: Sendable {
         case silent
         /// Answers every snapshot request with `503`.
         case unavailable
-        /// Answers every snapshot request with `429` and `Retry-After: seconds`.
+        /// Answers every snapshot request with `429` and `Retry-After: seconds` (which the client caps at 30 s).
         case throttled(seconds: Int)
         /// Serves a bad document as the current one.
         case bad(SoakDocument.Defect)
@@ -58,7 +58,8 @@ final class FlappingServer: Sendable {
         }
     }
 
-    /// One stretch of time with one condition.
+    /// One stretch of time with one condition. Between one phase's end and the next one's start the server is
+    /// being switched over.
     struct Phase: Sendable {
         var condition: Condition
         var start: ContinuousClock.Instant
@@ -85,7 +86,10 @@ final class FlappingServer: Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     /// Starts the server with revision 1, then the schedule on its own thread.
-    init(seed: UInt64) throws {
+    ///
+    /// - Parameter longThrottles: also send, now and then, `Retry-After: 45` for 50–60 s, beyond the client's 30 s
+    ///   cap (for long runs only: it idles the client for half a minute).
+    init(seed: UInt64, longThrottles: Bool = false) throws {
         server = try TestFliptServer(version: .v2)
         server.setDocument(SoakDocument.valid(revision: 1))
         let digest = server.digest() ?? ""
@@ -96,7 +100,7 @@ final class FlappingServer: Sendable {
         }
         let thread = Thread { [self] in
             var random = SeededRandom(seed: seed)
-            flap(using: &random)
+            flap(using: &random, longThrottles: longThrottles)
             finished.signal()
         }
         thread.name = "soak-flapping-server"
@@ -129,15 +133,24 @@ final class FlappingServer: Sendable {
     /// The ETags of the bad documents served.
     var badDigests: Set<String> { state.withLock { $0.badDigests } }
 
-    private func flap(using random: inout SeededRandom) {
+    private func flap(using random: inout SeededRandom, longThrottles: Bool) {
         var revision = 1
         var badCount = 0
         while !state.withLock({ $0.stopping }) {
-            let (condition, length) = Self.next(using: &random)
+            var (condition, length) = Self.next(using: &random)
+            if case .throttled = condition, longThrottles, Int.random(in: 0..<6, using: &random) == 0 {
+                (condition, length) = (.throttled(seconds: 45), random.duration(50...60))
+            }
             var newRevision = condition == .changed
             if condition.isFailing && Double.random(in: 0..<1, using: &random) < 0.3 { newRevision = true }
             if newRevision { revision += 1 }
             let current = revision
+            // The previous phase ends before anything changes, and the next starts once everything has: a request
+            // inside a phase's window certainly met that phase's behaviour.
+            let changing = ContinuousClock.now
+            state.withLock { state in
+                if !state.phases.isEmpty { state.phases[state.phases.count - 1].end = changing }
+            }
             // The valid document first (a new revision, or the current one replacing a bad one), then the faults.
             server.setDocument(SoakDocument.valid(revision: current))
             let validDigest = server.digest() ?? ""
@@ -167,7 +180,6 @@ final class FlappingServer: Sendable {
             let now = ContinuousClock.now
             state.withLock { state in
                 if newRevision { state.validRevisions.append(current) }
-                if !state.phases.isEmpty { state.phases[state.phases.count - 1].end = now }
                 state.phases.append(Phase(condition: condition, start: now, end: nil, revision: current))
             }
             let until = now + length
@@ -175,11 +187,11 @@ final class FlappingServer: Sendable {
                 Thread.sleep(forTimeInterval: 0.02)
             }
         }
-        server.clearFaults()
         let now = ContinuousClock.now
         state.withLock { state in
             if !state.phases.isEmpty { state.phases[state.phases.count - 1].end = now }
         }
+        server.clearFaults()
     }
 
     /// The next condition and how long it lasts.

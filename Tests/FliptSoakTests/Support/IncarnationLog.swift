@@ -25,6 +25,7 @@ struct IncarnationLog {
         var milliseconds: Int
         var residentKiB: Int
         var peakKiB: Int
+        var cpuMilliseconds: Int
     }
 
     var start: Start?
@@ -83,7 +84,14 @@ struct IncarnationLog {
                     unreadable.append(String(line))
                     continue
                 }
-                memory.append(Memory(milliseconds: milliseconds, residentKiB: resident, peakKiB: peak))
+                memory.append(
+                    Memory(
+                        milliseconds: milliseconds,
+                        residentKiB: resident,
+                        peakKiB: peak,
+                        cpuMilliseconds: int("cpu") ?? 0
+                    )
+                )
             case "X":
                 startFailure = String(line)
             default:

@@ -12,8 +12,8 @@ import Foundation
 ///    one than the request before, and once a run asks with a new ETag, its answers reach that revision.
 /// 4. Requests follow the policy: at most 4 attempts per fetch and polls at least 180 ms apart (so never five
 ///    requests within 180 ms); a fetch answered at once (200, 304, bad document) is followed by the next poll no
-///    sooner than 180 ms; after a `429` with `Retry-After: N` the retry waits N s (short gaps only between
-///    fetches, at most one per four attempts); under jittered back-off (refused, 503, silent) the request rate stays
+///    sooner than 180 ms; after a `429` with `Retry-After: N` the retry waits N s, or 30 s when N is larger (short
+///    gaps only between fetches, at most one per four attempts); under jittered back-off (refused, 503, silent) the request rate stays
 ///    near the policy's mean (about 1.1 per second) rather than the 20 per second of polling without back-off.
 /// 5. The cache file passes the integrity check and every document hash after every kill (checked by
 ///    ``CacheInspection``), and its last good revision never goes back.
@@ -32,7 +32,7 @@ struct SoakAnalysis {
     private(set) var violations: [String] = []
     private(set) var notes: [String] = []
     private(set) var backOff = (requests: 0, seconds: 0.0, allowance: 0.0)
-    private(set) var memory = (firstThirdKiB: 0, lastThirdKiB: 0, peakKiB: 0)
+    private(set) var memory = (firstThirdKiB: 0, lastThirdKiB: 0, peakKiB: 0, cpuShare: 0.0)
 
     /// The time allowed for scheduling noise between the client deciding to send and the server reading the head.
     static let slack = Duration.milliseconds(80)
@@ -155,7 +155,32 @@ struct SoakAnalysis {
 
     /// The requests a run sent, in order.
     private func requests(of run: Incarnation) -> [TestFliptServer.RecordedRequest] {
-        requests.filter { $0.receivedAt >= run.startedAt && $0.receivedAt <= run.killedAt }
+        requests.filter {
+            $0.receivedAt >= run.startedAt && $0.receivedAt <= run.killedAt && $0.connectionID >= run.firstConnection
+        }
+    }
+
+    /// A request for a message: its connection, when, and the revision it asked with.
+    private func describe(_ request: TestFliptServer.RecordedRequest) -> String {
+        let origin = phases.first?.start ?? request.receivedAt
+        let asked = request.header("If-None-Match").map { validDigests[$0].map { "r\($0)" } ?? "?" } ?? "-"
+        return "connection \(request.connectionID) at \(request.receivedAt - origin) asking \(asked)"
+    }
+
+    /// Every request and every phase, one a line, for a post-mortem.
+    var timeline: String {
+        let origin = phases.first?.start ?? .now
+        var lines: [(ContinuousClock.Instant, String)] = []
+        for phase in phases {
+            lines.append((phase.start, "phase \(phase.condition) revision \(phase.revision)"))
+            if let end = phase.end { lines.append((end, "phase end")) }
+        }
+        for run in incarnations {
+            lines.append((run.startedAt, "run \(run.index) started (first connection \(run.firstConnection))"))
+            lines.append((run.killedAt, "run \(run.index) killed"))
+        }
+        for request in requests { lines.append((request.receivedAt, "request " + describe(request))) }
+        return lines.sorted { $0.0 < $1.0 }.map { "\($0.0 - origin)\t\($0.1)" }.joined(separator: "\n")
     }
 
     private mutating func checkETags() {
@@ -226,13 +251,17 @@ struct SoakAnalysis {
 
     // MARK: 4: request rate
 
+    /// The phase whose window holds `instant`, or nil while the server was being switched over.
     private func phase(at instant: ContinuousClock.Instant) -> FlappingServer.Phase? {
-        phases.last { $0.start <= instant }
+        guard let phase = phases.last(where: { $0.start <= instant }) else { return nil }
+        if let end = phase.end, instant > end { return nil }
+        return phase
     }
 
     private mutating func checkRequests() {
         for run in incarnations {
-            let times = requests(of: run).map(\.receivedAt)
+            let sent = requests(of: run)
+            let times = sent.map(\.receivedAt)
             let name = "run \(run.index)"
             // At most four attempts per fetch, fetches at least 180 ms apart: never five requests within 180 ms.
             if times.count >= 5 {
@@ -246,25 +275,33 @@ struct SoakAnalysis {
             }
             var shortGapsSince: Int? = nil
             for index in 0..<max(0, times.count - 1) {
-                let (sent, next) = (times[index], times[index + 1])
-                guard let current = phase(at: sent) else { continue }
-                let end = current.end ?? .now
-                guard sent + Self.slack < end, next < end else {
+                let (at, next) = (times[index], times[index + 1])
+                guard let current = phase(at: at) else {
                     shortGapsSince = nil
                     continue
                 }
-                let gap = next - sent
+                let end = current.end ?? .now
+                guard at + Self.slack < end, next < end else {
+                    shortGapsSince = nil
+                    continue
+                }
+                let gap = next - at
                 if current.condition.answersNormally && gap < Self.shortestPoll - Self.slack {
                     violations.append(
                         "\(name): a request \(gap) after one answered at once (\(current.condition)); the poll "
-                            + "interval is at least 180 ms"
+                            + "interval is at least 180 ms [\(describe(sent[index])); \(describe(sent[index + 1]))]"
                     )
                 }
                 guard case .throttled(let seconds) = current.condition else {
                     shortGapsSince = nil
                     continue
                 }
-                if gap >= .seconds(seconds) - Self.slack {
+                // The client waits what the server asks, up to its cap of 30 s.
+                let wait = Duration.seconds(min(seconds, 30))
+                if gap >= wait - Self.slack {
+                    if seconds > 30 && gap > .seconds(seconds) - Self.slack {
+                        violations.append("\(name): waited \(gap) after a 429 with Retry-After: \(seconds) (cap: 30 s)")
+                    }
                     shortGapsSince = shortGapsSince.map { $0 + 1 }
                     continue
                 }
@@ -328,6 +365,12 @@ struct SoakAnalysis {
         let last = samples.suffix(third).max() ?? 0
         memory.firstThirdKiB = first
         memory.lastThirdKiB = last
+        if let start = longLived.log.memory.first, let end = longLived.log.memory.last,
+            end.milliseconds > start.milliseconds
+        {
+            memory.cpuShare =
+                Double(end.cpuMilliseconds - start.cpuMilliseconds) / Double(end.milliseconds - start.milliseconds)
+        }
         let allowed = first + max(first / 20, 4 * 1_024)
         if last > allowed {
             violations.append(
@@ -339,7 +382,7 @@ struct SoakAnalysis {
 
     // MARK: Report
 
-    func report(duration: Duration, seed: UInt64) -> String {
+    func report(duration: Duration, seed: UInt64, threads: Int) -> String {
         var byCondition: [String: Int] = [:]
         for phase in phases { byCondition[phase.condition.description, default: 0] += 1 }
         let conditions = byCondition.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
@@ -359,6 +402,7 @@ struct SoakAnalysis {
               failures        \(violations.count)
               memory          long-lived client \(memory.firstThirdKiB) KiB (first third max) -> \
             \(memory.lastThirdKiB) KiB (last third max); peak RSS \(memory.peakKiB) KiB
+              client CPU      \(String(format: "%.2f", memory.cpuShare)) cores (long-lived client, \(threads) evaluating threads)
             """
     }
 }
