@@ -50,6 +50,7 @@ enum SoakClient {
     }
 
     static func run(arguments: [String]) {
+        _ = SoakLog.milliseconds()  // times in the log count from here
         guard let settings = parse(arguments) else {
             print(
                 "usage: flipt-bench soak-client --url URL --cache FILE --log FILE [--threads N] [--interval-ms N] "

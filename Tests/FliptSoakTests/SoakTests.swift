@@ -102,7 +102,21 @@ struct SoakTests {
             if process.hasExited() {
                 findings.record(["run \(index) exited by itself: \(process.output())"])
             }
-            let killedAt = process.killNow()
+            // A client that answered once but has not logged its memory (every 250 ms) or an evaluation batch
+            // (every 100 ms) for 5 s or more is stuck: take its stacks before it goes.
+            let sofar = IncarnationLog(lines: process.lines())
+            let progress = min(sofar.memory.last?.milliseconds ?? 0, sofar.batches.last?.milliseconds ?? 0)
+            let silentFor = ContinuousClock.now - process.startedAt - .milliseconds(progress)
+            let killedAt: ContinuousClock.Instant
+            if sofar.start != nil && silentFor >= .seconds(5) {
+                killedAt = process.abortForStacks()
+                findings.record([
+                    "run \(index) hung: nothing logged for \(silentFor) before the kill; "
+                        + "stacks:\n" + process.output().split(separator: "\n").prefix(120).joined(separator: "\n")
+                ])
+            } else {
+                killedAt = process.killNow()
+            }
             incarnations.append(
                 Incarnation(
                     index: index,

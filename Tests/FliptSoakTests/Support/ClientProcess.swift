@@ -35,8 +35,22 @@ struct ClientProcess {
         defer { for pointer in argv { free(pointer) } }
         var pid: pid_t = 0
         let started = ContinuousClock.now
-        let result = (argv + [nil]).withUnsafeBufferPointer { buffer in
-            posix_spawn(&pid, path, &actions, nil, UnsafeMutablePointer(mutating: buffer.baseAddress!), environ)
+        // A hung client is stopped with SIGABRT, and the Swift runtime then prints every thread's stack.
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=yes,threads=all,interactive=no,color=no"
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") }
+        defer { for pointer in envp { free(pointer) } }
+        let result = (argv + [nil]).withUnsafeBufferPointer { arguments in
+            (envp + [nil]).withUnsafeBufferPointer { variables in
+                posix_spawn(
+                    &pid,
+                    path,
+                    &actions,
+                    nil,
+                    UnsafeMutablePointer(mutating: arguments.baseAddress!),
+                    UnsafeMutablePointer(mutating: variables.baseAddress!)
+                )
+            }
         }
         guard result == 0 else { throw SoakError("posix_spawn \(path) failed: \(String(cString: strerror(result)))") }
         return ClientProcess(pid: pid, logPath: logPath, startedAt: started)
@@ -48,6 +62,19 @@ struct ClientProcess {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return .now
+    }
+
+    /// Sends SIGABRT so that the runtime prints every thread's stack to the `.out` file, waits up to 20 s for the
+    /// process to end, then kills it for sure.
+    func abortForStacks() -> ContinuousClock.Instant {
+        _ = kill(pid, SIGABRT)
+        let limit = ContinuousClock.now + .seconds(20)
+        var status: Int32 = 0
+        while ContinuousClock.now < limit {
+            if waitpid(pid, &status, WNOHANG) == pid { return .now }
+            usleep(50_000)
+        }
+        return killNow()
     }
 
     /// Whether the process has exited by itself (it should run until killed).

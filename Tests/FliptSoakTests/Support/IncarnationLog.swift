@@ -10,6 +10,7 @@ struct IncarnationLog {
 
     /// What one thread answered during about 100 ms.
     struct Batch {
+        var milliseconds: Int
         var thread: Int
         var evaluations: Int
         var answers: Int
@@ -60,7 +61,8 @@ struct IncarnationLog {
                     contradictions: bad
                 )
             case "E":
-                guard let thread = int("th"), let evaluations = int("n"), let answers = int("ok"),
+                guard let milliseconds = int("ms"), let thread = int("th"), let evaluations = int("n"),
+                    let answers = int("ok"),
                     let revisions = fields["revs"], let errors = int("errs"), let late = int("late"),
                     let bad = int("bad")
                 else {
@@ -69,6 +71,7 @@ struct IncarnationLog {
                 }
                 batches.append(
                     Batch(
+                        milliseconds: milliseconds,
                         thread: thread,
                         evaluations: evaluations,
                         answers: answers,
