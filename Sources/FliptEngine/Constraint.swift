@@ -1,5 +1,5 @@
 /// A comparison between two ordered values.
-enum Comparison: Sendable {
+enum Comparison: UInt8, Sendable {
     case equal, notEqual, less, lessOrEqual, greater, greaterOrEqual
 
     init?(operator name: String) {
@@ -226,11 +226,79 @@ struct CompiledConstraint: Sendable {
             return .numberComparison(comparison, number)
         }
     }
+}
+
+/// A constraint as the program stores it: plain numbers only, the operation as a one-byte code and its operand
+/// packed into one word, so that reading and dispatching it is a load and a jump.
+struct ConstraintRecord {
+    enum Operation: UInt8 {
+        case unknownType, never, isEmpty, isNotEmpty
+        case equals, notEquals, hasPrefix, hasSuffix, contains, notContains, oneOf, notOneOf
+        case numberComparison, numberOneOf, numberNotOneOf, boolean, dateTimeComparison
+    }
+
+    /// The context property the constraint reads (unused when `readsEntityID`).
+    var property: ByteSpan
+    /// A byte span or list (start in the low half, count in the high half), a number, or an instant.
+    var operand: Int64
+    var operation: Operation
+    var comparison: Comparison
+    /// Whether the constraint reads the entity id instead of a context property.
+    var readsEntityID: Bool
+    /// Boolean constraints: the value that matches `true`.
+    var expected: Bool
+
+    static let size = roundedUp(MemoryLayout<ConstraintRecord>.size)
+
+    /// The record of a constraint whose spans already point into the program.
+    init(_ constraint: CompiledConstraint) {
+        property = constraint.property
+        readsEntityID = constraint.readsEntityID
+        operand = 0
+        comparison = .equal
+        expected = false
+        func packed(_ start: Int32, _ count: Int32) -> Int64 {
+            Int64(UInt32(bitPattern: start)) | Int64(count) << 32
+        }
+        switch constraint.test {
+        case .unknownType: operation = .unknownType
+        case .never: operation = .never
+        case .isEmpty: operation = .isEmpty
+        case .isNotEmpty: operation = .isNotEmpty
+        case .equals(let span): (operation, operand) = (.equals, packed(span.start, span.count))
+        case .notEquals(let span): (operation, operand) = (.notEquals, packed(span.start, span.count))
+        case .hasPrefix(let span): (operation, operand) = (.hasPrefix, packed(span.start, span.count))
+        case .hasSuffix(let span): (operation, operand) = (.hasSuffix, packed(span.start, span.count))
+        case .contains(let span): (operation, operand) = (.contains, packed(span.start, span.count))
+        case .notContains(let span): (operation, operand) = (.notContains, packed(span.start, span.count))
+        case .oneOf(let list): (operation, operand) = (.oneOf, packed(list.start, list.count))
+        case .notOneOf(let list): (operation, operand) = (.notOneOf, packed(list.start, list.count))
+        case .numberComparison(let comparison, let number):
+            (operation, operand) = (.numberComparison, Int64(number))
+            self.comparison = comparison
+        case .numberOneOf(let list): (operation, operand) = (.numberOneOf, packed(list.start, list.count))
+        case .numberNotOneOf(let list): (operation, operand) = (.numberNotOneOf, packed(list.start, list.count))
+        case .boolean(let value): (operation, expected) = (.boolean, value)
+        case .dateTimeComparison(let comparison, let instant):
+            (operation, operand) = (.dateTimeComparison, instant)
+            self.comparison = comparison
+        }
+    }
+
+    @inline(__always)
+    private var span: ByteSpan {
+        ByteSpan(start: Int32(truncatingIfNeeded: operand), count: Int32(truncatingIfNeeded: operand >> 32))
+    }
+
+    @inline(__always)
+    private var list: ElementSpan {
+        ElementSpan(start: Int32(truncatingIfNeeded: operand), count: Int32(truncatingIfNeeded: operand >> 32))
+    }
 
     /// Evaluates the constraint for a value (empty when the property is missing).
     @inline(__always)
     func matches(_ value: UnsafeBufferPointer<UInt8>, _ arena: ArenaView) -> Bool {
-        switch test {
+        switch operation {
         case .unknownType, .never: return false
         case .isEmpty: return value.isEmpty
         case .isNotEmpty: return !value.isEmpty
@@ -241,33 +309,33 @@ struct CompiledConstraint: Sendable {
     }
 
     private func matchesNonEmpty(_ value: UnsafeBufferPointer<UInt8>, _ arena: ArenaView) -> Bool {
-        switch test {
+        switch operation {
         case .unknownType, .never, .isEmpty: return false
         case .isNotEmpty: return true
-        case .equals(let expected): return bytesEqualBuffers(value, arena[expected])
-        case .notEquals(let expected): return !bytesEqualBuffers(value, arena[expected])
-        case .hasPrefix(let prefix): return bytesHavePrefix(value, arena[prefix])
-        case .hasSuffix(let suffix): return bytesHaveSuffix(value, arena[suffix])
-        case .contains(let part): return bytesContain(value, arena[part])
-        case .notContains(let part): return !bytesContain(value, arena[part])
-        case .oneOf(let list): return Self.list(list, contains: value, arena)
-        case .notOneOf(let list): return !Self.list(list, contains: value, arena)
-        case .numberComparison(let comparison, let expected):
+        case .equals: return bytesEqualBuffers(value, arena[span])
+        case .notEquals: return !bytesEqualBuffers(value, arena[span])
+        case .hasPrefix: return bytesHavePrefix(value, arena[span])
+        case .hasSuffix: return bytesHaveSuffix(value, arena[span])
+        case .contains: return bytesContain(value, arena[span])
+        case .notContains: return !bytesContain(value, arena[span])
+        case .oneOf: return Self.list(list, contains: value, arena)
+        case .notOneOf: return !Self.list(list, contains: value, arena)
+        case .numberComparison:
             guard let number = parseInt32(value) else { return false }
-            return comparison.holds(number, expected)
-        case .numberOneOf(let list):
+            return comparison.holds(number, Int32(truncatingIfNeeded: operand))
+        case .numberOneOf:
             guard let number = parseInt32(value) else { return false }
             return Self.numbers(list, contain: number, arena)
-        case .numberNotOneOf(let list):
+        case .numberNotOneOf:
             guard let number = parseInt32(value) else { return false }
             return !Self.numbers(list, contain: number, arena)
-        case .boolean(let expected):
+        case .boolean:
             if bytesEqualLiteral(value, "true") { return expected }
             if bytesEqualLiteral(value, "false") { return !expected }
             return false
-        case .dateTimeComparison(let comparison, let expected):
+        case .dateTimeComparison:
             guard let instant = parseRFC3339Seconds(value) else { return false }
-            return comparison.holds(instant, expected)
+            return comparison.holds(instant, operand)
         }
     }
 

@@ -7,7 +7,7 @@
 //     [constraint bytes: property names, values, list entries]
 //     FlagRecord, key bytes (padded to 4)
 //     item × itemCount:   RuleRecord, then
-//         segment × segmentCount:   SegmentRecord, then CompiledConstraint × constraintCount
+//         segment × segmentCount:   SegmentRecord, then ConstraintRecord × constraintCount
 //         boundary (Int32) × distributionCount, then DistributionRecord × distributionCount
 //
 // Records are read with unaligned loads, so no record needs more than byte alignment. The strings a result
@@ -81,8 +81,6 @@ struct DistributionRecord {
     /// Index in `strings` of the attachment, or -1.
     var attachment: Int32
 }
-
-private let constraintStride = roundedUp(MemoryLayout<CompiledConstraint>.size)
 
 @inline(__always)
 func roundedUp(_ count: Int) -> Int { (count + 3) & ~3 }
@@ -253,9 +251,9 @@ extension Program {
     ) -> Bool {
         var position = offset + SegmentRecord.size
         for _ in 0..<Int(segment.constraintCount) {
-            let constraint = base.loadUnaligned(fromByteOffset: position, as: CompiledConstraint.self)
-            position += constraintStride
-            if case .unknownType = constraint.test { return false }
+            let constraint = base.loadUnaligned(fromByteOffset: position, as: ConstraintRecord.self)
+            position += ConstraintRecord.size
+            if constraint.operation == .unknownType { return false }
             let matched: Bool
             if constraint.readsEntityID {
                 matched = constraint.matches(entity, view)
@@ -424,9 +422,9 @@ struct ProgramBuilder {
             )
             append(&record, size: SegmentRecord.size)
             for _ in segment.constraints {
-                var constraint = relocated[nextRelocated]
+                var constraint = ConstraintRecord(relocated[nextRelocated])
                 nextRelocated += 1
-                append(&constraint, size: constraintStride)
+                append(&constraint, size: ConstraintRecord.size)
             }
             record.byteCount = Int32(bytes.count - start)
             overwrite(record, at: start)
