@@ -180,21 +180,14 @@ final class ClientCore: Sendable {
 
     private static func openStore(options: ClientOptions) throws(FliptError) -> SnapshotStore? {
         guard let path = options.cache.resolvedPath else { return nil }
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
-            do {
-                try FileManager.default.createDirectory(
-                    atPath: directory,
-                    withIntermediateDirectories: true,
-                    attributes: [.posixPermissions: 0o700]
-                )
-            } catch {
-                throw FliptError(
-                    .invalidConfiguration,
-                    "Cannot create the cache directory \(directory): \(error.localizedDescription). "
-                        + "Set ClientOptions.cache.location to a writable path, or .disabled."
-                )
-            }
+        do {
+            try CacheOptions.createDirectory(forCacheFile: path)
+        } catch {
+            throw FliptError(
+                .invalidConfiguration,
+                "Cannot create the cache directory \((path as NSString).deletingLastPathComponent): "
+                    + "\(error.localizedDescription). Set ClientOptions.cache.location to a writable path, or .disabled."
+            )
         }
         do {
             let store = try SnapshotStore(

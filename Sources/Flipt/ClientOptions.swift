@@ -74,6 +74,19 @@ public struct CacheOptions: Sendable {
             .appendingPathComponent("cache.sqlite3")
     }
 
+    /// Creates the directory of the cache file `path` (and its parents), owner-only, when it does not exist.
+    ///
+    /// - Throws: the file system's error; callers wrap it in their own message.
+    package static func createDirectory(forCacheFile path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard !directory.isEmpty, !FileManager.default.fileExists(atPath: directory) else { return }
+        try FileManager.default.createDirectory(
+            atPath: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+    }
+
     /// The resolved file path, or nil when the cache is disabled.
     var resolvedPath: String? {
         switch location {

@@ -1,3 +1,4 @@
+import Flipt
 import FliptEngine
 import FliptStore
 import Foundation
@@ -37,21 +38,14 @@ extension CacheOptionGroup {
     /// without storing anything. A damaged file is moved aside by the store; a note on standard error says so.
     func openForWriting(generationsKept: Int = 3) throws -> SnapshotStore {
         let path = self.path
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty && !FileManager.default.fileExists(atPath: directory) {
-            do {
-                try FileManager.default.createDirectory(
-                    atPath: directory,
-                    withIntermediateDirectories: true,
-                    attributes: [.posixPermissions: 0o700]
-                )
-            } catch {
-                throw CommandFailure(
-                    ExitStatus.cache,
-                    "cannot create the cache directory \(directory) (\(error.localizedDescription)); create it or "
-                        + "pass another --cache"
-                )
-            }
+        do {
+            try CacheOptions.createDirectory(forCacheFile: path)
+        } catch {
+            throw CommandFailure(
+                ExitStatus.cache,
+                "cannot create the cache directory \((path as NSString).deletingLastPathComponent) "
+                    + "(\(error.localizedDescription)); create it or pass another --cache"
+            )
         }
         let store: SnapshotStore
         do {
