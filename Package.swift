@@ -15,6 +15,10 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // TLS with extra trust roots or skip-verify on Linux (FoundationNetworking has no hook for either).
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // The system SQLite library, reached through our own module map.
@@ -33,7 +37,14 @@ let package = Package(
         // HTTP: conditional polling, NDJSON streaming, retry and back-off policies.
         .target(
             name: "FliptSync",
-            dependencies: ["FliptEngine", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "FliptEngine", .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(platforms: [.linux])),
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(platforms: [.linux])),
+            ]
         ),
         // The public client API: FliptClient composes engine, store and sync.
         .target(
@@ -54,12 +65,26 @@ let package = Package(
         // The HTTP server behind `flipt-offline serve`: Flipt's snapshot API answered from a snapshot cache.
         .target(name: "FliptRelay", dependencies: ["FliptStore", .product(name: "Logging", package: "swift-log")]),
         // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
-        .target(name: "FliptTestSupport", dependencies: ["FliptEngine"]),
+        .target(
+            name: "FliptTestSupport",
+            dependencies: [
+                "FliptEngine",
+                .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(platforms: [.linux])),
+                .product(name: "NIOTLS", package: "swift-nio", condition: .when(platforms: [.linux])),
+            ]
+        ),
         // Benchmarks against the official engine (loaded at run time from its shared library).
         .executableTarget(name: "FliptBenchmarks", dependencies: ["Flipt", "FliptEngine", "FliptStore"]),
         .testTarget(name: "FliptEngineTests", dependencies: ["FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
-        .testTarget(name: "FliptSyncTests", dependencies: ["FliptSync", "FliptEngine", "FliptTestSupport"]),
+        .testTarget(
+            name: "FliptSyncTests",
+            dependencies: [
+                "FliptSync", "FliptEngine", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "FliptTests",
             dependencies: ["Flipt", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log")]

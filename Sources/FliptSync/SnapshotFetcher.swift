@@ -36,7 +36,9 @@ public final class SnapshotFetcher: Sendable {
     ///
     /// - Parameters:
     ///   - configuration: validated here; an invalid one throws a ``SyncError/Kind/configuration`` error.
-    ///   - transport: the HTTP client; by default a ``URLSessionTransport`` with the configuration's TLS options.
+    ///   - transport: the HTTP client; by default a ``URLSessionTransport`` with the configuration's TLS options, or
+    ///     on Linux, when those options add trust roots or skip verification (which URLSession cannot do there), an
+    ///     ``AsyncHTTPClientTransport``.
     ///   - clock: used for back-off waits and per-attempt deadlines.
     ///   - random: the jitter source.
     ///   - logger: receives retries and failures (never credentials); silent by default.
@@ -52,12 +54,22 @@ public final class SnapshotFetcher: Sendable {
         if let transport {
             self.transport = transport
         } else {
-            self.transport = try URLSessionTransport(tls: configuration.tls, logger: logger)
+            self.transport = try Self.defaultTransport(tls: configuration.tls, logger: logger)
         }
         self.clock = clock
         self.random = random
         self.logger = logger
         self.credential = Mutex(configuration.authentication)
+    }
+
+    /// The transport a fetcher creates when given none.
+    static func defaultTransport(tls: TLSOptions, logger: Logger) throws(SyncError) -> any HTTPTransport {
+        #if canImport(FoundationNetworking) && canImport(AsyncHTTPClient)
+        if !tls.additionalTrustRoots.isEmpty || tls.insecureSkipVerify {
+            return try AsyncHTTPClientTransport(tls: tls, logger: logger)
+        }
+        #endif
+        return try URLSessionTransport(tls: tls, logger: logger)
     }
 
     /// The credential the next request will carry.

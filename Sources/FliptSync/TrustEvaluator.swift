@@ -8,13 +8,16 @@ import FoundationNetworking
 import Security
 #endif
 
-/// Applies ``TLSOptions`` to server-trust challenges where the platform allows it.
+/// ``TLSOptions`` read and checked: the DER bytes of every extra trust root, and whether verification is off.
+///
+/// Both transports build one; bad PEM input fails here, with the same ``SyncError/Kind/configuration`` errors.
 struct TrustEvaluator: Sendable {
     /// DER certificates to trust in addition to the system store.
     let anchors: [Data]
     let insecureSkipVerify: Bool
 
-    init(_ options: TLSOptions, logger: Logger) throws(SyncError) {
+    /// Reads every trust root; throws a configuration error for an unreadable file or text without a certificate.
+    init(_ options: TLSOptions) throws(SyncError) {
         var anchors: [Data] = []
         for root in options.additionalTrustRoots {
             let text: String
@@ -33,28 +36,18 @@ struct TrustEvaluator: Sendable {
             }
             anchors += blocks
         }
-        #if canImport(FoundationNetworking)
-        if !anchors.isEmpty {
-            throw SyncError(
-                .configuration,
-                "Extra CA certificates are not supported by URLSession on Linux: FoundationNetworking's libcurl "
-                    + "backend only reads the system bundle. Add the CA to the system trust store "
-                    + "(/usr/local/share/ca-certificates, then update-ca-certificates) and remove it from the options."
-            )
-        }
-        if options.insecureSkipVerify {
-            throw SyncError(
-                .configuration,
-                "Skipping certificate verification is not supported by URLSession on Linux. Trust the server's CA "
-                    + "through the system trust store instead."
-            )
-        }
-        #endif
-        if options.insecureSkipVerify {
-            logger.warning("TLS certificate verification is disabled: the connection to Flipt can be intercepted.")
-        }
         self.anchors = anchors
         self.insecureSkipVerify = options.insecureSkipVerify
+    }
+
+    /// Whether the options differ from the defaults (system trust store, full verification).
+    var isCustom: Bool { !anchors.isEmpty || insecureSkipVerify }
+
+    /// Logs the one warning a transport gives when certificate verification is disabled.
+    func warnIfUnverified(_ logger: Logger) {
+        if insecureSkipVerify {
+            logger.warning("TLS certificate verification is disabled: the connection to Flipt can be intercepted.")
+        }
     }
 
     #if canImport(Security)

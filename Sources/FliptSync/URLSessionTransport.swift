@@ -15,9 +15,11 @@ import FoundationNetworking
 /// hours). Total per-attempt deadlines are the caller's job (``SnapshotFetcher`` does it). Cancelling the calling
 /// task cancels the `URLSessionTask`.
 ///
-/// On Linux, FoundationNetworking (libcurl) always verifies certificates against the system bundle and offers no
-/// hook to add a trust root or to skip verification, so ``init(tls:idleTimeout:logger:)`` throws a
-/// ``SyncError/Kind/configuration`` error for those options instead of ignoring them.
+/// On Apple platforms every ``TLSOptions`` works through the session delegate. On Linux, FoundationNetworking
+/// (libcurl) always verifies certificates against the system bundle and offers no hook to add a trust root or to
+/// skip verification, so there ``init(tls:idleTimeout:logger:)`` throws a ``SyncError/Kind/configuration`` error
+/// for those options instead of ignoring them; use ``AsyncHTTPClientTransport``, which ``SnapshotFetcher`` picks
+/// by itself on Linux when the options need it.
 public final class URLSessionTransport: HTTPTransport {
     /// The idle timeout given to URLSession for every request.
     public let idleTimeout: Duration
@@ -27,7 +29,7 @@ public final class URLSessionTransport: HTTPTransport {
     /// Creates a transport.
     ///
     /// - Parameters:
-    ///   - tls: trust options; see the type's discussion for what Linux supports.
+    ///   - tls: trust options; on Linux only the defaults (see the type's discussion).
     ///   - idleTimeout: how long a connection may stay silent before URLSession gives up (default 7 days; whole
     ///     seconds, at least 1).
     ///   - logger: receives a warning when certificate verification is disabled.
@@ -36,7 +38,18 @@ public final class URLSessionTransport: HTTPTransport {
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
         logger: Logger = .noop
     ) throws(SyncError) {
-        let trust = try TrustEvaluator(tls, logger: logger)
+        let trust = try TrustEvaluator(tls)
+        #if canImport(FoundationNetworking)
+        if trust.isCustom {
+            throw SyncError(
+                .configuration,
+                "URLSession on Linux cannot use extra CA certificates or skip certificate verification: "
+                    + "FoundationNetworking's libcurl backend only reads the system bundle. Use "
+                    + "AsyncHTTPClientTransport (SnapshotFetcher and FliptClient do so by default for these options)."
+            )
+        }
+        #endif
+        trust.warnIfUnverified(logger)
         self.idleTimeout = max(idleTimeout, .seconds(1))
         let configuration = URLSessionConfiguration.ephemeral
         configuration.urlCache = nil
@@ -159,57 +172,33 @@ final class Exchange: Sendable {
 
     /// Maps a URLSession error to a ``SyncError`` with advice.
     static func classify(_ error: any Error, url: URL) -> SyncError {
-        let target = url.absoluteString
         guard let urlError = error as? URLError else {
-            return SyncError(.network, "The request to \(target) failed: \(error).", url: target)
+            return TransportFailure.other("\(error)").error(url: url)
         }
+        let failure: TransportFailure
         switch urlError.code {
-        case .cancelled:
-            return .cancelled(url: target)
-        case .timedOut:
-            return SyncError(
-                .timeout,
-                "The request to \(target) timed out with no data from the server. Check the server and network.",
-                url: target
-            )
-        case .cannotFindHost, .dnsLookupFailed:
-            return SyncError(
-                .network,
-                "The host of \(target) could not be resolved. Check the URL and the device's DNS.",
-                url: target
-            )
-        case .cannotConnectToHost:
-            return SyncError(
-                .network,
-                "Could not connect to \(target): connection refused. Check that the Flipt server runs there.",
-                url: target
-            )
-        case .networkConnectionLost:
-            return SyncError(
-                .network,
-                "The connection to \(target) was lost before the response was complete. It is retried; if it "
-                    + "persists, check proxies and the server's logs.",
-                url: target
-            )
+        case .cancelled: failure = .cancelled
+        case .timedOut: failure = .timedOut
+        case .cannotFindHost, .dnsLookupFailed: failure = .hostNotFound
+        case .cannotConnectToHost: failure = .refused
+        case .networkConnectionLost: failure = .connectionLost
         case .secureConnectionFailed, .serverCertificateUntrusted, .serverCertificateHasBadDate,
             .serverCertificateHasUnknownRoot, .serverCertificateNotYetValid, .clientCertificateRejected,
             .clientCertificateRequired:
-            return SyncError(
-                .network,
-                "The TLS connection to \(target) failed (\(urlError.code.rawValue)). Check the server certificate "
-                    + "and that its CA is in the system trust store.",
-                url: target
-            )
-        case .notConnectedToInternet:
-            return SyncError(.network, "The device is offline; the request to \(target) was not sent.", url: target)
-        default:
-            return SyncError(
-                .network,
-                "The request to \(target) failed (URLError \(urlError.code.rawValue)): "
-                    + "\(urlError.localizedDescription). Check the URL and the network.",
-                url: target
-            )
+            failure = .tls("URLError \(urlError.code.rawValue)")
+        case .notConnectedToInternet: failure = .offline
+        case .unknown where Self.isCertificateProblem(urlError.localizedDescription):
+            // FoundationNetworking reports libcurl's certificate errors as code -1 with curl's text.
+            failure = .tls("URLError \(urlError.code.rawValue): \(urlError.localizedDescription)")
+        default: failure = .other("URLError \(urlError.code.rawValue): \(urlError.localizedDescription)")
         }
+        return failure.error(url: url)
+    }
+
+    /// Whether libcurl's error text is about TLS or the server's certificate.
+    static func isCertificateProblem(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        return lowered.contains("ssl") || lowered.contains("tls") || lowered.contains("certificate")
     }
 }
 

@@ -69,37 +69,48 @@ struct ConfigurationTests {
         #expect(throws: Never.self) { try fine.validate() }
     }
 
-    @Test("an unreadable CA file or PEM without a certificate fails loudly")
+    @Test("an unreadable CA file or PEM without a certificate fails loudly, whatever the transport")
     func badTrustRoots() {
         for root in [TLSOptions.TrustRoot.pemFile("/nonexistent/ca.pem"), .pem("not a certificate")] {
-            do {
-                _ = try URLSessionTransport(tls: TLSOptions(additionalTrustRoots: [root]))
-                Issue.record("expected a configuration error")
-            } catch {
-                #expect(error.kind == .configuration)
+            let options = TLSOptions(additionalTrustRoots: [root])
+            var configuration = SyncConfiguration(url: base)
+            configuration.tls = options
+            var errors: [SyncError?] = [
+                #expect(throws: SyncError.self) { try URLSessionTransport(tls: options) },
+                #expect(throws: SyncError.self) { try SnapshotFetcher(configuration: configuration) },
+            ]
+            #if canImport(AsyncHTTPClient)
+            errors.append(#expect(throws: SyncError.self) { try AsyncHTTPClientTransport(tls: options) })
+            #endif
+            for error in errors {
+                #expect(error?.kind == .configuration)
+                if case .pemFile = root {
+                    #expect(
+                        error?.message == "The CA certificate file /nonexistent/ca.pem cannot be read; check the path."
+                    )
+                } else {
+                    #expect(error?.message.contains("BEGIN CERTIFICATE") == true)
+                }
             }
         }
     }
 
     #if canImport(FoundationNetworking)
-    @Test("on Linux, extra CAs and skip-verify are refused at configuration time, never silently ignored")
-    func linuxTLSLimits() throws {
-        let pem = """
-            -----BEGIN CERTIFICATE-----
-            MIIBszCCAVmgAwIBAgIUQ0E=
-            -----END CERTIFICATE-----
-            """
-        for options in [TLSOptions(additionalTrustRoots: [.pem(pem)]), TLSOptions(insecureSkipVerify: true)] {
-            do {
-                _ = try URLSessionTransport(tls: options)
-                Issue.record("expected a configuration error")
-            } catch {
-                #expect(error.kind == .configuration)
-                #expect(error.message.contains("Linux"))
-            }
+    @Test("on Linux, URLSessionTransport refuses extra CAs and skip-verify; SnapshotFetcher takes them")
+    func linuxTLSOptions() throws {
+        for options in [
+            TLSOptions(additionalTrustRoots: [.pem(TestCertificates.caCertificate)]),
+            TLSOptions(insecureSkipVerify: true),
+        ] {
+            let error = #expect(throws: SyncError.self) { try URLSessionTransport(tls: options) }
+            #expect(error?.kind == .configuration)
+            #expect(error?.message.contains("AsyncHTTPClientTransport") == true)
             var configuration = SyncConfiguration(url: base)
             configuration.tls = options
-            #expect(throws: SyncError.self) { try SnapshotFetcher(configuration: configuration) }
+            #expect(throws: Never.self) { try SnapshotFetcher(configuration: configuration) }
+            #if canImport(AsyncHTTPClient)
+            #expect(throws: Never.self) { try AsyncHTTPClientTransport(tls: options) }
+            #endif
         }
     }
     #endif

@@ -140,17 +140,31 @@ struct SecretsTests {
     func verificationOnByDefault() throws {
         #expect(ClientOptions().tls.insecureSkipVerify == false)
         #expect(ClientOptions().tls.additionalTrustRoots.isEmpty)
-        #if os(Linux)
-        // FoundationNetworking cannot skip verification: asking for it fails loudly instead of being ignored.
-        let error = #expect(throws: FliptError.self) {
-            try FliptClient(
-                options: ClientOptions(
-                    tls: TLSOptions(insecureSkipVerify: true),
-                    cache: CacheOptions(location: .disabled)
-                )
-            )
-        }
-        #expect(error?.code == .invalidConfiguration)
-        #endif
     }
+
+    #if canImport(NIOSSL)
+    @Test("skip-verify works against a self-signed TLS server, warns once, and keeps the token out of the logs")
+    func skipVerifyOverTLS() async throws {
+        let server = try TestFliptServer()
+        defer { server.stop() }
+        let forwarder = try TLSForwarder(to: server)
+        defer { forwarder.stop() }
+        server.setDocument(FixtureDocument.bytes(revision: 1))
+        server.requireAuthentication(clientTokens: [Self.token])
+        server.enqueue(.status(503))
+        let collector = LogLines()
+        var options = testOptions(url: forwarder.baseURL, cache: nil, authentication: .clientToken(Self.token))
+        options.tls = TLSOptions(insecureSkipVerify: true)
+        options.logger = collector.logger
+        let client = try FliptClient(options: options)
+        try await client.waitUntilReady(timeout: .seconds(30))
+        #expect(try servedRevision(client) == "revision 1")
+        await client.shutdown()
+        #expect(server.requests.contains { $0.header("Authorization") == "Bearer \(Self.token)" })
+        let lines = collector.lines.withLock { $0 }
+        #expect(lines.filter { $0.hasPrefix("warning") && $0.contains("verification is disabled") }.count == 1)
+        #expect(lines.count > 2, "the logger saw too little to prove anything")
+        Self.expectNoSecrets(in: lines, "the logs")
+    }
+    #endif
 }

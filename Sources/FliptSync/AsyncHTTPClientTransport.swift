@@ -1,0 +1,187 @@
+#if canImport(AsyncHTTPClient)
+import AsyncHTTPClient
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+/// An ``HTTPTransport`` on AsyncHTTPClient and SwiftNIO SSL: the one that honours every ``TLSOptions`` on Linux.
+///
+/// FoundationNetworking's URLSession cannot add a trust root or skip verification, so on Linux
+/// ``SnapshotFetcher`` uses this transport whenever the options ask for either; it works for plain `http` too.
+/// Trust is the system store plus every ``TLSOptions/additionalTrustRoots`` certificate, with host-name checks;
+/// ``TLSOptions/insecureSkipVerify`` turns every check off and logs one warning when the transport is created.
+///
+/// It behaves like ``URLSessionTransport``: no cache, no cookies, `Accept-Encoding` as the request says (no
+/// decompression), redirects (301, 302, 303, 307, 308; at most 10) followed with the `Authorization` header dropped
+/// once a redirect leaves the original scheme, host and port, body chunks handed on as they arrive, the same
+/// ``SyncError`` kinds for the same failures, and a prompt ``SyncError/Kind/cancelled`` error when the calling task
+/// is cancelled. ``idleTimeout`` bounds each silence of the connection; connecting is bounded by the idle timeout
+/// or 30 seconds, whichever is shorter. Failed connections are not retried here: that is the caller's retry
+/// policy's job.
+///
+/// The transport owns an `HTTPClient` on the shared event loop group. ``shutdown()`` closes it; releasing the last
+/// reference without that starts the same shutdown in the background, without blocking. A stream keeps its
+/// transport alive until its body ends.
+public final class AsyncHTTPClientTransport: HTTPTransport {
+    /// The longest silence allowed on a connection, while waiting for the response or between body chunks.
+    public let idleTimeout: Duration
+    private let client: HTTPClient
+    private static let maximumRedirects = 10
+
+    /// Creates a transport.
+    ///
+    /// - Parameters:
+    ///   - tls: trust options; an unreadable CA file or text without a certificate throws a
+    ///     ``SyncError/Kind/configuration`` error.
+    ///   - idleTimeout: how long a connection may stay silent (default 7 days, since a quiet stream sends nothing
+    ///     for hours; at least 1 ms).
+    ///   - logger: receives one warning when certificate verification is disabled.
+    public init(
+        tls: TLSOptions = TLSOptions(),
+        idleTimeout: Duration = .seconds(7 * 24 * 3_600),
+        logger: Logger = .noop
+    ) throws(SyncError) {
+        let trust = try TrustEvaluator(tls)
+        var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+        if !trust.anchors.isEmpty {
+            var certificates: [NIOSSLCertificate] = []
+            for der in trust.anchors {
+                guard let certificate = try? NIOSSLCertificate(bytes: Array(der), format: .der) else {
+                    throw SyncError(
+                        .configuration,
+                        "A CA certificate in the trust roots is not a valid X.509 certificate; check the PEM file."
+                    )
+                }
+                certificates.append(certificate)
+            }
+            tlsConfiguration.additionalTrustRoots = [.certificates(certificates)]
+        }
+        if trust.insecureSkipVerify { tlsConfiguration.certificateVerification = .none }
+        self.idleTimeout = max(idleTimeout, .milliseconds(1))
+        var configuration = HTTPClient.Configuration()
+        configuration.tlsConfiguration = tlsConfiguration
+        configuration.redirectConfiguration = .disallow
+        configuration.decompression = .disabled
+        configuration.timeout = HTTPClient.Configuration.Timeout(
+            connect: Self.timeAmount(min(self.idleTimeout, .seconds(30))),
+            read: Self.timeAmount(self.idleTimeout)
+        )
+        configuration.connectionPool.retryConnectionEstablishment = false
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        trust.warnIfUnverified(logger)
+    }
+
+    deinit {
+        // Non-blocking: the client keeps itself alive until its connections are closed. It fails harmlessly
+        // (alreadyShutdown) after an explicit shutdown().
+        client.shutdown(queue: .global()) { _ in }
+    }
+
+    /// Closes every connection and releases the client; requests after this fail with a network error.
+    ///
+    /// Calling it more than once is harmless.
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// Sends a request and collects the whole body.
+    public func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+        try await collect(request)
+    }
+
+    /// Sends a request; returns when the final response's headers arrive, with the body as a stream of chunks.
+    public func openStream(_ request: HTTPRequest) async throws(SyncError) -> HTTPStreamResponse {
+        let original = request.url
+        var url = request.url
+        var headers = request.headers
+        var redirects = 0
+        while true {
+            let response = try await execute(url: url, headers: headers)
+            guard let next = Self.redirectTarget(of: response, from: url) else {
+                let head = HTTPResponseHead(
+                    status: Int(response.status.code),
+                    headers: response.headers.map { HTTPField($0.name, $0.value) },
+                    url: url
+                )
+                return HTTPStreamResponse(head: head, body: body(of: response, url: url))
+            }
+            // A redirect's own body is small and unused; read it so the connection can be reused.
+            _ = try? await response.body.collect(upTo: 65_536)
+            redirects += 1
+            guard redirects <= Self.maximumRedirects else {
+                throw SyncError(
+                    .network,
+                    "The request to \(original.absoluteString) was redirected more than \(Self.maximumRedirects) "
+                        + "times. Point the URL at the final address.",
+                    url: original.absoluteString
+                )
+            }
+            if !Self.sameOrigin(original, next) {
+                headers.removeAll { $0.name.caseInsensitiveCompare("Authorization") == .orderedSame }
+            }
+            url = next
+        }
+    }
+
+    /// One exchange, without following redirects; returns at the response head.
+    private func execute(url: URL, headers: [HTTPField]) async throws(SyncError) -> HTTPClientResponse {
+        if Task.isCancelled { throw SyncError.cancelled(url: url.absoluteString) }
+        var outgoing = HTTPClientRequest(url: url.absoluteString)
+        outgoing.method = .GET
+        for field in headers { outgoing.headers.add(name: field.name, value: field.value) }
+        do {
+            // The deadline covers only the wait for the head; the read timeout bounds each silence.
+            return try await client.execute(outgoing, deadline: .now() + .hours(24 * 365))
+        } catch {
+            throw Self.classify(error, url: url)
+        }
+    }
+
+    /// The body as chunks, read by a task of its own that ends (cancelling the request) when iteration ends.
+    private func body(of response: HTTPClientResponse, url: URL) -> AsyncThrowingStream<[UInt8], any Error> {
+        let (stream, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let reader = Task { [self] in
+            // The transport (and so its client) stays alive while the body is read.
+            defer { withExtendedLifetime(self) {} }
+            do {
+                for try await buffer in response.body {
+                    continuation.yield(Array(buffer.readableBytesView))
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: Self.classify(error, url: url))
+            }
+        }
+        continuation.onTermination = { _ in reader.cancel() }
+        return stream
+    }
+
+    /// The URL a 301, 302, 303, 307 or 308 response points to, resolved against `url`; nil for anything else.
+    static func redirectTarget(of response: HTTPClientResponse, from url: URL) -> URL? {
+        guard [301, 302, 303, 307, 308].contains(response.status.code),
+            let location = response.headers.first(name: "Location"),
+            let target = URL(string: location, relativeTo: url)?.absoluteURL,
+            let scheme = target.scheme?.lowercased(), scheme == "http" || scheme == "https"
+        else { return nil }
+        return target
+    }
+
+    /// Whether two URLs share scheme, host and port (default ports made explicit).
+    static func sameOrigin(_ first: URL, _ second: URL) -> Bool {
+        func origin(_ url: URL) -> (String, String, Int) {
+            let scheme = url.scheme?.lowercased() ?? ""
+            return (scheme, url.host?.lowercased() ?? "", url.port ?? (scheme == "https" ? 443 : 80))
+        }
+        return origin(first) == origin(second)
+    }
+
+    private static func timeAmount(_ duration: Duration) -> TimeAmount {
+        let (seconds, attoseconds) = duration.components
+        let nanoseconds = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !nanoseconds.overflow else { return .nanoseconds(.max) }
+        return .nanoseconds(nanoseconds.partialValue + attoseconds / 1_000_000_000)
+    }
+}
+#endif
