@@ -86,8 +86,13 @@ public struct HTTPStreamResponse: Sendable {
 
 /// The HTTP client the sync layer uses; ``URLSessionTransport`` is the standard one.
 ///
-/// Implementations follow redirects, never cache, never add `Accept-Encoding` other than what the request says, and
-/// end promptly (with a ``SyncError/Kind/cancelled`` error) when the calling task is cancelled.
+/// On Linux, `AsyncHTTPClientTransport` serves the TLS options URLSession cannot honour there (extra trust roots,
+/// skip-verify); ``SnapshotFetcher`` picks it by itself.
+///
+/// Implementations follow redirects (dropping `Authorization` when a redirect leaves the original scheme, host and
+/// port), never cache, never add `Accept-Encoding` other than what the request says, hand body chunks on as they
+/// arrive, report failures with the same ``SyncError`` kinds, and end promptly (with a
+/// ``SyncError/Kind/cancelled`` error) when the calling task is cancelled.
 public protocol HTTPTransport: Sendable {
     /// Sends a request and returns the whole response, whatever its status.
     func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse
