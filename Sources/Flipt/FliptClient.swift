@@ -67,6 +67,28 @@ public final class FliptClient: Sendable {
         }
     }
 
+    /// Evaluates a variant flag for an entity whose properties are an ``EvaluationContext``.
+    ///
+    /// The same as the `[String: String]` form, for callers that evaluate the same entity many times: build the
+    /// context once and pass it to each call. Looking a property up in an `EvaluationContext` costs a fraction of
+    /// a lookup in a dictionary, and its keys are compared byte for byte as the official engine does (a
+    /// `[String: String]` merges canonically equivalent keys such as "é" and "e\u{301}").
+    ///
+    /// - Throws: the errors of the `[String: String]` form.
+    public func evaluateVariant(
+        flagKey: String,
+        entityID: String,
+        context: EvaluationContext
+    ) throws(FliptError) -> VariantEvaluationResponse {
+        try Self.validate(flagKey: flagKey, entityID: entityID)
+        let evaluator = try core.currentEvaluator()
+        do {
+            return try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
+        } catch {
+            throw FliptError(error)
+        }
+    }
+
     /// Evaluates a boolean flag for an entity.
     ///
     /// - Throws: the errors of ``evaluateVariant(flagKey:entityID:context:)``.
@@ -79,6 +101,28 @@ public final class FliptClient: Sendable {
         let evaluator = try core.currentEvaluator()
         do {
             return try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
+        } catch {
+            throw FliptError(error)
+        }
+    }
+
+    /// Evaluates a boolean flag for an entity whose properties are an ``EvaluationContext``.
+    ///
+    /// The same as the `[String: String]` form, for callers that evaluate the same entity many times: build the
+    /// context once and pass it to each call. Looking a property up in an `EvaluationContext` costs a fraction of
+    /// a lookup in a dictionary, and its keys are compared byte for byte as the official engine does (a
+    /// `[String: String]` merges canonically equivalent keys such as "é" and "e\u{301}").
+    ///
+    /// - Throws: the errors of the `[String: String]` form.
+    public func evaluateBoolean(
+        flagKey: String,
+        entityID: String,
+        context: EvaluationContext
+    ) throws(FliptError) -> BooleanEvaluationResponse {
+        try Self.validate(flagKey: flagKey, entityID: entityID)
+        let evaluator = try core.currentEvaluator()
+        do {
+            return try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
         } catch {
             throw FliptError(error)
         }
@@ -110,7 +154,14 @@ public final class FliptClient: Sendable {
         }
     }
 
+    @inline(__always)
     private static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
+        if isBlank(flagKey) || isBlank(entityID) { try reportBlank(flagKey: flagKey, entityID: entityID, index: index) }
+    }
+
+    /// Throws the error for a blank flag key or entity id (the rare path, kept out of line).
+    @inline(never)
+    private static func reportBlank(flagKey: String, entityID: String, index: Int?) throws(FliptError) {
         if isBlank(flagKey) {
             let place = index.map { " (request \($0))" } ?? ""
             throw FliptError(.invalidRequest, "flag_key cannot be empty or blank\(place); pass the key of a flag.")
@@ -128,7 +179,9 @@ public final class FliptClient: Sendable {
     /// answers at once without walking grapheme clusters.
     @inline(__always)
     private static func isBlank(_ text: String) -> Bool {
-        guard let first = text.utf8.first else { return true }
+        let utf8 = text.utf8
+        if utf8.isEmpty { return true }
+        let first = utf8[utf8.startIndex]
         if first > 0x20 && first < 0x7F { return false }
         return text.allSatisfy(\.isWhitespace)
     }

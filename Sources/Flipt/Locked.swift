@@ -12,21 +12,26 @@ import Darwin
 /// instrument, so TSan reports every access it guards as a race; `pthread_mutex_t` is intercepted by TSan, costs the
 /// same uncontended, and keeps the client's concurrency verifiable.
 final class Locked<Value>: @unchecked Sendable {
-    // @unchecked: `value` is only ever read or written inside `withLock`, under `mutex`.
+    // @unchecked: the value is only ever read or written inside `withLock`, under `mutex`. It lives in memory of
+    // its own rather than in a stored property, so that an access costs no dynamic exclusivity check (the lock
+    // already makes accesses exclusive): evaluations take this lock on every call.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
-    private var value: Value
+    private let value: UnsafeMutablePointer<Value>
 
     init(_ value: Value) {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
-        self.value = value
+        self.value = .allocate(capacity: 1)
+        self.value.initialize(to: value)
     }
 
     deinit {
         pthread_mutex_destroy(mutex)
         mutex.deinitialize(count: 1)
         mutex.deallocate()
+        value.deinitialize(count: 1)
+        value.deallocate()
     }
 
     /// Runs `body` with exclusive access to the value.
@@ -36,6 +41,6 @@ final class Locked<Value>: @unchecked Sendable {
     ) throws(Failure) -> Result {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
-        return try body(&value)
+        return try body(&value.pointee)
     }
 }

@@ -6,26 +6,37 @@ import Foundation
 /// contexts, request validation, the state lock, the error-strategy and staleness checks) adds to the bare engine
 /// (`Evaluator` with a prepared `EvaluationContext`), side by side in one run, on 40- and 10,000-flag documents.
 ///
-///     swift run -c release flipt-bench client [--requests N] [--rounds N]
+///     swift run -c release flipt-bench client [--requests N] [--rounds N] [--flags N]
+///
+/// With `FLIPT_BENCH_PASSES=1` each measurement is one pass, for instruction counts under callgrind.
 enum ClientBenchmark {
     static func run(arguments: [String]) {
         var requestCount = 2_000
         var rounds = 15
+        var flagCounts = [40, 10_000]
         var index = 0
         while index < arguments.count {
             let value = index + 1 < arguments.count ? Int(arguments[index + 1]) : nil
             switch (arguments[index], value) {
             case ("--requests", .some(let number)): requestCount = number
             case ("--rounds", .some(let number)): rounds = number
+            case ("--flags", .some(let number)): flagCounts = [number]
             default:
-                print("usage: flipt-bench client [--requests N] [--rounds N]")
+                print("usage: flipt-bench client [--requests N] [--rounds N] [--flags N]")
                 return
             }
             index += 2
         }
         print("FliptClient API against the bare engine: \(requestCount) requests × \(rounds) interleaved rounds")
-        print("document      engine ns/eval   client ns/eval   API overhead")
-        for flagCount in [40, 10_000] {
+        print(
+            "document      engine ns/eval   client ns/eval   API overhead"
+                + "   client ns/eval   API overhead"
+        )
+        print(
+            "                                ([String: String] context)    "
+                + "  (EvaluationContext)"
+        )
+        for flagCount in flagCounts {
             do {
                 try measure(flagCount: flagCount, requestCount: requestCount, rounds: rounds)
             } catch {
@@ -63,6 +74,7 @@ enum ClientBenchmark {
         let bases = requests.map(\.base)
         var engineSamples: [Double] = []
         var clientSamples: [Double] = []
+        var contextSamples: [Double] = []
         for _ in 0..<rounds {
             engineSamples.append(
                 EngineBenchmark.nanosecondsPerEvaluation(count: requests.count) {
@@ -72,16 +84,52 @@ enum ClientBenchmark {
             clientSamples.append(
                 EngineBenchmark.nanosecondsPerEvaluation(count: requests.count) { evaluateAll(client, requests) }
             )
+            contextSamples.append(
+                EngineBenchmark.nanosecondsPerEvaluation(count: requests.count) {
+                    evaluateAllWithContexts(client, requests)
+                }
+            )
         }
         let engine = EngineBenchmark.median(engineSamples)
         let api = EngineBenchmark.median(clientSamples)
+        let apiWithContexts = EngineBenchmark.median(contextSamples)
         let name = "\(flagCount) flags".padding(toLength: 12, withPad: " ", startingAt: 0)
         print(
             "\(name)  \(String(format: "%14.1f", engine))   \(String(format: "%14.1f", api))   "
                 + String(format: "%+11.1f %%", (api / engine - 1) * 100)
+                + "   \(String(format: "%14.1f", apiWithContexts))   "
+                + String(format: "%+11.1f %%", (apiWithContexts / engine - 1) * 100)
         )
     }
 
+    /// Through the public API with the engine's own context type, built once per request.
+    @inline(never)
+    private static func evaluateAllWithContexts(_ client: FliptClient, _ requests: [Request]) -> Int {
+        var sink = 0
+        for request in requests {
+            switch request.base.kind {
+            case .variant:
+                if let result = try? client.evaluateVariant(
+                    flagKey: request.base.flagKey,
+                    entityID: request.base.entityID,
+                    context: request.base.context
+                ) {
+                    sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
+                }
+            case .boolean:
+                if let result = try? client.evaluateBoolean(
+                    flagKey: request.base.flagKey,
+                    entityID: request.base.entityID,
+                    context: request.base.context
+                ) {
+                    sink &+= result.isEnabled ? 1 : 2
+                }
+            }
+        }
+        return sink
+    }
+
+    @inline(never)
     private static func evaluateAll(_ client: FliptClient, _ requests: [Request]) -> Int {
         var sink = 0
         for request in requests {

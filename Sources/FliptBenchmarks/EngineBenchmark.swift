@@ -210,6 +210,7 @@ enum EngineBenchmark {
     }
 
     /// Evaluates every request once with this engine; returns a value that depends on every answer.
+    @inline(never)
     static func evaluateAll(_ evaluator: Evaluator, _ requests: [BenchmarkRequest]) -> Int {
         var sink = 0
         for request in requests {
@@ -235,14 +236,19 @@ enum EngineBenchmark {
         return sink
     }
 
-    /// Runs `pass` (`count` evaluations) repeatedly for about 100 ms; returns nanoseconds per evaluation.
+    /// Passes per measurement from `FLIPT_BENCH_PASSES`, for instruction counts under callgrind that do not depend
+    /// on how fast the machine is; nil (the default) measures for about 100 ms.
+    static let fixedPasses: Int? = ProcessInfo.processInfo.environment["FLIPT_BENCH_PASSES"].flatMap { Int($0) }
+
+    /// Runs `pass` (`count` evaluations) repeatedly for about 100 ms (or `FLIPT_BENCH_PASSES` times); returns
+    /// nanoseconds per evaluation.
     static func nanosecondsPerEvaluation(count: Int, _ pass: () -> Int) -> Double {
         let clock = ContinuousClock()
         var passes = 0
         var sink = 0
         let start = clock.now
         var elapsed = Duration.zero
-        while elapsed < .milliseconds(100) {
+        while fixedPasses.map({ passes < $0 }) ?? (elapsed < .milliseconds(100)) {
             sink &+= pass()
             passes += 1
             elapsed = clock.now - start

@@ -40,6 +40,40 @@ struct ClientAPITests {
         #expect(batchError?.message.contains("request 1") == true)
     }
 
+    @Test("the EvaluationContext forms answer as the dictionary forms, validate, and compare keys byte for byte")
+    func evaluationContextForms() throws {
+        // The fixture's segment matches property "fizz" == "buzz"; rename the property to "é" (U+00E9, NFC).
+        let seed = FixtureDocument.json().replacingOccurrences(of: "\"fizz\"", with: "\"\u{E9}\"")
+        let client = try Self.seededClient(seed)
+        defer { client.close() }
+        let composed: EvaluationContext = ["\u{E9}": "buzz"]
+        let decomposed: EvaluationContext = ["e\u{301}": "buzz"]
+        let viaContext = try client.evaluateVariant(flagKey: "flag0", entityID: "u", context: composed)
+        let viaDictionary = try client.evaluateVariant(flagKey: "flag0", entityID: "u", context: ["\u{E9}": "buzz"])
+        #expect(viaContext.isMatch && viaContext.reason == .match && viaContext.segmentKeys == ["segment1"])
+        #expect(viaContext.variantKey == viaDictionary.variantKey && viaContext.isMatch == viaDictionary.isMatch)
+        // Canonically equivalent but different bytes: no match, through either form.
+        #expect(try !client.evaluateVariant(flagKey: "flag0", entityID: "u", context: decomposed).isMatch)
+        #expect(try !client.evaluateVariant(flagKey: "flag0", entityID: "u", context: ["e\u{301}": "buzz"]).isMatch)
+        let boolean = try client.evaluateBoolean(flagKey: "flag1", entityID: "u", context: composed)
+        let booleanViaDictionary = try client.evaluateBoolean(
+            flagKey: "flag1",
+            entityID: "u",
+            context: ["\u{E9}": "buzz"]
+        )
+        #expect(boolean.isEnabled == booleanViaDictionary.isEnabled && boolean.reason == booleanViaDictionary.reason)
+        for (flag, entity) in [("", "u"), ("flag0", " ")] {
+            let error = #expect(throws: FliptError.self) {
+                try client.evaluateVariant(flagKey: flag, entityID: entity, context: composed)
+            }
+            #expect(error?.code == .invalidRequest)
+        }
+        let wrongType = #expect(throws: FliptError.self) {
+            try client.evaluateBoolean(flagKey: "flag0", entityID: "u", context: composed)
+        }
+        #expect(wrongType?.code == .wrongFlagType)
+    }
+
     @Test("evaluation errors carry the official messages and a code")
     func evaluationErrors() throws {
         let client = try Self.seededClient(FixtureDocument.json())
