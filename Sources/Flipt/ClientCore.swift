@@ -39,7 +39,11 @@ final class ClientCore: Sendable {
     /// What an evaluation needs, rebuilt whenever the snapshot or the fetch state changes, so that an evaluation
     /// holds the lock for one retain.
     final class FastPath: Sendable {
-        let evaluator: Evaluator?
+        /// The evaluator of the snapshot in use; without data, one over an empty snapshot that is never used.
+        /// Not optional, so that an evaluation borrows it from this object instead of copying it out.
+        let evaluator: Evaluator
+        /// Whether there is a snapshot to evaluate.
+        let hasData: Bool
         /// The latest fetch failed and the strategy is ``ErrorStrategy/fail``.
         let refuses: Bool
         /// With ``StaleBehavior/fail``: when the snapshot in use passes the maximum age, in
@@ -47,10 +51,13 @@ final class ClientCore: Sendable {
         let staleDeadline: Int64
 
         init(evaluator: Evaluator? = nil, refuses: Bool = false, staleDeadline: Int64 = .max) {
-            self.evaluator = evaluator
+            self.evaluator = evaluator ?? Self.placeholder
+            self.hasData = evaluator != nil
             self.refuses = refuses
             self.staleDeadline = staleDeadline
         }
+
+        private static let placeholder = Evaluator(snapshot: Snapshot.empty, namespace: "")
     }
 
     /// The monotonic clock (`ContinuousClock`) in nanoseconds, as a plain integer that is cheap to compare.
@@ -350,11 +357,17 @@ final class ClientCore: Sendable {
     /// The evaluator to use now, or the error evaluations must throw.
     @inline(__always)
     func currentEvaluator() throws(FliptError) -> Evaluator {
+        try currentFastPath().evaluator
+    }
+
+    /// The fast path whose ``FastPath/evaluator`` evaluations use now, or the error they must throw.
+    @inline(__always)
+    func currentFastPath() throws(FliptError) -> FastPath {
         let fast = state.withLock { $0.fastPath }
         if fast.refuses, let failure = state.withLock({ $0.fetchFailure }) { throw failure }
-        guard let evaluator = fast.evaluator else { throw noDataError() }
+        guard fast.hasData else { throw noDataError() }
         if fast.staleDeadline != .max, Self.monotonicNanoseconds() > fast.staleDeadline { throw staleError() }
-        return evaluator
+        return fast
     }
 
     private func staleError() -> FliptError {

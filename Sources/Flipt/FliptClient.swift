@@ -59,9 +59,9 @@ public final class FliptClient: Sendable {
         context: [String: String] = [:]
     ) throws(FliptError) -> VariantEvaluationResponse {
         try Self.validate(flagKey: flagKey, entityID: entityID)
-        let evaluator = try core.currentEvaluator()
+        let fast = try core.currentFastPath()
         do {
-            return try evaluator.variant(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
+            return try fast.evaluator.variant(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
         } catch {
             throw FliptError(error)
         }
@@ -81,9 +81,9 @@ public final class FliptClient: Sendable {
         context: EvaluationContext
     ) throws(FliptError) -> VariantEvaluationResponse {
         try Self.validate(flagKey: flagKey, entityID: entityID)
-        let evaluator = try core.currentEvaluator()
+        let fast = try core.currentFastPath()
         do {
-            return try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
+            return try fast.evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
         } catch {
             throw FliptError(error)
         }
@@ -98,9 +98,9 @@ public final class FliptClient: Sendable {
         context: [String: String] = [:]
     ) throws(FliptError) -> BooleanEvaluationResponse {
         try Self.validate(flagKey: flagKey, entityID: entityID)
-        let evaluator = try core.currentEvaluator()
+        let fast = try core.currentFastPath()
         do {
-            return try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
+            return try fast.evaluator.boolean(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
         } catch {
             throw FliptError(error)
         }
@@ -120,9 +120,9 @@ public final class FliptClient: Sendable {
         context: EvaluationContext
     ) throws(FliptError) -> BooleanEvaluationResponse {
         try Self.validate(flagKey: flagKey, entityID: entityID)
-        let evaluator = try core.currentEvaluator()
+        let fast = try core.currentFastPath()
         do {
-            return try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
+            return try fast.evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
         } catch {
             throw FliptError(error)
         }

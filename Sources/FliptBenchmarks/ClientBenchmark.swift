@@ -105,53 +105,57 @@ enum ClientBenchmark {
     /// Through the public API with the engine's own context type, built once per request.
     @inline(never)
     private static func evaluateAllWithContexts(_ client: FliptClient, _ requests: [Request]) -> Int {
-        var sink = 0
-        for request in requests {
-            switch request.base.kind {
-            case .variant:
-                if let result = try? client.evaluateVariant(
-                    flagKey: request.base.flagKey,
-                    entityID: request.base.entityID,
-                    context: request.base.context
-                ) {
-                    sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
-                }
-            case .boolean:
-                if let result = try? client.evaluateBoolean(
-                    flagKey: request.base.flagKey,
-                    entityID: request.base.entityID,
-                    context: request.base.context
-                ) {
-                    sink &+= result.isEnabled ? 1 : 2
+        requests.withUnsafeBufferPointer { requests in
+            var sink = 0
+            for index in requests.indices {
+                switch requests[index].base.kind {
+                case .variant:
+                    if let result = try? client.evaluateVariant(
+                        flagKey: requests[index].base.flagKey,
+                        entityID: requests[index].base.entityID,
+                        context: requests[index].base.context
+                    ) {
+                        sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
+                    }
+                case .boolean:
+                    if let result = try? client.evaluateBoolean(
+                        flagKey: requests[index].base.flagKey,
+                        entityID: requests[index].base.entityID,
+                        context: requests[index].base.context
+                    ) {
+                        sink &+= result.isEnabled ? 1 : 2
+                    }
                 }
             }
+            return sink
         }
-        return sink
     }
 
     @inline(never)
     private static func evaluateAll(_ client: FliptClient, _ requests: [Request]) -> Int {
-        var sink = 0
-        for request in requests {
-            switch request.base.kind {
-            case .variant:
-                if let result = try? client.evaluateVariant(
-                    flagKey: request.base.flagKey,
-                    entityID: request.base.entityID,
-                    context: request.dictionary
-                ) {
-                    sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
-                }
-            case .boolean:
-                if let result = try? client.evaluateBoolean(
-                    flagKey: request.base.flagKey,
-                    entityID: request.base.entityID,
-                    context: request.dictionary
-                ) {
-                    sink &+= result.isEnabled ? 1 : 2
+        requests.withUnsafeBufferPointer { requests in
+            var sink = 0
+            for index in requests.indices {
+                switch requests[index].base.kind {
+                case .variant:
+                    if let result = try? client.evaluateVariant(
+                        flagKey: requests[index].base.flagKey,
+                        entityID: requests[index].base.entityID,
+                        context: requests[index].dictionary
+                    ) {
+                        sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
+                    }
+                case .boolean:
+                    if let result = try? client.evaluateBoolean(
+                        flagKey: requests[index].base.flagKey,
+                        entityID: requests[index].base.entityID,
+                        context: requests[index].dictionary
+                    ) {
+                        sink &+= result.isEnabled ? 1 : 2
+                    }
                 }
             }
+            return sink
         }
-        return sink
     }
 }

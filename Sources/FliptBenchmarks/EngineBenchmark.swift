@@ -212,28 +212,32 @@ enum EngineBenchmark {
     /// Evaluates every request once with this engine; returns a value that depends on every answer.
     @inline(never)
     static func evaluateAll(_ evaluator: Evaluator, _ requests: [BenchmarkRequest]) -> Int {
-        var sink = 0
-        for request in requests {
-            switch request.kind {
-            case .variant:
-                if let result = try? evaluator.variant(
-                    flagKey: request.flagKey,
-                    entityID: request.entityID,
-                    context: request.context
-                ) {
-                    sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
-                }
-            case .boolean:
-                if let result = try? evaluator.boolean(
-                    flagKey: request.flagKey,
-                    entityID: request.entityID,
-                    context: request.context
-                ) {
-                    sink &+= result.isEnabled ? 1 : 2
+        // Requests are read in place (not copied out of the array, which retains their strings), for both engines,
+        // so that the loop adds as little as it can to either.
+        requests.withUnsafeBufferPointer { requests in
+            var sink = 0
+            for index in requests.indices {
+                switch requests[index].kind {
+                case .variant:
+                    if let result = try? evaluator.variant(
+                        flagKey: requests[index].flagKey,
+                        entityID: requests[index].entityID,
+                        context: requests[index].context
+                    ) {
+                        sink &+= result.variantKey.utf8.count &+ (result.isMatch ? 1 : 0)
+                    }
+                case .boolean:
+                    if let result = try? evaluator.boolean(
+                        flagKey: requests[index].flagKey,
+                        entityID: requests[index].entityID,
+                        context: requests[index].context
+                    ) {
+                        sink &+= result.isEnabled ? 1 : 2
+                    }
                 }
             }
+            return sink
         }
-        return sink
     }
 
     /// Passes per measurement from `FLIPT_BENCH_PASSES`, for instruction counts under callgrind that do not depend
@@ -423,9 +427,11 @@ struct OfficialEngine {
     }
 
     func evaluateAll(_ engine: UnsafeMutableRawPointer, _ requests: [BenchmarkRequest]) -> Int {
-        var sink = 0
-        for request in requests { sink &+= call(engine, request) }
-        return sink
+        requests.withUnsafeBufferPointer { requests in
+            var sink = 0
+            for index in requests.indices { sink &+= call(engine, requests[index]) }
+            return sink
+        }
     }
 
     /// Median time from `initialize_engine` until the first evaluation succeeds.

@@ -15,6 +15,15 @@ public final class Snapshot: Sendable {
     /// The flags lowered for evaluation, with the flag-key table.
     let program: Program
 
+    /// A snapshot with no flags, of the namespace with the empty key: a placeholder where a snapshot is required.
+    package static let empty = Snapshot()
+
+    private init() {
+        namespaceKey = ""
+        summaries = []
+        program = Program(flags: [], arena: ConstraintArena())
+    }
+
     /// Decodes and indexes a snapshot document (UTF-8 JSON bytes).
     ///
     /// - Throws: `DocumentError` naming where and why the document is invalid.

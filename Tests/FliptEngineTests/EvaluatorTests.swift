@@ -371,4 +371,32 @@ struct EvaluatorTests {
         #expect(result.requestDurationMillis == result.requestDurationMillis.rounded())
         #expect(result.timestamp.hasSuffix("Z"))
     }
+
+    @Test("A slow evaluation reports its duration in whole milliseconds, a quick one 0")
+    func durations() throws {
+        // 2,000 constraints on 2,000 different properties, all matching, over a 2,000-pair context: every
+        // constraint scans the context, millions of byte comparisons, well over a millisecond.
+        let count = 2_000
+        let constraints = (0..<count).map {
+            #"{"type":"STRING_CONSTRAINT_COMPARISON_TYPE","property":"p\#($0)","operator":"eq","value":"x"}"#
+        }
+        let segment =
+            #"{"key":"s","matchType":"ALL_SEGMENT_MATCH_TYPE","constraints":[\#(constraints.joined(separator: ","))]}"#
+        let evaluator = try evaluator(Doc.variantFlag("slow", rules: "[\(Doc.rule([segment]))]"))
+        let context = EvaluationContext(pairs: (0..<count).map { ("p\($0)", "x") })
+        let clock = ContinuousClock()
+        let started = clock.now
+        let slow = try evaluator.variant(flagKey: "slow", entityID: "e", context: context)
+        let elapsed = clock.now - started
+        #expect(slow.isMatch)
+        #expect(elapsed > .milliseconds(2), "the evaluation was too quick (\(elapsed)) for this test to mean anything")
+        #expect(slow.requestDurationMillis >= 1)
+        #expect(slow.requestDurationMillis <= (elapsed / .milliseconds(1)).rounded(.up))
+        let quickStarted = clock.now
+        let quick = try evaluator.variant(flagKey: "slow", entityID: "e", context: [:])
+        let quickElapsed = clock.now - quickStarted
+        #expect(!quick.isMatch)
+        // A descheduled thread can make even this take a millisecond; then only the upper bound holds.
+        #expect(quick.requestDurationMillis == 0 || quickElapsed >= .milliseconds(1))
+    }
 }
