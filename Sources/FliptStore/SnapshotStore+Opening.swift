@@ -165,8 +165,8 @@ extension SnapshotStore {
             // 4 KiB, which makes reading and writing it cheaper. Only takes effect before the first write.
             try connection.execute("PRAGMA page_size = 16384")
         }
-        let journalMode = try StoreError.catching {
-            try connection.statement("PRAGMA journal_mode = WAL").first { $0.text(0) }
+        let journalMode = try retryingWhileBusy(for: options.busyTimeout) { () throws(StoreError) in
+            try StoreError.catching { try connection.statement("PRAGMA journal_mode = WAL").first { $0.text(0) } }
         }
         if journalMode??.lowercased() != "wal" {
             options.logger.warning(
@@ -192,6 +192,29 @@ extension SnapshotStore {
                     "snapshot cache schema migrated",
                     metadata: ["path": "\(connection.path)", "applied": "\(applied.map(\.name))"]
                 )
+            }
+        }
+    }
+
+    /// Runs `body` again while it fails with ``StoreError/Code/busy``, for up to `limit`, pausing 1 ms at first and
+    /// up to 50 ms between attempts.
+    ///
+    /// SQLite answers some lock upgrades with SQLITE_BUSY at once instead of waiting in the busy handler, because
+    /// waiting could deadlock: switching a fresh file to WAL while other connections open it at the same moment is
+    /// one (seen in `MigratorTests`' concurrent first open). Retrying after the other connection is done succeeds.
+    static func retryingWhileBusy<Result>(
+        for limit: Duration,
+        _ body: () throws(StoreError) -> Result
+    ) throws(StoreError) -> Result {
+        let deadline = ContinuousClock.now + limit
+        var pause = Duration.milliseconds(1)
+        while true {
+            do {
+                return try body()
+            } catch let error where error.code == .busy && ContinuousClock.now + pause < deadline {
+                let components = pause.components
+                usleep(UInt32(components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000))
+                pause = min(pause * 2, .milliseconds(50))
             }
         }
     }

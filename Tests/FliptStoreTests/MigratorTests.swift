@@ -180,17 +180,21 @@ struct MigratorTests {
         }
     }
 
+    /// Repeated on fresh files: the race (SQLite answering the switch to WAL with SQLITE_BUSY at once while
+    /// another connection migrates) showed up about once in six runs of a single round.
     @Test("several connections opening one fresh file at once apply each migration exactly once")
     func concurrentFirstOpen() async throws {
         try await withTemporaryDirectory { directory in
-            let path = directory.appendingPathComponent("cache.sqlite").path
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<6 {
-                    group.addTask { _ = try SnapshotStore(path: path) }
+            for round in 0..<25 {
+                let path = directory.appendingPathComponent("cache-\(round).sqlite").path
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<6 {
+                        group.addTask { _ = try SnapshotStore(path: path) }
+                    }
+                    try await group.waitForAll()
                 }
-                try await group.waitForAll()
+                #expect(try appliedRows(path) == Migration.embedded.map(\.name), "round \(round)")
             }
-            #expect(try appliedRows(path) == Migration.embedded.map(\.name))
         }
     }
 

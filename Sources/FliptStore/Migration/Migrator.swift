@@ -22,9 +22,19 @@ package struct Migrator: Sendable {
 
     /// The migrations that `connection` still needs, after checking that the file is ours and consistent.
     package func pendingMigrations(_ connection: Connection) throws(StoreError) -> [Migration] {
-        let applicationID = try connection.integer("PRAGMA application_id") ?? 0
-        let objectCount =
-            try connection.integer("SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'") ?? 0
+        // One statement, so one read snapshot: read apart, another connection's first migration (which creates
+        // the tables and sets the application_id in one transaction) could commit in between, and a file being
+        // set up would look like another program's.
+        let (applicationID, objectCount) =
+            try StoreError.catching {
+                try connection.statement(
+                    """
+                    SELECT (SELECT application_id FROM pragma_application_id()),
+                           (SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%')
+                    """
+                )
+                .first { ($0.int64(0), $0.int64(1)) }
+            } ?? (0, 0)
         if applicationID == 0 && objectCount == 0 { return migrations }
         guard applicationID == Self.applicationID else {
             throw StoreError(
