@@ -58,13 +58,7 @@ public final class FliptClient: Sendable {
         entityID: String,
         context: [String: String] = [:]
     ) throws(FliptError) -> VariantEvaluationResponse {
-        try Self.validate(flagKey: flagKey, entityID: entityID)
-        let fast = try core.currentFastPath()
-        do {
-            return try fast.evaluator.variant(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
-        } catch {
-            throw FliptError(error)
-        }
+        try evaluateVariant(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
     }
 
     /// Evaluates a variant flag for an entity whose properties are an ``EvaluationContext``.
@@ -97,13 +91,7 @@ public final class FliptClient: Sendable {
         entityID: String,
         context: [String: String] = [:]
     ) throws(FliptError) -> BooleanEvaluationResponse {
-        try Self.validate(flagKey: flagKey, entityID: entityID)
-        let fast = try core.currentFastPath()
-        do {
-            return try fast.evaluator.boolean(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
-        } catch {
-            throw FliptError(error)
-        }
+        try evaluateBoolean(flagKey: flagKey, entityID: entityID, context: EvaluationContext(context))
     }
 
     /// Evaluates a boolean flag for an entity whose properties are an ``EvaluationContext``.

@@ -202,7 +202,7 @@ extension SnapshotStore {
     /// SQLite answers some lock upgrades with SQLITE_BUSY at once instead of waiting in the busy handler, because
     /// waiting could deadlock: switching a fresh file to WAL while other connections open it at the same moment is
     /// one (seen in `MigratorTests`' concurrent first open). Retrying after the other connection is done succeeds.
-    static func retryingWhileBusy<Result>(
+    private static func retryingWhileBusy<Result>(
         for limit: Duration,
         _ body: () throws(StoreError) -> Result
     ) throws(StoreError) -> Result {
