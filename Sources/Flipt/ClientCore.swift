@@ -36,25 +36,28 @@ final class ClientCore: Sendable {
         case cancelled
     }
 
-    /// What an evaluation needs, rebuilt whenever the snapshot or the fetch state changes, so that an evaluation
-    /// holds the lock for one retain.
+    /// What an evaluation needs, rebuilt whenever the snapshot or the fetch state changes and published in a
+    /// ``FastPathSlot``, so that an evaluation reads it without a lock.
     final class FastPath: Sendable {
         /// The evaluator of the snapshot in use; without data, one over an empty snapshot that is never used.
         /// Not optional, so that an evaluation borrows it from this object instead of copying it out.
         let evaluator: Evaluator
         /// Whether there is a snapshot to evaluate.
         let hasData: Bool
-        /// The latest fetch failed and the strategy is ``ErrorStrategy/fail``.
-        let refuses: Bool
+        /// The error evaluations throw: the latest fetch failed and the strategy is ``ErrorStrategy/fail``.
+        let failure: FliptError?
         /// With ``StaleBehavior/fail``: when the snapshot in use passes the maximum age, in
         /// ``ClientCore/monotonicNanoseconds()``; `Int64.max` for never.
         let staleDeadline: Int64
+        /// Data, no failure and no deadline: an evaluation needs no other check.
+        let isPlain: Bool
 
-        init(evaluator: Evaluator? = nil, refuses: Bool = false, staleDeadline: Int64 = .max) {
+        init(evaluator: Evaluator? = nil, failure: FliptError? = nil, staleDeadline: Int64 = .max) {
             self.evaluator = evaluator ?? Self.placeholder
             self.hasData = evaluator != nil
-            self.refuses = refuses
+            self.failure = failure
             self.staleDeadline = staleDeadline
+            self.isPlain = evaluator != nil && failure == nil && staleDeadline == .max
         }
 
         private static let placeholder = Evaluator(snapshot: Snapshot.empty, namespace: "")
@@ -77,7 +80,8 @@ final class ClientCore: Sendable {
         var served: Served? { didSet { refreshFastPath() } }
         /// The latest fetch error; nil once a fetch succeeds.
         var fetchFailure: FliptError? { didSet { refreshFastPath() } }
-        private(set) var fastPath = FastPath()
+        /// Where evaluations read the fast path; ``refreshFastPath()`` publishes a new one on every change.
+        let fastPaths = FastPathSlot(FastPath())
         var lastAttemptAt: Date?
         var hasFetched = false
         var cacheProblem: String?
@@ -98,10 +102,12 @@ final class ClientCore: Sendable {
             if let refusalAge, let served {
                 deadline = ClientCore.monotonicNanoseconds(at: served.mark + (refusalAge - served.ageAtMark))
             }
-            fastPath = FastPath(
-                evaluator: served?.evaluator,
-                refuses: failsOnFetchError && fetchFailure != nil,
-                staleDeadline: deadline
+            fastPaths.publish(
+                FastPath(
+                    evaluator: served?.evaluator,
+                    failure: failsOnFetchError ? fetchFailure : nil,
+                    staleDeadline: deadline
+                )
             )
         }
     }
@@ -113,6 +119,8 @@ final class ClientCore: Sendable {
     let fetcher: SnapshotFetcher
     let logger: Logger
     let state: Locked<State>
+    /// The state's fast path slot, read by evaluations without the state lock.
+    let fastPaths: FastPathSlot
 
     init(namespace: String, options: ClientOptions) throws(FliptError) {
         self.namespace = namespace
@@ -146,6 +154,7 @@ final class ClientCore: Sendable {
             state: &initial
         )
         state = Locked(initial)
+        fastPaths = initial.fastPaths
     }
 
     // MARK: Configuration
@@ -354,20 +363,35 @@ final class ClientCore: Sendable {
 
     // MARK: Evaluation
 
-    /// The evaluator to use now, or the error evaluations must throw.
-    @inline(__always)
+    /// The evaluator to use now (retained), or the error evaluations must throw.
     func currentEvaluator() throws(FliptError) -> Evaluator {
-        try currentFastPath().evaluator
+        try evaluate { $0 }
     }
 
-    /// The fast path whose ``FastPath/evaluator`` evaluations use now, or the error they must throw.
+    /// Runs `body` with the evaluator of the current snapshot, borrowed from the fast path without a lock or a
+    /// retain; throws instead when evaluations must fail (a failed fetch under ``ErrorStrategy/fail``, no data, a
+    /// stale snapshot under ``StaleBehavior/fail``), and converts the engine's errors.
     @inline(__always)
-    func currentFastPath() throws(FliptError) -> FastPath {
-        let fast = state.withLock { $0.fastPath }
-        if fast.refuses, let failure = state.withLock({ $0.fetchFailure }) { throw failure }
-        guard fast.hasData else { throw noDataError() }
-        if fast.staleDeadline != .max, Self.monotonicNanoseconds() > fast.staleDeadline { throw staleError() }
-        return fast
+    func evaluate<Result>(_ body: (Evaluator) throws(EvaluationError) -> Result) throws(FliptError) -> Result {
+        var stale = false
+        let result = try fastPaths.read { (fast) throws(FliptError) -> Result? in
+            if _slowPath(!fast.isPlain) {
+                if let failure = fast.failure { throw failure }
+                guard fast.hasData else { throw noDataError() }
+                // The stale error reads the state, whose lock a writer may hold while it waits for this read.
+                if Self.monotonicNanoseconds() > fast.staleDeadline {
+                    stale = true
+                    return nil
+                }
+            }
+            do throws(EvaluationError) {
+                return try body(fast.evaluator)
+            } catch {
+                throw FliptError(error)
+            }
+        }
+        guard !stale, let result else { throw staleError() }
+        return result
     }
 
     private func staleError() -> FliptError {

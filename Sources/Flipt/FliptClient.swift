@@ -75,11 +75,8 @@ public final class FliptClient: Sendable {
         context: EvaluationContext
     ) throws(FliptError) -> VariantEvaluationResponse {
         try Self.validate(flagKey: flagKey, entityID: entityID)
-        let fast = try core.currentFastPath()
-        do {
-            return try fast.evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
-        } catch {
-            throw FliptError(error)
+        return try core.evaluate { (evaluator) throws(EvaluationError) in
+            try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
         }
     }
 
@@ -108,11 +105,8 @@ public final class FliptClient: Sendable {
         context: EvaluationContext
     ) throws(FliptError) -> BooleanEvaluationResponse {
         try Self.validate(flagKey: flagKey, entityID: entityID)
-        let fast = try core.currentFastPath()
-        do {
-            return try fast.evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
-        } catch {
-            throw FliptError(error)
+        return try core.evaluate { (evaluator) throws(EvaluationError) in
+            try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
         }
     }
 

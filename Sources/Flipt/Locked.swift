@@ -10,11 +10,12 @@ import Darwin
 ///
 /// `Synchronization.Mutex` would do, but its futex-based lock lives in a library that Thread Sanitizer does not
 /// instrument, so TSan reports every access it guards as a race; `pthread_mutex_t` is intercepted by TSan, costs the
-/// same uncontended, and keeps the client's concurrency verifiable.
+/// same uncontended, and keeps the client's concurrency verifiable. Evaluations do not take it: they read the
+/// current snapshot through a ``FastPathSlot``.
 final class Locked<Value>: @unchecked Sendable {
     // @unchecked: the value is only ever read or written inside `withLock`, under `mutex`. It lives in memory of
     // its own rather than in a stored property, so that an access costs no dynamic exclusivity check (the lock
-    // already makes accesses exclusive): evaluations take this lock on every call.
+    // already makes accesses exclusive); status reads and sync updates take this lock often.
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let value: UnsafeMutablePointer<Value>
 

@@ -102,8 +102,16 @@ enum EngineBenchmark {
         }
 
         print("flipt-bench engine: \(options.rounds) rounds, median; ns per evaluation (lower is better)")
-        let widths = [24, 7, 10, 9, 13, 12, 9]
-        print(row(["document", "flags", "bytes", "requests", "this engine", "official", "speed-up"], widths))
+        let widths = [24, 7, 10, 9, 13, 12, 9, 14, 9]
+        print(
+            row(
+                [
+                    "document", "flags", "bytes", "requests", "this engine", "official", "speed-up",
+                    "official+SDK", "speed-up",
+                ],
+                widths
+            )
+        )
         var startups: [(Workload, Duration, Duration)] = []
         var agreements: [String] = []
         for workload in workloads {
@@ -112,9 +120,15 @@ enum EngineBenchmark {
             let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
             let engine = try official.start(url: server.url)
             agreements.append(try checkSameAnswers(evaluator, official, engine, workload))
+            for request in workload.requests where official.callAsTheSwiftSDKDoes(engine, request) == 0 {
+                throw BenchmarkFailure(
+                    "\(workload.name): the SDK call path got no successful answer for \(request.flagKey)"
+                )
+            }
             let count = workload.requests.count
             var ours: [Double] = []
             var theirs: [Double] = []
+            var theirsThroughSDK: [Double] = []
             for round in 0..<options.rounds {
                 // Alternate which engine goes first, so neither always runs on a warmer machine.
                 if round % 2 == 0 {
@@ -126,12 +140,17 @@ enum EngineBenchmark {
                 if round % 2 == 1 {
                     ours.append(nanosecondsPerEvaluation(count: count) { evaluateAll(evaluator, workload.requests) })
                 }
+                theirsThroughSDK.append(
+                    nanosecondsPerEvaluation(count: count) {
+                        official.evaluateAllAsTheSwiftSDKDoes(engine, workload.requests)
+                    }
+                )
             }
             official.stop(engine)
-            let (o, t) = (median(ours), median(theirs))
+            let (o, t, sdk) = (median(ours), median(theirs), median(theirsThroughSDK))
             let cells = [
                 workload.name, "\(snapshot.flagCount)", "\(workload.document.count)", "\(count)",
-                format(o) + " ns", format(t) + " ns", format(t / o) + "x",
+                format(o) + " ns", format(t) + " ns", format(t / o) + "x", format(sdk) + " ns", format(sdk / o) + "x",
             ]
             print(row(cells, widths))
             let ourStartup = try startupOfThisEngine(workload, options)
@@ -143,6 +162,13 @@ enum EngineBenchmark {
             startups.append((workload, ourStartup, officialStartup))
             server.close()
         }
+        print(
+            """
+              official: the C ABI with each request's JSON prepared ahead (the engine alone).
+              official+SDK: the C ABI called as the official Swift SDK (flipt-client-swift) calls it: JSONEncoder for
+              the request, a C copy of it, the call, String(cString:), destroy_string, JSONDecoder for the answer.
+            """
+        )
         for agreement in agreements { print("  " + agreement) }
         print("")
         print("start-up: this engine = decode + index + first evaluation; official = init (HTTP fetch + parse) + first")
@@ -320,6 +346,8 @@ struct BenchmarkRequest {
     let flagKey: String
     let entityID: String
     let context: EvaluationContext
+    /// The same context as an application holds it, for the official SDK's call path.
+    let dictionary: [String: String]
     /// The official engine's request JSON, NUL-terminated.
     let officialJSON: [CChar]
 
@@ -343,6 +371,7 @@ struct BenchmarkRequest {
             flagKey: flag.key,
             entityID: entityID,
             context: EvaluationContext(pairs: pairs),
+            dictionary: Dictionary(pairs, uniquingKeysWith: { $1 }),
             officialJSON: Array(json.utf8CString)
         )
     }
@@ -413,6 +442,59 @@ struct OfficialEngine {
             let byte = Int(answer[11])
             destroyString(answer)
             return byte
+        }
+    }
+
+    /// The request as the official Swift SDK encodes it.
+    private struct SDKRequest: Encodable {
+        let flag_key: String
+        let entity_id: String
+        let context: [String: String]
+    }
+
+    /// The answer envelope the official Swift SDK decodes, with the result fields it reads.
+    private struct SDKAnswer: Decodable {
+        struct Result: Decodable {
+            let flag_key: String
+            let match: Bool?
+            let enabled: Bool?
+            let reason: String
+            let variant_key: String?
+            let variant_attachment: String?
+            let segment_keys: [String]?
+            let request_duration_millis: Double
+            let timestamp: String
+        }
+        let status: String
+        let result: Result?
+        let error_message: String?
+    }
+
+    /// Calls the engine for one request the way the official Swift SDK does on every evaluation; returns a value
+    /// that depends on the decoded answer.
+    @inline(never)
+    func callAsTheSwiftSDKDoes(_ engine: UnsafeMutableRawPointer, _ request: BenchmarkRequest) -> Int {
+        let body = SDKRequest(flag_key: request.flagKey, entity_id: request.entityID, context: request.dictionary)
+        guard let data = try? JSONEncoder().encode(body), let text = String(data: data, encoding: .utf8) else {
+            return 0
+        }
+        let copy = strdup(text)
+        defer { free(copy) }
+        let function = request.kind == .variant ? evaluateVariant : evaluateBoolean
+        guard let pointer = function(engine, copy) else { return 0 }
+        let answer = String(cString: pointer)
+        destroyString(pointer)
+        guard let decoded = try? JSONDecoder().decode(SDKAnswer.self, from: Data(answer.utf8)),
+            decoded.status == "success", let result = decoded.result
+        else { return 0 }
+        return result.reason.utf8.count &+ (result.match == true || result.enabled == true ? 1 : 0)
+    }
+
+    func evaluateAllAsTheSwiftSDKDoes(_ engine: UnsafeMutableRawPointer, _ requests: [BenchmarkRequest]) -> Int {
+        requests.withUnsafeBufferPointer { requests in
+            var sink = 0
+            for index in requests.indices { sink &+= callAsTheSwiftSDKDoes(engine, requests[index]) }
+            return sink
         }
     }
 
