@@ -30,6 +30,10 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     // rather than an enum, so that reading them while evaluating copies (and retains) nothing.
     private var pairs: [Entry]
     private var dictionary: [String: String]?
+    // The pairs' bytes, packed for lookups while evaluating: for each pair, the key's and the value's byte counts
+    // (two UInt32) followed by the key's and the value's bytes. Comparing keys then touches one contiguous buffer
+    // and no `String`.
+    private var packed: [UInt8] = []
 
     /// The properties: in the order they were first set, or in the dictionary's order for a context made from
     /// a dictionary.
@@ -51,8 +55,28 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
 
     /// A context holding `pairs`; when a key repeats (byte for byte), the last value wins.
     public init(pairs: some Sequence<(String, String)>) {
-        self.pairs = []
-        for (key, value) in pairs { self[key] = value }
+        var entries: [Entry] = []
+        for (key, value) in pairs {
+            if let position = key.withUTF8Bytes({ bytes in entries.firstIndex { $0.key.bytesEqual(bytes) } }) {
+                entries[position] = Entry(key: entries[position].key, value: value)
+            } else {
+                entries.append(Entry(key: key, value: value))
+            }
+        }
+        self.pairs = entries
+        packed = Self.pack(entries)
+    }
+
+    private static func pack(_ entries: [Entry]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(entries.reduce(0) { $0 + 8 + $1.key.utf8.count + $1.value.utf8.count })
+        for entry in entries {
+            withUnsafeBytes(of: UInt32(entry.key.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(entry.value.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
+            bytes.append(contentsOf: entry.key.utf8)
+            bytes.append(contentsOf: entry.value.utf8)
+        }
+        return bytes
     }
 
     /// A context holding the literal's pairs; when a key repeats (byte for byte), the last value wins.
@@ -81,6 +105,7 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             case (nil, nil): break
             }
             pairs = entries
+            packed = Self.pack(entries)
             dictionary = nil
         }
     }
@@ -111,9 +136,22 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
         if _fastPath(dictionary == nil) {
-            return pairs.withUnsafeBufferPointer { entries in
-                for index in entries.indices where entries[index].key.bytesEqual(key) {
-                    return entries[index].value.withUTF8Bytes(body)
+            return packed.withUnsafeBufferPointer { buffer in
+                guard let start = buffer.baseAddress else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
+                let raw = UnsafeRawPointer(start)
+                var position = 0
+                while position < buffer.count {
+                    let keyCount = Int(raw.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+                    let valueCount = Int(
+                        raw.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self).littleEndian
+                    )
+                    let keyStart = position + 8
+                    if keyCount == key.count
+                        && bytesEqualBuffers(UnsafeBufferPointer(start: start + keyStart, count: keyCount), key)
+                    {
+                        return body(UnsafeBufferPointer(start: start + keyStart + keyCount, count: valueCount))
+                    }
+                    position = keyStart + keyCount + valueCount
                 }
                 return body(UnsafeBufferPointer(start: nil, count: 0))
             }

@@ -227,7 +227,13 @@ extension Program {
             let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
             if segmentMatches(record, at: segment, entity: entity, context: context, view) {
                 if let first {
-                    if built == nil { built = [strings[Int(first.key)]] }
+                    if built == nil {
+                        // One allocation for every key this group can still report.
+                        var keys: [String] = []
+                        keys.reserveCapacity(Int(rule.segmentCount))
+                        keys.append(strings[Int(first.key)])
+                        built = keys
+                    }
                     built!.append(strings[Int(record.key)])
                 } else {
                     first = record

@@ -92,6 +92,40 @@ struct ProgramTests {
         }
     }
 
+    @Test("Evaluation sees a context's pairs as last set: replaced, removed, repeated, empty keys and values")
+    func contextMutations() throws {
+        let snapshot = try Doc.snapshot(
+            Doc.variantFlag(
+                "v",
+                rules: "["
+                    + Doc.rule(
+                        [
+                            Doc.segment("pro", property: "plan", operator: "eq", value: "pro"),
+                            Doc.segment("blank", property: "", operator: "eq", value: "x"),
+                        ]
+                    ) + "]"
+            )
+        )
+        let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
+        func keys(_ context: EvaluationContext) throws -> [String] {
+            try evaluator.variant(flagKey: "v", entityID: "e", context: context).segmentKeys
+        }
+        var context = EvaluationContext(pairs: [("plan", "free"), ("plan", "pro"), ("plans", "pro")])
+        #expect(context.count == 2)
+        #expect(try keys(context) == ["pro"])
+        context["plan"] = "free"
+        #expect(try keys(context).isEmpty)
+        context["plan"] = "pro"
+        context[""] = "x"
+        #expect(try keys(context) == ["pro", "blank"])
+        context["plan"] = nil
+        #expect(try keys(context) == ["blank"])
+        context[""] = ""
+        #expect(try keys(context).isEmpty)
+        #expect(context.entries.map(\.key) == ["plans", ""])
+        #expect(try keys(EvaluationContext(pairs: [("pla", "npro"), ("plan", "pro")])) == ["pro"])
+    }
+
     @Test("The compact `…Z` date-time spelling reads as the general parser reads `…+00:00`")
     func compactDateTime() {
         let dates = [
