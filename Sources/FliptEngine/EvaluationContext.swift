@@ -25,31 +25,39 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         }
     }
 
-    // Where the properties live: a list built pair by pair, or a caller's dictionary kept as it is (then `pairs`
-    // is empty), so that wrapping a `[String: String]` for every evaluation costs no copy. Two plain members
-    // rather than an enum, so that reading them while evaluating copies (and retains) nothing.
-    private var pairs: [Entry]
-    private var dictionary: [String: String]?
-    // The pairs' bytes, packed for lookups while evaluating: for each pair, the key's and the value's byte counts
-    // (two UInt32) followed by the key's and the value's bytes. Comparing keys then touches one contiguous buffer
-    // and no `String`.
+    // Where the properties live: the pairs' bytes packed in one buffer, or a caller's dictionary kept as it is
+    // (then `packed` is empty), so that wrapping a `[String: String]` for every evaluation costs no copy. In
+    // `packed`, each pair is the key's and the value's byte counts (two little-endian UInt32) followed by the key's
+    // and the value's bytes: a lookup while evaluating compares bytes in one contiguous buffer and touches no
+    // `String`, and passing a context retains one buffer at most. Plain members rather than an enum, so that
+    // reading them while evaluating copies (and retains) nothing.
     private var packed: [UInt8] = []
+    private var pairCount = 0
+    private var dictionary: [String: String]?
 
     /// The properties: in the order they were first set, or in the dictionary's order for a context made from
     /// a dictionary.
     public var entries: [Entry] {
         if let dictionary { return dictionary.map { Entry(key: $0.key, value: $0.value) } }
-        return pairs
+        var entries: [Entry] = []
+        entries.reserveCapacity(pairCount)
+        packed.withUnsafeBufferPointer { buffer in
+            Self.forEachPair(in: buffer) { key, value in
+                // The bytes came from Swift strings, so they are valid UTF-8 and decode to the same bytes.
+                entries.append(
+                    Entry(key: String(decoding: key, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
+                )
+                return false
+            }
+        }
+        return entries
     }
 
     /// An empty context.
-    public init() {
-        pairs = []
-    }
+    public init() {}
 
     /// A context holding the pairs of `dictionary` (kept, not copied).
     public init(_ dictionary: [String: String]) {
-        pairs = []
         self.dictionary = dictionary
     }
 
@@ -63,11 +71,10 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
                 entries.append(Entry(key: key, value: value))
             }
         }
-        self.pairs = entries
-        packed = Self.pack(entries)
+        self.init(packing: entries)
     }
 
-    private static func pack(_ entries: [Entry]) -> [UInt8] {
+    private init(packing entries: [Entry]) {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(entries.reduce(0) { $0 + 8 + $1.key.utf8.count + $1.value.utf8.count })
         for entry in entries {
@@ -76,7 +83,29 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             bytes.append(contentsOf: entry.key.utf8)
             bytes.append(contentsOf: entry.value.utf8)
         }
-        return bytes
+        packed = bytes
+        pairCount = entries.count
+    }
+
+    /// Calls `body` with the key and value bytes of each packed pair in order, until it returns true; returns
+    /// whether it did.
+    @inline(__always)
+    private static func forEachPair(
+        in buffer: UnsafeBufferPointer<UInt8>,
+        _ body: (UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) -> Bool
+    ) -> Bool {
+        guard let start = buffer.baseAddress else { return false }
+        let raw = UnsafeRawPointer(start)
+        var position = 0
+        while position < buffer.count {
+            let keyCount = Int(raw.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+            let valueCount = Int(raw.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self).littleEndian)
+            let keyStart = position + 8
+            let key = UnsafeBufferPointer(start: start + keyStart, count: keyCount)
+            if body(key, UnsafeBufferPointer(start: start + keyStart + keyCount, count: valueCount)) { return true }
+            position = keyStart + keyCount + valueCount
+        }
+        return false
     }
 
     /// A context holding the literal's pairs; when a key repeats (byte for byte), the last value wins.
@@ -85,7 +114,7 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     }
 
     /// The number of properties.
-    public var count: Int { dictionary?.count ?? pairs.count }
+    public var count: Int { dictionary?.count ?? pairCount }
 
     /// Whether the context has no properties.
     public var isEmpty: Bool { count == 0 }
@@ -104,9 +133,7 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             case (nil, let value?): entries.append(Entry(key: key, value: value))
             case (nil, nil): break
             }
-            pairs = entries
-            packed = Self.pack(entries)
-            dictionary = nil
+            self = EvaluationContext(packing: entries)
         }
     }
 
@@ -137,23 +164,13 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     ) -> Result {
         if _fastPath(dictionary == nil) {
             return packed.withUnsafeBufferPointer { buffer in
-                guard let start = buffer.baseAddress else { return body(UnsafeBufferPointer(start: nil, count: 0)) }
-                let raw = UnsafeRawPointer(start)
-                var position = 0
-                while position < buffer.count {
-                    let keyCount = Int(raw.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
-                    let valueCount = Int(
-                        raw.loadUnaligned(fromByteOffset: position + 4, as: UInt32.self).littleEndian
-                    )
-                    let keyStart = position + 8
-                    if keyCount == key.count
-                        && bytesEqualBuffers(UnsafeBufferPointer(start: start + keyStart, count: keyCount), key)
-                    {
-                        return body(UnsafeBufferPointer(start: start + keyStart + keyCount, count: valueCount))
-                    }
-                    position = keyStart + keyCount + valueCount
+                var found = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+                _ = Self.forEachPair(in: buffer) { name, value in
+                    guard name.count == key.count, bytesEqualBuffers(name, key) else { return false }
+                    found = value
+                    return true
                 }
-                return body(UnsafeBufferPointer(start: nil, count: 0))
+                return body(found)
             }
         }
         for (name, value) in dictionary! where name.bytesEqual(key) {
@@ -170,9 +187,14 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             }
             return nil
         }
-        for entry in pairs where entry.key.bytesEqual(key) {
-            return entry.value
+        return packed.withUnsafeBufferPointer { buffer in
+            var found: String?
+            _ = Self.forEachPair(in: buffer) { name, value in
+                guard name.count == key.count, bytesEqualBuffers(name, key) else { return false }
+                found = String(decoding: value, as: UTF8.self)
+                return true
+            }
+            return found
         }
-        return nil
     }
 }
