@@ -265,7 +265,16 @@ final class ClientCore: Sendable {
             }
         }
         guard let seed = options.snapshot else { return nil }
-        let document = try SnapshotString.decode(seed)
+        let document: [UInt8]
+        do {
+            document = try SnapshotString.document(from: seed.utf8)
+        } catch {
+            throw FliptError(
+                .invalidSnapshot,
+                "The seed snapshot in ClientOptions.snapshot is not usable: \(error). Pass a string from "
+                    + "getSnapshot() or `flipt-offline cache export`, or a snapshot document as JSON."
+            )
+        }
         let snapshot: Snapshot
         do {
             snapshot = try Snapshot(document: document)

@@ -46,7 +46,7 @@ struct CacheExportCommand: ParsableCommand {
             let stored = try store.requireLastGood(for: key)
             let bytes: Data =
                 switch format {
-                case .string: Data((stored.document.base64EncodedString() + "\n").utf8)
+                case .string: Data((SnapshotString.encode(stored.document) + "\n").utf8)
                 case .json: stored.document
                 }
             guard let output else {
@@ -172,18 +172,16 @@ struct CacheImportCommand: ParsableCommand {
 
     /// The document inside a snapshot string, or the document itself when the input is JSON.
     static func document(from input: Data) throws -> [UInt8] {
-        let text = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else {
+        do {
+            return try SnapshotString.document(from: input)
+        } catch .empty {
             throw CommandFailure(ExitStatus.invalidDocument, "the input is empty; nothing was imported")
-        }
-        if text.hasPrefix("{") { return Array(input) }
-        guard let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters), !decoded.isEmpty else {
+        } catch .notBase64 {
             throw CommandFailure(
                 ExitStatus.invalidDocument,
                 "the input is neither a snapshot string (base64) nor a JSON document; pass the output of "
                     + "`flipt-offline cache export` or a snapshot document; nothing was imported"
             )
         }
-        return Array(decoded)
     }
 }

@@ -32,7 +32,8 @@ private let server = URL(string: "https://flipt.example.com")!
 /// the same document twice makes no new generation, and that the entry is listed under its key.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let document = ImportInput.document(from: Data(fuzzBytes(data, size))) else { return 0 }
+    // The command reads its input with `SnapshotString.document(from:)`; what it refuses ends the input here.
+    guard let document = try? SnapshotString.document(from: fuzzBytes(data, size)) else { return 0 }
     let snapshot: Snapshot
     do {
         snapshot = try Snapshot(document: document)
@@ -79,19 +80,4 @@ public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
     }
     return 0
-}
-
-/// How `flipt-offline cache import` reads its input, step for step (`CacheImportCommand.document(from:)`,
-/// which lives in the executable target and cannot be imported).
-enum ImportInput {
-    /// The document inside a snapshot string, or the input itself when it is JSON; nil where the command refuses.
-    static func document(from input: Data) -> [UInt8]? {
-        let text = String(decoding: input, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { return nil }
-        if text.hasPrefix("{") { return Array(input) }
-        guard let decoded = Data(base64Encoded: text, options: .ignoreUnknownCharacters), !decoded.isEmpty else {
-            return nil
-        }
-        return Array(decoded)
-    }
 }
