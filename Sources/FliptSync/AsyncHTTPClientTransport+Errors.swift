@@ -30,6 +30,9 @@ extension AsyncHTTPClientTransport {
                 .getConnectionFromPoolTimeout:
                 return .timedOut
             case .remoteConnectionClosed: return .connectionLost
+            case .proxyAuthenticationRequired: return .proxy("the proxy asked for credentials (407)")
+            case .invalidProxyResponse: return .proxy("the proxy refused to open a tunnel to the server")
+            case .httpProxyHandshakeTimeout: return .proxy("the proxy did not answer in time")
             case .alreadyShutdown: return .other("the transport was shut down")
             default: return .other("\(error)")
             }

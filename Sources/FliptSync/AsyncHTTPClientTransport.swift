@@ -6,10 +6,12 @@ import NIOCore
 import NIOHTTP1
 import NIOSSL
 
-/// An ``HTTPTransport`` on AsyncHTTPClient and SwiftNIO SSL: the one that honours every ``TLSOptions`` on Linux.
+/// An ``HTTPTransport`` on AsyncHTTPClient and SwiftNIO SSL: the one ``SnapshotFetcher`` uses on Linux.
 ///
-/// FoundationNetworking's URLSession cannot add a trust root or skip verification, so on Linux
-/// ``SnapshotFetcher`` uses this transport whenever the options ask for either; it works for plain `http` too.
+/// FoundationNetworking's URLSession cannot add a trust root or skip verification there, and it keeps a processor
+/// core busy for as long as it waits for a response or for the next chunk of a quiet stream (its libcurl socket
+/// stays registered for writing), which a device that polls a slow server or streams all day cannot afford. This
+/// transport waits on epoll and costs nothing while the server is silent. It works for `http` and `https`.
 /// Trust is the system store plus every ``TLSOptions/additionalTrustRoots`` certificate, with host-name checks;
 /// ``TLSOptions/insecureSkipVerify`` turns every check off and logs one warning when the transport is created.
 ///
@@ -37,10 +39,13 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     ///     ``SyncError/Kind/configuration`` error.
     ///   - idleTimeout: how long a connection may stay silent (default 7 days, since a quiet stream sends nothing
     ///     for hours; at least 1 ms).
+    ///   - proxy: the proxy every request goes through, if any (``HTTPProxy/fromEnvironment(for:environment:)``
+    ///     reads the usual environment variables).
     ///   - logger: receives one warning when certificate verification is disabled.
     public init(
         tls: TLSOptions = TLSOptions(),
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
+        proxy: HTTPProxy? = nil,
         logger: Logger = .noop
     ) throws(SyncError) {
         let trust = try TrustEvaluator(tls)
@@ -69,6 +74,17 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             read: Self.timeAmount(self.idleTimeout)
         )
         configuration.connectionPool.retryConnectionEstablishment = false
+        if let proxy {
+            switch proxy.kind {
+            case .http:
+                let authorization = proxy.username.map {
+                    HTTPClient.Authorization.basic(username: $0, password: proxy.password ?? "")
+                }
+                configuration.proxy = .server(host: proxy.host, port: proxy.port, authorization: authorization)
+            case .socks5:
+                configuration.proxy = .socksServer(host: proxy.host, port: proxy.port)
+            }
+        }
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         trust.warnIfUnverified(logger)
     }

@@ -36,9 +36,9 @@ public final class SnapshotFetcher: Sendable {
     ///
     /// - Parameters:
     ///   - configuration: validated here; an invalid one throws a ``SyncError/Kind/configuration`` error.
-    ///   - transport: the HTTP client; by default a ``URLSessionTransport`` with the configuration's TLS options, or
-    ///     on Linux, when those options add trust roots or skip verification (which URLSession cannot do there), an
-    ///     ``AsyncHTTPClientTransport``.
+    ///   - transport: the HTTP client; by default, with the configuration's TLS options, an
+    ///     ``AsyncHTTPClientTransport`` on Linux (through the proxy the environment names, see ``HTTPProxy``) and a
+    ///     ``URLSessionTransport`` elsewhere (with the system's proxy settings).
     ///   - clock: used for back-off waits and per-attempt deadlines.
     ///   - random: the jitter source.
     ///   - logger: receives retries and failures (never credentials); silent by default.
@@ -54,7 +54,7 @@ public final class SnapshotFetcher: Sendable {
         if let transport {
             self.transport = transport
         } else {
-            self.transport = try Self.defaultTransport(tls: configuration.tls, logger: logger)
+            self.transport = try Self.defaultTransport(for: configuration, logger: logger)
         }
         self.clock = clock
         self.random = random
@@ -62,14 +62,19 @@ public final class SnapshotFetcher: Sendable {
         self.credential = Mutex(configuration.authentication)
     }
 
-    /// The transport a fetcher creates when given none.
-    static func defaultTransport(tls: TLSOptions, logger: Logger) throws(SyncError) -> any HTTPTransport {
+    /// The transport a fetcher creates when given none: on Linux never FoundationNetworking's URLSession, which
+    /// busy-waits on a silent connection (see ``AsyncHTTPClientTransport``).
+    static func defaultTransport(
+        for configuration: SyncConfiguration,
+        logger: Logger
+    ) throws(SyncError) -> any HTTPTransport {
         #if canImport(FoundationNetworking) && canImport(AsyncHTTPClient)
-        if !tls.additionalTrustRoots.isEmpty || tls.insecureSkipVerify {
-            return try AsyncHTTPClientTransport(tls: tls, logger: logger)
-        }
+        let proxy = try HTTPProxy.fromEnvironment(for: configuration.url)
+        if let proxy { logger.info("Requests go through a proxy", metadata: ["proxy": "\(proxy)"]) }
+        return try AsyncHTTPClientTransport(tls: configuration.tls, proxy: proxy, logger: logger)
+        #else
+        return try URLSessionTransport(tls: configuration.tls, logger: logger)
         #endif
-        return try URLSessionTransport(tls: tls, logger: logger)
     }
 
     /// The credential the next request will carry.

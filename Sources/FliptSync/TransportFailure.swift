@@ -17,6 +17,8 @@ enum TransportFailure: Sendable, Hashable {
     case tls(String)
     /// The device has no network.
     case offline
+    /// The proxy refused or failed to open the way to the server; the detail says how (never a credential).
+    case proxy(String)
     /// Anything else; the detail is the underlying error's description.
     case other(String)
 
@@ -61,6 +63,13 @@ enum TransportFailure: Sendable, Hashable {
             )
         case .offline:
             return SyncError(.network, "The device is offline; the request to \(target) was not sent.", url: target)
+        case .proxy(let detail):
+            return SyncError(
+                .network,
+                "The request to \(target) went to a proxy, and \(detail). Check the proxy variables (https_proxy, "
+                    + "http_proxy, all_proxy, no_proxy) and the credentials in them.",
+                url: target
+            )
         case .other(let detail):
             return SyncError(
                 .network,

@@ -18,8 +18,9 @@ import FoundationNetworking
 /// On Apple platforms every ``TLSOptions`` works through the session delegate. On Linux, FoundationNetworking
 /// (libcurl) always verifies certificates against the system bundle and offers no hook to add a trust root or to
 /// skip verification, so there ``init(tls:idleTimeout:logger:)`` throws a ``SyncError/Kind/configuration`` error
-/// for those options instead of ignoring them; use ``AsyncHTTPClientTransport``, which ``SnapshotFetcher`` picks
-/// by itself on Linux when the options need it.
+/// for those options instead of ignoring them. There it also keeps a processor core busy for as long as it waits
+/// for a response, so ``SnapshotFetcher`` uses ``AsyncHTTPClientTransport`` on Linux and this transport on Apple
+/// platforms.
 public final class URLSessionTransport: HTTPTransport {
     /// The idle timeout given to URLSession for every request.
     public let idleTimeout: Duration

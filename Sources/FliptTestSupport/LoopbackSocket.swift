@@ -57,6 +57,23 @@ enum LoopbackSocket {
         return (fd, try localPort(of: fd))
     }
 
+    /// Opens a connection to `port` on 127.0.0.1; nil when it is refused or fails.
+    static func connectToLoopback(port: UInt16) -> Int32? {
+        let fd = socket(AF_INET, streamType, 0)
+        guard fd >= 0 else { return nil }
+        var address = loopbackAddress(port: port)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
     /// Returns a port on 127.0.0.1 that nothing listens on at the moment of the call.
     static func unusedPort() throws(SocketError) -> UInt16 {
         let (fd, port) = try openListener()

@@ -166,6 +166,29 @@ struct SyncCommandTests {
         }
     }
 
+    @Test("http_proxy sends the sync through the proxy; no_proxy and a bad proxy are honoured")
+    func proxy() async throws {
+        let proxy = try ConnectProxy()
+        defer { proxy.stop() }
+        try await withWorkspace { workspace in
+            // A name no resolver knows: only the proxy can reach the server under it.
+            let url = "http://flipt.test:\(workspace.server.port)"
+            let arguments = ["sync", "--cache", workspace.cache, "--url", url, "--retries", "0"]
+            let proxied = try await workspace.tool(arguments, environment: ["http_proxy": "127.0.0.1:\(proxy.port)"])
+            #expect(proxied.status == 0, "\(proxied)")
+            #expect(proxy.tunnels.map(\.target) == ["flipt.test:\(workspace.server.port)"])
+            let exempt = try await workspace.tool(
+                arguments,
+                environment: ["http_proxy": "127.0.0.1:\(proxy.port)", "no_proxy": ".test"]
+            )
+            #expect(exempt.status == 20, "\(exempt)")
+            #expect(proxy.tunnels.count == 1)
+            let bad = try await workspace.tool(arguments, environment: ["http_proxy": "https://127.0.0.1:1"])
+            #expect(bad.status == 64, "\(bad)")
+            #expect(bad.stderr.contains("http_proxy"), "\(bad)")
+        }
+    }
+
     @Test("an unusable cache or URL gives a one-line error and its status")
     func unusableInputs() async throws {
         try await withWorkspace { workspace in

@@ -8,7 +8,7 @@ import Glibc
 #endif
 
 /// Process CPU time (user + system) so far.
-private func processCPUTime() -> Duration {
+func processCPUTime() -> Duration {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     func duration(_ time: timeval) -> Duration { .seconds(Int64(time.tv_sec)) + .microseconds(Int64(time.tv_usec)) }

@@ -347,7 +347,7 @@ struct TransportParityTests {
         try await withTestServer { server in
             server.setDocument(FixtureDocument.bytes())
             try await withClientTransport { client in
-                for transport in [sharedTransport, client] as [any HTTPTransport] {
+                for transport in [sessionTransport, client] as [any HTTPTransport] {
                     if let fault { server.enqueue(fault) }
                     // Long enough on a busy machine for every fault but the silent one to show itself.
                     let fetcher = try tlsFetcher(server.baseURL, transport: transport) {
@@ -366,7 +366,7 @@ struct TransportParityTests {
         let url = try #require(URL(string: "http://127.0.0.1:\(try TestFliptServer.unusedPort())"))
         try await withClientTransport { client in
             var messages: [String] = []
-            for transport in [sharedTransport, client] as [any HTTPTransport] {
+            for transport in [sessionTransport, client] as [any HTTPTransport] {
                 let error = await syncError { try await tlsFetcher(url, transport: transport).fetch(ifNoneMatch: nil) }
                 #expect(error?.kind == .network)
                 messages.append(error?.message ?? "")

@@ -22,8 +22,22 @@ func makeFetcher(
     )
 }
 
-/// One transport for the whole test run, as an application would have.
-let sharedTransport: URLSessionTransport = {
+/// One transport for the whole test run, as an application would have: the kind a fetcher makes when given none
+/// (AsyncHTTPClient on Linux, URLSession elsewhere), so that the tests check what users get.
+let sharedTransport: any HTTPTransport = {
+    do {
+        #if canImport(FoundationNetworking)
+        return try AsyncHTTPClientTransport()
+        #else
+        return try URLSessionTransport()
+        #endif
+    } catch {
+        fatalError("the default transport failed: \(error)")
+    }
+}()
+
+/// A URLSession transport, for the tests that compare it with the default one.
+let sessionTransport: URLSessionTransport = {
     do {
         return try URLSessionTransport()
     } catch {
