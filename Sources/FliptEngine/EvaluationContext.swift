@@ -42,7 +42,8 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         var entries: [Entry] = []
         entries.reserveCapacity(pairCount)
         packed.withUnsafeBufferPointer { buffer in
-            Self.forEachPair(in: buffer) { key, value in
+            // Visits every pair: the body never stops the walk, so whether it stopped tells nothing.
+            _ = Self.forEachPair(in: buffer) { key, value in
                 // The bytes came from Swift strings, so they are valid UTF-8 and decode to the same bytes.
                 entries.append(
                     Entry(key: String(decoding: key, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
