@@ -173,7 +173,10 @@ struct SyncCommandTests {
         try await withWorkspace { workspace in
             // A name no resolver knows: only the proxy can reach the server under it.
             let url = "http://flipt.test:\(workspace.server.port)"
-            let arguments = ["sync", "--cache", workspace.cache, "--url", url, "--retries", "0"]
+            // A deadline, so that the direct attempt ends soon even where name lookups of `.test` hang.
+            let arguments = [
+                "sync", "--cache", workspace.cache, "--url", url, "--retries", "0", "--request-timeout", "10s",
+            ]
             let proxied = try await workspace.tool(arguments, environment: ["http_proxy": "127.0.0.1:\(proxy.port)"])
             #expect(proxied.status == 0, "\(proxied)")
             #expect(proxy.tunnels.map(\.target) == ["flipt.test:\(workspace.server.port)"])
