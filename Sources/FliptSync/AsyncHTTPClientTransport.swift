@@ -9,9 +9,9 @@ import NIOSSL
 /// An ``HTTPTransport`` on AsyncHTTPClient and SwiftNIO SSL: the one ``SnapshotFetcher`` uses on Linux.
 ///
 /// FoundationNetworking's URLSession cannot add a trust root or skip verification there, and it keeps a processor
-/// core busy for as long as it waits for a response or for the next chunk of a quiet stream (its libcurl socket
-/// stays registered for writing), which a device that polls a slow server or streams all day cannot afford. This
-/// transport waits on epoll and costs nothing while the server is silent. It works for `http` and `https`.
+/// core busy for as long as it waits for a response or for the rest of its body (its libcurl socket stays
+/// registered for writing), which a device that polls a slow or silent server cannot afford. This transport waits
+/// on epoll and costs nothing while the server is silent, quiet streams included. It works for `http` and `https`.
 /// Trust is the system store plus every ``TLSOptions/additionalTrustRoots`` certificate, with host-name checks;
 /// ``TLSOptions/insecureSkipVerify`` turns every check off and logs one warning when the transport is created.
 ///

@@ -67,7 +67,7 @@ public struct HTTPProxy: Sendable, Hashable {
         let named =
             (scheme == "https" ? variable("https_proxy", "HTTPS_PROXY") : variable("http_proxy"))
             ?? variable("all_proxy", "ALL_PROXY")
-        guard let named, let host = url.host, !isLoopback(host) else { return nil }
+        guard let named, let host = url.host.map(bareHost), !isLoopback(host) else { return nil }
         if let exemptions = variable("no_proxy", "NO_PROXY")?.value,
             isExempt(host: host, port: url.port ?? (scheme == "https" ? 443 : 80), exemptions: exemptions)
         {
@@ -76,17 +76,21 @@ public struct HTTPProxy: Sendable, Hashable {
         return try parse(named.value, variable: named.name)
     }
 
-    /// Whether `host` names this machine: `localhost` (and its subdomains), an IPv4 address in 127.0.0.0/8, or ::1.
+    /// A host name in the form the checks below compare: lower case, an IPv6 literal without its brackets.
+    static func bareHost(_ host: some StringProtocol) -> String {
+        host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+    }
+
+    /// Whether `host` (a ``bareHost(_:)``) names this machine: `localhost` (and its subdomains), an IPv4 address in
+    /// 127.0.0.0/8, or ::1.
     static func isLoopback(_ host: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if host == "localhost" || host.hasSuffix(".localhost") || host == "::1" { return true }
         let octets = host.split(separator: ".", omittingEmptySubsequences: false)
         return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
     }
 
-    /// Whether `no_proxy`'s list exempts `host` (compared without case; brackets of IPv6 literals ignored).
+    /// Whether `no_proxy`'s list exempts `host` (a ``bareHost(_:)``; entries are compared without case).
     static func isExempt(host: String, port: Int, exemptions: String) -> Bool {
-        let host = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         for raw in exemptions.split(separator: ",") {
             var entry = raw.trimmingCharacters(in: .whitespaces).lowercased()
             if entry == "*" { return true }
