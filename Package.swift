@@ -27,8 +27,10 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
+        // The wall clock for evaluation results, read from the CPU's counter where the kernel trusts it.
+        .target(name: "CFliptClock"),
         // Pure evaluation: decode a snapshot document, index it, evaluate. No I/O.
-        .target(name: "FliptEngine"),
+        .target(name: "FliptEngine", dependencies: ["CFliptClock"]),
         // SQLite persistence of snapshots: connection, statements, migrator, SnapshotStore.
         .target(
             name: "FliptStore",
@@ -77,7 +79,7 @@ let package = Package(
         ),
         // Benchmarks against the official engine (loaded at run time from its shared library).
         .executableTarget(name: "FliptBenchmarks", dependencies: ["Flipt", "FliptEngine", "FliptStore"]),
-        .testTarget(name: "FliptEngineTests", dependencies: ["FliptEngine", "FliptTestSupport"]),
+        .testTarget(name: "FliptEngineTests", dependencies: ["CFliptClock", "FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
         .testTarget(
             name: "FliptSyncTests",

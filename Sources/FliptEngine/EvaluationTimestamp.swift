@@ -37,14 +37,6 @@ public struct EvaluationTimestamp: Sendable, Hashable, Comparable, CustomStringC
         (lhs.secondsSince1970, lhs.nanoseconds) < (rhs.secondsSince1970, rhs.nanoseconds)
     }
 
-    /// Whole milliseconds from `self` to `later`, as the engine reports durations (never negative).
-    func wholeMilliseconds(until later: EvaluationTimestamp) -> Double {
-        let nanos =
-            (later.secondsSince1970 - secondsSince1970) * 1_000_000_000
-            + Int64(later.nanoseconds - nanoseconds)
-        return nanos > 0 ? Double(nanos / 1_000_000) : 0
-    }
-
     /// RFC 3339 in UTC with `Z`, with 0, 3, 6 or 9 fractional digits (the fewest that are exact), as the
     /// official engine prints timestamps: `2026-11-24T22:41:50.331507641Z`.
     public var rfc3339: String {

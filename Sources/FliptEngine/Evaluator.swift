@@ -36,7 +36,7 @@ public struct Evaluator: Sendable {
     ) throws(EvaluationError)
         -> VariantResult
     {
-        let start = EvaluationTimestamp.now()
+        let start = EvaluationStart.now()
         guard let flag = lookUp(flagKey) else {
             throw .flagNotFound(namespace: namespace, flagKey: flagKey)
         }
@@ -54,7 +54,7 @@ public struct Evaluator: Sendable {
     ) throws(EvaluationError)
         -> BooleanResult
     {
-        let start = EvaluationTimestamp.now()
+        let start = EvaluationStart.now()
         guard let flag = lookUp(flagKey) else {
             throw .flagNotFound(namespace: namespace, flagKey: flagKey)
         }
@@ -65,11 +65,11 @@ public struct Evaluator: Sendable {
     /// Evaluates each request by its flag's actual type, in order. Unknown flags give error responses; the batch
     /// itself never fails.
     public func batch(_ requests: [EvaluationRequest]) -> BatchResult {
-        let start = EvaluationTimestamp.now()
+        let start = EvaluationStart.now()
         var responses: [BatchResponse] = []
         responses.reserveCapacity(requests.count)
         for request in requests {
-            let itemStart = EvaluationTimestamp.now()
+            let itemStart = EvaluationStart.now()
             guard let flag = lookUp(request.flagKey) else {
                 responses.append(
                     .error(BatchErrorResult(flagKey: request.flagKey, namespaceKey: namespace, reason: .notFound))
@@ -104,7 +104,7 @@ public struct Evaluator: Sendable {
         }
         return BatchResult(
             responses: responses,
-            requestDurationMillis: start.wholeMilliseconds(until: .now())
+            requestDurationMillis: start.wholeMillisecondsElapsed()
         )
     }
 
@@ -126,7 +126,7 @@ public struct Evaluator: Sendable {
         flagKey: String,
         entityID: String,
         context: EvaluationContext,
-        start: EvaluationTimestamp
+        start: EvaluationStart
     ) -> VariantResult {
         let program = snapshot.program
         let flag = program.flag(at: offset)
@@ -175,8 +175,8 @@ public struct Evaluator: Sendable {
             reason: reason,
             variantKey: program.string(variantKey) ?? "",
             variantAttachment: program.string(attachment),
-            requestDurationMillis: start.wholeMilliseconds(until: .now()),
-            evaluatedAt: start
+            requestDurationMillis: start.wholeMillisecondsElapsed(),
+            evaluatedAt: start.timestamp
         )
     }
 
@@ -185,7 +185,7 @@ public struct Evaluator: Sendable {
         flagKey: String,
         entityID: String,
         context: EvaluationContext,
-        start: EvaluationTimestamp
+        start: EvaluationStart
     ) -> BooleanResult {
         let program = snapshot.program
         let flag = program.flag(at: offset)
@@ -224,8 +224,8 @@ public struct Evaluator: Sendable {
             isEnabled: enabled,
             reason: reason,
             segmentKeys: keys.builtKeys ?? program.keyList(keys.keyList),
-            requestDurationMillis: start.wholeMilliseconds(until: .now()),
-            evaluatedAt: start
+            requestDurationMillis: start.wholeMillisecondsElapsed(),
+            evaluatedAt: start.timestamp
         )
     }
 }
