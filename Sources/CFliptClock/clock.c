@@ -3,9 +3,11 @@
 #include "CFliptClock.h"
 
 #include <pthread.h>
-#include <stdio.h>
-#include <string.h>
 #include <time.h>
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 flipt_clock_anchor flipt_clock_shared_anchor;
 
@@ -27,15 +29,15 @@ static uint64_t slow_reads;
 
 static void decide(void) {
 #if defined(__linux__) && defined(__x86_64__)
-    // The kernel keeps time with the TSC only when it found it constant-rate and synchronized across CPUs.
-    FILE *file = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
-    if (file != NULL) {
-        char name[64] = {0};
-        if (fgets(name, sizeof name, file) != NULL) counter_usable = strcmp(name, "tsc\n") == 0 || strcmp(name, "tsc") == 0;
-        fclose(file);
+    // An invariant TSC (CPUID 0x80000007, EDX bit 8) ticks at a constant rate in every power state; without it
+    // the counter is not a clock.
+    unsigned int eax = 0, ebx = 0, ecx = 0, edx = 0;
+    if (__get_cpuid(0x80000000, &eax, &ebx, &ecx, &edx) && eax >= 0x80000007
+        && __get_cpuid(0x80000007, &eax, &ebx, &ecx, &edx)) {
+        counter_usable = (edx >> 8) & 1;
     }
 #elif defined(__linux__) && defined(__aarch64__)
-    counter_usable = 1;
+    counter_usable = 1;  // the generic timer is architected: constant frequency, shared by all cores
 #endif
 }
 

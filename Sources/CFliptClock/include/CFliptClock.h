@@ -7,8 +7,9 @@
 // rate measured against CLOCK_MONOTONIC. A reading is therefore never further from the system clock than the
 // rate's error over one millisecond (nanoseconds), and a step of the system clock shows within a millisecond.
 //
-// The counter is used only where the kernel itself trusts it for timekeeping (x86-64 Linux with the `tsc`
-// clocksource; ARM64 Linux, whose generic timer is architected); elsewhere every reading is clock_gettime.
+// The counter is used only where it is a clock: on x86-64 Linux when the CPU reports an invariant TSC (constant
+// rate in every power state), on ARM64 Linux (the generic timer is architected); elsewhere every reading is
+// clock_gettime. No file or system call is involved beyond clock_gettime itself.
 // The anchor is published under a sequence lock: readers never block, and a reader that races a writer falls
 // back to clock_gettime for that reading.
 
