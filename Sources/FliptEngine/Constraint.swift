@@ -28,14 +28,24 @@ enum Comparison: UInt8, Sendable {
 }
 
 /// A name compared byte for byte with ASCII literals (no Unicode canonical equivalence).
-struct ByteName: Equatable, ExpressibleByStringLiteral {
+struct ByteName {
     let text: String
 
     init(_ text: String) { self.text = text }
-    init(stringLiteral value: StaticString) { self.text = value.description }
 
-    static func == (lhs: ByteName, rhs: ByteName) -> Bool { lhs.text.bytesEqual(rhs.text) }
-    static func ~= (pattern: ByteName, value: ByteName) -> Bool { pattern == value }
+    /// A literal a name is compared with, kept as the compiler laid it out (making a `String` of it on every
+    /// comparison cost more than the comparison).
+    struct Literal: ExpressibleByStringLiteral {
+        let value: StaticString
+
+        init(stringLiteral value: StaticString) { self.value = value }
+    }
+
+    static func == (name: ByteName, literal: Literal) -> Bool {
+        literal.value.withUTF8Buffer { name.text.bytesEqual($0) }
+    }
+
+    static func ~= (pattern: Literal, name: ByteName) -> Bool { name == pattern }
 }
 
 /// A run of bytes in a snapshot's `ConstraintArena`.
