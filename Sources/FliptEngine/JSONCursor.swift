@@ -704,13 +704,7 @@ struct JSONCursor {
             throw error("object keys must be strings, found \(foundDescription())")
         }
         // Fast path: a plain ASCII key without escapes is compared in place.
-        var end = index + 1
-        while end < bytes.count {
-            let byte = bytes[end]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
-            end += 1
-        }
-        if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
+        if let end = plainStringEnd() {
             let key = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
             index = end + 1
             return Self.field(matching: key, in: fields)
@@ -727,10 +721,39 @@ struct JSONCursor {
         return -1
     }
 
+    /// The index of the closing quote of the string starting at `index` when its body is plain ASCII with no
+    /// escapes (so that its bytes are its text), or nil.
+    @inline(__always)
+    private func plainStringEnd() -> Int? {
+        var end = index + 1
+        while end < bytes.count {
+            let byte = bytes[end]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
+            end += 1
+        }
+        return end < bytes.count && bytes[end] == UInt8(ascii: "\"") ? end : nil
+    }
+
+    /// The enum values documents use, as strings made from literals, which cost no allocation: a value equal to
+    /// one of them is returned as that string rather than a new one (most are too long for a small string).
+    private static let knownEnumNames: [String] = [
+        "STRING_CONSTRAINT_COMPARISON_TYPE", "NUMBER_CONSTRAINT_COMPARISON_TYPE", "BOOLEAN_CONSTRAINT_COMPARISON_TYPE",
+        "DATETIME_CONSTRAINT_COMPARISON_TYPE", "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE",
+        "UNKNOWN_CONSTRAINT_COMPARISON_TYPE", "ALL_SEGMENT_MATCH_TYPE", "ANY_SEGMENT_MATCH_TYPE",
+        "OR_SEGMENT_OPERATOR", "AND_SEGMENT_OPERATOR", "VARIANT_FLAG_TYPE", "BOOLEAN_FLAG_TYPE",
+    ]
+
     /// Reads the name of an enum value as serde does: a string, or an object `{"NAME": null}`.
     mutating func readEnumName() throws(DocumentError) -> String {
         switch peekSignificant() {
         case UInt8(ascii: "\""):
+            if let end = plainStringEnd() {
+                let text = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
+                for name in Self.knownEnumNames where name.bytesEqual(text) {
+                    index = end + 1
+                    return name
+                }
+            }
             return try readString()
         case UInt8(ascii: "{"):
             index += 1
