@@ -14,7 +14,9 @@ struct SyncCommand: AsyncParsableCommand {
             good snapshot. A new, valid snapshot is stored as the next generation and becomes the last good \
             one; a 304 records that the cached one is still current. On any failure the cache keeps its last \
             good snapshot untouched; only a row in the sync-attempt log is added. Network errors, timeouts, \
-            408, 429 and 5xx answers are retried (--retries) with jittered back-off.
+            408, 429 and 5xx answers are retried (--retries) with jittered back-off. An attempt whose connection \
+            stays silent for --idle-timeout (60 s) fails as a timeout, so a server that stops answering cannot \
+            hang the command; a slow but steady download is not cut (--request-timeout bounds a whole attempt).
 
             Prints one line: what happened, the generation, ETag, flag count, size and age (or, with --json, \
             one JSON object on standard output). Errors go to standard error. The credential comes from \
@@ -45,6 +47,12 @@ struct SyncCommand: AsyncParsableCommand {
 
     @Option(name: .long, help: "Retries of a failed request (network errors, timeouts, 408, 429, 5xx).")
     var retries = 3
+
+    @Option(
+        name: .long,
+        help: "Give up on a connection that sends nothing this long, e.g. 30s, 5m (a longer --request-timeout wins)."
+    )
+    var idleTimeout = DurationArgument(.seconds(60), text: "60s")
 
     @Flag(name: .long, help: "Print one JSON object instead of a line.")
     var json = false
@@ -123,7 +131,11 @@ struct SyncCommand: AsyncParsableCommand {
         let configuration = try client.syncConfiguration(retryPolicy: RetryPolicy(maximumRetries: retries))
         let fetcher: SnapshotFetcher
         do {
-            fetcher = try SnapshotFetcher(configuration: configuration)
+            // A one-shot command must end: a connection silent for --idle-timeout fails the attempt (never
+            // sooner than an explicit --request-timeout), while a slow but steady download goes on.
+            let idle = max(idleTimeout.duration, configuration.requestTimeout ?? .zero)
+            let transport = try SnapshotFetcher.defaultTransport(for: configuration, idleTimeout: idle)
+            fetcher = try SnapshotFetcher(configuration: configuration, transport: transport)
         } catch {
             throw CommandFailure(ExitStatus.usage, error.message)
         }

@@ -74,6 +74,8 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
             read: Self.timeAmount(self.idleTimeout)
         )
         configuration.connectionPool.retryConnectionEstablishment = false
+        configuration.http1_1ConnectionDebugInitializer = { Self.enableKeepAlive(on: $0) }
+        configuration.http2ConnectionDebugInitializer = { Self.enableKeepAlive(on: $0) }
         if let proxy {
             switch proxy.kind {
             case .http:
@@ -87,6 +89,44 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         }
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         trust.warnIfUnverified(logger)
+    }
+
+    /// TCP keepalive on every connection: after ``keepAliveIdle`` of silence the kernel probes the peer every
+    /// ``keepAliveInterval``, and fails the connection when ``keepAliveProbes`` probes in a row go unanswered.
+    ///
+    /// A device that loses its network in the middle of a request, or while a stream is quiet, is otherwise never
+    /// told: nothing is sent, so nothing fails, and the request waits for as long as the idle timeout (days for a
+    /// stream, or forever without a request timeout). With these values a vanished peer is noticed within about a
+    /// minute of silence, the request fails as a network error and the retry policy or the stream's reconnection
+    /// takes over. A live but quiet connection costs one small packet each way per 30 seconds.
+    static let keepAliveIdle = 30
+    static let keepAliveInterval = 10
+    static let keepAliveProbes = 3
+
+    /// Turns TCP keepalive on for a new connection's socket; a socket that refuses (not TCP) is left as it is.
+    @Sendable
+    static func enableKeepAlive(on channel: any Channel) -> EventLoopFuture<Void> {
+        let tcp = NIOBSDSocket.OptionLevel.tcp
+        return channel.setOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .flatMap {
+                channel.setOption(
+                    ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: TCP_KEEPIDLE)),
+                    value: keepAliveIdle
+                )
+            }
+            .flatMap {
+                channel.setOption(
+                    ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: TCP_KEEPINTVL)),
+                    value: keepAliveInterval
+                )
+            }
+            .flatMap {
+                channel.setOption(
+                    ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: TCP_KEEPCNT)),
+                    value: keepAliveProbes
+                )
+            }
+            .recover { _ in }
     }
 
     deinit {

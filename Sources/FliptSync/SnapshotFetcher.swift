@@ -62,18 +62,32 @@ public final class SnapshotFetcher: Sendable {
         self.credential = Mutex(configuration.authentication)
     }
 
-    /// The transport a fetcher creates when given none: on Linux never FoundationNetworking's URLSession, which
-    /// busy-waits on a silent connection (see ``AsyncHTTPClientTransport``).
-    static func defaultTransport(
+    /// The transport a fetcher creates when given none: ``AsyncHTTPClientTransport`` on Linux (never
+    /// FoundationNetworking's URLSession, which busy-waits on a silent connection), through the proxy the
+    /// environment names (see ``HTTPProxy``); ``URLSessionTransport`` elsewhere.
+    ///
+    /// - Parameters:
+    ///   - configuration: its TLS options and URL (for the proxy) are used.
+    ///   - idleTimeout: the longest silence allowed on a connection (default 7 days, since a quiet stream sends
+    ///     nothing for hours). A one-shot fetch can give a short one, so that a server that stops answering ends it.
+    ///   - logger: receives the proxy in use and a warning when certificate verification is off.
+    /// - Throws: a ``SyncError/Kind/configuration`` error for unusable TLS options or proxy variables.
+    public static func defaultTransport(
         for configuration: SyncConfiguration,
-        logger: Logger
+        idleTimeout: Duration = .seconds(7 * 24 * 3_600),
+        logger: Logger = .noop
     ) throws(SyncError) -> any HTTPTransport {
         #if canImport(FoundationNetworking) && canImport(AsyncHTTPClient)
         let proxy = try HTTPProxy.fromEnvironment(for: configuration.url)
         if let proxy { logger.info("Requests go through a proxy", metadata: ["proxy": "\(proxy)"]) }
-        return try AsyncHTTPClientTransport(tls: configuration.tls, proxy: proxy, logger: logger)
+        return try AsyncHTTPClientTransport(
+            tls: configuration.tls,
+            idleTimeout: idleTimeout,
+            proxy: proxy,
+            logger: logger
+        )
         #else
-        return try URLSessionTransport(tls: configuration.tls, logger: logger)
+        return try URLSessionTransport(tls: configuration.tls, idleTimeout: idleTimeout, logger: logger)
         #endif
     }
 

@@ -110,6 +110,26 @@ struct SyncCommandTests {
         }
     }
 
+    @Test("a server that stops answering ends sync after --idle-timeout; a slow, steady download does not")
+    func idleTimeout() async throws {
+        try await withWorkspace { workspace in
+            workspace.server.enqueue(.silent)
+            let started = ContinuousClock.now
+            let silent = try await workspace.sync(["--idle-timeout", "1s", "--retries", "0"])
+            #expect(silent.status == 20, "\(silent)")
+            #expect(silent.stderr.contains("timed out"), "\(silent)")
+            #expect(ContinuousClock.now - started < .seconds(20))
+
+            // The body comes in five parts 400 ms apart: two seconds in all, never a silence of one.
+            let size = FixtureDocument.json(flagCount: 4, revision: 0).utf8.count
+            workspace.server.enqueue(.slowBody(chunkSize: size / 5 + 1, interval: .milliseconds(400)))
+            let steadyStart = ContinuousClock.now
+            let steady = try await workspace.sync(["--idle-timeout", "1s", "--retries", "0"])
+            #expect(steady.status == 0, "\(steady)")
+            #expect(ContinuousClock.now - steadyStart > .seconds(1), "the slow body was not slow")
+        }
+    }
+
     @Test("a token from a file or the environment reaches the server and appears nowhere else")
     func credentials() async throws {
         try await withWorkspace { workspace in
