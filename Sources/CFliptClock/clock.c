@@ -25,7 +25,6 @@ static int counter_usable;
 /// Start of the calibration span; touched only by the anchor writer (the thread holding an odd sequence).
 static uint64_t base_ticks;
 static int64_t base_monotonic_nanos;
-static uint64_t slow_reads;
 
 static void decide(void) {
 #if defined(__linux__) && defined(__x86_64__)
@@ -56,16 +55,11 @@ int flipt_clock_uses_counter(void) {
     return counter_usable;
 }
 
-uint64_t flipt_clock_slow_reads(void) {
-    return __atomic_load_n(&slow_reads, __ATOMIC_RELAXED);
-}
-
 static uint64_t ticks_as_nanos(uint64_t ticks, uint64_t rate) {
     return (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
 }
 
 int64_t flipt_clock_read_slow(uint64_t *ticks) {
-    __atomic_fetch_add(&slow_reads, 1, __ATOMIC_RELAXED);
     *ticks = 0;
     if (!flipt_clock_uses_counter()) return flipt_clock_system_nanos();
 

@@ -97,7 +97,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     /// A device that loses its network in the middle of a request, or while a stream is quiet, is otherwise never
     /// told: nothing is sent, so nothing fails, and the request waits for as long as the idle timeout (days for a
     /// stream, or forever without a request timeout). With these values a vanished peer is noticed within about a
-    /// minute of silence, the request fails as a network error and the retry policy or the stream's reconnection
+    /// minute of silence, the request fails as a timeout and the retry policy or the stream's reconnection
     /// takes over. A live but quiet connection costs one small packet each way per 30 seconds.
     static let keepAliveIdle = 30
     static let keepAliveInterval = 10

@@ -43,9 +43,6 @@ int64_t flipt_clock_system_nanos(void);
 /// Whether readings come from the counter (after calibration) on this machine: 1 or 0.
 int flipt_clock_uses_counter(void);
 
-/// How many readings went through clock_gettime (the slow path) so far, for tests.
-uint64_t flipt_clock_slow_reads(void);
-
 /// The raw counter, or 0 where it is not read.
 static inline uint64_t flipt_clock_ticks(void) {
 #if defined(__linux__) && defined(__x86_64__)
