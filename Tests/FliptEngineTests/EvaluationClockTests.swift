@@ -4,7 +4,7 @@ import Testing
 
 @testable import FliptEngine
 
-/// The clock evaluations read: the CPU counter converted to wall time where the kernel trusts it,
+/// The clock evaluations read: the CPU counter converted to wall time where it is constant-rate,
 /// `clock_gettime` elsewhere. Every test holds on either path; which one this machine takes is checked too.
 @Suite("Evaluation clock")
 struct EvaluationClockTests {
@@ -49,7 +49,7 @@ struct EvaluationClockTests {
         #expect(worsts.allSatisfy { $0 <= 2_000 }, "worst distances from the system clock: \(worsts) ns")
     }
 
-    @Test("Where the kernel trusts the counter, nearly every reading comes from it; elsewhere none does")
+    @Test("Where the counter is constant-rate, nearly every reading comes from it; elsewhere none does")
     func counterServesReadings() {
         _ = bracketedReads(for: .milliseconds(20))
         let clock = ContinuousClock()
