@@ -63,14 +63,17 @@ struct KeepAliveTests {
         }
     }
 
-    /// Polls until a connection to `port` shows up (the request is under way), up to 5 s.
+    /// Polls until this process has a connection to `port` whose keepalive settings are the expected ones (the
+    /// transport sets them as the connection is set up, which a poll can overtake), up to 5 s; returns the
+    /// settings seen last.
     static func waitForConnections(to port: Int) async throws -> [Settings] {
+        var found: [Settings] = []
         for _ in 0..<100 {
-            let found = settings(ofConnectionsTo: port)
-            if !found.isEmpty { return found }
+            found = settings(ofConnectionsTo: port)
+            if !found.isEmpty && found.allSatisfy({ $0 == expected }) { return found }
             try await Task.sleep(for: .milliseconds(50))
         }
-        return []
+        return found
     }
 
     @Test("a poll waiting on a server that does not answer")
@@ -103,7 +106,7 @@ struct KeepAliveTests {
             let task = Task { await loop.run(etag: nil) { log.append($0) } }
             let updated = await log.wait { !$0.updates.isEmpty }
             #expect(updated, "the stream's first snapshot never arrived; events: \(log.all)")
-            let found = Self.settings(ofConnectionsTo: server.baseURL.port ?? 0)
+            let found = try await Self.waitForConnections(to: server.baseURL.port ?? 0)
             task.cancel()
             await task.value
             #expect(found.count == 1, "connections to the server: \(found)")
