@@ -29,6 +29,8 @@ let package = Package(
         ),
         // The wall clock for evaluation results, read from the CPU's counter where the kernel trusts it.
         .target(name: "CFliptClock"),
+        // The allocator's figures (bytes in use, bytes taken from the system), for the soak test's leak check.
+        .target(name: "CFliptHeap"),
         // Pure evaluation: decode a snapshot document, index it, evaluate. No I/O.
         .target(name: "FliptEngine", dependencies: ["CFliptClock"]),
         // SQLite persistence of snapshots: connection, statements, migrator, SnapshotStore.
@@ -78,7 +80,7 @@ let package = Package(
             ]
         ),
         // Benchmarks against the official engine (loaded at run time from its shared library).
-        .executableTarget(name: "FliptBenchmarks", dependencies: ["Flipt", "FliptEngine", "FliptStore"]),
+        .executableTarget(name: "FliptBenchmarks", dependencies: ["CFliptHeap", "Flipt", "FliptEngine", "FliptStore"]),
         .testTarget(name: "FliptEngineTests", dependencies: ["CFliptClock", "FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
         .testTarget(

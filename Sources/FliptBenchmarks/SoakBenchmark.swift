@@ -1,3 +1,4 @@
+import CFliptHeap
 import Flipt
 import Foundation
 import Synchronization
@@ -17,7 +18,12 @@ import Darwin
 ///     flipt-bench soak-client --url URL --cache FILE --log FILE [--threads N] [--interval-ms N]
 ///                             [--timeout-ms N] [--pause-us N] [--seconds N]
 ///
-/// and, to check that the soak test can fail: `--retry-base-ms N`, `--retry-cap-ms N`, `--leak-kib-per-second N`.
+/// and, to check that the soak test can fail: `--retry-base-ms N`, `--retry-cap-ms N`, `--leak-kib-per-second N`,
+/// `--leak-kib-per-revision N`.
+///
+/// Like an app, it also listens to the client's events: `--subscribers N` (default 2) tasks read
+/// ``FliptClient/events()`` for the whole run, and one more subscribes, reads for up to 500 ms and cancels, over and
+/// over (so that subscriptions that come and go are part of what the memory check sees).
 ///
 /// The documents it expects (built by the soak test) have a variant flag `revision` whose default variant is
 /// `r<N>` and whose one rule (`plan` = `gold`) gives `g<N>`, and a boolean flag `parity` whose value is whether N
@@ -26,7 +32,15 @@ import Darwin
 ///
 ///     S ms=… pid=… source=cache|seed|network|none rev=N|-1 err=CODE|-   the first answer, before any thread starts
 ///     E ms=… th=I n=EVALS ok=N revs=R1,R2 errs=N late=N code=CODE|- bad=N   per thread, every 100 ms
-///     M ms=… rss=KiB hwm=KiB cpu=MS   every 250 ms (cpu: the process's CPU time so far)
+///     M ms=… rss=KiB hwm=KiB anon=KiB file=KiB heap=KiB got=KiB threads=N cpu=MS events=N subs=N
+///                                     every 250 ms
+///
+/// (`anon`: the resident pages that belong to this process alone (heap, stacks, private mappings); `file`: the
+/// resident pages of mapped files, the executable and libraries above all, which grow as code paths are first
+/// used and shrink when the kernel reclaims them; `heap`: bytes the allocator has handed out and not had back;
+/// `got`: bytes it holds from the system, free ones included; -1 where the allocator cannot tell; `threads`: the
+/// process's threads; `cpu`: the process's CPU time so far; `events`: events the
+/// long-lived subscribers have read; `subs`: subscriptions opened so far.)
 ///
 /// `revs` lists the revisions answered in the batch, in order, each once per run of equal answers; `late` counts
 /// errors after any thread had an answer; `bad` counts answers that contradict themselves (a wrong variant for the
@@ -47,6 +61,10 @@ enum SoakClient {
         var retryCap: Duration?
         /// Memory to hold on to every second, to check that the soak test notices a leak.
         var leakKiBPerSecond = 0
+        /// Memory to hold on to for every snapshot that replaces the one in use (a leak of each revision).
+        var leakKiBPerRevision = 0
+        /// Tasks that read the client's events for the whole run.
+        var subscribers = 2
     }
 
     static func run(arguments: [String]) {
@@ -96,6 +114,7 @@ enum SoakClient {
             thread.name = "soak-eval-\(index + 1)"
             thread.start()
         }
+        let listening = EventListeners(client: client, settings: settings)
         let start = ContinuousClock.now
         var leaked: [[UInt8]] = []
         // The soak test kills this process; should the test itself die first, stop with it rather than linger.
@@ -107,7 +126,10 @@ enum SoakClient {
             }
             let memory = MemoryUse.current()
             log.write(
-                "M ms=\(SoakLog.milliseconds()) rss=\(memory.residentKiB) hwm=\(memory.peakKiB) cpu=\(MemoryUse.cpuMilliseconds())"
+                "M ms=\(SoakLog.milliseconds()) rss=\(memory.residentKiB) hwm=\(memory.peakKiB) "
+                    + "anon=\(memory.anonymousKiB) file=\(memory.fileKiB) threads=\(memory.threads) "
+                    + "heap=\(memory.heapKiB) got=\(memory.obtainedKiB) cpu=\(MemoryUse.cpuMilliseconds()) "
+                    + "events=\(listening.events) subs=\(listening.subscriptions)"
             )
             usleep(250_000)
         }
@@ -145,6 +167,12 @@ enum SoakClient {
             case "--leak-kib-per-second":
                 guard let number = Int(value), number >= 0 else { return nil }
                 settings.leakKiBPerSecond = number
+            case "--leak-kib-per-revision":
+                guard let number = Int(value), number >= 0 else { return nil }
+                settings.leakKiBPerRevision = number
+            case "--subscribers":
+                guard let number = Int(value), number >= 0 else { return nil }
+                settings.subscribers = number
             case "--seconds":
                 guard let number = Double(value) else { return nil }
                 settings.seconds = number
@@ -181,6 +209,43 @@ enum SoakClient {
                     + "revs=\(probe.revisions.map(String.init).joined(separator: ",")) errs=\(probe.errors) "
                     + "late=\(probe.lateErrors) code=\(probe.firstError ?? "-") bad=\(probe.contradictions)"
             )
+        }
+    }
+}
+
+/// The soak client's event subscribers: long-lived readers, and one that keeps subscribing and cancelling.
+private final class EventListeners: Sendable {
+    private let counts = Mutex((events: 0, subscriptions: 0))
+    private let leaked = Mutex<[[UInt8]]>([])
+
+    /// Events read by the long-lived readers.
+    var events: Int { counts.withLock { $0.events } }
+    /// Subscriptions opened so far.
+    var subscriptions: Int { counts.withLock { $0.subscriptions } }
+
+    init(client: FliptClient, settings: SoakClient.Settings) {
+        let leakPerRevision = settings.leakKiBPerRevision
+        for _ in 0..<settings.subscribers {
+            let events = client.events()
+            counts.withLock { $0.subscriptions += 1 }
+            Task.detached { [self] in
+                for await event in events {
+                    counts.withLock { $0.events += 1 }
+                    if leakPerRevision > 0, case .snapshotReplaced = event {
+                        leaked.withLock { $0.append([UInt8](repeating: 1, count: leakPerRevision * 1_024)) }
+                    }
+                }
+            }
+        }
+        Task.detached { [self] in
+            while true {
+                let events = client.events()
+                counts.withLock { $0.subscriptions += 1 }
+                let reader = Task { for await _ in events {} }
+                try? await Task.sleep(for: .milliseconds(500))
+                reader.cancel()
+                await reader.value
+            }
         }
     }
 }
@@ -295,19 +360,37 @@ private final class SoakLog: Sendable {
     private static let processStart = ContinuousClock.now
 }
 
-/// Resident memory of this process, from /proc (zero where /proc does not exist).
+/// Resident memory of this process, from /proc (zero where /proc does not exist), and the allocator's figures.
 struct MemoryUse {
     var residentKiB = 0
     var peakKiB = 0
+    /// Resident pages of this process alone (RssAnon).
+    var anonymousKiB = 0
+    /// Resident pages of mapped files (RssFile).
+    var fileKiB = 0
+    /// Threads of the process.
+    var threads = 0
+    /// Bytes handed out by the allocator and not yet freed, in KiB; -1 where the allocator cannot tell.
+    var heapKiB = -1
+    /// Bytes the allocator holds from the system (free ones included), in KiB; -1 where it cannot tell.
+    var obtainedKiB = -1
 
     static func current() -> MemoryUse {
         var use = MemoryUse()
+        let heap = flipt_heap_current()
+        if heap.available != 0 {
+            use.heapKiB = Int(heap.in_use / 1_024)
+            use.obtainedKiB = Int(heap.obtained / 1_024)
+        }
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return use }
         for line in status.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard fields.count >= 2, let value = Int(fields[1]) else { continue }
             if fields[0] == "VmRSS:" { use.residentKiB = value }
             if fields[0] == "VmHWM:" { use.peakKiB = value }
+            if fields[0] == "RssAnon:" { use.anonymousKiB = value }
+            if fields[0] == "RssFile:" { use.fileKiB = value }
+            if fields[0] == "Threads:" { use.threads = value }
         }
         return use
     }

@@ -5,32 +5,47 @@ import Testing
 
 /// How long and how hard the soak test runs, from the environment.
 ///
-/// `FLIPT_SOAK_SECONDS` (default 120, at least 30) sets the length: about 65 % is spent on short-lived clients
-/// (one per 4 s, at least 20) killed with SIGKILL after 1–5 s (every fifth one after 50–400 ms, during boot), the
-/// rest on one long-lived client whose memory must stay flat. `FLIPT_SOAK_SEED` replays a schedule; `FLIPT_SOAK_THREADS` sets
+/// `FLIPT_SOAK_SECONDS` (default 120, at least 30) sets the number of short-lived clients (one per 4 s, at least
+/// 20) killed with SIGKILL after 1–5 s (every fifth one after 50–400 ms, during boot), about 70 % of that time; then
+/// one long-lived client, whose memory must not grow, lives for three quarters of it, at least 90 s (its first
+/// third is warm-up, not compared: see ``MemoryTrend``). `FLIPT_SOAK_LONG_SECONDS` sets that client's life on its
+/// own, for long leak hunts. `FLIPT_SOAK_SEED` replays a schedule; `FLIPT_SOAK_THREADS` sets
 /// the evaluating threads (default 4). From 300 s on, the server also sends `Retry-After: 45` now and then, to check
 /// the client's 30 s cap. `FLIPT_SOAK_CLIENT_ARGS` adds arguments to every `flipt-bench soak-client`
-/// (for example `--retry-base-ms 0`, to see the test catch a client without back-off).
+/// (for example `--retry-base-ms 0`, to see the test catch a client without back-off). `FLIPT_SOAK_KEEP=1` keeps
+/// the logs (each run's, the report, the timeline) where a passing run would delete them.
 struct SoakSettings {
     var seconds: Int
+    /// The long-lived client's life, when set apart from ``seconds``.
+    var longLivedSeconds: Int?
     var seed: UInt64
     var threads: Int
     var extraArguments: [String]
 
     var kills: Int { max(20, seconds / 4) }
-    var longLived: Duration { .seconds(max(15, seconds * 3 / 10)) }
+    var longLived: Duration { .seconds(longLivedSeconds ?? max(90, seconds * 3 / 4)) }
 
     static let current: SoakSettings = {
         let environment = ProcessInfo.processInfo.environment
         let seconds = environment["FLIPT_SOAK_SECONDS"].flatMap(Int.init).map { max(30, $0) } ?? 120
+        let longLived = environment["FLIPT_SOAK_LONG_SECONDS"].flatMap(Int.init).map { max(30, $0) }
         let seed = environment["FLIPT_SOAK_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...999_999)
         let threads = environment["FLIPT_SOAK_THREADS"].flatMap(Int.init).map { max(1, $0) } ?? 4
         let extra = (environment["FLIPT_SOAK_CLIENT_ARGS"] ?? "").split(separator: " ").map(String.init)
-        return SoakSettings(seconds: seconds, seed: seed, threads: threads, extraArguments: extra)
+        return SoakSettings(
+            seconds: seconds,
+            longLivedSeconds: longLived,
+            seed: seed,
+            threads: threads,
+            extraArguments: extra
+        )
     }()
 
     /// A generous bound: twice the planned length, plus start-up.
-    static var timeLimitMinutes: Int { current.seconds * 2 / 60 + 3 }
+    static var timeLimitMinutes: Int {
+        let longLived = Int(current.longLived.components.seconds)
+        return (current.seconds * 7 / 10 + longLived) * 2 / 60 + 3
+    }
 }
 
 /// One run of the soak client, from start to SIGKILL.
@@ -60,6 +75,7 @@ struct SoakTests {
         print(
             "soak: seed \(settings.seed), \(settings.seconds) s, \(settings.kills) kills, \(settings.threads) threads; "
                 + "replay with FLIPT_SOAK_SEED=\(settings.seed) FLIPT_SOAK_SECONDS=\(settings.seconds) "
+                + (settings.longLivedSeconds.map { "FLIPT_SOAK_LONG_SECONDS=\($0) " } ?? "")
                 + (settings.extraArguments.isEmpty
                     ? "" : "FLIPT_SOAK_CLIENT_ARGS='\(settings.extraArguments.joined(separator: " "))' ")
                 + "swift test --filter FliptSoakTests"
@@ -166,7 +182,8 @@ struct SoakTests {
             "\(findings.all.count) violations (seed \(settings.seed), logs in \(directory)):\n"
             + findings.all.prefix(30).joined(separator: "\n")
         if !findings.all.isEmpty { Issue.record(Comment(rawValue: summary)) }
-        if findings.all.isEmpty { try? FileManager.default.removeItem(atPath: directory) }
+        let keep = ProcessInfo.processInfo.environment["FLIPT_SOAK_KEEP"] != nil
+        if findings.all.isEmpty && !keep { try? FileManager.default.removeItem(atPath: directory) }
     }
 }
 

@@ -26,7 +26,21 @@ struct IncarnationLog {
         var milliseconds: Int
         var residentKiB: Int
         var peakKiB: Int
+        /// Resident pages of the process alone (heap, stacks, private mappings); nil in logs without it.
+        var anonymousKiB: Int?
+        /// Resident pages of mapped files (the executable and libraries); nil in logs without it.
+        var fileKiB: Int?
+        /// The process's threads; nil in logs without it.
+        var threads: Int?
+        /// Bytes the allocator has handed out and not had back, in KiB; nil where it cannot tell.
+        var heapKiB: Int?
+        /// Bytes the allocator holds from the system, in KiB; nil where it cannot tell.
+        var obtainedKiB: Int?
         var cpuMilliseconds: Int
+        /// Events the client's long-lived subscribers have read so far.
+        var events: Int
+        /// Event subscriptions opened so far.
+        var subscriptions: Int
     }
 
     var start: Start?
@@ -92,7 +106,14 @@ struct IncarnationLog {
                         milliseconds: milliseconds,
                         residentKiB: resident,
                         peakKiB: peak,
-                        cpuMilliseconds: int("cpu") ?? 0
+                        anonymousKiB: int("anon"),
+                        fileKiB: int("file"),
+                        threads: int("threads"),
+                        heapKiB: int("heap").flatMap { $0 >= 0 ? $0 : nil },
+                        obtainedKiB: int("got").flatMap { $0 >= 0 ? $0 : nil },
+                        cpuMilliseconds: int("cpu") ?? 0,
+                        events: int("events") ?? 0,
+                        subscriptions: int("subs") ?? 0
                     )
                 )
             case "X":
