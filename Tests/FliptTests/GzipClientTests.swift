@@ -20,8 +20,11 @@ struct GzipClientTests {
                 try await client.waitUntilReady(timeout: .seconds(30))
                 let goodETag = server.digest()
                 #expect(try servedRevision(client) == "revision 1")
-                let stored = try lastGoodInFile(path: cache, url: server.baseURL)?.document
-                #expect(stored == Data(FixtureDocument.bytes(flagCount: 20, revision: 1)))
+                // The snapshot is persisted after it is swapped in: wait for the write.
+                let written = Data(FixtureDocument.bytes(flagCount: 20, revision: 1))
+                #expect(
+                    try await eventually { try lastGoodInFile(path: cache, url: server.baseURL)?.document == written }
+                )
 
                 var body = Gzip.compress(FixtureDocument.bytes(flagCount: 20, revision: 2))
                 for index in stride(from: 20, to: body.count - 8, by: 7) { body[index] ^= 0x3C }
