@@ -19,6 +19,11 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        // The error types of async-http-client's gzip decoding, to report them clearly.
+        .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        // SHA-256 for the relay's client tokens, and public keys to match a TLS key with its certificate. Already
+        // resolved through async-http-client's graph (at 4.x today); both major versions have the API used here.
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // The system SQLite library, reached through our own module map.
@@ -27,6 +32,10 @@ let package = Package(
             pkgConfig: "sqlite3",
             providers: [.apt(["libsqlite3-dev"]), .brew(["sqlite"])]
         ),
+        // The system zlib, reached through our own module map (for gzip answers).
+        .systemLibrary(name: "CFliptZlib", providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        // gzip encoding (one-shot, and streaming with a flush per message) and decoding on the system zlib.
+        .target(name: "FliptGzip", dependencies: ["CFliptZlib"]),
         // The wall clock for evaluation results, read from the CPU's counter where the kernel trusts it.
         .target(name: "CFliptClock"),
         // The allocator's figures (bytes in use, bytes taken from the system), for the soak test's leak check.
@@ -46,6 +55,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(platforms: [.linux])),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(platforms: [.linux])),
+                .product(
+                    name: "NIOHTTPCompression",
+                    package: "swift-nio-extras",
+                    condition: .when(platforms: [.linux])
+                ),
                 .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(platforms: [.linux])),
             ]
@@ -67,12 +81,21 @@ let package = Package(
             ]
         ),
         // The HTTP server behind `flipt-offline serve`: Flipt's snapshot API answered from a snapshot cache.
-        .target(name: "FliptRelay", dependencies: ["FliptStore", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "FliptRelay",
+            dependencies: [
+                "FliptGzip", "FliptStore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
         .target(
             name: "FliptTestSupport",
             dependencies: [
-                "FliptEngine",
+                "FliptEngine", "FliptGzip",
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(platforms: [.linux])),
@@ -86,15 +109,28 @@ let package = Package(
         .testTarget(
             name: "FliptSyncTests",
             dependencies: [
-                "FliptSync", "FliptEngine", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+                "FliptSync", "FliptEngine", "FliptGzip", "FliptTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "FliptTests",
-            dependencies: ["Flipt", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "Flipt", "FliptGzip", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
-        .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore", "FliptTestSupport"]),
+        .testTarget(
+            name: "FliptRelayTests",
+            dependencies: [
+                "FliptRelay", "FliptStore", "FliptTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        .testTarget(name: "FliptGzipTests", dependencies: ["FliptGzip"]),
         // Runs the built `flipt-bench soak-client` against a flapping loopback server, killing it at random.
         .testTarget(name: "FliptSoakTests", dependencies: ["FliptEngine", "FliptStore", "FliptTestSupport"]),
     ],

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOHTTPCompression
 import NIOPosix
 import NIOSSL
 
@@ -66,6 +67,16 @@ extension AsyncHTTPClientTransport {
             return .tls("\(error)")
         case let error as BoringSSLError:
             return .tls("\(error)")
+        case let error as NIOHTTPDecompression.DecompressionError:
+            switch error {
+            case .limit: return .decompressionLimit(maximumDecompressionRatio)
+            case .inflationError(let code): return .undecodableBody("zlib error \(code)")
+            case .initializationError(let code): return .other("the gzip decoder could not start (zlib \(code))")
+            }
+        case let error as NIOHTTPDecompression.ExtraDecompressionError:
+            return .undecodableBody(
+                error == .truncatedData ? "the compressed data ends early" : "bytes follow the compressed data"
+            )
         case let error as HTTPParserError:
             // A body cut short by a closed connection shows up as a parser error at end of file.
             return error == .invalidEOFState ? .connectionLost : .other("invalid HTTP response: \(error)")

@@ -15,8 +15,8 @@ import NIOSSL
 /// Trust is the system store plus every ``TLSOptions/additionalTrustRoots`` certificate, with host-name checks;
 /// ``TLSOptions/insecureSkipVerify`` turns every check off and logs one warning when the transport is created.
 ///
-/// It behaves like ``URLSessionTransport``: no cache, no cookies, `Accept-Encoding` as the request says (no
-/// decompression), redirects (301, 302, 303, 307, 308; at most 10) followed with the `Authorization` header dropped
+/// It behaves like ``URLSessionTransport``: no cache, no cookies, `Accept-Encoding` as the request says, gzip and
+/// deflate bodies decoded (see ``maximumDecompressionRatio``), redirects (301, 302, 303, 307, 308; at most 10) followed with the `Authorization` header dropped
 /// once a redirect leaves the original scheme, host and port, body chunks handed on as they arrive, the same
 /// ``SyncError`` kinds for the same failures, and a prompt ``SyncError/Kind/cancelled`` error when the calling task
 /// is cancelled. ``idleTimeout`` bounds each silence of the connection; connecting is bounded by the idle timeout
@@ -31,6 +31,15 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     public let idleTimeout: Duration
     private let client: HTTPClient
     private static let maximumRedirects = 10
+
+    /// How many times its compressed size a gzip body may decode to: 200. A larger one fails with a
+    /// ``SyncError/Kind/badDocument`` error as soon as it passes the ratio, so a gzip bomb costs at most 200 times
+    /// the bytes received, never unbounded memory.
+    ///
+    /// Snapshot documents compress 10 to 50 times (the 10,000-flag fixture, whose flags differ only in their
+    /// numbers, 42 times); deflate's own ceiling is about 1,000. The ratio is counted over the whole body, so a long
+    /// stream of compressed messages is held to it as a whole, with no total-size cap to run into.
+    public static let maximumDecompressionRatio = 200
 
     /// Creates a transport.
     ///
@@ -68,7 +77,9 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         var configuration = HTTPClient.Configuration()
         configuration.tlsConfiguration = tlsConfiguration
         configuration.redirectConfiguration = .disallow
-        configuration.decompression = .disabled
+        // Decoded per body part as it arrives: inflate is given each part whole, so a part that ends on a flush
+        // (as every message of a gzip stream does) comes out whole, and no stream message waits for the next.
+        configuration.decompression = .enabled(limit: .ratio(Self.maximumDecompressionRatio))
         configuration.timeout = HTTPClient.Configuration.Timeout(
             connect: Self.timeAmount(min(self.idleTimeout, .seconds(30))),
             read: Self.timeAmount(self.idleTimeout)

@@ -90,8 +90,9 @@ public struct HTTPStreamResponse: Sendable {
 /// skip-verify); ``SnapshotFetcher`` picks it by itself.
 ///
 /// Implementations follow redirects (dropping `Authorization` when a redirect leaves the original scheme, host and
-/// port), never cache, never add `Accept-Encoding` other than what the request says, hand body chunks on as they
-/// arrive, report failures with the same ``SyncError`` kinds, and end promptly (with a
+/// port), never cache, never add `Accept-Encoding` other than what the request says, decode `Content-Encoding:
+/// gzip` bodies (handing on decoded bytes as soon as they can be decoded, so that a flushed stream message arrives
+/// whole, and refusing a body that inflates far beyond its compressed size), hand body chunks on as they arrive, report failures with the same ``SyncError`` kinds, and end promptly (with a
 /// ``SyncError/Kind/cancelled`` error) when the calling task is cancelled.
 public protocol HTTPTransport: Sendable {
     /// Sends a request and returns the whole response, whatever its status.

@@ -19,6 +19,10 @@ enum TransportFailure: Sendable, Hashable {
     case offline
     /// The proxy refused or failed to open the way to the server; the detail says how (never a credential).
     case proxy(String)
+    /// The body says `Content-Encoding: gzip` (or deflate) but does not decode; the detail says why.
+    case undecodableBody(String)
+    /// The compressed body decodes to more than this many times its size: a decompression bomb.
+    case decompressionLimit(Int)
     /// Anything else; the detail is the underlying error's description.
     case other(String)
 
@@ -68,6 +72,20 @@ enum TransportFailure: Sendable, Hashable {
                 .network,
                 "The request to \(target) went to a proxy, and \(detail). Check the proxy variables (https_proxy, "
                     + "http_proxy, all_proxy, no_proxy) and the credentials in them.",
+                url: target
+            )
+        case .undecodableBody(let detail):
+            return SyncError(
+                .badDocument,
+                "The response from \(target) is marked as compressed (Content-Encoding) but its body does not "
+                    + "decode (\(detail)); nothing from it was used. A proxy may have damaged it; check the server.",
+                url: target
+            )
+        case .decompressionLimit(let ratio):
+            return SyncError(
+                .badDocument,
+                "The compressed response from \(target) decodes to more than \(ratio) times its size, far beyond "
+                    + "any snapshot; it was refused as a decompression bomb and nothing from it was used.",
                 url: target
             )
         case .other(let detail):

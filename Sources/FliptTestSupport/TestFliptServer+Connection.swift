@@ -1,3 +1,4 @@
+import FliptGzip
 import Foundation
 
 #if canImport(Glibc)
@@ -239,8 +240,27 @@ extension TestFliptServer {
                 if request.recorded.header("If-None-Match") == document.digest {
                     return Response(status: 304, headers: [etag], body: [])
                 }
+                if wantsGzip(request) {
+                    let encoding = [HeaderField("Content-Encoding", "gzip"), HeaderField("Vary", "Accept-Encoding")]
+                    return .json(200, Gzip.compress(document.bytes), headers: [etag] + encoding)
+                }
                 return .json(200, document.bytes, headers: [etag])
             }
+        }
+
+        /// Whether gzip answers are on (``TestFliptServer/answerGzip(_:)``) and the request's `Accept-Encoding`
+        /// allows gzip (`gzip` or `*`, without `q=0`).
+        private func wantsGzip(_ request: ParsedRequest) -> Bool {
+            guard server.withState({ $0.gzip }), let accepted = request.recorded.header("Accept-Encoding") else {
+                return false
+            }
+            for item in accepted.split(separator: ",") {
+                let parts = item.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+                guard let name = parts.first, name == "gzip" || name == "*" else { continue }
+                let quality = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) }
+                return (quality ?? 1) > 0
+            }
+            return false
         }
 
         struct EnvironmentFailure: Error {
@@ -342,39 +362,43 @@ extension TestFliptServer {
                 }
             }
             var headersSent = false
+            // With gzip, every message is compressed and flushed on its own, as Flipt's middleware does.
+            let encoder = wantsGzip(request) ? GzipEncoder() : nil
             guard let script else {
                 if let current, current.digest != requestDigest {
-                    guard sendStreamHeaders(&headersSent), sendChunk(current.streamLine) else { return }
+                    guard sendStreamHeaders(&headersSent, encoder: encoder), sendChunk(current.streamLine, encoder)
+                    else { return }
                 }
-                hold(headersSent: &headersSent)
+                hold(headersSent: &headersSent, encoder: encoder)
                 return
             }
             for step in script {
                 switch step {
                 case .headers:
-                    guard sendStreamHeaders(&headersSent) else { return }
+                    guard sendStreamHeaders(&headersSent, encoder: encoder) else { return }
                 case .currentSnapshot:
                     let document = server.withState { $0.documents[environment]?[namespace] }
-                    if let document { guard sendChunk(document.streamLine) else { return } }
+                    if let document { guard sendChunk(document.streamLine, encoder) else { return } }
                 case .chunk(let bytes):
-                    guard sendChunk(bytes) else { return }
+                    guard sendChunk(bytes, encoder) else { return }
                 case .pause(let duration):
                     guard pause(duration) else { return }
                 case .end:
+                    if let encoder { guard sendChunk(encoder.finish(), nil) else { return } }
                     _ = send(Array("0\r\n\r\n".utf8))
                     return
                 case .reset:
                     LoopbackSocket.armReset(fd)
                     return
                 case .hold:
-                    hold(headersSent: &headersSent)
+                    hold(headersSent: &headersSent, encoder: encoder)
                     return
                 }
             }
         }
 
         /// Serves pushes until the client leaves or the server stops.
-        private func hold(headersSent: inout Bool) {
+        private func hold(headersSent: inout Bool, encoder: GzipEncoder?) {
             while !server.isStopping {
                 let lines = server.withState { state in
                     let lines = state.streams[id]?.pending ?? []
@@ -382,7 +406,7 @@ extension TestFliptServer {
                     return lines
                 }
                 for line in lines {
-                    guard sendStreamHeaders(&headersSent), sendChunk(line) else { return }
+                    guard sendStreamHeaders(&headersSent, encoder: encoder), sendChunk(line, encoder) else { return }
                 }
                 if LoopbackSocket.waitReadable(fd, milliseconds: 20) {
                     guard let bytes = LoopbackSocket.receiveSome(fd), !bytes.isEmpty else { return }
@@ -390,18 +414,21 @@ extension TestFliptServer {
             }
         }
 
-        private func sendStreamHeaders(_ sent: inout Bool) -> Bool {
+        private func sendStreamHeaders(_ sent: inout Bool, encoder: GzipEncoder?) -> Bool {
             guard !sent else { return true }
             sent = true
+            let encoding = encoder == nil ? "" : "Content-Encoding: gzip\r\nVary: Accept-Encoding\r\n"
             let head =
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-                + "Date: \(httpDate())\r\n\r\n"
+                + encoding + "Date: \(httpDate())\r\n\r\n"
             return send(Array(head.utf8))
         }
 
-        private func sendChunk(_ bytes: [UInt8]) -> Bool {
+        /// Sends one HTTP chunk: the bytes, compressed and flushed by `encoder` if there is one.
+        private func sendChunk(_ bytes: [UInt8], _ encoder: GzipEncoder?) -> Bool {
             guard !bytes.isEmpty else { return true }
-            return send(Array((String(bytes.count, radix: 16) + "\r\n").utf8) + bytes + [13, 10])
+            let body = encoder?.compress(bytes) ?? bytes
+            return send(Array((String(body.count, radix: 16) + "\r\n").utf8) + body + [13, 10])
         }
 
         // MARK: Writing

@@ -115,6 +115,18 @@ public final class TestFliptServer: Sendable {
         state.withLock { $0.authentication = nil }
     }
 
+    // MARK: - Compression
+
+    /// Turns gzip answers on or off (off by default, so bodies are the documents' bytes).
+    ///
+    /// When on, a snapshot `200` to a request whose `Accept-Encoding` allows gzip carries the document
+    /// gzip-compressed, with `Content-Encoding: gzip` and `Vary: Accept-Encoding`; a stream is compressed too, each
+    /// message (and each scripted chunk) flushed on its own so that it decodes at once, as Flipt's compression
+    /// middleware does. The ETag stays the document's digest. Fault responses are sent as scripted.
+    public func answerGzip(_ enabled: Bool = true) {
+        state.withLock { $0.gzip = enabled }
+    }
+
     // MARK: - Faults
 
     /// Queues a fault for the next `times` requests to `endpoint`. Faults are applied in the order queued.
@@ -285,6 +297,7 @@ extension TestFliptServer {
     struct State: Sendable {
         var documents: [String: [String: StoredDocument]] = [:]
         var authentication: AuthenticationRule?
+        var gzip = false
         var faults: [QueuedFault] = []
         var requests: [RecordedRequest] = []
         var traffic = Traffic()

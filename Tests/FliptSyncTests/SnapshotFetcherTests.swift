@@ -27,7 +27,7 @@ struct SnapshotFetcherTests {
             #expect(request.path == "/internal/v1/evaluation/snapshot/namespace/default")
             #expect(request.rawQuery == nil)
             #expect(request.header("Accept") == "application/json")
-            #expect(request.header("Accept-Encoding") == "identity")
+            #expect(request.header("Accept-Encoding") == "gzip")
             #expect(request.header("X-Flipt-Accept-Server-Version") == "1.47.0")
             #expect(request.header("X-Flipt-Environment") == "default")
             #expect(request.header("Authorization") == "Bearer secret")

@@ -133,7 +133,7 @@ struct TLSTransportTests {
             #expect(requests.count == 2)
             #expect(requests.map { $0.header("Authorization") } == ["Bearer \(Self.token)", "Bearer \(Self.token)"])
             #expect(requests.map { $0.header("If-None-Match") } == [nil, server.digest()])
-            #expect(requests.allSatisfy { $0.header("Accept-Encoding") == "identity" })
+            #expect(requests.allSatisfy { $0.header("Accept-Encoding") == "gzip" })
             #expect(forwarder.statistics.handshakes >= 1)
         }
     }
@@ -391,7 +391,7 @@ struct TransportParityTests {
             let request = try #require(server.requests.first)
             #expect(request.path == "/internal/v1/evaluation/snapshot/namespace/a%20b%2F%C3%BC")
             #expect(request.queryValues("reference") == ["feature/x y"])
-            #expect(request.headerValues("Accept-Encoding") == ["identity"])
+            #expect(request.headerValues("Accept-Encoding") == ["gzip"])
             #expect(request.header("Accept") == "application/json")
             #expect(request.header("User-Agent") == SyncConfiguration.defaultUserAgent)
             #expect(request.header("Authorization") == "Bearer \(TLSTransportTests.token)")
