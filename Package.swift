@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The system SQLite library, reached through our own module map.
@@ -62,10 +63,21 @@ let package = Package(
                 "Flipt", "FliptEngine", "FliptRelay", "FliptStore", "FliptSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The HTTP server behind `flipt-offline serve`: Flipt's snapshot API answered from a snapshot cache.
-        .target(name: "FliptRelay", dependencies: ["FliptStore", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "FliptRelay",
+            dependencies: [
+                "FliptStore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
         .target(
             name: "FliptTestSupport",
@@ -92,7 +104,17 @@ let package = Package(
             dependencies: ["Flipt", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log")]
         ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
-        .testTarget(name: "FliptRelayTests", dependencies: ["FliptRelay", "FliptStore", "FliptTestSupport"]),
+        .testTarget(
+            name: "FliptRelayTests",
+            dependencies: [
+                "FliptRelay", "FliptStore", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         // Runs the built `flipt-bench soak-client` against a flapping loopback server, killing it at random.
         .testTarget(name: "FliptSoakTests", dependencies: ["FliptEngine", "FliptStore", "FliptTestSupport"]),
     ],
