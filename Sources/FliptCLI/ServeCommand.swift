@@ -28,7 +28,17 @@ struct ServeCommand: AsyncParsableCommand {
             X-Flipt-Environment, else --environment, else the only one the
             cache holds for the namespace. `reference` is accepted, ignored.
             A stream sends the current snapshot at once, then one line per
-            change of the cache; no heartbeats.
+            change of the cache, pushed to every open stream; no heartbeats
+            (TCP keepalive notices vanished clients).
+
+            Limits: a request must be complete within 10 s of its first
+            byte (else 408); request lines over 8 KiB get 414, heads over
+            16 KiB 431; a kept-alive connection idle for 75 s is closed;
+            past --max-connections a connection gets 503 with Retry-After.
+            The open-file limit is raised to its hard limit at start and
+            the connection limit is lowered to fit inside it (the start-up
+            log says so). Snapshot answers say Cache-Control: no-cache and
+            Vary: X-Flipt-Environment, so a caching proxy revalidates.
 
             Another process may write the cache while it is served: run
             `flipt-offline run` (or an app using the library) on the same
