@@ -234,7 +234,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
 
     private func answer(_ request: Request, context: ChannelHandlerContext) {
         let head = request.head
-        let keepAlive = head.isKeepAlive && !shutdownRequested
+        let keepAlive = head.isKeepAlive && !shutdownRequested && !server.stopRequested.load(ordering: .acquiring)
         var detail = ""
         let answer: RelayAnswer
         let route = RelayRoute(path: request.target.path)

@@ -169,6 +169,8 @@ public final class RelayServer: Service, Sendable {
     let errors = Atomic<Int>(0)
     let refusedConnections = Atomic<Int>(0)
     let openStreams = Atomic<Int>(0)
+    /// Set when a shutdown begins, before the connections are told: answers from then on close their connection.
+    let stopRequested = Atomic<Bool>(false)
     /// Connections that received part of a request and not all of it.
     let requestsBeingRead = Atomic<Int>(0)
 
@@ -336,6 +338,7 @@ public final class RelayServer: Service, Sendable {
 
     /// Starts stopping, without waiting; idempotent.
     func beginShutdown() {
+        stopRequested.store(true, ordering: .releasing)
         enum Step {
             case nothing
             case finished([CheckedContinuation<Void, Never>], [CheckedContinuation<ListenAddress?, Never>])
