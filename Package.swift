@@ -24,6 +24,7 @@ let package = Package(
         // SHA-256 for the relay's client tokens, and public keys to match a TLS key with its certificate. Already
         // resolved through async-http-client's graph (at 4.x today); both major versions have the API used here.
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The system SQLite library, reached through our own module map.
@@ -78,6 +79,7 @@ let package = Package(
                 "Flipt", "FliptEngine", "FliptRelay", "FliptStore", "FliptSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The HTTP server behind `flipt-offline serve`: Flipt's snapshot API answered from a snapshot cache.
@@ -88,7 +90,10 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // A loopback Flipt server with fault injection, and fixtures, for tests and benchmarks.
@@ -123,11 +128,13 @@ let package = Package(
         .testTarget(
             name: "FliptRelayTests",
             dependencies: [
-                "FliptRelay", "FliptStore", "FliptTestSupport",
+                "FliptRelay", "FliptStore", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "FliptGzipTests", dependencies: ["FliptGzip"]),

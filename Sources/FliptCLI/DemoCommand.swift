@@ -56,7 +56,7 @@ struct DemoCommand: AsyncParsableCommand {
         )
         let address: ListenAddress
         do throws(RelaySocketError) {
-            address = try server.start()
+            address = try await server.start()
         } catch {
             throw CommandFailure(ExitStatus.failed, "step 1 failed: \(error)")
         }
@@ -73,7 +73,7 @@ struct DemoCommand: AsyncParsableCommand {
         do {
             try await online.waitUntilReady(timeout: .seconds(10))
         } catch {
-            server.stop()
+            await server.shutdown()
             throw CommandFailure(
                 ExitStatus.failed,
                 "step 2 failed: the client could not fetch from the server: \(error)"
@@ -90,7 +90,7 @@ struct DemoCommand: AsyncParsableCommand {
         for line in first.lines { note(line + "   [network]") }
         await online.shutdown()
 
-        server.stop()
+        await server.shutdown()
         step(4, "The server is stopped: nothing answers at \(address.url) any more (the network is gone).")
 
         let coldStart = clock.now

@@ -4,6 +4,7 @@ import FliptRelay
 import FliptStore
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `flipt-offline serve`: answer Flipt's snapshot API from the cache, so that nearby devices and official Flipt
 /// SDKs can use this machine as their Flipt server while the real one is out of reach.
@@ -27,7 +28,17 @@ struct ServeCommand: AsyncParsableCommand {
             X-Flipt-Environment, else --environment, else the only one the
             cache holds for the namespace. `reference` is accepted, ignored.
             A stream sends the current snapshot at once, then one line per
-            change of the cache; no heartbeats.
+            change of the cache, pushed to every open stream; no heartbeats
+            (TCP keepalive notices vanished clients).
+
+            Limits: a request must be complete within 10 s of its first
+            byte (else 408); request lines over 8 KiB get 414, heads over
+            16 KiB 431; a kept-alive connection idle for 75 s is closed;
+            past --max-connections a connection gets 503 with Retry-After.
+            The open-file limit is raised to its hard limit at start and
+            the connection limit is lowered to fit inside it (the start-up
+            log says so). Snapshot answers say Cache-Control: no-cache and
+            Vary: X-Flipt-Environment, so a caching proxy revalidates.
 
             Another process may write the cache while it is served: run
             `flipt-offline run` (or an app using the library) on the same
@@ -92,8 +103,11 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(name: .long, help: "debug (one line per request), info, notice, warning or error.")
     var logLevel: LogLevel = .info
 
-    @Option(name: .long, help: "The most connections served at once; more get 503.")
-    var maxConnections = 1024
+    @Option(
+        name: .long,
+        help: "The most connections served at once; more get 503 (lowered to fit the open-file limit)."
+    )
+    var maxConnections = 10_000
 
     /// The log levels offered on the command line.
     enum LogLevel: String, ExpressibleByArgument, CaseIterable {
@@ -185,7 +199,7 @@ struct ServeCommand: AsyncParsableCommand {
         )
         let bound: ListenAddress
         do throws(RelaySocketError) {
-            bound = try server.start()
+            bound = try await server.start()
         } catch {
             upstream?.close()
             throw CommandFailure(ExitStatus.failed, error.description)
@@ -194,7 +208,9 @@ struct ServeCommand: AsyncParsableCommand {
         let served = catalog.snapshots.map { "\($0.environment)/\($0.namespace)" }.joined(separator: ", ")
         let sources = (usesCache ? ["cache \(cache.path)"] : []) + document.map { "document \($0)" }
         let what = "\(served.isEmpty ? "nothing yet" : served) from \(sources.joined(separator: " and "))"
-        logger.info("listening on \(bound.url) (Flipt snapshot API); serving \(what)")
+        logger.info(
+            "listening on \(bound.url) (Flipt snapshot API, up to \(server.connectionLimit) connections); serving \(what)"
+        )
         if let upstream {
             logger.info("keeping \(client.namespace) fresh from \(upstream.options.url) in the background (--run)")
         }
@@ -204,10 +220,18 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
 
-        let number = await signals.next()
-        logger.info("\(number.map(SignalWatch.name(of:)) ?? "end of signals"): stopping")
-        watcher?.stop()
-        server.stop()
+        // The server runs as a service; the signals are still SignalWatch's, and end it by a graceful shutdown.
+        let services = ServiceGroup(
+            configuration: ServiceGroupConfiguration(services: [server], gracefulShutdownSignals: [], logger: logger)
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await services.run() }
+            let number = await signals.next()
+            logger.info("\(number.map(SignalWatch.name(of:)) ?? "end of signals"): stopping")
+            watcher?.stop()
+            await services.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
         await upstream?.shutdown()
         let statistics = server.statistics
         let counts = "\(statistics.notModified) not modified, \(statistics.errors) errors"

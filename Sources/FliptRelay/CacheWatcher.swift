@@ -105,7 +105,7 @@ public final class CacheWatcher: Sendable {
         if changed {
             for snapshot in catalog.snapshots {
                 let place = "\(snapshot.environment)/\(snapshot.namespace)"
-                let facts = "etag \(snapshot.etag), \(snapshot.document.count) bytes, from \(snapshot.origin)"
+                let facts = "etag \(snapshot.etag), \(snapshot.documentSize) bytes, from \(snapshot.origin)"
                 logger.info("serving \(place): \(facts)")
             }
         }

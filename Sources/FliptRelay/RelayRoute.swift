@@ -41,3 +41,77 @@ enum RelayRoute: Equatable, Sendable {
         }
     }
 }
+
+/// A request target split into its path and query; the absolute form (`http://host/path`, sent to proxies)
+/// keeps only its path.
+struct RequestTarget: Sendable {
+    /// The path, still percent-encoded.
+    var path: String
+    /// The raw query after `?`, if any.
+    var query: String?
+
+    /// Splits `uri`; nil when it is neither an absolute path nor an absolute `http(s)` URL.
+    init?(_ uri: String) {
+        var target = Substring(uri)
+        for scheme in ["http://", "https://"] where target.lowercased().hasPrefix(scheme) {
+            let rest = target.dropFirst(scheme.count)
+            target = rest.firstIndex(of: "/").map { rest[$0...] } ?? "/"
+        }
+        guard target.hasPrefix("/") else { return nil }
+        if let mark = target.firstIndex(of: "?") {
+            path = String(target[..<mark])
+            query = String(target[target.index(after: mark)...])
+        } else {
+            path = String(target)
+            query = nil
+        }
+    }
+
+    /// The value of a query parameter (first occurrence, `+` and percent escapes decoded), if present.
+    func queryValue(_ name: String) -> String? {
+        guard let query else { return nil }
+        for pair in query.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            if PercentDecoding.decode(parts[0], plusIsSpace: true) == name {
+                return parts.count > 1 ? PercentDecoding.decode(parts[1], plusIsSpace: true) : ""
+            }
+        }
+        return nil
+    }
+}
+
+/// Percent-decoding of URL path segments and query parts.
+enum PercentDecoding {
+    /// Decodes `%XX` escapes (and `+` as a space when asked); a malformed escape is kept as it is.
+    static func decode(_ text: some StringProtocol, plusIsSpace: Bool = false) -> String {
+        let utf8 = Array(text.utf8)
+        guard utf8.contains(UInt8(ascii: "%")) || (plusIsSpace && utf8.contains(UInt8(ascii: "+"))) else {
+            return String(text)
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(utf8.count)
+        var index = 0
+        while index < utf8.count {
+            let byte = utf8[index]
+            if byte == UInt8(ascii: "%"), index + 2 < utf8.count,
+                let high = hexValue(utf8[index + 1]), let low = hexValue(utf8[index + 2])
+            {
+                output.append(high << 4 | low)
+                index += 3
+            } else {
+                output.append(plusIsSpace && byte == UInt8(ascii: "+") ? 32 : byte)
+                index += 1
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}

@@ -1,76 +1,136 @@
-import Dispatch
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+import ServiceLifecycle
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
+/// What the server's authorization hook decided for one request.
+public enum AuthorizationDecision: Sendable, Hashable {
+    /// The request is answered.
+    case allowed
+    /// No credentials, or unknown ones: `401` with Flipt's JSON error body carrying the message.
+    case unauthorized(String)
+    /// Known credentials that may not read what was asked: `403` with Flipt's JSON error body.
+    case forbidden(String)
+}
 
-/// An HTTP/1.1 server that answers Flipt's snapshot API from a ``SnapshotCatalog``, so that official Flipt SDKs
-/// and other devices can use it as their Flipt server.
+/// A socket call of the relay failed: which call, for which address, and the system's reason.
+public struct RelaySocketError: Error, CustomStringConvertible, Sendable {
+    /// The call that failed, for example `bind`.
+    public var operation: String
+    /// The address concerned, as given on the command line.
+    public var address: String
+    /// The system's explanation.
+    public var reason: String
+
+    /// Creates an error.
+    public init(operation: String, address: String, reason: String) {
+        self.operation = operation
+        self.address = address
+        self.reason = reason
+    }
+
+    /// A sentence naming the call, the address and the reason, with what to do for the usual causes.
+    public var description: String {
+        var text = "cannot listen on \(address): \(operation) failed: \(reason)"
+        if operation == "bind" {
+            text += "; choose another address or port with --listen, or stop the process that uses it"
+        } else if operation == "getaddrinfo" {
+            text += "; give a numeric address such as 127.0.0.1:8080 or [::1]:8080"
+        }
+        return text
+    }
+}
+
+/// An HTTP/1.1 server on SwiftNIO that answers Flipt's snapshot API from a ``SnapshotCatalog``, so that official
+/// Flipt SDKs and other devices can use it as their Flipt server.
 ///
 /// Endpoints: `GET /internal/v1/evaluation/snapshot/namespace/{ns}`,
 /// `GET /client/v2/environments/{env}/namespaces/{ns}/snapshot` (both with `Etag` and exact-match
 /// `If-None-Match` → `304`), `GET /client/v2/environments/{env}/namespaces/{ns}/stream` (one
-/// `{"result":…}` line per snapshot, chunked) and `GET /health`.
+/// `{"result":…}` line per snapshot, chunked, pushed when the catalog changes) and `GET /health`.
 ///
-/// One thread per connection, blocking sockets, no lock on the request path: every answer is a precomputed
-/// document, so a request costs some parsing and one `send`. Chosen by measurement (Tests/Load/run.sh, 200
-/// keep-alive clients on a shared 2-core machine): about 30,000 requests/s at a p99 of 10-12 ms and 35 MiB,
-/// where a FlyingFox 0.27.1 server answering the same way managed 2,100 requests/s at a p99 of 200 ms.
-/// Connections are capped (``Configuration/maxConnections``), request heads and bodies are bounded, idle and slow
-/// clients time out.
-public final class RelayServer: Sendable {
-    /// Limits and timeouts of the server.
+/// Connections are served on event loops (no thread per connection). Every answer is a precomputed document
+/// shared by all connections. Connections are capped (``Configuration/maxConnections``), request heads are bounded,
+/// slow, silent and idle clients time out, and none of that keeps anyone else from being served.
+///
+/// As a swift-service-lifecycle `Service`, ``run()`` serves until the task is cancelled or a graceful shutdown
+/// is triggered; ``start()`` binds beforehand when the caller needs the bound address first, and ``shutdown()``
+/// stops it outside a service group.
+public final class RelayServer: Service, Sendable {
+    /// Limits, timeouts and hooks of the server.
     public struct Configuration: Sendable {
         /// Where to listen.
         public var address: ListenAddress
-        /// Connections served at once; more are answered `503` and closed (default 1024).
+        /// Connections served at once (default 10,000); more are answered `503` with `Retry-After: 1` and closed.
+        /// Lowered at start to fit the open-file limit (see ``raisesOpenFileLimit``).
         public var maxConnections: Int
+        /// The longest request line (method, target, version) accepted; longer gets `414` (default 8 KiB).
+        public var maxRequestLineLength: Int
         /// The largest request head (request line and header fields) accepted; larger gets `431` (default 16 KiB).
         public var maxHeadSize: Int
         /// The largest request body accepted (and discarded); larger gets `413` (default 64 KiB).
         public var maxBodySize: Int
-        /// How long a kept-alive connection may stay silent before it is closed (default 75 s).
+        /// How long a client may take to send a whole request, head and body, from its first byte (default 10 s);
+        /// then `408` and the connection closes. One deadline per request, not per read.
+        public var requestTimeout: Duration
+        /// How long a kept-alive connection may stay silent between requests before it is closed (default 75 s).
         public var idleTimeout: Duration
-        /// How long a client may take to send a request head once it started (default 10 s); then `408`.
-        public var headTimeout: Duration
-        /// How long one send may block on a client that does not read (default 30 s); then the connection closes.
-        public var sendTimeout: Duration
-        /// How often an open stream looks for a new snapshot in the catalog (default 100 ms).
-        public var streamCheckInterval: Duration
-        /// The stack size of each connection thread (default 512 KiB).
-        public var threadStackSize: Int
-        /// Where requests (debug), refusals and problems (warning) are logged.
+        /// How long a graceful shutdown waits for answers being written or requests being read before it closes
+        /// the connections that are left (default 5 s).
+        public var shutdownGracePeriod: Duration
+        /// Whether answers depend on the request's `Authorization` header (client tokens): snapshot answers are
+        /// then `Cache-Control: private, no-cache` and vary on `Authorization` too (default false).
+        public var requiresAuthorization: Bool
+        /// Decides, for each request to the snapshot API, whether it is answered; the namespace is the one asked
+        /// for (nil for paths of the API that name none). `/health` is not asked. Default: everything allowed.
+        public var authorize: @Sendable (_ request: HTTPRequestHead, _ namespace: String?) -> AuthorizationDecision
+        /// Read for each new connection: a TLS context to serve it with, or nil for plain HTTP (the default).
+        /// Returning another context later (after the files were re-read) changes new connections only.
+        public var tlsContext: @Sendable () -> NIOSSLContext?
+        /// Whether ``RelayServer/start()`` raises the process's open-file soft limit to its hard limit, and lowers
+        /// the connection limit to fit inside it (default true).
+        public var raisesOpenFileLimit: Bool
+        /// At most one log line per kind of refusal or error in this time; the next says how many were not
+        /// logged (default 10 s).
+        public var refusalLogInterval: Duration
+        /// Where requests (debug, with the client's address), refusals and problems (warning) are logged.
         public var logger: Logger
 
         /// Creates a configuration; every parameter has the default described on its property.
         public init(
             address: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080),
-            maxConnections: Int = 1024,
+            maxConnections: Int = 10_000,
+            maxRequestLineLength: Int = 8 * 1024,
             maxHeadSize: Int = 16 * 1024,
             maxBodySize: Int = 64 * 1024,
+            requestTimeout: Duration = .seconds(10),
             idleTimeout: Duration = .seconds(75),
-            headTimeout: Duration = .seconds(10),
-            sendTimeout: Duration = .seconds(30),
-            streamCheckInterval: Duration = .milliseconds(100),
-            threadStackSize: Int = 512 * 1024,
+            shutdownGracePeriod: Duration = .seconds(5),
+            requiresAuthorization: Bool = false,
+            authorize: @escaping @Sendable (_ request: HTTPRequestHead, _ namespace: String?) -> AuthorizationDecision =
+                { _, _ in .allowed },
+            tlsContext: @escaping @Sendable () -> NIOSSLContext? = { nil },
+            raisesOpenFileLimit: Bool = true,
+            refusalLogInterval: Duration = .seconds(10),
             logger: Logger = Logger(label: "flipt.relay", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.address = address
             self.maxConnections = maxConnections
+            self.maxRequestLineLength = maxRequestLineLength
             self.maxHeadSize = maxHeadSize
             self.maxBodySize = maxBodySize
+            self.requestTimeout = requestTimeout
             self.idleTimeout = idleTimeout
-            self.headTimeout = headTimeout
-            self.sendTimeout = sendTimeout
-            self.streamCheckInterval = streamCheckInterval
-            self.threadStackSize = threadStackSize
+            self.shutdownGracePeriod = shutdownGracePeriod
+            self.requiresAuthorization = requiresAuthorization
+            self.authorize = authorize
+            self.tlsContext = tlsContext
+            self.raisesOpenFileLimit = raisesOpenFileLimit
+            self.refusalLogInterval = refusalLogInterval
             self.logger = logger
         }
     }
@@ -98,165 +158,489 @@ public final class RelayServer: Sendable {
     /// What the server serves.
     public let catalog: SnapshotCatalog
     var logger: Logger { configuration.logger }
+    /// Refusals and errors, at most one line per kind per ``Configuration/refusalLogInterval``.
+    let problems: RateLimitedLog
 
+    private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let state = Mutex(State())
-    private let acceptEnded = DispatchSemaphore(value: 0)
     let requests = Atomic<Int>(0)
     let snapshotsSent = Atomic<Int>(0)
     let notModified = Atomic<Int>(0)
     let errors = Atomic<Int>(0)
+    let refusedConnections = Atomic<Int>(0)
     let openStreams = Atomic<Int>(0)
+    /// Set when a shutdown begins, before the connections are told: answers from then on close their connection.
+    let stopRequested = Atomic<Bool>(false)
+    /// Connections that received part of a request and not all of it.
+    let requestsBeingRead = Atomic<Int>(0)
 
-    private struct State {
-        var listener: Int32?
-        var boundAddress: ListenAddress?
-        var connections: [Int: Int32] = [:]
-        var nextConnectionID = 0
-        var refusedConnections = 0
+    private enum Phase {
+        case idle
+        case starting
+        case listening(any Channel)
+        case stopping
+        case stopped
     }
 
-    /// Creates a server; nothing listens until ``start()``.
+    private struct State {
+        var phase = Phase.idle
+        var boundAddress: ListenAddress?
+        var connectionLimit = 0
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        var listenerOpen = false
+        var graceTimer: Scheduled<Void>?
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        var addressWaiters: [CheckedContinuation<ListenAddress?, Never>] = []
+    }
+
+    /// Creates a server; nothing listens until ``start()`` or ``run()``.
     public init(configuration: Configuration = Configuration(), catalog: SnapshotCatalog) {
         self.configuration = configuration
         self.catalog = catalog
+        self.problems = RateLimitedLog(logger: configuration.logger, interval: configuration.refusalLogInterval)
     }
 
-    /// Where the server listens (with the real port when port 0 was asked), or nil before ``start()``.
+    /// Where the server listens (with the real port when port 0 was asked), or nil before it is bound.
     public var boundAddress: ListenAddress? { state.withLock { $0.boundAddress } }
 
-    /// Whether ``stop(timeout:)`` was called.
-    public var isStopping: Bool { stopping.load(ordering: .acquiring) }
-    private let stopping = Atomic<Bool>(false)
+    /// Waits until the server is bound and returns where it listens (the real port when port 0 was asked); nil
+    /// when binding failed or the server stopped first. For callers of ``run()`` that need the port.
+    public func listeningAddress() async -> ListenAddress? {
+        await withCheckedContinuation { continuation in
+            let known: ListenAddress?? = state.withLock { state in
+                switch state.phase {
+                case .listening: return .some(state.boundAddress)
+                case .stopping, .stopped: return .some(nil)
+                case .idle, .starting:
+                    state.addressWaiters.append(continuation)
+                    return .none
+                }
+            }
+            if let known { continuation.resume(returning: known) }
+        }
+    }
+
+    /// The connection limit in force: ``Configuration/maxConnections``, lowered to fit the open-file limit.
+    public var connectionLimit: Int {
+        state.withLock { $0.connectionLimit == 0 ? configuration.maxConnections : $0.connectionLimit }
+    }
+
+    /// Whether a shutdown was asked for.
+    public var isStopping: Bool {
+        state.withLock { state in
+            switch state.phase {
+            case .stopping, .stopped: true
+            case .idle, .starting, .listening: false
+            }
+        }
+    }
 
     /// The counters.
     public var statistics: Statistics {
-        let (refused, open) = state.withLock { ($0.refusedConnections, $0.connections.count) }
-        return Statistics(
+        Statistics(
             requests: requests.load(ordering: .relaxed),
             snapshotsSent: snapshotsSent.load(ordering: .relaxed),
             notModified: notModified.load(ordering: .relaxed),
             errors: errors.load(ordering: .relaxed),
-            refusedConnections: refused,
-            openConnections: open,
+            refusedConnections: refusedConnections.load(ordering: .relaxed),
+            openConnections: state.withLock { $0.channels.count },
             openStreams: openStreams.load(ordering: .relaxed)
         )
     }
 
-    /// Binds, listens and starts accepting connections on a background thread; returns the bound address.
+    /// The connections open now (for tests).
+    var openChannels: [any Channel] { state.withLock { Array($0.channels.values) } }
+
+    // MARK: Lifecycle
+
+    /// Binds and starts accepting connections; returns the bound address. Calling it again while the server
+    /// listens returns the same address.
     ///
-    /// - Throws: ``RelaySocketError`` when the address cannot be resolved or bound (in use, not local).
+    /// - Throws: ``RelaySocketError`` when the address cannot be resolved or bound (in use, not local), or the
+    ///   server was stopped.
     @discardableResult
-    public func start() throws(RelaySocketError) -> ListenAddress {
-        let (fd, port) = try RelaySocket.openListener(on: configuration.address)
-        let bound = ListenAddress(host: configuration.address.host, port: port)
-        state.withLock { state in
-            state.listener = fd
+    public func start() async throws(RelaySocketError) -> ListenAddress {
+        let address = configuration.address
+        let alreadyBound: ListenAddress?? = state.withLock { state in
+            switch state.phase {
+            case .idle:
+                state.phase = .starting
+                return .none
+            case .listening: return .some(state.boundAddress)
+            case .starting, .stopping, .stopped: return .some(nil)
+            }
+        }
+        if let alreadyBound {
+            guard let bound = alreadyBound else {
+                throw RelaySocketError(
+                    operation: "start",
+                    address: address.description,
+                    reason: "the server is starting, stopping or stopped"
+                )
+            }
+            return bound
+        }
+        let limit = decideConnectionLimit()
+        let channel: any Channel
+        do {
+            channel = try await bootstrap().bind(host: address.host, port: Int(address.port)).get()
+        } catch {
+            let failure = Self.socketError(error, address: address)
+            let waiters = state.withLock { state in
+                state.phase = .stopped
+                defer { state.addressWaiters = [] }
+                return (state.addressWaiters, state.stopWaiters)
+            }
+            for waiter in waiters.0 { waiter.resume(returning: nil) }
+            for waiter in waiters.1 { waiter.resume() }
+            throw failure
+        }
+        let bound = ListenAddress(host: address.host, port: UInt16(channel.localAddress?.port ?? Int(address.port)))
+        let (keep, waiters): (Bool, [CheckedContinuation<ListenAddress?, Never>]) = state.withLock { state in
             state.boundAddress = bound
+            state.connectionLimit = limit
+            state.listenerOpen = true
+            defer { state.addressWaiters = [] }
+            if case .starting = state.phase {
+                state.phase = .listening(channel)
+                return (true, state.addressWaiters)
+            }
+            return (false, state.addressWaiters)
         }
-        let thread = Thread { [self] in
-            acceptLoop(listener: fd)
-            acceptEnded.signal()
+        channel.closeFuture.whenComplete { [self] _ in listenerClosed() }
+        if !keep {
+            // A shutdown came while binding.
+            channel.close(promise: nil)
         }
-        thread.name = "flipt-relay-accept"
-        thread.start()
+        for waiter in waiters { waiter.resume(returning: keep ? bound : nil) }
         return bound
     }
 
-    /// Stops accepting, ends open streams (with the chunked terminator) and closes every connection; waits up to
-    /// `timeout` for the connection threads to finish. Idempotent.
-    public func stop(timeout: Duration = .seconds(2)) {
-        let listener: Int32? = state.withLock { state in
-            guard
-                stopping.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
-                    .exchanged
-            else { return nil }
-            return state.listener
-        }
-        guard let listener else { return }
-        RelaySocket.shutdownBoth(listener)
-        acceptEnded.wait()
-        RelaySocket.closeSocket(listener)
-        // Streams notice `isStopping` within one check interval and end themselves cleanly; then the rest are
-        // woken by shutting their sockets down.
-        let clock = ContinuousClock()
-        let streamDeadline = clock.now + min(timeout, configuration.streamCheckInterval * 3)
-        while openStreams.load(ordering: .relaxed) > 0 && clock.now < streamDeadline {
-            Thread.sleep(forTimeInterval: 0.005)
-        }
-        state.withLock { state in
-            for fd in state.connections.values { RelaySocket.shutdownBoth(fd) }
-        }
-        let deadline = clock.now + timeout
-        while state.withLock({ !$0.connections.isEmpty }) && clock.now < deadline {
-            Thread.sleep(forTimeInterval: 0.005)
+    /// Serves until the task is cancelled or a graceful shutdown is triggered, then stops: no new connections,
+    /// open streams end with the chunked terminator, answers being written and requests being read finish
+    /// (for at most ``Configuration/shutdownGracePeriod``), the other connections close. Binds first unless
+    /// ``start()`` did.
+    public func run() async throws {
+        if boundAddress == nil { try await start() }
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await self.waitUntilStopped()
+        } onCancelOrGracefulShutdown: {
+            self.beginShutdown()
         }
     }
 
-    // MARK: Accepting
+    /// Stops the server as a graceful shutdown of ``run()`` does and waits until every connection is closed.
+    /// Idempotent; a server never started just becomes stopped.
+    public func shutdown() async {
+        beginShutdown()
+        await waitUntilStopped()
+    }
 
-    private func acceptLoop(listener: Int32) {
-        var lastRetryLog = ContinuousClock.now - .seconds(60)
-        while true {
-            switch RelaySocket.acceptConnection(from: listener) {
-            case .connection(let fd):
-                admit(fd)
-            case .retry(let code):
-                if isStopping { return }
-                if code != EINTR && code != ECONNABORTED {
-                    if ContinuousClock.now - lastRetryLog > .seconds(10) {
-                        lastRetryLog = .now
-                        let reason = String(cString: strerror(code))
-                        let advice = "raise the open-file limit (ulimit -n) or lower the number of clients"
-                        logger.warning("accept failed (\(reason)); \(advice)")
-                    }
-                    Thread.sleep(forTimeInterval: 0.01)
+    /// Starts stopping, without waiting; idempotent.
+    func beginShutdown() {
+        stopRequested.store(true, ordering: .releasing)
+        enum Step {
+            case nothing
+            case finished([CheckedContinuation<Void, Never>], [CheckedContinuation<ListenAddress?, Never>])
+            case close(any Channel, [any Channel])
+        }
+        let step: Step = state.withLock { state in
+            switch state.phase {
+            case .idle:
+                state.phase = .stopped
+                defer {
+                    state.stopWaiters = []
+                    state.addressWaiters = []
                 }
-            case .closed:
-                return
+                return .finished(state.stopWaiters, state.addressWaiters)
+            case .starting:
+                state.phase = .stopping
+                return .nothing
+            case .listening(let listener):
+                state.phase = .stopping
+                let grace = TimeAmount.nanoseconds(configuration.shutdownGracePeriod.nanoseconds)
+                state.graceTimer = group.next().scheduleTask(in: grace) { [self] in forceClose() }
+                return .close(listener, Array(state.channels.values))
+            case .stopping, .stopped:
+                return .nothing
+            }
+        }
+        switch step {
+        case .nothing: break
+        case .finished(let stopWaiters, let addressWaiters):
+            for waiter in addressWaiters { waiter.resume(returning: nil) }
+            for waiter in stopWaiters { waiter.resume() }
+        case .close(let listener, let channels):
+            logger.debug("stopping: \(channels.count) connections open")
+            listener.close(promise: nil)
+            for channel in channels {
+                channel.pipeline.fireUserInboundEventTriggered(RelayShutdownEvent())
             }
         }
     }
 
-    private func admit(_ fd: Int32) {
-        let id: Int? = state.withLock { state in
-            guard !isStopping, state.connections.count < configuration.maxConnections else {
-                state.refusedConnections += 1
-                return nil
+    /// Waits until the server stopped.
+    private func waitUntilStopped() async {
+        await withCheckedContinuation { continuation in
+            let done = state.withLock { state in
+                if case .stopped = state.phase { return true }
+                state.stopWaiters.append(continuation)
+                return false
             }
-            state.nextConnectionID += 1
-            state.connections[state.nextConnectionID] = fd
-            return state.nextConnectionID
+            if done { continuation.resume() }
         }
-        guard let id else {
+    }
+
+    private func forceClose() {
+        let channels = state.withLock { Array($0.channels.values) }
+        if !channels.isEmpty {
+            logger.debug("stopping: closing the \(channels.count) connections still open after the grace period")
+        }
+        for channel in channels { channel.close(promise: nil) }
+    }
+
+    private func listenerClosed() {
+        state.withLock { $0.listenerOpen = false }
+        finishIfStopped()
+    }
+
+    private func finishIfStopped() {
+        let waiters: [CheckedContinuation<Void, Never>]? = state.withLock { state in
+            guard case .stopping = state.phase, !state.listenerOpen, state.channels.isEmpty else { return nil }
+            state.phase = .stopped
+            state.graceTimer?.cancel()
+            state.graceTimer = nil
+            defer { state.stopWaiters = [] }
+            return state.stopWaiters
+        }
+        for waiter in waiters ?? [] { waiter.resume() }
+    }
+
+    // MARK: Connections
+
+    private func bootstrap() -> ServerBootstrap {
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.backlog, value: 4096)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(AcceptProblemHandler(problems: problems))
+                }
+            }
+            .childChannelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(ChannelOptions.socketOption(.so_keepalive), value: 1)
+            .childChannelOption(ChannelOptions.maxMessagesPerRead, value: 4)
+        #if os(Linux)
+        let tcp = NIOBSDSocket.OptionLevel.tcp
+        for (name, value) in [
+            (TCP_KEEPIDLE, Self.keepAliveIdle), (TCP_KEEPINTVL, Self.keepAliveInterval),
+            (TCP_KEEPCNT, Self.keepAliveProbes),
+        ] {
+            bootstrap = bootstrap.childChannelOption(
+                ChannelOptions.Types.SocketOption(level: tcp, name: .init(rawValue: name)),
+                value: value
+            )
+        }
+        #endif
+        return bootstrap.childChannelInitializer { [self] channel in initialize(channel) }
+    }
+
+    /// Seconds of silence before the first keepalive probe on an accepted connection.
+    static let keepAliveIdle: SocketOptionValue = 30
+    /// Seconds between keepalive probes.
+    static let keepAliveInterval: SocketOptionValue = 10
+    /// Unanswered probes after which the connection is dropped (a vanished client is noticed in about 60 s).
+    static let keepAliveProbes: SocketOptionValue = 3
+
+    private func initialize(_ channel: any Channel) -> EventLoopFuture<Void> {
+        let id = ObjectIdentifier(channel)
+        enum Admission {
+            case admitted
+            case full(Int)
+            case stopping
+        }
+        let admission: Admission = state.withLock { state in
+            guard case .listening = state.phase else { return .stopping }
+            guard state.channels.count < state.connectionLimit else { return .full(state.connectionLimit) }
+            state.channels[id] = channel
+            return .admitted
+        }
+        let client = Self.describe(channel.remoteAddress)
+        switch admission {
+        case .stopping:
+            channel.close(promise: nil)
+            return channel.eventLoop.makeSucceededVoidFuture()
+        case .full(let limit):
+            refusedConnections.add(1, ordering: .relaxed)
             errors.add(1, ordering: .relaxed)
-            let response = HTTPResponse.fliptError(503, "too many connections; try again later")
-            RelaySocket.setSendTimeout(fd, .seconds(1))
-            RelaySocket.sendAll(fd, response.head(keepAlive: false, contentLength: response.body.count), response.body)
-            RelaySocket.closeSocket(fd)
-            logger.warning("refused a connection: \(configuration.maxConnections) connections are open")
-            return
-        }
-        RelaySocket.setSendTimeout(fd, configuration.sendTimeout)
-        let thread = Thread { [self] in
-            var connection = RelayConnection(server: self, fd: fd, id: id)
-            connection.serve()
-            state.withLock { state in
-                state.connections[id] = nil
-                RelaySocket.closeSocket(fd)
+            problems.log(
+                .warning,
+                kind: "connection limit",
+                "refused a connection from \(client): \(limit) connections are open (--max-connections)"
+            )
+            return channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(RefusalHandler())
+            }
+        case .admitted:
+            channel.closeFuture.whenComplete { [self] _ in
+                state.withLock { _ = $0.channels.removeValue(forKey: id) }
+                finishIfStopped()
+            }
+            var limits = NIOHTTPDecoderLimitConfiguration()
+            limits.maxHeaderFieldSize = max(configuration.maxHeadSize, configuration.maxRequestLineLength)
+            limits.maxHeaderListSize = configuration.maxHeadSize
+            return channel.eventLoop.makeCompletedFuture {
+                let pipeline = channel.pipeline.syncOperations
+                if let tls = configuration.tlsContext() {
+                    try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+                }
+                let guardHandler = ConnectionGuard(
+                    server: self,
+                    requestTimeout: TimeAmount.nanoseconds(configuration.requestTimeout.nanoseconds),
+                    idleTimeout: TimeAmount.nanoseconds(configuration.idleTimeout.nanoseconds)
+                )
+                try pipeline.addHandler(guardHandler)
+                try pipeline.addHandler(HTTPResponseEncoder())
+                try pipeline.addHandler(
+                    ByteToMessageHandler(
+                        HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)
+                    )
+                )
+                try pipeline.addHandler(RelayHTTPHandler(server: self, connectionGuard: guardHandler, client: client))
             }
         }
-        thread.stackSize = configuration.threadStackSize
-        thread.name = "flipt-relay-connection"
-        thread.start()
+    }
+
+    /// The decided connection limit, after raising the open-file limit when configured to; logs what it did.
+    private func decideConnectionLimit() -> Int {
+        let asked = max(1, configuration.maxConnections)
+        guard configuration.raisesOpenFileLimit, let files = OpenFileLimit.raiseToHardLimit() else { return asked }
+        let raised =
+            files.after > files.before
+            ? "raised from \(files.before) to \(files.after)" : "\(files.after), its hard limit"
+        let fitting = max(1, files.after - OpenFileLimit.headroom)
+        if fitting < asked {
+            let advice = "raise the hard limit (ulimit -Hn, LimitNOFILE=) for more"
+            let kept = "\(OpenFileLimit.headroom) descriptors kept for the rest"
+            logger.notice(
+                "the open-file limit is \(raised): serving at most \(fitting) connections instead of \(asked) (\(kept)); \(advice)"
+            )
+            return fitting
+        }
+        logger.info("open-file limit \(raised); serving at most \(asked) connections")
+        return asked
+    }
+
+    /// `host:port` of a peer, for logs.
+    static func describe(_ address: SocketAddress?) -> String {
+        guard let address else { return "unknown client" }
+        guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
+        return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
+    }
+
+    private static func socketError(_ error: any Error, address: ListenAddress) -> RelaySocketError {
+        if let error = error as? IOError {
+            return RelaySocketError(
+                operation: "bind",
+                address: address.description,
+                reason: String(cString: strerror(error.errnoCode))
+            )
+        }
+        if error is SocketAddressError {
+            return RelaySocketError(
+                operation: "getaddrinfo",
+                address: address.description,
+                reason: "the host cannot be resolved"
+            )
+        }
+        return RelaySocketError(operation: "listen", address: address.description, reason: "\(error)")
     }
 
     /// Counts one answer by its status.
-    func record(status: Int) {
+    func record(status: HTTPResponseStatus) {
         requests.add(1, ordering: .relaxed)
-        switch status {
+        switch status.code {
         case 200: break
         case 304: notModified.add(1, ordering: .relaxed)
-        default: if status >= 400 { errors.add(1, ordering: .relaxed) }
+        case 400...: errors.add(1, ordering: .relaxed)
+        default: break
+        }
+    }
+}
+
+/// Sent to every connection's pipeline when the server stops.
+struct RelayShutdownEvent: Sendable {}
+
+extension Duration {
+    /// The duration in whole milliseconds, rounded down.
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+
+    /// The duration in whole nanoseconds (saturating).
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        return overflow ? .max : product.addingReportingOverflow(attoseconds / 1_000_000_000).partialValue
+    }
+}
+
+/// Logs the listening socket's errors (accept failing for want of file descriptors), rate-limited, and passes
+/// them on to NIO's accept back-off.
+private final class AcceptProblemHandler: ChannelInboundHandler {
+    typealias InboundIn = any Channel
+    typealias InboundOut = any Channel
+
+    private let problems: RateLimitedLog
+
+    init(problems: RateLimitedLog) {
+        self.problems = problems
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.fireChannelRead(data)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        problems.log(
+            .warning,
+            kind: "accept",
+            "accepting a connection failed (\(error)); raise the open-file limit (ulimit -n) or lower the number "
+                + "of clients"
+        )
+        context.fireErrorCaught(error)
+    }
+}
+
+/// Answers a connection past the connection limit with `503` and `Retry-After: 1` before reading anything, then
+/// closes it: the output first, so that the answer is not lost to a reset, and the rest when the client closes
+/// or after 2 seconds.
+private final class RefusalHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private var answered = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { answer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        answer(context: context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func answer(context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        let bytes = RelayAnswer.tooManyConnections(date: HTTPDate.now())
+        context.writeAndFlush(NIOAny(bytes)).assumeIsolated().whenComplete { _ in
+            context.close(mode: .output, promise: nil)
+        }
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) {
+            context.close(promise: nil)
         }
     }
 }

@@ -1,5 +1,6 @@
 import FliptStore
 import Foundation
+import NIOCore
 import Synchronization
 
 /// One snapshot document the relay serves, for one namespace in one environment.
@@ -10,10 +11,17 @@ public struct ServedSnapshot: Sendable {
     public let environment: String
     /// The `Etag` sent with it; `If-None-Match` must equal it exactly for a `304`.
     public let etag: String
-    /// The document, byte for byte as stored.
-    public let document: [UInt8]
-    /// The stream line for it, `{"result":<document>}\n`, with the document's line breaks removed.
-    public let streamMessage: [UInt8]
+    /// The document, byte for byte as stored (a copy of ``documentBuffer``).
+    public var document: [UInt8] { Array(documentBuffer.readableBytesView) }
+    /// The stream line for it, `{"result":<document>}\n`, with the document's line breaks removed (a copy of
+    /// ``streamMessageBuffer``).
+    public var streamMessage: [UInt8] { Array(streamMessageBuffer.readableBytesView) }
+    /// The document as it is written to connections: every answer shares these bytes, none copies them.
+    public let documentBuffer: ByteBuffer
+    /// The stream line as it is written to connections, shared like ``documentBuffer``.
+    public let streamMessageBuffer: ByteBuffer
+    /// The size of the document in bytes.
+    public var documentSize: Int { documentBuffer.readableBytes }
     /// Where it comes from, for logs (`cache http://flipt:8080 default/ns`, `file example.json`).
     public let origin: String
     /// When the upstream server last sent or confirmed it, for the `Age` header; nil when unknown.
@@ -35,12 +43,19 @@ public struct ServedSnapshot: Sendable {
         self.namespace = namespace
         self.environment = environment
         self.etag = etag.flatMap { $0.isEmpty ? nil : $0 } ?? hash
-        self.document = document
+        self.documentBuffer = ByteBuffer(bytes: document)
         // JSON strings cannot hold raw line breaks, so every CR or LF byte is whitespace between tokens:
         // dropping them keeps the document intact and puts it on one line.
-        let compact =
-            document.contains(10) || document.contains(13) ? document.filter { $0 != 10 && $0 != 13 } : document
-        self.streamMessage = Array("{\"result\":".utf8) + compact + Array("}\n".utf8)
+        var message = ByteBuffer()
+        message.reserveCapacity(document.count + 12)
+        message.writeString("{\"result\":")
+        if document.contains(10) || document.contains(13) {
+            message.writeBytes(document.lazy.filter { $0 != 10 && $0 != 13 })
+        } else {
+            message.writeBytes(document)
+        }
+        message.writeString("}\n")
+        self.streamMessageBuffer = message
         self.origin = origin
         self.lastConfirmedAt = lastConfirmedAt
         self.version = self.etag + " " + hash
@@ -55,8 +70,8 @@ public struct ServedSnapshot: Sendable {
         namespace = other.namespace
         environment = other.environment
         etag = other.etag
-        document = other.document
-        streamMessage = other.streamMessage
+        documentBuffer = other.documentBuffer
+        streamMessageBuffer = other.streamMessageBuffer
         origin = other.origin
         self.lastConfirmedAt = lastConfirmedAt
         version = other.version
@@ -65,13 +80,13 @@ public struct ServedSnapshot: Sendable {
 
 /// The snapshots the relay serves, by namespace and environment, replaced as a whole when the cache changes.
 ///
-/// Readers work on a ``View``, an immutable copy of the table: a connection takes one under the lock only when
-/// ``generation`` (an atomic counter, read without locking) says the table changed, so that hundreds of connection
-/// threads never queue on a lock to answer a request.
+/// Readers work on a ``View``, an immutable copy of the table taken under a short lock. Open streams do not poll:
+/// they ``subscribe(namespace:_:)`` and are called once for each ``replace(with:)`` that changes their
+/// namespace, whatever the number of streams.
 public final class SnapshotCatalog: Sendable {
     /// An immutable table of served snapshots, and the generation it belongs to.
     public struct View: Sendable {
-        /// The catalog generation this view was taken at.
+        /// The catalog generation this view was taken at; a later view has a larger one.
         public let generation: UInt64
         /// The environment used when a request names none that the view holds.
         public let defaultEnvironment: String
@@ -101,15 +116,47 @@ public final class SnapshotCatalog: Sendable {
         }
     }
 
+    /// A registration made by ``subscribe(namespace:_:)``; ``cancel()`` ends it (so does releasing it).
+    public final class Subscription: Sendable {
+        private let catalog: SnapshotCatalog
+        private let namespace: String
+        private let id: UInt64
+
+        fileprivate init(catalog: SnapshotCatalog, namespace: String, id: UInt64) {
+            self.catalog = catalog
+            self.namespace = namespace
+            self.id = id
+        }
+
+        /// Stops the calls; idempotent. A call already on its way may still arrive.
+        public func cancel() {
+            catalog.unsubscribe(namespace: namespace, id: id)
+        }
+
+        deinit {
+            catalog.unsubscribe(namespace: namespace, id: id)
+        }
+    }
+
+    /// A function called with the new view when the snapshots of a namespace change.
+    public typealias ChangeHandler = @Sendable (View) -> Void
+
+    private struct State {
+        var view: View
+        var subscribers: [String: [UInt64: ChangeHandler]] = [:]
+        var nextSubscriberID: UInt64 = 0
+        var subscriberCount = 0
+    }
+
     /// The environment used when a request names none that the catalog holds (Flipt's default environment).
     public let defaultEnvironment: String
-    private let current: Mutex<View>
+    private let state: Mutex<State>
     private let generationCounter = Atomic<UInt64>(0)
 
     /// Creates a catalog holding `snapshots`.
     public init(defaultEnvironment: String = "default", snapshots: [ServedSnapshot] = []) {
         self.defaultEnvironment = defaultEnvironment
-        current = Mutex(View(generation: 0, defaultEnvironment: defaultEnvironment, table: [:]))
+        state = Mutex(State(view: View(generation: 0, defaultEnvironment: defaultEnvironment, table: [:])))
         replace(with: snapshots)
     }
 
@@ -117,27 +164,58 @@ public final class SnapshotCatalog: Sendable {
     public var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
 
     /// The current table.
-    public var view: View { current.withLock { $0 } }
+    public var view: View { state.withLock { $0.view } }
 
     /// Every served snapshot, sorted by namespace then environment.
     public var snapshots: [ServedSnapshot] { view.snapshots }
 
+    /// How many subscriptions are registered now.
+    public var subscriberCount: Int { state.withLock { $0.subscriberCount } }
+
+    /// Calls `onChange` with the new view after each ``replace(with:)`` that changes a document or ETag of
+    /// `namespace` (in any environment), including its first appearance, until the subscription is cancelled.
+    ///
+    /// Calls are made on the thread that replaced the table, after its lock is released, so they must be quick
+    /// (hop to where the work is done). Two calls may overtake each other: compare ``View/generation``.
+    public func subscribe(namespace: String, _ onChange: @escaping ChangeHandler) -> Subscription {
+        let id = state.withLock { state in
+            state.nextSubscriberID += 1
+            state.subscribers[namespace, default: [:]][state.nextSubscriberID] = onChange
+            state.subscriberCount += 1
+            return state.nextSubscriberID
+        }
+        return Subscription(catalog: self, namespace: namespace, id: id)
+    }
+
+    fileprivate func unsubscribe(namespace: String, id: UInt64) {
+        state.withLock { state in
+            guard state.subscribers[namespace]?.removeValue(forKey: id) != nil else { return }
+            state.subscriberCount -= 1
+            if state.subscribers[namespace]?.isEmpty == true { state.subscribers[namespace] = nil }
+        }
+    }
+
     /// Replaces the whole table; returns whether a document or ETag changed (confirmation times do not count).
-    /// A later snapshot for the same namespace and environment replaces an earlier one.
+    /// A later snapshot for the same namespace and environment replaces an earlier one. The subscribers of each
+    /// namespace that changed are called once, with the new view.
     @discardableResult
     public func replace(with snapshots: [ServedSnapshot]) -> Bool {
         var table: [String: [String: ServedSnapshot]] = [:]
         for snapshot in snapshots { table[snapshot.namespace, default: [:]][snapshot.environment] = snapshot }
-        return current.withLock { view in
-            let changed =
-                view.table.mapValues { $0.mapValues(\.version) } != table.mapValues { $0.mapValues(\.version) }
-            let generation = changed ? view.generation &+ 1 : view.generation
-            view = View(generation: generation, defaultEnvironment: defaultEnvironment, table: table)
-            if changed { generationCounter.store(generation, ordering: .releasing) }
-            return changed
+        let (view, changed, notified): (View, Bool, [ChangeHandler]) = state.withLock { state in
+            let old = state.view.table
+            let changedNamespaces = Set(old.keys).union(table.keys).filter { namespace in
+                old[namespace]?.mapValues(\.version) != table[namespace]?.mapValues(\.version)
+            }
+            let generation = changedNamespaces.isEmpty ? state.view.generation : state.view.generation &+ 1
+            state.view = View(generation: generation, defaultEnvironment: defaultEnvironment, table: table)
+            if !changedNamespaces.isEmpty { generationCounter.store(generation, ordering: .releasing) }
+            let handlers = changedNamespaces.flatMap { state.subscribers[$0].map { Array($0.values) } ?? [] }
+            return (state.view, !changedNamespaces.isEmpty, handlers)
         }
+        for handler in notified { handler(view) }
+        return changed
     }
-
     /// The snapshot of `namespace` for the first of `environments` that the catalog holds it in; else the
     /// default environment's, else the only one; nil when the namespace is unknown or the choice is ambiguous.
     public func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {

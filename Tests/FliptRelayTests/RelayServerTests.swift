@@ -339,34 +339,34 @@ struct RelayServerTests {
             configuration: .init(address: ListenAddress(host: "127.0.0.1", port: 0)),
             catalog: SnapshotCatalog()
         )
-        let port = try server.start().port
+        let port = try await server.start().port
         let client = try RawHTTPClient(port: port)
         try client.get("/health")
         #expect(try client.readResponse().status == 200)
-        server.stop()
+        await server.shutdown()
         #expect(client.isClosedByPeer())
         #expect(server.statistics.openConnections == 0)
         #expect(throws: RawHTTPClient.Failure.self) { try RawHTTPClient(port: port) }
-        server.stop()
+        await server.shutdown()
     }
 
     @Test("listening on an address in use fails with a message naming the address and what to do")
-    func addressInUse() throws {
+    func addressInUse() async throws {
         let first = RelayServer(
             configuration: .init(address: ListenAddress(host: "127.0.0.1", port: 0)),
             catalog: SnapshotCatalog()
         )
-        let port = try first.start().port
-        defer { first.stop() }
+        let port = try await first.start().port
         let second = RelayServer(
             configuration: .init(address: ListenAddress(host: "127.0.0.1", port: port)),
             catalog: SnapshotCatalog()
         )
-        #expect {
-            try second.start()
+        await #expect {
+            try await second.start()
         } throws: { error in
             let text = "\(error)"
             return text.contains("127.0.0.1:\(port)") && text.contains("bind") && text.contains("--listen")
         }
+        await first.shutdown()
     }
 }

@@ -21,8 +21,7 @@ struct StreamTests {
             configuration: .init(address: ListenAddress(host: "127.0.0.1", port: 0)),
             catalog: catalog
         )
-        let port = try server.start().port
-        defer { server.stop() }
+        let port = try await server.start().port
         let client = try RawHTTPClient(port: port)
         try client.get(Self.path, headers: ["If-None-Match: e1", "Accept: application/json"])
         let head = try client.readHead()
@@ -44,7 +43,7 @@ struct StreamTests {
         catalog.replace(with: [third])
         #expect(try client.readChunk() == Self.message(third))
 
-        server.stop()
+        await server.shutdown()
         #expect(try client.readChunk().isEmpty)
         #expect(client.isClosedByPeer())
         #expect(server.statistics.openStreams == 0)
@@ -126,14 +125,14 @@ struct StreamTests {
             configuration: .init(address: ListenAddress(host: "127.0.0.1", port: 0)),
             catalog: SnapshotCatalog(snapshots: [served])
         )
-        let port = try server.start().port
+        let port = try await server.start().port
         let client = try RawHTTPClient(port: port)
         try client.send("GET \(Self.path) HTTP/1.0\r\n\r\n")
         let head = try client.readHead()
         #expect(head.header("Transfer-Encoding") == nil)
         #expect(head.header("Connection") == "close")
         #expect(await RelayFixtures.eventually { server.statistics.openStreams == 1 })
-        server.stop()
+        await server.shutdown()
         #expect(client.readToEnd() == Self.message(served))
         #expect(client.isClosedByPeer())
     }

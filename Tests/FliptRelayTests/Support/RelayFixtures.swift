@@ -39,9 +39,15 @@ enum RelayFixtures {
         var configuration = configuration
         configuration.address = ListenAddress(host: "127.0.0.1", port: 0)
         let server = RelayServer(configuration: configuration, catalog: catalog)
-        let address = try server.start()
-        defer { server.stop() }
-        return try await body(server, address.port)
+        let address = try await server.start()
+        do {
+            let result = try await body(server, address.port)
+            await server.shutdown()
+            return result
+        } catch {
+            await server.shutdown()
+            throw error
+        }
     }
 
     /// Runs `body` with a fresh temporary directory, removed afterwards.

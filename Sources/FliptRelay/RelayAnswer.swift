@@ -1,3 +1,6 @@
+import NIOCore
+import NIOHTTP1
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -6,25 +9,36 @@ import Musl
 import Darwin
 #endif
 
-/// A complete HTTP response with a known body: status, header fields and body bytes.
-struct HTTPResponse: Sendable {
-    /// The status code.
-    var status: Int
-    /// Header fields other than `Date`, `Content-Length` and `Connection`, which serialisation adds.
-    var headers: [(name: String, value: String)]
+/// A complete answer with a known body: status, header fields and body bytes.
+struct RelayAnswer: Sendable {
+    /// The status.
+    var status: HTTPResponseStatus
+    /// Header fields other than `Date`, `Content-Length` and `Connection`, which the connection adds.
+    var headers: HTTPHeaders
     /// The body (empty for 304).
-    var body: [UInt8]
+    var body: ByteBuffer
 
-    /// A JSON response.
-    static func json(_ status: Int, _ body: [UInt8], headers: [(name: String, value: String)] = []) -> HTTPResponse {
-        HTTPResponse(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
+    init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer()) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+
+    /// A JSON answer.
+    static func json(_ status: HTTPResponseStatus, _ body: ByteBuffer, headers: HTTPHeaders = HTTPHeaders()) -> Self {
+        var all: HTTPHeaders = ["Content-Type": "application/json"]
+        all.add(contentsOf: headers)
+        return RelayAnswer(status: status, headers: all, body: body)
     }
 
     /// Flipt's error body, `{"code":<gRPC code>,"message":"…","details":[]}`, with the status of that code.
-    static func fliptError(_ status: Int, _ message: String) -> HTTPResponse {
+    /// Shared caches are told not to keep it.
+    static func fliptError(_ status: HTTPResponseStatus, _ message: String) -> Self {
         let code =
-            switch status {
-            case 400: 3
+            switch status.code {
+            case 400, 414: 3
+            case 401: 16
+            case 403: 7
             case 404: 5
             case 405, 501, 505: 12
             case 408: 4
@@ -32,44 +46,28 @@ struct HTTPResponse: Sendable {
             case 503: 14
             default: 13
             }
-        return json(status, Array("{\"code\":\(code),\"message\":\(JSONText.quoted(message)),\"details\":[]}".utf8))
+        let body = "{\"code\":\(code),\"message\":\(JSONText.quoted(message)),\"details\":[]}"
+        return json(status, ByteBuffer(string: body), headers: ["Cache-Control": "no-store"])
     }
 
     /// The web UI's plain-text 404 of a real Flipt server, for paths outside its APIs.
-    static let plainNotFound = HTTPResponse(
-        status: 404,
-        headers: [("Content-Type", "text/plain; charset=utf-8")],
-        body: Array("404 page not found\n".utf8)
+    static let plainNotFound = RelayAnswer(
+        status: .notFound,
+        headers: ["Content-Type": "text/plain; charset=utf-8"],
+        body: ByteBuffer(string: "404 page not found\n")
     )
 
-    /// The status line and header block, ending with the blank line; `date` is the `Date` value (now by default).
-    func head(keepAlive: Bool, contentLength: Int?, date: String = HTTPDate.now()) -> [UInt8] {
-        var text = "HTTP/1.1 \(status) \(Self.reason(status))\r\n"
-        for (name, value) in headers { text += "\(name): \(value)\r\n" }
-        text += "Date: \(date)\r\n"
-        if let contentLength { text += "Content-Length: \(contentLength)\r\n" }
-        if !keepAlive { text += "Connection: close\r\n" }
-        text += "\r\n"
-        return Array(text.utf8)
-    }
-
-    /// The standard reason phrase of a status code.
-    static func reason(_ status: Int) -> String {
-        switch status {
-        case 200: "OK"
-        case 304: "Not Modified"
-        case 400: "Bad Request"
-        case 404: "Not Found"
-        case 405: "Method Not Allowed"
-        case 408: "Request Timeout"
-        case 413: "Content Too Large"
-        case 431: "Request Header Fields Too Large"
-        case 500: "Internal Server Error"
-        case 501: "Not Implemented"
-        case 503: "Service Unavailable"
-        case 505: "HTTP Version Not Supported"
-        default: "Status \(status)"
-        }
+    /// The answer to a connection past the connection limit, as raw bytes: it is written before any request is
+    /// read, with no HTTP handler on the connection.
+    static func tooManyConnections(date: String) -> ByteBuffer {
+        let answer = fliptError(.serviceUnavailable, "too many connections; try again later")
+        var text = "HTTP/1.1 503 Service Unavailable\r\n"
+        for (name, value) in answer.headers { text += "\(name): \(value)\r\n" }
+        text += "Retry-After: 1\r\nDate: \(date)\r\nContent-Length: \(answer.body.readableBytes)\r\n"
+        text += "Connection: close\r\n\r\n"
+        var buffer = ByteBuffer(string: text)
+        buffer.writeImmutableBuffer(answer.body)
+        return buffer
     }
 }
 

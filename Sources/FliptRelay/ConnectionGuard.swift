@@ -1,0 +1,153 @@
+import NIOCore
+import Synchronization
+
+/// Sent up the pipeline when a request was not complete within its deadline.
+struct RequestDeadlineExceeded: Sendable {}
+
+/// The byte-level watch over one connection, in front of the HTTP decoder: one deadline for each whole request
+/// (head and body) from its first byte, an idle timeout between requests, and no input at all once the
+/// connection streams or refuses.
+///
+/// It does not parse HTTP. It only notes whether a line end passed since the current request began, which tells
+/// an overlong request line (`414`) from overlong header fields (`431`) when the decoder's size limit trips.
+/// ``RelayHTTPHandler`` tells it when a request is complete (``requestCompleted()``), when the connection
+/// became a stream (``streamStarted()``) and when it answered a refusal (``refused()``).
+final class ConnectionGuard: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private enum Phase {
+        /// Between requests: the idle timeout runs.
+        case idle
+        /// A request began: its deadline runs.
+        case receiving
+        /// A stream: input is ignored, no timer.
+        case streaming
+        /// A refusal was answered; input is ignored until the connection closes.
+        case refusing
+    }
+
+    private let requestTimeout: TimeAmount
+    private let idleTimeout: TimeAmount
+    /// The server, whose count of requests being read this connection keeps up to date.
+    private let server: RelayServer
+    private var phase = Phase.idle {
+        didSet {
+            switch (oldValue, phase) {
+            case (.receiving, .receiving): break
+            case (.receiving, _): server.requestsBeingRead.subtract(1, ordering: .relaxed)
+            case (_, .receiving): server.requestsBeingRead.add(1, ordering: .relaxed)
+            default: break
+            }
+        }
+    }
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    /// Whether a line feed arrived since the current request began.
+    private(set) var sawLineEnd = false
+    /// The first read of the current request (shared with the decoder's copy, not copied), kept so that a
+    /// refusal can tell a well-formed but unsupported HTTP version (`505`) from a malformed request line (`400`).
+    private var firstRead: ByteBuffer?
+
+    init(server: RelayServer, requestTimeout: TimeAmount, idleTimeout: TimeAmount) {
+        self.server = server
+        self.requestTimeout = requestTimeout
+        self.idleTimeout = idleTimeout
+    }
+
+    /// Whether the connection waits for a request with nothing of one received.
+    var isIdle: Bool {
+        if case .idle = phase { return true }
+        return false
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        arm(idleTimeout)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        phase = .refusing
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        phase = .refusing
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch phase {
+        case .streaming, .refusing:
+            return
+        case .idle:
+            phase = .receiving
+            sawLineEnd = false
+            firstRead = unwrapInboundIn(data)
+            arm(requestTimeout)
+        case .receiving:
+            break
+        }
+        if !sawLineEnd && unwrapInboundIn(data).readableBytesView.contains(10) { sawLineEnd = true }
+        context.fireChannelRead(data)
+    }
+
+    /// The current request was read whole: the connection is idle again.
+    func requestCompleted() {
+        guard case .receiving = phase else { return }
+        phase = .idle
+        sawLineEnd = false
+        firstRead = nil
+        arm(idleTimeout)
+    }
+
+    /// Whether the current request's line ends with a well-formed HTTP version other than 1.x (`HTTP/2.0`).
+    var requestedOtherVersion: Bool {
+        guard let view = firstRead?.readableBytesView, let end = view.firstIndex(of: 10) else { return false }
+        let line = String(decoding: view[view.startIndex..<end], as: UTF8.self)
+        let parts = line.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return false }
+        let version = Array(parts[2].utf8.prefix { $0 != 13 })
+        let digits = UInt8(ascii: "0")...UInt8(ascii: "9")
+        return version.count == 8 && version.starts(with: Array("HTTP/".utf8)) && digits.contains(version[5])
+            && version[6] == UInt8(ascii: ".") && digits.contains(version[7]) && version[5] != UInt8(ascii: "1")
+    }
+
+    /// The connection streams from now on: no timeout, input ignored (keepalive reaps a vanished client).
+    func streamStarted() {
+        phase = .streaming
+        firstRead = nil
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// A refusal was answered and the connection closes: input is ignored.
+    func refused() {
+        phase = .refusing
+        firstRead = nil
+        timer?.cancel()
+        timer = nil
+    }
+
+    private func arm(_ timeout: TimeAmount) {
+        timer?.cancel()
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            timer = nil
+            guard let context = self.context else { return }
+            switch phase {
+            case .idle:
+                context.close(promise: nil)
+            case .receiving:
+                phase = .refusing
+                context.fireUserInboundEventTriggered(RequestDeadlineExceeded())
+            case .streaming, .refusing:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,477 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Answers the requests of one connection, one after another (keep-alive, pipelining), until the client leaves,
+/// a request asks to close, a refusal closes it, it turns into a stream, or the server stops.
+///
+/// It holds no snapshot between requests: each answer reads the catalog's current view, and a stream keeps only
+/// the ETag it sent last.
+final class RelayHTTPHandler: ChannelDuplexHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private struct Request {
+        var head: HTTPRequestHead
+        var target: RequestTarget
+        var started: NIODeadline
+    }
+
+    private struct Stream {
+        var namespace: String
+        var environments: [String?]
+        var chunked: Bool
+        var subscription: SnapshotCatalog.Subscription
+        var lastETag: String?
+        var lastGeneration: UInt64 = 0
+        var headSent = false
+        /// A change arrived while the client was not reading; sent when it reads again.
+        var pushPending = false
+    }
+
+    private enum State {
+        case awaitingHead
+        case readingBody(Request)
+        case streaming(Stream)
+        /// A refusal was answered, or the connection is closing: everything else is ignored.
+        case closing
+    }
+
+    private let server: RelayServer
+    private let connectionGuard: ConnectionGuard
+    private let client: String
+    private var state = State.awaitingHead
+    private var context: ChannelHandlerContext?
+    private var dates = HTTPDateCache()
+    private var shutdownRequested = false
+    private var writesInFlight = 0
+    private var readPending = false
+    private var configuration: RelayServer.Configuration { server.configuration }
+
+    init(server: RelayServer, connectionGuard: ConnectionGuard, client: String) {
+        self.server = server
+        self.connectionGuard = connectionGuard
+        self.client = client
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        endStream()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        endStream()
+        state = .closing
+        context.fireChannelInactive()
+    }
+
+    // MARK: Reading
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            guard case .awaitingHead = state else { return }
+            switch validate(head) {
+            case .failure(let refusal):
+                refuse(refusal.answer, context: context, method: head.method, uri: head.uri)
+            case .success(let target):
+                state = .readingBody(Request(head: head, target: target, started: .now()))
+            }
+        case .body:
+            // Bodies are bounded by the Content-Length check and discarded.
+            break
+        case .end:
+            guard case .readingBody(let request) = state else { return }
+            state = .awaitingHead
+            connectionGuard.requestCompleted()
+            answer(request, context: context)
+        }
+    }
+
+    private struct Refusal: Error {
+        var answer: RelayAnswer
+    }
+
+    /// The request target, or the refusal of a head the relay does not accept.
+    private func validate(_ head: HTTPRequestHead) -> Result<RequestTarget, Refusal> {
+        func refusal(_ status: HTTPResponseStatus, _ message: String) -> Result<RequestTarget, Refusal> {
+            .failure(Refusal(answer: .fliptError(status, message)))
+        }
+        guard head.version.major == 1, head.version.minor <= 1 else {
+            return refusal(.httpVersionNotSupported, "HTTP version not supported: use HTTP/1.1")
+        }
+        guard head.uri.utf8.count <= configuration.maxRequestLineLength else {
+            return refusal(.uriTooLong, "the request line is longer than \(configuration.maxRequestLineLength) bytes")
+        }
+        let hosts = head.headers["Host"]
+        if hosts.count > 1 { return refusal(.badRequest, "bad request: more than one Host header") }
+        if hosts.isEmpty && head.version.minor == 1 {
+            return refusal(.badRequest, "bad request: missing the Host header")
+        }
+        if head.headers.contains(name: "Transfer-Encoding") {
+            return refusal(.badRequest, "bad request: request bodies are not accepted (Transfer-Encoding)")
+        }
+        let lengths = head.headers["Content-Length"]
+        if lengths.count > 1 { return refusal(.badRequest, "bad request: more than one Content-Length header") }
+        if let text = lengths.first {
+            guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                let length = Int(text)
+            else {
+                return refusal(.badRequest, "bad request: invalid Content-Length")
+            }
+            guard length <= configuration.maxBodySize else {
+                return refusal(.payloadTooLarge, "the request body is larger than \(configuration.maxBodySize) bytes")
+            }
+        }
+        guard let target = RequestTarget(head.uri) else {
+            return refusal(.badRequest, "bad request: the request target must start with /")
+        }
+        return .success(target)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch state {
+        case .awaitingHead, .readingBody:
+            guard let parserError = error as? HTTPParserError else { break }
+            let answer: RelayAnswer =
+                switch parserError {
+                case .headerOverflow:
+                    connectionGuard.sawLineEnd
+                        ? .fliptError(
+                            .requestHeaderFieldsTooLarge,
+                            "the request head is larger than \(configuration.maxHeadSize) bytes"
+                        )
+                        : .fliptError(
+                            .uriTooLong,
+                            "the request line is longer than \(configuration.maxRequestLineLength) bytes"
+                        )
+                case .invalidVersion where connectionGuard.requestedOtherVersion:
+                    .fliptError(.httpVersionNotSupported, "HTTP version not supported: use HTTP/1.1")
+                default:
+                    .fliptError(.badRequest, "bad request: \(parserError)")
+                }
+            refuse(answer, context: context, method: nil, uri: nil)
+            return
+        case .streaming, .closing:
+            break
+        }
+        server.problems.log(.debug, kind: "connection error", "connection from \(client) failed: \(error)")
+        state = .closing
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case is RequestDeadlineExceeded:
+            switch state {
+            case .awaitingHead, .readingBody:
+                let seconds = configuration.requestTimeout.components.seconds
+                refuse(
+                    .fliptError(.requestTimeout, "the request was not complete within \(seconds) s"),
+                    context: context,
+                    method: nil,
+                    uri: nil
+                )
+            case .streaming, .closing:
+                break
+            }
+        case is RelayShutdownEvent:
+            shutdownRequested = true
+            switch state {
+            case .streaming(let stream):
+                endStream()
+                if stream.headSent {
+                    // The chunked terminator (nothing for HTTP/1.0, whose body ends with the connection), then
+                    // close once everything sent is out.
+                    context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                        context.close(promise: nil)
+                    }
+                } else {
+                    context.close(promise: nil)
+                }
+            case .awaitingHead:
+                // A request being read is answered (with Connection: close) before the connection closes.
+                if connectionGuard.isIdle && writesInFlight == 0 {
+                    state = .closing
+                    context.close(promise: nil)
+                }
+            case .readingBody, .closing:
+                break
+            }
+        default:
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    // MARK: Back-pressure
+
+    func read(context: ChannelHandlerContext) {
+        // A client that sends requests but does not read the answers is not read from until it catches up.
+        if context.channel.isWritable {
+            context.read()
+        } else {
+            readPending = true
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            if readPending {
+                readPending = false
+                context.read()
+            }
+            if case .streaming(let stream) = state, stream.pushPending { deliver(server.catalog.view) }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    // MARK: Answering
+
+    private func answer(_ request: Request, context: ChannelHandlerContext) {
+        let head = request.head
+        let keepAlive = head.isKeepAlive && !shutdownRequested && !server.stopRequested.load(ordering: .acquiring)
+        var detail = ""
+        let answer: RelayAnswer
+        let route = RelayRoute(path: request.target.path)
+        if head.method != .GET && head.method != .HEAD {
+            var refusal = RelayAnswer.fliptError(.methodNotAllowed, "method \(head.method) is not allowed; use GET")
+            refusal.headers.add(name: "Allow", value: "GET, HEAD")
+            answer = refusal
+        } else {
+            switch route {
+            case .health:
+                answer = .json(.ok, ByteBuffer(string: "{\"status\":\"SERVING\"}"))
+            case .snapshot(let namespace, let environment):
+                if let denied = authorize(head, namespace: namespace) {
+                    answer = denied
+                    break
+                }
+                let environments =
+                    environment.map { [$0, head.headers.first(name: "X-Flipt-Environment")] }
+                    ?? [
+                        request.target.queryValue("environmentKey") ?? request.target.queryValue("environment_key"),
+                        head.headers.first(name: "X-Flipt-Environment"),
+                    ]
+                (answer, detail) = snapshotAnswer(namespace: namespace, environments: environments, head: head)
+            case .stream(let namespace, let environment):
+                if head.method != .GET {
+                    var refusal = RelayAnswer.fliptError(.methodNotAllowed, "a stream answers GET only")
+                    refusal.headers.add(name: "Allow", value: "GET")
+                    answer = refusal
+                } else if let denied = authorize(head, namespace: namespace) {
+                    answer = denied
+                } else {
+                    startStream(request, namespace: namespace, environment: environment, context: context)
+                    return
+                }
+            case .unknownAPI:
+                answer = authorize(head, namespace: nil) ?? .fliptError(.notFound, "Not Found")
+            case .unknown:
+                answer = .plainNotFound
+            }
+        }
+        server.record(status: answer.status)
+        if answer.status == .ok, case .snapshot = route { server.snapshotsSent.add(1, ordering: .relaxed) }
+        write(answer, version: head.version, includeBody: head.method != .HEAD, keepAlive: keepAlive, context: context)
+        // The message is an autoclosure: nothing is formatted unless debug logging is on.
+        server.logger.debug("\(logLine(head, answer, started: request.started, detail: detail))")
+    }
+
+    /// nil when the hook allows the request; else the answer to send.
+    private func authorize(_ head: HTTPRequestHead, namespace: String?) -> RelayAnswer? {
+        switch configuration.authorize(head, namespace) {
+        case .allowed:
+            return nil
+        case .unauthorized(let message):
+            var answer = RelayAnswer.fliptError(.unauthorized, message)
+            answer.headers.add(name: "WWW-Authenticate", value: "Bearer")
+            return answer
+        case .forbidden(let message):
+            return .fliptError(.forbidden, message)
+        }
+    }
+
+    private func snapshotAnswer(
+        namespace: String,
+        environments: [String?],
+        head: HTTPRequestHead
+    ) -> (RelayAnswer, String) {
+        let view = server.catalog.view
+        guard let snapshot = view.snapshot(namespace: namespace, environments: environments) else {
+            var message = "evaluation snapshot for namespace \"\(namespace)\" not found"
+            let held = view.environments(of: namespace)
+            if !held.isEmpty {
+                message +=
+                    "; this relay holds it for the environments \(held.joined(separator: ", ")): name one in "
+                    + "the path or in X-Flipt-Environment"
+            }
+            return (.fliptError(.notFound, message), "")
+        }
+        var headers: HTTPHeaders = ["Etag": snapshot.etag]
+        if configuration.requiresAuthorization {
+            headers.add(name: "Cache-Control", value: "private, no-cache")
+            headers.add(name: "Vary", value: "X-Flipt-Environment, Accept-Encoding, Authorization")
+        } else {
+            headers.add(name: "Cache-Control", value: "no-cache")
+            headers.add(name: "Vary", value: "X-Flipt-Environment, Accept-Encoding")
+        }
+        if let confirmed = snapshot.lastConfirmedAt {
+            headers.add(name: "Age", value: "\(max(0, Int(Date().timeIntervalSince(confirmed))))")
+        }
+        let detail = " \(snapshot.environment)/\(snapshot.namespace) etag \(snapshot.etag)"
+        if head.headers.first(name: "If-None-Match") == snapshot.etag {
+            return (RelayAnswer(status: .notModified, headers: headers), detail)
+        }
+        return (.json(.ok, snapshot.documentBuffer, headers: headers), detail)
+    }
+
+    private func write(
+        _ answer: RelayAnswer,
+        version: HTTPVersion,
+        includeBody: Bool,
+        keepAlive: Bool,
+        context: ChannelHandlerContext
+    ) {
+        var headers = answer.headers
+        headers.add(name: "Date", value: dates.now())
+        if answer.status != .notModified {
+            headers.add(name: "Content-Length", value: String(answer.body.readableBytes))
+        }
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        let responseVersion: HTTPVersion = version.minor == 0 ? .http1_0 : .http1_1
+        context.write(
+            wrapOutboundOut(.head(HTTPResponseHead(version: responseVersion, status: answer.status, headers: headers))),
+            promise: nil
+        )
+        if includeBody && answer.body.readableBytes > 0 {
+            context.write(wrapOutboundOut(.body(.byteBuffer(answer.body))), promise: nil)
+        }
+        writesInFlight += 1
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] result in
+            writesInFlight -= 1
+            if case .failure = result {
+                context.close(promise: nil)
+            } else if !keepAlive {
+                state = .closing
+                context.close(promise: nil)
+            } else if shutdownRequested, case .awaitingHead = state, connectionGuard.isIdle, writesInFlight == 0 {
+                state = .closing
+                context.close(promise: nil)
+            }
+        }
+    }
+
+    /// Answers a request the relay does not accept, and closes the connection.
+    private func refuse(_ answer: RelayAnswer, context: ChannelHandlerContext, method: HTTPMethod?, uri: String?) {
+        state = .closing
+        connectionGuard.refused()
+        server.record(status: answer.status)
+        server.problems.log(
+            .debug,
+            kind: "refused request",
+            "refused a request from \(client): \(answer.status.code) \(method.map { "\($0) " } ?? "")\(uri ?? "")"
+        )
+        write(answer, version: .http1_1, includeBody: true, keepAlive: false, context: context)
+    }
+
+    // MARK: Streaming
+
+    /// Opens a v2 stream: the current snapshot at once (unless its ETag equals the `digest` query parameter),
+    /// then each new one as the catalog pushes it. Headers go out with the first message, as on Flipt; an unknown
+    /// namespace waits, silent, until it appears.
+    private func startStream(
+        _ request: Request,
+        namespace: String,
+        environment: String,
+        context: ChannelHandlerContext
+    ) {
+        server.record(status: .ok)
+        server.openStreams.add(1, ordering: .relaxed)
+        connectionGuard.streamStarted()
+        let eventLoop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        let subscription = server.catalog.subscribe(namespace: namespace) { view in
+            eventLoop.execute { handler.value.deliver(view) }
+        }
+        state = .streaming(
+            Stream(
+                namespace: namespace,
+                environments: [environment, request.head.headers.first(name: "X-Flipt-Environment")],
+                chunked: request.head.version.minor >= 1,
+                subscription: subscription,
+                lastETag: request.target.queryValue("digest").flatMap { $0.isEmpty ? nil : $0 }
+            )
+        )
+        server.logger.debug(
+            "GET \(request.head.uri) stream opened for \(environment)/\(namespace), from \(client)"
+        )
+        deliver(server.catalog.view)
+    }
+
+    /// Sends the stream's snapshot in `view` if it is newer than the last one sent.
+    private func deliver(_ view: SnapshotCatalog.View) {
+        guard let context, case .streaming(var stream) = state, view.generation >= stream.lastGeneration else {
+            return
+        }
+        stream.lastGeneration = view.generation
+        guard context.channel.isWritable else {
+            stream.pushPending = true
+            state = .streaming(stream)
+            return
+        }
+        stream.pushPending = false
+        guard let snapshot = view.snapshot(namespace: stream.namespace, environments: stream.environments),
+            snapshot.etag != stream.lastETag
+        else {
+            state = .streaming(stream)
+            return
+        }
+        if !stream.headSent {
+            var headers: HTTPHeaders = [
+                "Content-Type": "application/json", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
+                "Date": dates.now(),
+            ]
+            if stream.chunked {
+                headers.add(name: "Transfer-Encoding", value: "chunked")
+            } else {
+                headers.add(name: "Connection", value: "close")
+            }
+            let version: HTTPVersion = stream.chunked ? .http1_1 : .http1_0
+            context.write(
+                wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))),
+                promise: nil
+            )
+            stream.headSent = true
+        }
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(snapshot.streamMessageBuffer))), promise: nil)
+        stream.lastETag = snapshot.etag
+        state = .streaming(stream)
+        server.logger.debug(
+            "stream \(snapshot.environment)/\(snapshot.namespace): sent etag \(snapshot.etag) to \(client)"
+        )
+    }
+
+    private func endStream() {
+        guard case .streaming(let stream) = state else { return }
+        stream.subscription.cancel()
+        server.openStreams.subtract(1, ordering: .relaxed)
+        state = .closing
+    }
+
+    private func logLine(
+        _ head: HTTPRequestHead,
+        _ answer: RelayAnswer,
+        started: NIODeadline,
+        detail: String
+    ) -> String {
+        let micro = (NIODeadline.now() - started).nanoseconds / 1000
+        let milliseconds = String(format: "%.3f", Double(micro) / 1000)
+        return "\(head.method) \(head.uri) \(answer.status.code) \(answer.body.readableBytes) B \(milliseconds) ms "
+            + "from \(client)\(detail)"
+    }
+}
