@@ -42,6 +42,10 @@ final class ConnectionGuard: ChannelInboundHandler {
         }
     }
     private var timer: Scheduled<Void>?
+    /// When the current phase times out (idle or receiving).
+    private var deadline = NIODeadline.distantFuture
+    /// When the scheduled timer fires.
+    private var timerDeadline = NIODeadline.distantFuture
     private var context: ChannelHandlerContext?
     /// Whether a line feed arrived since the current request began.
     private(set) var sawLineEnd = false
@@ -133,20 +137,43 @@ final class ConnectionGuard: ChannelInboundHandler {
         timer = nil
     }
 
+    /// Sets the current phase's deadline.
+    ///
+    /// The timer is not rescheduled for each request: cancelling a scheduled task costs a search through the
+    /// event loop's queue, which holds one timer per connection. It fires at least every ``requestTimeout``
+    /// and then either acts or sets itself again for the current deadline, so that a request's deadline, never
+    /// more than ``requestTimeout`` ahead, is met on time and an idle connection is checked a few times.
     private func arm(_ timeout: TimeAmount) {
-        timer?.cancel()
+        deadline = .now() + timeout
+        if let timer, timerDeadline > deadline {
+            // Only when an idle timeout is shorter than the request timeout.
+            timer.cancel()
+            self.timer = nil
+        }
+        if timer == nil { scheduleTimer() }
+    }
+
+    private func scheduleTimer() {
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+        let at = min(deadline, .now() + requestTimeout)
+        timerDeadline = at
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: at) { [self] in
             timer = nil
             guard let context = self.context else { return }
             switch phase {
-            case .idle:
+            case .streaming, .refusing:
+                return
+            case .idle, .receiving:
+                guard NIODeadline.now() >= deadline else {
+                    scheduleTimer()
+                    return
+                }
+            }
+            if case .idle = phase {
                 context.close(promise: nil)
-            case .receiving:
+            } else {
                 phase = .refusing
                 context.fireUserInboundEventTriggered(RequestDeadlineExceeded())
-            case .streaming, .refusing:
-                break
             }
         }
     }
