@@ -55,8 +55,8 @@ struct TLSFilesTests {
             (TestCertificates.serverCertificate, TestCertificates.rsaPrivateKey),
         ]
     )
-    func mismatchedKey(chain: String, key: String) throws {
-        try withPEMFiles(chain: chain, key: key) { files in
+    func mismatchedKey(chain: String, key: String) async throws {
+        try await withPEMFiles(chain: chain, key: key) { files in
             let error = try #require(throws: TLSFilesError.self) { try files.load() }
             #expect(error.path == files.privateKeyPath)
             #expect(error.reason.contains("does not belong to the first certificate of \(files.certificateChainPath)"))
@@ -81,8 +81,8 @@ struct TLSFilesTests {
             ),
         ]
     )
-    func unusableFiles(culprit: String, chain: String, key: String, reason: String) throws {
-        try withPEMFiles(chain: chain, key: key) { files in
+    func unusableFiles(culprit: String, chain: String, key: String, reason: String) async throws {
+        try await withPEMFiles(chain: chain, key: key) { files in
             let error = try #require(throws: TLSFilesError.self) { try files.load() }
             #expect(error.path == (culprit == "chain" ? files.certificateChainPath : files.privateKeyPath))
             #expect(error.reason.contains(reason), "\(error)")
@@ -91,13 +91,14 @@ struct TLSFilesTests {
     }
 
     @Test("missing files and directories are clear errors")
-    func missingFiles() throws {
+    func missingFiles() async throws {
         let missing = TLSFiles(certificateChainPath: "/nonexistent/chain.pem", privateKeyPath: "/nonexistent/key.pem")
         let error = try #require(throws: TLSFilesError.self) { try missing.load() }
         #expect(
             error.description == "/nonexistent/chain.pem: the certificate chain file could not be read (no such file)."
         )
-        try withPEMFiles(chain: TestCertificates.serverCertificate, key: TestCertificates.serverPrivateKey) { files in
+        try await withPEMFiles(chain: TestCertificates.serverCertificate, key: TestCertificates.serverPrivateKey) {
+            files in
             var files = files
             files.clientCAPath = FileManager.default.temporaryDirectory.path
             let error = try #require(throws: TLSFilesError.self) { try files.load() }
@@ -106,14 +107,15 @@ struct TLSFilesTests {
     }
 
     @Test("an expired certificate, one not valid yet, and one about to expire are warnings")
-    func validityWarnings() throws {
-        try withPEMFiles(chain: TestCertificates.expiredCertificate, key: TestCertificates.expiredPrivateKey) {
+    func validityWarnings() async throws {
+        try await withPEMFiles(chain: TestCertificates.expiredCertificate, key: TestCertificates.expiredPrivateKey) {
             files in
             let loaded = try files.load()
             #expect(loaded.warnings.count == 1)
             #expect(loaded.warnings.first?.contains("expired on 2021-01-01T00:00:00Z") == true)
         }
-        try withPEMFiles(chain: TestCertificates.serverCertificate, key: TestCertificates.serverPrivateKey) { files in
+        try await withPEMFiles(chain: TestCertificates.serverCertificate, key: TestCertificates.serverPrivateKey) {
+            files in
             let notValidAfter = try files.load().notValidAfter
             let soon = try files.load(now: notValidAfter.addingTimeInterval(-2 * 24 * 3_600))
             #expect(soon.warnings.first?.contains("expires on 2125-01-01T00:00:00Z") == true)
@@ -159,8 +161,8 @@ struct TLSFilesTests {
     }
 
     @Test("a client CA file without a certificate is an error naming it")
-    func badClientCA() throws {
-        try withPEMFiles(
+    func badClientCA() async throws {
+        try await withPEMFiles(
             chain: TestCertificates.serverCertificate,
             key: TestCertificates.serverPrivateKey,
             clientCA: TestCertificates.clientPrivateKey
@@ -209,39 +211,17 @@ private func withPEMFiles<Result>(
     clientCA: String? = nil,
     _ body: (TLSFiles) async throws -> Result
 ) async throws -> Result {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let files = TLSFiles(
-        certificateChainPath: directory.appendingPathComponent("chain.pem").path,
-        privateKeyPath: directory.appendingPathComponent("key.pem").path,
-        clientCAPath: clientCA.map { _ in directory.appendingPathComponent("client-ca.pem").path }
-    )
-    try write(chain, to: files.certificateChainPath)
-    try write(key, to: files.privateKeyPath)
-    if let clientCA, let path = files.clientCAPath { try write(clientCA, to: path) }
-    return try await body(files)
-}
-
-/// The synchronous form of ``withPEMFiles(chain:key:clientCA:_:)``.
-private func withPEMFiles<Result>(
-    chain: String,
-    key: String,
-    clientCA: String? = nil,
-    _ body: (TLSFiles) throws -> Result
-) throws -> Result {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tls-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: directory) }
-    let files = TLSFiles(
-        certificateChainPath: directory.appendingPathComponent("chain.pem").path,
-        privateKeyPath: directory.appendingPathComponent("key.pem").path,
-        clientCAPath: clientCA.map { _ in directory.appendingPathComponent("client-ca.pem").path }
-    )
-    try write(chain, to: files.certificateChainPath)
-    try write(key, to: files.privateKeyPath)
-    if let clientCA, let path = files.clientCAPath { try write(clientCA, to: path) }
-    return try body(files)
+    try await RelayFixtures.withTemporaryDirectory { directory in
+        let files = TLSFiles(
+            certificateChainPath: directory.appendingPathComponent("chain.pem").path,
+            privateKeyPath: directory.appendingPathComponent("key.pem").path,
+            clientCAPath: clientCA.map { _ in directory.appendingPathComponent("client-ca.pem").path }
+        )
+        try write(chain, to: files.certificateChainPath)
+        try write(key, to: files.privateKeyPath)
+        if let clientCA, let path = files.clientCAPath { try write(clientCA, to: path) }
+        return try await body(files)
+    }
 }
 
 /// How a TLS exchange with the loopback echo server ended.
