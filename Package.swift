@@ -128,7 +128,8 @@ let package = Package(
         .testTarget(
             name: "FliptRelayTests",
             dependencies: [
-                "FliptRelay", "FliptStore", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+                "CFliptHeap", "FliptRelay", "FliptStore", "FliptTestSupport",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -114,7 +114,11 @@ final class RawHTTPClient {
             guard fill() else { throw Failure(description: "no \(count) bytes: \(lastReadProblem)") }
         }
         let bytes = Array(buffer[0..<count])
-        buffer.removeFirst(count)
+        if buffer.count == count {
+            buffer = []  // frees the capacity (a large body would stay allocated with removeFirst)
+        } else {
+            buffer.removeFirst(count)
+        }
         return bytes
     }
 
