@@ -52,6 +52,10 @@ final class ConnectionGuard: ChannelInboundHandler {
     /// The first read of the current request (shared with the decoder's copy, not copied), kept so that a
     /// refusal can tell a well-formed but unsupported HTTP version (`505`) from a malformed request line (`400`).
     private var firstRead: ByteBuffer?
+    /// Whether the decoder is working on a read passed on by ``channelRead(context:data:)`` right now.
+    private var passingRead = false
+    /// Whether a request without a body was completed while the decoder worked on the current read.
+    private var completedInRead = false
 
     init(server: RelayServer, requestTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.server = server
@@ -96,17 +100,51 @@ final class ConnectionGuard: ChannelInboundHandler {
         case .receiving:
             break
         }
-        if !sawLineEnd && unwrapInboundIn(data).readableBytesView.contains(10) { sawLineEnd = true }
+        let bytes = unwrapInboundIn(data)
+        if !sawLineEnd && bytes.readableBytesView.contains(10) { sawLineEnd = true }
+        passingRead = true
+        completedInRead = false
         context.fireChannelRead(data)
+        passingRead = false
+        // A pipelining client may send the start of its next request in the read that ended the last one: the
+        // decoder keeps those bytes and reports nothing until the next head is whole, so the connection is not
+        // idle but receiving. A request without a body ends with its head's blank line; a read that ends
+        // elsewhere holds more, and the next request's deadline starts now.
+        if completedInRead, case .idle = phase, !Self.endsWithBlankLine(bytes) {
+            phase = .receiving
+            sawLineEnd = false
+            arm(requestTimeout)
+        }
+        completedInRead = false
     }
 
-    /// The current request was read whole: the connection is idle again.
-    func requestCompleted() {
+    /// Whether `bytes` end with the blank line that ends a request head (`CRLF CRLF`, or `LF LF`).
+    private static func endsWithBlankLine(_ bytes: ByteBuffer) -> Bool {
+        let view = bytes.readableBytesView
+        guard view.last == 10 else { return false }
+        let beforeLast = view.dropLast()
+        if beforeLast.last == 10 { return true }
+        return beforeLast.last == 13 && beforeLast.dropLast().last == 10
+    }
+
+    /// The current request was read whole: the connection is idle again. `hadBody` says whether it had a
+    /// body, after which the guard cannot tell whether the same read held more.
+    func requestCompleted(hadBody: Bool = false) {
         guard case .receiving = phase else { return }
         phase = .idle
         sawLineEnd = false
         firstRead = nil
         arm(idleTimeout)
+        if passingRead && !hadBody { completedInRead = true }
+    }
+
+    /// The decoder delivered a whole request head while the connection counted as idle (the head was already
+    /// in the decoder): the request's deadline starts.
+    func requestStarted() {
+        guard case .idle = phase else { return }
+        phase = .receiving
+        sawLineEnd = true
+        arm(requestTimeout)
     }
 
     /// Whether the current request's line ends with a well-formed HTTP version other than 1.x (`HTTP/2.0`).

@@ -80,6 +80,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             case .failure(let refusal):
                 refuse(refusal.answer, context: context, method: head.method, uri: head.uri)
             case .success(let target):
+                connectionGuard.requestStarted()
                 state = .readingBody(Request(head: head, target: target, started: .now()))
             }
         case .body:
@@ -88,7 +89,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         case .end:
             guard case .readingBody(let request) = state else { return }
             state = .awaitingHead
-            connectionGuard.requestCompleted()
+            let hadBody = request.head.headers.first(name: "Content-Length").map { $0 != "0" } ?? false
+            connectionGuard.requestCompleted(hadBody: hadBody)
             answer(request, context: context)
         }
     }

@@ -57,6 +57,29 @@ struct LimitsTests {
         }
     }
 
+    @Test("a pipelined request begun in the read that ended the one before it has the request deadline, not idle")
+    func pipelinedPartialRequest() async throws {
+        try await RelayFixtures.withServer(
+            catalog: SnapshotCatalog(),
+            configuration: .init(requestTimeout: .seconds(1), idleTimeout: .seconds(120))
+        ) { _, port in
+            let client = try RawHTTPClient(port: port, timeout: .seconds(60))
+            // One write: a whole request and the first bytes of the next, which then never comes.
+            try client.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHo")
+            #expect(try client.readResponse().status == 200)
+            // Timed by the idle timeout, the connection would be closed after 120 s with no answer.
+            let late = try client.readResponse()
+            #expect(late.status == 408)
+            #expect(client.isClosedByPeer())
+            // Whole pipelined requests leave the connection idle: both answered, and it stays open.
+            let whole = try RawHTTPClient(port: port, timeout: .seconds(3))
+            try whole.send("GET /health HTTP/1.1\r\nHost: t\r\n\r\nGET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+            #expect(try whole.readResponse().status == 200)
+            #expect(try whole.readResponse().status == 200)
+            #expect(!whole.isClosedByPeer())
+        }
+    }
+
     @Test("a body sent slowly counts against the same deadline")
     func slowBody() async throws {
         try await RelayFixtures.withServer(
