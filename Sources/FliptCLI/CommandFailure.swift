@@ -16,7 +16,7 @@ enum ExitStatus {
     static let noEntry: Int32 = 4
     /// `cache verify` found problems.
     static let unhealthy: Int32 = 5
-    /// `sync`: the server answered `304 Not Modified`; the cached snapshot is current.
+    /// `sync --detailed-exit-codes`: the server answered `304 Not Modified`; the cached snapshot is current.
     static let notModified: Int32 = 10
     /// `sync`: the server could not be reached, or did not answer in time.
     static let network: Int32 = 20

@@ -28,8 +28,8 @@ struct SyncCommand: AsyncParsableCommand {
               flipt-offline sync --url http://flipt:8080 --client-token-file ./token
 
             Exit status:
-              0   a new snapshot was stored (200)
-              10  not modified (304): the cached snapshot is current
+              0   a new snapshot was stored (200), or the cached one is current (304)
+              10  not modified (304), with --detailed-exit-codes only
               20  the server could not be reached, or did not answer in time
               21  the server answered an HTTP error (not 401/403), or a forbidden answer
               22  the server rejected the credential (401/403)
@@ -56,6 +56,12 @@ struct SyncCommand: AsyncParsableCommand {
 
     @Flag(name: .long, help: "Print one JSON object instead of a line.")
     var json = false
+
+    @Flag(
+        name: .long,
+        help: "Exit 10 instead of 0 when the cached snapshot is current (304), to tell it from a new snapshot."
+    )
+    var detailedExitCodes = false
 
     func validate() throws {
         guard (0...10).contains(retries) else { throw ValidationError("--retries must be between 0 and 10.") }
@@ -215,7 +221,7 @@ struct SyncCommand: AsyncParsableCommand {
                     flags: previous.flatMap { Describe.flagCount($0.document) },
                     httpStatus: 304,
                     duration: duration,
-                    status: ExitStatus.notModified
+                    status: detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
                 )
             }
         } catch let error as SyncError {

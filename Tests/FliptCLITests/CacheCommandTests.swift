@@ -26,7 +26,7 @@ struct CacheCommandTests {
         try await withWorkspace { workspace in
             try await syncRevisions(2, in: workspace)
             let digest = try #require(workspace.server.digest())
-            #expect(try await workspace.sync().status == 10)
+            #expect(try await workspace.sync(["--detailed-exit-codes"]).status == 10)
             let cache = ["--cache", workspace.cache]
 
             let list = try await workspace.tool(["cache", "ls"] + cache)

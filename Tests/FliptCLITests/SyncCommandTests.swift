@@ -19,7 +19,7 @@ struct SyncCommandTests {
             #expect(server.requests(to: .snapshot).last?.header("If-None-Match") == nil)
 
             let second = try await workspace.sync()
-            #expect(second.status == 10, "\(second)")
+            #expect(second.status == 0, "\(second)")
             #expect(second.stdout.hasPrefix("not modified: generation 1 is current"), "\(second.stdout)")
             #expect(server.requests(to: .snapshot).last?.header("If-None-Match") == digest)
 
@@ -87,8 +87,12 @@ struct SyncCommandTests {
             #expect((metadata["fetched_at"] as? String)?.hasSuffix("Z") == true)
 
             let confirmed = try await workspace.sync(["--json"])
-            #expect(confirmed.status == 10)
+            #expect(confirmed.status == 0)
+            #expect(try confirmed.json()["exit_status"] as? Int == 0)
             #expect(try confirmed.json()["outcome"] as? String == "not_modified")
+            let detailed = try await workspace.sync(["--json", "--detailed-exit-codes"])
+            #expect(detailed.status == 10)
+            #expect(try detailed.json()["exit_status"] as? Int == 10)
             #expect(try confirmed.json()["http_status"] as? Int == 304)
         }
     }
@@ -150,11 +154,11 @@ struct SyncCommandTests {
             outputs.append(fromFile)
 
             let fromEnvironment = try await workspace.sync(["--json"], environment: ["FLIPT_CLIENT_TOKEN": token])
-            #expect(fromEnvironment.status == 10, "\(fromEnvironment)")
+            #expect(fromEnvironment.status == 0, "\(fromEnvironment)")
             outputs.append(fromEnvironment)
 
             let withJWT = try await workspace.sync([], environment: ["FLIPT_JWT": jwt])
-            #expect(withJWT.status == 10, "\(withJWT)")
+            #expect(withJWT.status == 0, "\(withJWT)")
             #expect(workspace.server.requests(to: .snapshot).last?.header("Authorization") == "JWT \(jwt)")
             outputs.append(withJWT)
 
