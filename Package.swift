@@ -121,7 +121,8 @@ let package = Package(
         .testTarget(
             name: "FliptTests",
             dependencies: [
-                "Flipt", "FliptGzip", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+                "Flipt", "FliptGzip", "FliptStore", "FliptSync", "FliptTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),

@@ -49,13 +49,21 @@ enum StoreBenchmark {
         let path = directory.appendingPathComponent("cache.sqlite").path
         let key = SnapshotKey(url: URL(string: "https://flipt.example.com")!, environment: "default", namespace: "ns")
 
-        // Write: a new generation per run (documents differ, so none is deduplicated); 3 generations kept.
+        // Write: a new generation per run (documents differ, so none is deduplicated); 3 generations kept. The
+        // default store syncs each commit (synchronous = FULL); a second file, written alternately with the same
+        // documents, does not (NORMAL), for the cost of that sync side by side.
         var writes: [Sample] = []
+        var writesUnsynced: [Sample] = []
         do {
             let store = try SnapshotStore(path: path)
+            let unsynced = try SnapshotStore(
+                path: directory.appendingPathComponent("unsynced.sqlite").path,
+                options: .init(syncsEachCommit: false)
+            )
             for run in 0..<runs {
                 let variant = generateDocument(flagCount: flagCount, seed: run + 1)
                 writes.append(try Sample.time { try store.save(NewSnapshot(document: variant), for: key) })
+                writesUnsynced.append(try Sample.time { try unsynced.save(NewSnapshot(document: variant), for: key) })
             }
             try store.save(NewSnapshot(document: document, etag: "\"final\""), for: key)
         } catch {
@@ -118,6 +126,7 @@ enum StoreBenchmark {
         row("open + migration check alone", open)
         row("SHA-256 of the document alone", hash)
         row("write one snapshot (hash, insert, prune)", writes)
+        row("  same, no sync per commit (synchronous=NORMAL)", writesUnsynced)
     }
 
     /// Wall-clock and thread CPU time of one run. On this shared machine CPU time is the steadier figure:

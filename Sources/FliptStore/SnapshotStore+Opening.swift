@@ -174,7 +174,7 @@ extension SnapshotStore {
                 metadata: ["path": "\(connection.path)", "journal_mode": "\(journalMode.flatMap { $0 } ?? "?")"]
             )
         }
-        try connection.execute("PRAGMA synchronous = NORMAL")
+        try connection.execute("PRAGMA synchronous = \(options.syncsEachCommit ? "FULL" : "NORMAL")")
         // Keep the -wal and -shm files when the last connection closes: creating and deleting them made up
         // most of the cost of opening the store. The WAL is still checkpointed at close, and truncated to
         // this limit after a checkpoint. (Memory-mapped I/O would be faster still, but it turns a file

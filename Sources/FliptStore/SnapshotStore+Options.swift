@@ -26,6 +26,14 @@ extension SnapshotStore {
         public var verifiesDocumentsOnRead: Bool
         /// Open read-only even when the file is writable (for inspection tools).
         public var readOnly: Bool
+        /// Whether every commit is on stable storage before it returns (default `true`).
+        ///
+        /// With `true` (`PRAGMA synchronous = FULL`) a write syncs the write-ahead log at each commit, so a
+        /// snapshot reported saved survives a power cut: what an edge device that loses power needs, and
+        /// cheap because writes are rare (one per fetched snapshot or sync attempt). With `false`
+        /// (`synchronous = NORMAL`) the file still cannot be corrupted, but the last commits before a power cut
+        /// may be lost. `flipt-bench store` measures the save time of both.
+        public var syncsEachCommit: Bool
         /// Where the store reports recoveries and fallbacks (a no-op logger by default).
         public var logger: Logger
 
@@ -38,6 +46,7 @@ extension SnapshotStore {
             checksIntegrityOnOpen: Bool = false,
             verifiesDocumentsOnRead: Bool = false,
             readOnly: Bool = false,
+            syncsEachCommit: Bool = true,
             logger: Logger = Logger(label: "flipt.store", factory: { _ in SwiftLogNoOpLogHandler() })
         ) {
             self.generationsKept = generationsKept
@@ -47,6 +56,7 @@ extension SnapshotStore {
             self.checksIntegrityOnOpen = checksIntegrityOnOpen
             self.verifiesDocumentsOnRead = verifiesDocumentsOnRead
             self.readOnly = readOnly
+            self.syncsEachCommit = syncsEachCommit
             self.logger = logger
         }
     }

@@ -395,6 +395,11 @@ public final class SnapshotStore: Sendable {
         }
     }
 
+    /// The connection's `PRAGMA synchronous` level (1 NORMAL, 2 FULL), for tests.
+    func synchronousLevel() throws(StoreError) -> Int64? {
+        try read { connection in try connection.integer("PRAGMA synchronous") }
+    }
+
     // MARK: Plumbing
 
     /// Runs `body` with the connection, under the lock.

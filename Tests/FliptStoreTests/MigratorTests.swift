@@ -32,6 +32,10 @@ struct MigratorTests {
             )
             .rows { $0.text(0) ?? "" }
             #expect(tables == ["cache_entries", "cached_snapshots", "schema_migrations", "snapshots", "sync_attempts"])
+            // Each commit is synced (a power cut keeps every saved snapshot), unless the options say otherwise.
+            #expect(try store.synchronousLevel() == 2)
+            let unsynced = try SnapshotStore(path: path, options: .init(syncsEachCommit: false))
+            #expect(try unsynced.synchronousLevel() == 1)
         }
     }
 
