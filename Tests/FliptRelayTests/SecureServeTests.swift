@@ -252,6 +252,9 @@ struct SecureServeTests {
             _ = try await anonymous.waitForStandardError(
                 matching: "anyone who can reach 0\\.0\\.0\\.0:\(port) reads every"
             )
+            // SIGHUP has nothing to reload, and does not end it.
+            anonymous.send(SIGHUP)
+            _ = try await anonymous.waitForStandardError(matching: "SIGHUP: nothing to reload")
             let client = try RawHTTPClient(port: port)
             try client.get(Self.e1 + "default")
             #expect(try client.readResponse().status == 200)
