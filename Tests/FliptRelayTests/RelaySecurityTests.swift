@@ -106,4 +106,37 @@ struct RelaySecurityTests {
             #expect(failed.matching("error the TLS files were not reloaded").first?.contains(key.path) == true)
         }
     }
+
+    @Test("a TLS handshake must be complete within the request timeout; a completed one is not cut by it")
+    func handshakeDeadline() async throws {
+        try await RelayFixtures.withTemporaryDirectory { directory in
+            let chain = directory.appendingPathComponent("chain.pem")
+            let key = directory.appendingPathComponent("key.pem")
+            try Data(TestCertificates.serverCertificate.utf8).write(to: chain)
+            try Data(TestCertificates.serverPrivateKey.utf8).write(to: key)
+            let tls = try ReloadableTLSContext(
+                files: TLSFiles(certificateChainPath: chain.path, privateKeyPath: key.path)
+            )
+            var configuration = RelayServer.Configuration(
+                requestTimeout: .milliseconds(500),
+                idleTimeout: .seconds(120)
+            )
+            RelaySecurity(tls: tls, tokens: nil).apply(to: &configuration)
+            try await RelayFixtures.withServer(catalog: SnapshotCatalog(), configuration: configuration) { _, port in
+                // Silent, and the first byte of a handshake record only: closed long before the idle timeout.
+                for bytes in [[], [0x16]] as [[UInt8]] {
+                    let slow = try RawHTTPClient(port: port, timeout: .seconds(30))
+                    try slow.send(bytes)
+                    #expect(slow.isClosedByPeer())
+                }
+                // A client that completed its handshake may wait longer than that before its request.
+                let client = try await TLSTestClient.connect(port: port)
+                try await client.send("")
+                try await Task.sleep(for: .milliseconds(1_500))
+                #expect(!client.isClosed)
+                try await client.get("/health")
+                #expect(try await client.response().status == 200)
+            }
+        }
+    }
 }
