@@ -28,6 +28,8 @@ enum ExitStatus {
     static let badDocument: Int32 = 23
     /// The cache file cannot be opened, read or written (damaged, read-only, locked, disk full).
     static let cache: Int32 = 30
+    /// `serve`: a TLS file (--tls-cert, --tls-key, --client-ca) or the --client-tokens file cannot be used.
+    static let securityFiles: Int32 = 40
     /// The command line is invalid (ArgumentParser's own status, also used for unusable options).
     static let usage: Int32 = 64
 }

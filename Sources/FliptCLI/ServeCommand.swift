@@ -54,19 +54,45 @@ struct ServeCommand: AsyncParsableCommand {
             has none for that namespace. With --document and no --cache, no
             cache file is used.
 
-            Clients use url = http://HOST:PORT. Listen on 0.0.0.0:PORT to be
-            reachable from other devices; there is no TLS and no
-            authentication, so do that on networks you trust only.
+            Clients use url = http://HOST:PORT, or https://HOST:PORT with
+            --tls-cert and --tls-key (PEM: the server certificate first,
+            then intermediates; an unencrypted key; TLS 1.2 or later).
+            --client-ca PEM requires every client to present a certificate
+            signed by one of its CAs. --client-tokens FILE requires every
+            snapshot and stream request to carry Authorization: Bearer TOKEN
+            (as Flipt SDKs send a client token); /health stays open. The
+            file has one token a line, or sha256:HEX of it, optionally
+            followed by the namespaces it may read (none: all):
+
+              # tablets on the shop floor
+              3f9c2a7e51b84d06a1e3c5f7d9b2a4c6 production
+              sha256:9f86d081884c7d65...15b0f00a08 staging, qa
+
+            No or an unknown token gets 401, a namespace the token may not
+            read 403. Tokens are compared in constant time and never logged.
+            Both --client-ca and --client-tokens may be given: both apply.
+
+            Secure by default: listening on an address other than loopback
+            (127.0.0.0/8, ::1, localhost) needs --client-tokens or
+            --client-ca; --allow-anonymous lets anyone who can reach the port
+            read every namespace instead.
+
+            SIGHUP re-reads the TLS files and the tokens file: new
+            connections and requests use them, open connections and streams
+            stay. A file that cannot be used is logged (naming it) and the
+            ones loaded before stay in use.
 
             Examples:
               flipt-offline run --cache f.sqlite3 --url https://flipt.example &
-              flipt-offline serve --cache f.sqlite3 --listen 0.0.0.0:8080
+              flipt-offline serve --cache f.sqlite3 --listen 0.0.0.0:8443 \\
+                --tls-cert chain.pem --tls-key key.pem --client-tokens tokens.txt
               flipt-offline serve --cache f.sqlite3 --run --url https://flipt.example
               flipt-offline serve --document snapshot.json --listen 127.0.0.1:0
 
             Logs go to standard error: a startup line with the bound address
-            at info, one line per request at debug. SIGINT or SIGTERM ends
-            open streams cleanly and exits with status 0.
+            and what clients must present at info, one line per request at
+            debug. SIGINT or SIGTERM ends open streams cleanly and exits with
+            status 0.
 
             Exit status:
               0   stopped by SIGINT or SIGTERM
@@ -74,6 +100,7 @@ struct ServeCommand: AsyncParsableCommand {
               2   a --document is not a valid snapshot document
               3   a --document cannot be read
               30  the cache file cannot be used
+              40  a TLS file or the client tokens file cannot be used
               64  the command line or the options are invalid
             """
     )
@@ -100,6 +127,37 @@ struct ServeCommand: AsyncParsableCommand {
     @ArgumentParser.Flag(name: .long, help: "Keep --namespace fresh from --url while serving (as `run` does).")
     var run = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Serve HTTPS with this certificate chain (PEM, server certificate first).", valueName: "pem")
+    )
+    var tlsCert: String?
+
+    @Option(name: .long, help: ArgumentHelp("The private key of --tls-cert (PEM, unencrypted).", valueName: "pem"))
+    var tlsKey: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Require client certificates signed by a CA in this file (PEM).", valueName: "pem")
+    )
+    var clientCA: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Require Authorization: Bearer TOKEN, with a token from this file (see above).",
+            valueName: "file"
+        )
+    )
+    var clientTokens: String?
+
+    @ArgumentParser.Flag(
+        name: .long,
+        help:
+            "Listen beyond loopback without --client-tokens or --client-ca (anyone who can reach the port reads every namespace)."
+    )
+    var allowAnonymous = false
+
     @Option(name: .long, help: "debug (one line per request), info, notice, warning or error.")
     var logLevel: LogLevel = .info
 
@@ -125,8 +183,26 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     func validate() throws {
-        guard ListenAddress(parsing: listen) != nil else {
+        guard let address = ListenAddress(parsing: listen) else {
             throw ValidationError("--listen \(listen) is not host:port, [ipv6]:port or a port number.")
+        }
+        if tlsCert != nil && tlsKey == nil {
+            throw ValidationError("--tls-cert needs --tls-key: give the private key of the certificate too.")
+        }
+        if tlsKey != nil && tlsCert == nil {
+            throw ValidationError("--tls-key needs --tls-cert: give the certificate chain of the key too.")
+        }
+        if clientCA != nil && tlsCert == nil {
+            throw ValidationError(
+                "--client-ca checks client certificates during the TLS handshake: give --tls-cert and --tls-key too."
+            )
+        }
+        if !address.isLoopback && clientTokens == nil && clientCA == nil && !allowAnonymous {
+            throw ValidationError(
+                "--listen \(listen) is reachable beyond this machine, and without --client-tokens or --client-ca "
+                    + "anyone who can reach it reads every namespace: give --client-tokens FILE (and --tls-cert, "
+                    + "--tls-key), or --client-ca, or --allow-anonymous on a network you trust."
+            )
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
         if run && client.url == nil {
@@ -144,6 +220,7 @@ struct ServeCommand: AsyncParsableCommand {
     private func serve() async throws {
         var logger = Logger(label: "flipt-offline.serve", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = logLevel.level
+        let security = try loadSecurity()
         let documents = try document.map { try Self.loadDocument($0, environment: client.environment) }
         let usesCache = cache.cache != nil || document.isEmpty
         let catalog = SnapshotCatalog(defaultEnvironment: client.environment)
@@ -177,7 +254,7 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
 
-        let signals = SignalWatch()
+        let signals = SignalWatch([SIGINT, SIGTERM, SIGHUP])
         defer { signals.cancel() }
         var upstream: FliptClient?
         if run {
@@ -189,14 +266,13 @@ struct ServeCommand: AsyncParsableCommand {
                 throw CommandFailure(status, error.message)
             }
         }
-        let server = RelayServer(
-            configuration: RelayServer.Configuration(
-                address: ListenAddress(parsing: listen)!,
-                maxConnections: maxConnections,
-                logger: logger
-            ),
-            catalog: catalog
+        var configuration = RelayServer.Configuration(
+            address: ListenAddress(parsing: listen)!,
+            maxConnections: maxConnections,
+            logger: logger
         )
+        security.apply(to: &configuration)
+        let server = RelayServer(configuration: configuration, catalog: catalog)
         let bound: ListenAddress
         do throws(RelaySocketError) {
             bound = try await server.start()
@@ -208,9 +284,11 @@ struct ServeCommand: AsyncParsableCommand {
         let served = catalog.snapshots.map { "\($0.environment)/\($0.namespace)" }.joined(separator: ", ")
         let sources = (usesCache ? ["cache \(cache.path)"] : []) + document.map { "document \($0)" }
         let what = "\(served.isEmpty ? "nothing yet" : served) from \(sources.joined(separator: " and "))"
+        let url = bound.url(scheme: security.tls == nil ? "http" : "https")
         logger.info(
-            "listening on \(bound.url) (Flipt snapshot API, up to \(server.connectionLimit) connections); serving \(what)"
+            "listening on \(url) (Flipt snapshot API, up to \(server.connectionLimit) connections); serving \(what)"
         )
+        logStartupSecurity(security, address: bound, logger: logger)
         if let upstream {
             logger.info("keeping \(client.namespace) fresh from \(upstream.options.url) in the background (--run)")
         }
@@ -226,7 +304,16 @@ struct ServeCommand: AsyncParsableCommand {
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }
-            let number = await signals.next()
+            var number = await signals.next()
+            while number == SIGHUP {
+                if security.tls == nil && security.tokens == nil {
+                    logger.notice("SIGHUP: nothing to reload (no --tls-cert or --client-tokens)")
+                } else {
+                    logger.notice("SIGHUP: reloading the TLS and client token files")
+                    security.reload(logger: logger)
+                }
+                number = await signals.next()
+            }
             logger.info("\(number.map(SignalWatch.name(of:)) ?? "end of signals"): stopping")
             watcher?.stop()
             await services.triggerGracefulShutdown()
@@ -236,6 +323,52 @@ struct ServeCommand: AsyncParsableCommand {
         let statistics = server.statistics
         let counts = "\(statistics.notModified) not modified, \(statistics.errors) errors"
         logger.info("stopped after \(statistics.requests) requests (\(counts))")
+    }
+
+    /// Reads the TLS files and the tokens file given on the command line.
+    private func loadSecurity() throws -> RelaySecurity {
+        var tls: ReloadableTLSContext?
+        if let tlsCert, let tlsKey {
+            do throws(TLSFilesError) {
+                tls = try ReloadableTLSContext(
+                    files: TLSFiles(certificateChainPath: tlsCert, privateKeyPath: tlsKey, clientCAPath: clientCA)
+                )
+            } catch {
+                throw CommandFailure(ExitStatus.securityFiles, "cannot serve TLS: \(error)")
+            }
+        }
+        var tokens: ClientTokenFile?
+        if let clientTokens {
+            do throws(ClientTokensError) {
+                tokens = try ClientTokenFile(path: clientTokens)
+            } catch {
+                throw CommandFailure(ExitStatus.securityFiles, "cannot use --client-tokens: \(error)")
+            }
+        }
+        return RelaySecurity(tls: tls, tokens: tokens)
+    }
+
+    /// Says what clients must present (never a token), and warns about what leaves the relay open.
+    private func logStartupSecurity(_ security: RelaySecurity, address: ListenAddress, logger: Logger) {
+        for warning in security.tls?.loaded.warnings ?? [] { logger.warning("\(warning)") }
+        let requirements = security.requirements
+        if requirements.isEmpty {
+            if !address.isLoopback {
+                let advice = "anyone who can reach \(address) reads every namespace"
+                logger.warning("no client tokens or client certificates required (--allow-anonymous): \(advice)")
+            }
+        } else {
+            logger.info("clients must present \(requirements.joined(separator: " and "))")
+        }
+        if let tokens = security.tokens {
+            if tokens.tokens.isEmpty {
+                logger.warning("\(tokens.path) holds no client token: every request is refused until it does")
+            }
+            if security.tls == nil && !address.isLoopback {
+                let advice = "give --tls-cert and --tls-key unless the network in between is trusted"
+                logger.warning("client tokens travel in clear text without TLS: \(advice)")
+            }
+        }
     }
 
     /// Reads and validates a snapshot document; the namespace comes from the document itself.

@@ -8,7 +8,7 @@ import Musl
 import Darwin
 #endif
 
-/// Delivers SIGINT and SIGTERM as values of an async stream instead of ending the process.
+/// Delivers SIGINT and SIGTERM (and others asked for, such as SIGHUP) as values of an async stream instead of ending the process.
 ///
 /// The default handlers are ignored first (`SIG_IGN`), then a `DispatchSource` per signal reports each delivery
 /// on a private queue. ``cancel()`` removes the sources; the signals stay ignored until the process exits.
@@ -46,11 +46,12 @@ final class SignalWatch: Sendable {
         continuation.finish()
     }
 
-    /// `SIGINT`, `SIGTERM` or the number.
+    /// `SIGINT`, `SIGTERM`, `SIGHUP` or the number.
     static func name(of number: Int32) -> String {
         switch number {
         case SIGINT: "SIGINT"
         case SIGTERM: "SIGTERM"
+        case SIGHUP: "SIGHUP"
         default: "signal \(number)"
         }
     }

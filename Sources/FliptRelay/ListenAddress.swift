@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Where the relay listens: a host (a numeric address or a name) and a TCP port.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// The host: `127.0.0.1`, `0.0.0.0` (every IPv4 interface), `::1`, `::` or a name such as `localhost`.
@@ -41,13 +49,32 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The base URL clients use to reach this address (`http://127.0.0.1:8080`); a wildcard host becomes loopback.
-    public var url: String {
+    public var url: String { url(scheme: "http") }
+
+    /// The base URL with `scheme` (`https://127.0.0.1:8443`); a wildcard host becomes loopback.
+    public func url(scheme: String) -> String {
         let reachable =
             switch host {
             case "0.0.0.0": "127.0.0.1"
             case "::": "::1"
             default: host
             }
-        return "http://" + ListenAddress(host: reachable, port: port).description
+        return scheme + "://" + ListenAddress(host: reachable, port: port).description
+    }
+
+    /// Whether only this machine can reach the address: `localhost`, an IPv4 address in 127.0.0.0/8, `::1`, or
+    /// an IPv4-mapped IPv6 address in 127.0.0.0/8. Wildcards (`0.0.0.0`, `::`) and other names are not.
+    public var isLoopback: Bool {
+        if host.lowercased() == "localhost" || host.lowercased() == "localhost." { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 {
+            return UInt32(bigEndian: v4.s_addr) >> 24 == 127
+        }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        if bytes[0..<15].allSatisfy({ $0 == 0 }) && bytes[15] == 1 { return true }
+        let mapped = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+        return mapped && bytes[12] == 127
     }
 }

@@ -89,7 +89,8 @@ public final class RelayServer: Service, Sendable {
         /// for (nil for paths of the API that name none). `/health` is not asked. Default: everything allowed.
         public var authorize: @Sendable (_ request: HTTPRequestHead, _ namespace: String?) -> AuthorizationDecision
         /// Read for each new connection: a TLS context to serve it with, or nil for plain HTTP (the default).
-        /// Returning another context later (after the files were re-read) changes new connections only.
+        /// Returning another context later (after the files were re-read) changes new connections only. The TLS
+        /// handshake must be complete within ``requestTimeout``.
         public var tlsContext: @Sendable () -> NIOSSLContext?
         /// Whether ``RelayServer/start()`` raises the process's open-file soft limit to its hard limit, and lowers
         /// the connection limit to fit inside it (default true).
@@ -493,6 +494,10 @@ public final class RelayServer: Service, Sendable {
                 let pipeline = channel.pipeline.syncOperations
                 if let tls = configuration.tlsContext() {
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls))
+                    let handshakeTimeout = TimeAmount.nanoseconds(configuration.requestTimeout.nanoseconds)
+                    try pipeline.addHandler(
+                        TLSHandshakeDeadline(timeout: handshakeTimeout, problems: problems, client: client)
+                    )
                 }
                 let guardHandler = ConnectionGuard(
                     server: self,

@@ -2,7 +2,7 @@
 """Check `flipt-offline serve` with the official Flipt engine as the client.
 
 Usage:
-    serve-check.py --flipt-offline PATH [--fixtures DIR] [--verbose]
+    serve-check.py --flipt-offline PATH [--fixtures DIR] [--tls-and-tokens] [--max-fixtures N] [--verbose]
 
 For every differential fixture (X.document.json with X.requests.jsonl, namespace from X.namespace or
 `default`), under Tests/Differential/Fixtures and its schema/ folder:
@@ -20,6 +20,15 @@ For every differential fixture (X.document.json with X.requests.jsonl, namespace
      with If-None-Match) was answered 304 by `serve`; a GET to `serve` gets 200 with the upstream's Etag;
      the same GET with If-None-Match gets 304 with that Etag and no body.
 
+With --tls-and-tokens, `serve` runs with --tls-cert, --tls-key (the test certificates of
+Sources/FliptTestSupport/TestCertificates.swift) and --client-tokens, and every client reaches it as an operator's
+devices would: the official client with `tls_config` (the test CA) and `ClientTokenAuthentication`, the wire
+check over HTTPS with `Authorization: Bearer`. It then checks refusals: with no token, an unknown token, or a
+token for another namespace, the official client (polling and streaming) gets an error naming 401 or 403 and
+never a flag value, while the right token gets the flags.
+
+--max-fixtures N serves only the first N fixtures (a short form for CI).
+
 Prints `serve-check: N passed, M failed` and exits 1 if anything failed. Fixtures whose document the
 official engine rejects too are skipped (the cache only stores documents the engine accepts).
 """
@@ -33,6 +42,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,7 +58,8 @@ if os.environ.get("RUST_BACKTRACE") is not None:
 
 try:
     from flipt_client import FliptClient
-    from flipt_client.models import ClientOptions, ErrorStrategy, FetchMode
+    from flipt_client.errors import FliptError
+    from flipt_client.models import ClientOptions, ClientTokenAuthentication, ErrorStrategy, FetchMode, TlsConfig
 except ImportError:
     sys.exit("serve-check.py: run with the Python that has PyPI flipt-client==1.4.5 (e.g. /tmp/fvenv/bin/python)")
 
@@ -102,6 +113,69 @@ class Upstream:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+class RelayAccess:
+    """How clients reach `serve`: plain HTTP, or (secure) HTTPS with the test CA and a client token."""
+
+    # One token that may read every namespace, listed by its SHA-256; one that may read `elsewhere` only.
+    TOKEN = "serve-check-token-3vQ9"
+    SCOPED_TOKEN = "serve-check-scoped-7Lp2"
+    WRONG_TOKEN = "serve-check-unknown-0Zz1"
+
+    def __init__(self, directory, secure):
+        self.secure = secure
+        if not secure:
+            return
+        certificates = test_certificates()
+        self.ca = os.path.join(directory, "ca.pem")
+        self.chain = os.path.join(directory, "chain.pem")
+        self.key = os.path.join(directory, "key.pem")
+        self.tokens = os.path.join(directory, "tokens.txt")
+        for path, name in ((self.ca, "caCertificate"), (self.chain, "serverCertificate"),
+                           (self.key, "serverPrivateKey")):
+            with open(path, "w", encoding="utf-8") as handle:
+                handle.write(certificates[name])
+        digest = hashlib.sha256(self.TOKEN.encode("utf-8")).hexdigest()
+        with open(self.tokens, "w", encoding="utf-8") as handle:
+            handle.write(f"# serve-check\nsha256:{digest}\n{self.SCOPED_TOKEN} elsewhere\n")
+
+    def serve_arguments(self):
+        if not self.secure:
+            return []
+        return ["--tls-cert", self.chain, "--tls-key", self.key, "--client-tokens", self.tokens]
+
+    @property
+    def scheme(self):
+        return "https" if self.secure else "http"
+
+    def options(self, token=TOKEN):
+        """ClientOptions arguments for the official client: TLS and the token, when secure."""
+        if not self.secure:
+            return {}
+        options = {"tls_config": TlsConfig(ca_cert_file=self.ca)}
+        if token is not None:
+            options["authentication"] = ClientTokenAuthentication(client_token=token)
+        return options
+
+    def connection(self, port):
+        if not self.secure:
+            return http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        context = ssl.create_default_context(cafile=self.ca)
+        return http.client.HTTPSConnection("localhost", port, timeout=10, context=context)
+
+    def headers(self):
+        return {"Authorization": f"Bearer {self.TOKEN}"} if self.secure else {}
+
+
+def test_certificates():
+    """The PEM constants of Sources/FliptTestSupport/TestCertificates.swift, by Swift name."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    text = read_text(os.path.join(root, "Sources", "FliptTestSupport", "TestCertificates.swift"))
+    found = {}
+    for name, body in re.findall(r'public static let (\w+) = """\n(.*?)\n\s*"""', text, re.S):
+        found[name] = "\n".join(line.strip() for line in body.split("\n")) + "\n"
+    return found
 
 
 def fixtures(directory):
@@ -171,22 +245,23 @@ def read_text(path):
         return handle.read()
 
 
-def start_client(url, environment, namespace):
+def start_client(url, environment, namespace, **options):
     return FliptClient(opts=ClientOptions(url=url, environment=environment, namespace=namespace,
-                                          error_strategy=ErrorStrategy.FAIL))
+                                          error_strategy=ErrorStrategy.FAIL, **options))
 
 
-def wire_check(port, environment, namespace, etag):
+def wire_check(port, environment, namespace, etag, access):
     """200 with the upstream's Etag, then 304 with it and no body. Returns a list of problems."""
     problems = []
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection = access.connection(port)
     path = E1 + urllib.parse.quote(namespace)
-    connection.request("GET", path, headers={"X-Flipt-Environment": environment})
+    headers = {"X-Flipt-Environment": environment, **access.headers()}
+    connection.request("GET", path, headers=headers)
     response = connection.getresponse()
     response.read()
     if response.status != 200 or response.getheader("Etag") != etag:
         problems.append(f"GET: {response.status} Etag {response.getheader('Etag')!r}, expected 200 Etag {etag!r}")
-    connection.request("GET", path, headers={"X-Flipt-Environment": environment, "If-None-Match": etag})
+    connection.request("GET", path, headers={**headers, "If-None-Match": etag})
     response = connection.getresponse()
     body = response.read()
     if response.status != 304 or response.getheader("Etag") != etag or body:
@@ -203,7 +278,7 @@ def flag_keys(client):
     return sorted(flag["key"] for flag in listing["result"])
 
 
-def stream_check(tool, upstream, cache, relay_url, environment_vars, verbose):
+def stream_check(tool, upstream, cache, relay_url, environment_vars, verbose, access):
     """The official engine in streaming mode against serve: it must follow a cache change written by another
     process (`flipt-offline sync`) through the v2 stream. Returns a list of problems."""
     environment = "stream-check"
@@ -229,7 +304,8 @@ def stream_check(tool, upstream, cache, relay_url, environment_vars, verbose):
         return ["sync of the stream check's first document failed"]
     time.sleep(0.5)  # serve notices the new cache entry within about 250 ms
     client = FliptClient(opts=ClientOptions(url=relay_url, environment=environment, namespace="default",
-                                            fetch_mode=FetchMode.STREAMING, error_strategy=ErrorStrategy.FAIL))
+                                            fetch_mode=FetchMode.STREAMING, error_strategy=ErrorStrategy.FAIL,
+                                            **access.options()))
     try:
         if not wait_for(client, ["streamed-one"]):
             problems.append(f"streaming client: expected [streamed-one], has {flag_keys(client)}")
@@ -247,10 +323,74 @@ def stream_check(tool, upstream, cache, relay_url, environment_vars, verbose):
     return problems
 
 
+def refusal_check(tool, upstream, cache, relay_url, environment_vars, verbose, access):
+    """With no token, an unknown one, or one for another namespace, the official client (polling and streaming)
+    gets an error that names 401 or 403, and no flag value; the right token gets the flags (the control).
+    Returns a list of problems."""
+    environment = "refusal-check"
+    document = {"namespace": {"key": "default"},
+                "flags": [{"key": "guarded", "name": "", "enabled": True, "type": "BOOLEAN_FLAG_TYPE"}]}
+    upstream.documents[(environment, "default")] = json.dumps(document).encode("utf-8")
+    sync = subprocess.run([tool, "sync", "--cache", cache, "--url", upstream.url, "--environment", environment],
+                          capture_output=True, text=True, env=environment_vars, timeout=60)
+    if sync.returncode != 0:
+        return [f"sync of the refusal check's document failed: {sync.stderr.strip()}"]
+    time.sleep(0.5)  # serve notices the new cache entry within about 250 ms
+    problems = []
+    cases = [("the right token", access.TOKEN, None), ("no token", None, "401"),
+             ("an unknown token", access.WRONG_TOKEN, "401"),
+             ("a token for another namespace", access.SCOPED_TOKEN, "403")]
+    for mode in (FetchMode.POLLING, FetchMode.STREAMING):
+        for label, token, status in cases:
+            try:
+                client = FliptClient(opts=ClientOptions(url=relay_url, environment=environment, namespace="default",
+                                                        fetch_mode=mode, error_strategy=ErrorStrategy.FAIL,
+                                                        **access.options(token)))
+            except FliptError as error:
+                if status is None:
+                    problems.append(f"{mode.value}, {label}: the client could not be created: {error}")
+                elif verbose:
+                    print(f"refusal: {mode.value}, {label}: refused at construction: {error}")
+                continue
+            try:
+                # A streaming client has no snapshot until its first message: ask until the answer settles.
+                deadline = time.monotonic() + 10
+                while True:
+                    try:
+                        outcome = ("value", client.evaluate_boolean("guarded", "entity", {}).enabled)
+                    except FliptError as error:
+                        outcome = ("error", str(error))
+                    settled = outcome[0] == "value" or (status is not None and status in outcome[1])
+                    if settled or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                if status is None:
+                    if outcome != ("value", True):
+                        problems.append(f"{mode.value}, {label}: expected guarded = true, got {outcome}")
+                elif outcome[0] == "value":
+                    problems.append(f"{mode.value}, {label}: a flag value was returned: {outcome}")
+                elif status not in outcome[1]:
+                    problems.append(f"{mode.value}, {label}: the error does not name {status}: {outcome[1]}")
+                elif verbose:
+                    print(f"refusal: {mode.value}, {label}: {outcome[1]}")
+                if status is not None:
+                    try:
+                        listed = [flag.key for flag in client.list_flags()]
+                        problems.append(f"{mode.value}, {label}: list_flags returned {listed}")
+                    except FliptError:
+                        pass
+            finally:
+                client.close()
+    return problems
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--flipt-offline", required=True, help="the built flipt-offline executable")
     parser.add_argument("--fixtures", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "Fixtures"))
+    parser.add_argument("--tls-and-tokens", action="store_true",
+                        help="serve over HTTPS with client tokens; clients use tls_config and a client token")
+    parser.add_argument("--max-fixtures", type=int, default=None, help="serve only the first N fixtures")
     parser.add_argument("--verbose", action="store_true")
     arguments = parser.parse_args()
     tool = arguments.flipt_offline
@@ -258,8 +398,9 @@ def main():
     failures = []
 
     upstream = Upstream()
-    cases = fixtures(arguments.fixtures)
+    cases = fixtures(arguments.fixtures)[:arguments.max_fixtures]
     with tempfile.TemporaryDirectory(prefix="serve-check-") as directory:
+        access = RelayAccess(directory, arguments.tls_and_tokens)
         cache = os.path.join(directory, "cache.sqlite3")
         log_path = os.path.join(directory, "serve.log")
         environment_vars = {k: v for k, v in os.environ.items() if not k.startswith("FLIPT_")}
@@ -289,22 +430,24 @@ def main():
 
         with open(log_path, "w") as log:
             serve = subprocess.Popen(
-                [tool, "serve", "--cache", cache, "--listen", "127.0.0.1:0", "--log-level", "debug"],
+                [tool, "serve", "--cache", cache, "--listen", "127.0.0.1:0", "--log-level", "debug"]
+                + access.serve_arguments(),
                 stdout=subprocess.DEVNULL, stderr=log, env=environment_vars)
         try:
             port = None
             deadline = time.monotonic() + 20
             while port is None and time.monotonic() < deadline and serve.poll() is None:
-                match = re.search(r"listening on http://127\.0\.0\.1:(\d+)", read_text(log_path))
+                match = re.search(rf"listening on {access.scheme}://127\.0\.0\.1:(\d+)", read_text(log_path))
                 port = int(match.group(1)) if match else None
                 time.sleep(0.02)
             if port is None:
                 sys.exit(f"serve-check: flipt-offline serve did not start:\n{read_text(log_path)}")
-            relay_url = f"http://127.0.0.1:{port}"
+            # The test certificate names 127.0.0.1 and localhost.
+            relay_url = f"{access.scheme}://{'localhost' if access.secure else '127.0.0.1'}:{port}"
 
             for environment, document, requests, namespace in synced:
                 oracle = start_client(upstream.url, environment, namespace)
-                relay = start_client(relay_url, environment, namespace)
+                relay = start_client(relay_url, environment, namespace, **access.options())
                 with open(requests, encoding="utf-8") as handle:
                     lines = [line for line in handle.read().split("\n") if line.strip()]
                 fixture_failures = 0
@@ -337,7 +480,7 @@ def main():
                 relay.close()
                 oracle.close()
                 etag = hashlib.sha1(upstream.documents[(environment, namespace)]).hexdigest()
-                problems += wire_check(port, environment, namespace, etag)
+                problems += wire_check(port, environment, namespace, etag, access)
                 if problems:
                     failed += 1
                     failures.extend(f"{environment}: {problem}" for problem in problems)
@@ -346,12 +489,24 @@ def main():
                 if arguments.verbose:
                     print(f"{environment}: {len(lines)} requests, {fixture_failures} different, "
                           f"wire {'ok' if not problems else 'FAILED'}")
-            problems = stream_check(tool, upstream, cache, relay_url, environment_vars, arguments.verbose)
+            problems = stream_check(tool, upstream, cache, relay_url, environment_vars, arguments.verbose, access)
             if problems:
                 failed += 1
                 failures.extend(f"stream: {problem}" for problem in problems)
             else:
                 passed += 1
+            if access.secure:
+                problems = refusal_check(tool, upstream, cache, relay_url, environment_vars, arguments.verbose,
+                                         access)
+                if problems:
+                    failed += 1
+                    failures.extend(f"refusal: {problem}" for problem in problems)
+                else:
+                    passed += 1
+                log = read_text(log_path)
+                if any(token in log for token in (access.TOKEN, access.SCOPED_TOKEN, access.WRONG_TOKEN)):
+                    failed += 1
+                    failures.append("a client token appears in serve's log")
         finally:
             serve.send_signal(signal.SIGTERM)
             try:
@@ -366,7 +521,8 @@ def main():
 
     for failure in failures:
         print(failure)
-    print(f"serve-check: {passed} passed, {failed} failed ({len(synced)} fixtures served, "
+    mode = " over https with client tokens" if arguments.tls_and_tokens else ""
+    print(f"serve-check: {passed} passed, {failed} failed ({len(synced)} fixtures served{mode}, "
           f"{skipped} rejected by both engines and skipped)")
     sys.exit(1 if failed else 0)
 

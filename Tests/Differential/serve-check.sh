@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs serve-check.py: `flipt-offline serve` checked with the official Flipt engine (PyPI flipt-client 1.4.5).
-#   Tests/Differential/serve-check.sh [--flipt-offline PATH] [--verbose]
+#   Tests/Differential/serve-check.sh [--flipt-offline PATH] [--tls-and-tokens] [--max-fixtures N] [--verbose]
 # Without --flipt-offline, builds the debug binary (scratch path $SCRATCH, default .build) and uses it.
 # The Python is $FLIPT_PYTHON, else /tmp/fvenv/bin/python, else .venv/bin/python.
 set -euo pipefail
