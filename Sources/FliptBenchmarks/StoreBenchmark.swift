@@ -126,7 +126,7 @@ enum StoreBenchmark {
         row("open + migration check alone", open)
         row("SHA-256 of the document alone", hash)
         row("write one snapshot (hash, insert, prune)", writes)
-        row("  same, no sync per commit (synchronous=NORMAL)", writesUnsynced)
+        row("  same, synchronous=NORMAL (no sync/commit)", writesUnsynced)
     }
 
     /// Wall-clock and thread CPU time of one run. On this shared machine CPU time is the steadier figure:
