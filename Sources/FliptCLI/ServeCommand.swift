@@ -218,6 +218,9 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     private func serve() async throws {
+        // A SIGHUP (reload) that arrives while the cache is opened, before the signals are watched, must not end
+        // the process: the files are being read for the first time anyway.
+        signal(SIGHUP, SIG_IGN)
         var logger = Logger(label: "flipt-offline.serve", factory: { StreamLogHandler.standardError(label: $0) })
         logger.logLevel = logLevel.level
         let security = try loadSecurity()
