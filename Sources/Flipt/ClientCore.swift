@@ -128,7 +128,11 @@ final class ClientCore: Sendable {
         self.logger = options.logger
         let configuration = try Self.syncConfiguration(namespace: namespace, options: options)
         do {
-            fetcher = try SnapshotFetcher(configuration: configuration, logger: options.logger)
+            fetcher = try SnapshotFetcher(
+                configuration: configuration,
+                transport: options.transport,
+                logger: options.logger
+            )
         } catch {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }
@@ -166,12 +170,7 @@ final class ClientCore: Sendable {
         guard !namespace.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FliptError(.invalidConfiguration, "The namespace is empty; pass a namespace key such as \"default\".")
         }
-        guard let url = URL(string: options.url), url.scheme != nil, url.host != nil else {
-            throw FliptError(
-                .invalidConfiguration,
-                "The Flipt URL \"\(options.url)\" is not a valid http(s) URL; use one such as http://localhost:8080."
-            )
-        }
+        let url = try options.validatedURL()
         guard options.cache.historyDepth >= 1 else {
             throw FliptError(.invalidConfiguration, "The cache history depth must be at least 1.")
         }

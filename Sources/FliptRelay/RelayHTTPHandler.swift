@@ -275,7 +275,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 answer = .plainNotFound
             }
         }
-        server.record(status: answer.status)
+        server.record(answer, route: route.metricsRoute, method: head.method)
         if answer.status == .ok, case .snapshot = route { server.snapshotsSent.add(1, ordering: .relaxed) }
         write(answer, version: head.version, includeBody: head.method != .HEAD, keepAlive: keepAlive, context: context)
         // The message is an autoclosure: nothing is formatted unless debug logging is on.
@@ -370,7 +370,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private func refuse(_ answer: RelayAnswer, context: ChannelHandlerContext, method: HTTPMethod?, uri: String?) {
         state = .closing
         connectionGuard.refused()
-        server.record(status: answer.status)
+        server.record(answer, route: .other, method: .GET)
         server.problems.log(
             .debug,
             kind: "refused request",
@@ -390,7 +390,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         environment: String,
         context: ChannelHandlerContext
     ) {
-        server.record(status: .ok)
+        server.record(status: .ok, route: .v2Stream, bodyBytes: 0)
         server.openStreams.add(1, ordering: .relaxed)
         connectionGuard.streamStarted()
         let eventLoop = context.eventLoop
@@ -449,6 +449,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             stream.headSent = true
         }
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(snapshot.streamMessageBuffer))), promise: nil)
+        server.metrics?.recordSent(route: .v2Stream, bodyBytes: snapshot.streamMessageBuffer.readableBytes)
         stream.lastETag = snapshot.etag
         state = .streaming(stream)
         server.logger.debug(

@@ -7,6 +7,12 @@ import Logging
 /// from the end of the previous fetch. Streaming: a conditional fetch at once, then the stream, read line by line
 /// and reopened with ``ReconnectPolicy`` back-off whenever it ends. Failures are reported and never stop the loop;
 /// the ETag only ever describes a snapshot that was accepted.
+///
+/// Metrics (swift-metrics, reported to the backend bootstrapped when ``run(etag:onTimedEvent:)`` starts; nothing
+/// without one): `flipt_sync_fetches_total{namespace, result, status}` with `result` `updated`, `not_modified` or
+/// `failed` and `status` the HTTP status or `none`; `flipt_sync_fetch_duration_seconds{namespace}`, a timer of
+/// each poll and stream connection, retries included; `flipt_sync_received_bytes_total{namespace}`, the decoded
+/// bytes of the new documents.
 public struct SyncLoop: Sendable {
     /// One thing that happened.
     public enum Event: Sendable {
@@ -75,10 +81,18 @@ public struct SyncLoop: Sendable {
     /// - Parameters:
     ///   - etag: the ETag of the snapshot the caller already has (from its cache), or nil.
     ///   - onTimedEvent: awaited for each event before the loop goes on.
+    ///
+    /// Each outcome is also counted in the sync's metrics (see ``SyncLoop`` and the README) when a swift-metrics
+    /// backend is bootstrapped when the loop starts.
     public func run(etag: String?, onTimedEvent: @Sendable (Event, Timing) async -> Void) async {
+        let metrics = SyncMetrics.current(namespace: fetcher.configuration.namespace)
+        @Sendable func report(_ event: Event, _ timing: Timing) async {
+            metrics?.record(event, timing: timing)
+            await onTimedEvent(event, timing)
+        }
         switch fetcher.configuration.fetchMode {
-        case .polling: await poll(etag: etag, onEvent: onTimedEvent)
-        case .streaming: await stream(etag: etag, onEvent: onTimedEvent)
+        case .polling: await poll(etag: etag, onEvent: report)
+        case .streaming: await stream(etag: etag, onEvent: report)
         }
     }
 
