@@ -131,6 +131,8 @@ let package = Package(
             name: "FliptTests",
             dependencies: [
                 "Flipt", "FliptGzip", "FliptSync", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),

@@ -117,6 +117,8 @@ final class ClientCore: Sendable {
     let key: SnapshotKey
     let store: SnapshotStore?
     let fetcher: SnapshotFetcher
+    /// The background loop; made here so that its metrics go to the factory in force where the client is created.
+    let loop: SyncLoop
     let logger: Logger
     let state: Locked<State>
     /// The state's fast path slot, read by evaluations without the state lock.
@@ -136,6 +138,7 @@ final class ClientCore: Sendable {
         } catch {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }
+        loop = SyncLoop(fetcher: fetcher, logger: options.logger)
         key = SnapshotKey(
             url: configuration.url,
             environment: options.environment,

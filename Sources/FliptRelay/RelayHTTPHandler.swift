@@ -448,8 +448,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             )
             stream.headSent = true
         }
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(snapshot.streamMessageBuffer))), promise: nil)
         server.metrics?.recordSent(route: .v2Stream, bodyBytes: snapshot.streamMessageBuffer.readableBytes)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(snapshot.streamMessageBuffer))), promise: nil)
         stream.lastETag = snapshot.etag
         state = .streaming(stream)
         server.logger.debug(

@@ -4,8 +4,8 @@ import Synchronization
 /// The sync's metrics (swift-metrics), for one namespace: every fetch outcome by result and status, how long
 /// polls take, and the bytes of the documents received.
 ///
-/// Reported to `MetricsSystem.factory` as it is when the sync starts (an application's bootstrapped backend, or a
-/// task-local factory). The library never bootstraps one: with no backend nothing is created and nothing is
+/// Reported to `MetricsSystem.factory` as it is when the ``SyncLoop`` is created (an application's bootstrapped
+/// backend, or a task-local factory). The library never bootstraps one: with no backend nothing is created and nothing is
 /// recorded.
 ///
 /// - `flipt_sync_fetches_total{namespace, result, status}`: `result` is `updated` (a new snapshot, polled or

@@ -29,7 +29,8 @@ done
 workdir="$(mktemp -d)"
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$workdir"
 }
 trap cleanup EXIT
@@ -76,7 +77,10 @@ done
 rss="$(ps -o rss= -p "$relay_pid" | tr -d ' ')"
 threads="$(ps -o nlwp= -p "$relay_pid" | tr -d ' ')"
 # Connections from the relay to the upstream port, as the kernel sees them.
-established="$(ss -Htn state established "( dport = :$upstream_port )" | wc -l)"
+established="n/a"
+if command -v ss >/dev/null; then
+    established="$(ss -Htn state established "( dport = :$upstream_port )" | wc -l)"
+fi
 scrape="$(curl -fsS "$upstream_metrics")"
 requests="$(echo "$scrape" | awk '/^flipt_relay_requests_total/ {sum += $2} END {print sum + 0}')"
 open="$(echo "$scrape" | awk '/^flipt_relay_open_connections / {print $2}')"
