@@ -223,6 +223,46 @@ struct ServeFleetTests {
         }
     }
 
+    @Test("run --metrics-listen: the client's fetches at /metrics; an address beyond loopback is refused")
+    func runMetrics() async throws {
+        try await withTestServer { upstream in
+            upstream.setDocument(FixtureDocument.bytes())
+            try await RelayFixtures.withTemporaryDirectory { directory in
+                let path = directory.appendingPathComponent("cache.sqlite3").path
+                let arguments = ["run", "--cache", path, "--url", upstream.baseURL.absoluteString]
+                let refused = try ToolProcess(arguments + ["--metrics-listen", "0.0.0.0:0"])
+                #expect(await refused.waitForExit() == 64)
+                #expect(refused.stderr.contains("loopback"), "\(refused.stderr)")
+
+                let run = try ToolProcess(
+                    arguments + ["--update-interval", "100ms", "--metrics-listen", "127.0.0.1:0"]
+                )
+                defer { run.send(SIGKILL) }
+                let pattern = try NSRegularExpression(pattern: "metrics=http://127\\.0\\.0\\.1:([0-9]+)/metrics")
+                var port: UInt16?
+                let started = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                    let text = run.stdout
+                    guard let match = pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
+                        let range = Range(match.range(at: 1), in: text)
+                    else { return false }
+                    port = UInt16(text[range])
+                    return true
+                }
+                #expect(started, "\(run.stdout)\n\(run.stderr)")
+                let metricsPort = try #require(port)
+                let counted = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                    let samples = (try? Self.scrape(port: metricsPort)) ?? [:]
+                    let prefix = "flipt_sync_fetches_total{namespace=\"default\",result="
+                    return samples[prefix + "\"updated\",status=\"200\"}"] == 1
+                        && (samples[prefix + "\"not_modified\",status=\"304\"}"] ?? 0) >= 1
+                }
+                #expect(counted, "\(run.stdout)")
+                run.send(SIGTERM)
+                #expect(await run.waitForExit() == 0)
+            }
+        }
+    }
+
     @Test("serve refuses an empty namespace in --namespace and a malformed --metrics-listen")
     func refusals() async throws {
         for arguments in [
