@@ -106,6 +106,38 @@ struct MetricsTests {
         }
     }
 
+    @Test("a status outside the fixed table gets its own series; the age of a snapshot no longer served is removed")
+    func otherStatusesAndVanishedSnapshots() throws {
+        let metrics = TestMetrics()
+        let relayMetrics = try #require(withMetricsFactory(metrics) { RelayMetrics.current() })
+        relayMetrics.recordAnswer(route: .other, status: 418, bodyBytes: 5)
+        relayMetrics.recordAnswer(route: .other, status: 418, bodyBytes: 0)
+        #expect(
+            try metrics.expectCounter("flipt_relay_requests_total", [("route", "other"), ("status", "418")]).totalValue
+                == 2
+        )
+        #expect(try metrics.expectCounter("flipt_relay_sent_body_bytes_total", [("route", "other")]).totalValue == 5)
+
+        let snapshot = ServedSnapshot(
+            namespace: "gone",
+            environment: "default",
+            document: RelayFixtures.document(namespace: "gone"),
+            origin: "test",
+            lastConfirmedAt: Date(timeIntervalSince1970: 1_000)
+        )
+        let dimensions = [("namespace", "gone"), ("environment", "default")]
+        relayMetrics.update(
+            openConnections: 3,
+            openStreams: 1,
+            snapshots: [snapshot],
+            now: Date(timeIntervalSince1970: 1_042)
+        )
+        #expect(try metrics.expectGauge("flipt_relay_snapshot_age_seconds", dimensions).lastValue == 42)
+        relayMetrics.update(openConnections: 0, openStreams: 0, snapshots: [], now: Date(timeIntervalSince1970: 1_050))
+        #expect(metrics.recorders(label: "flipt_relay_snapshot_age_seconds", dimensions: dimensions).isEmpty)
+        #expect(try metrics.expectGauge("flipt_relay_open_connections").lastValue == 0)
+    }
+
     @Test("a server created without a metrics backend records nothing")
     func noBackend() async throws {
         let metrics = TestMetrics()

@@ -204,11 +204,13 @@ struct ServeFleetTests {
         try await RelayFixtures.withTemporaryDirectory { directory in
             let document = directory.appendingPathComponent("doc.json")
             try Data(ServeProcessTests.document(flag: "f").utf8).write(to: document)
-            let refused = try ToolProcess([
-                "serve", "--document", document.path, "--listen", "127.0.0.1:0", "--metrics-listen", "0.0.0.0:0",
-            ])
-            #expect(await refused.waitForExit() == 64)
-            #expect(refused.stderr.contains("--allow-anonymous"), "\(refused.stderr)")
+            for address in ["0.0.0.0:0", "[::]:0", "192.0.2.1:9464"] {
+                let refused = try ToolProcess([
+                    "serve", "--document", document.path, "--listen", "127.0.0.1:0", "--metrics-listen", address,
+                ])
+                #expect(await refused.waitForExit() == 64)
+                #expect(refused.stderr.contains("--allow-anonymous"), "\(address): \(refused.stderr)")
+            }
 
             let (serve, _) = try await ServeProcessTests.startServe([
                 "--document", document.path, "--metrics-listen", "0.0.0.0:0", "--allow-anonymous",
