@@ -12,10 +12,9 @@ extension ClientCore {
             guard let served = state.served, served.source != .seed else { return nil }
             return served.etag
         }
-        let loop = SyncLoop(fetcher: fetcher, logger: logger)
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                await loop.run(etag: etag) { event, timing in self.handle(event, timing: timing) }
+                await self.loop.run(etag: etag) { event, timing in self.handle(event, timing: timing) }
             }
             if let maximumAge = options.cache.maximumAge {
                 group.addTask { await self.watchStaleness(maximumAge: maximumAge) }

@@ -117,6 +117,8 @@ final class ClientCore: Sendable {
     let key: SnapshotKey
     let store: SnapshotStore?
     let fetcher: SnapshotFetcher
+    /// The background loop; made here so that its metrics go to the factory in force where the client is created.
+    let loop: SyncLoop
     let logger: Logger
     let state: Locked<State>
     /// The state's fast path slot, read by evaluations without the state lock.
@@ -128,10 +130,15 @@ final class ClientCore: Sendable {
         self.logger = options.logger
         let configuration = try Self.syncConfiguration(namespace: namespace, options: options)
         do {
-            fetcher = try SnapshotFetcher(configuration: configuration, logger: options.logger)
+            fetcher = try SnapshotFetcher(
+                configuration: configuration,
+                transport: options.transport,
+                logger: options.logger
+            )
         } catch {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }
+        loop = SyncLoop(fetcher: fetcher, logger: options.logger)
         key = SnapshotKey(
             url: configuration.url,
             environment: options.environment,
@@ -166,12 +173,7 @@ final class ClientCore: Sendable {
         guard !namespace.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw FliptError(.invalidConfiguration, "The namespace is empty; pass a namespace key such as \"default\".")
         }
-        guard let url = URL(string: options.url), url.scheme != nil, url.host != nil else {
-            throw FliptError(
-                .invalidConfiguration,
-                "The Flipt URL \"\(options.url)\" is not a valid http(s) URL; use one such as http://localhost:8080."
-            )
-        }
+        let url = try options.validatedURL()
         guard options.cache.historyDepth >= 1 else {
             throw FliptError(.invalidConfiguration, "The cache history depth must be at least 1.")
         }

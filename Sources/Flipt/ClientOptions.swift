@@ -129,6 +129,13 @@ public struct ClientOptions: Sendable {
     public var cache: CacheOptions
     /// Where the client logs fetches, failures and cache problems (default: nowhere). Tokens are never logged.
     public var logger: Logger
+    /// The HTTP client to fetch with; nil (the default) for one of the client's own, made with ``tls``.
+    ///
+    /// Give one transport from ``makeTransport()`` to the clients of several namespaces of one server, so that their
+    /// requests share one connection pool (a stream still holds a connection of its own). A client never shuts
+    /// down a transport it was given: its owner calls `shutdown()` once, after shutting down every client that
+    /// uses it. ``tls`` is then the transport's: it is not read.
+    public var transport: (any HTTPTransport)?
     /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
     /// tests can shorten the waits; the policy itself is fixed for users.
     package var retryPolicy = RetryPolicy()
@@ -152,7 +159,8 @@ public struct ClientOptions: Sendable {
         snapshot: String? = nil,
         tls: TLSOptions = TLSOptions(),
         cache: CacheOptions = CacheOptions(),
-        logger: Logger = Logger(label: "flipt", factory: { _ in SwiftLogNoOpLogHandler() })
+        logger: Logger = Logger(label: "flipt", factory: { _ in SwiftLogNoOpLogHandler() }),
+        transport: (any HTTPTransport)? = nil
     ) {
         self.url = url
         self.environment = environment
@@ -167,5 +175,32 @@ public struct ClientOptions: Sendable {
         self.tls = tls
         self.cache = cache
         self.logger = logger
+        self.transport = transport
+    }
+
+    /// Creates the HTTP client a ``FliptClient`` makes for itself with these options (for ``url``, with ``tls``
+    /// and the proxy the environment names), to share among several clients as their ``transport``.
+    ///
+    /// The caller owns it: call its `shutdown()` once every client using it has shut down.
+    /// - Throws: ``FliptError/Code/invalidConfiguration`` for an invalid URL, unusable TLS options or proxy
+    ///   variables.
+    public func makeTransport() throws(FliptError) -> any HTTPTransport {
+        let url = try validatedURL()
+        do {
+            return try SnapshotFetcher.defaultTransport(url: url, tls: tls, logger: logger)
+        } catch {
+            throw FliptError(.invalidConfiguration, error.message, underlying: error)
+        }
+    }
+
+    /// ``url`` parsed, or the error that says it is not usable.
+    func validatedURL() throws(FliptError) -> URL {
+        guard let parsed = URL(string: url), parsed.scheme != nil, parsed.host != nil else {
+            throw FliptError(
+                .invalidConfiguration,
+                "The Flipt URL \"\(url)\" is not a valid http(s) URL; use one such as http://localhost:8080."
+            )
+        }
+        return parsed
     }
 }

@@ -1,7 +1,10 @@
 import ArgumentParser
 import Flipt
+import FliptRelay
 import FliptStore
 import Foundation
+import Metrics
+import Prometheus
 import Synchronization
 
 /// `flipt-offline run`: keep the cache in sync until SIGINT or SIGTERM, logging each outcome.
@@ -27,12 +30,17 @@ struct RunCommand: AsyncParsableCommand {
             SIGINT or SIGTERM closes the client cleanly and exits with status 0. With --json every line is \
             one JSON object instead. The credential is never logged.
 
+            --metrics-listen 127.0.0.1:PORT answers GET /metrics there in Prometheus's text format: the \
+            fetches by result and status (flipt_sync_fetches_total), their duration and the bytes received \
+            (the started line gives the address). Loopback addresses only; `serve` can expose metrics further.
+
             Examples:
               flipt-offline run --url https://flipt.example.com --update-interval 30s
               flipt-offline run --url https://flipt.internal --fetch-mode streaming --json
 
             Exit status:
               0   stopped by SIGINT or SIGTERM
+              1   the --metrics-listen address cannot be listened on
               30  the cache file cannot be used
               64  the command line or the options are invalid
             """
@@ -47,6 +55,28 @@ struct RunCommand: AsyncParsableCommand {
     @ArgumentParser.Flag(name: .long, help: "Log JSON lines instead of text lines.")
     var json = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Answer GET /metrics (Prometheus text format) on this loopback address: host:port, [::1]:port or a port.",
+            valueName: "address"
+        )
+    )
+    var metricsListen: String?
+
+    func validate() throws {
+        guard let metricsListen else { return }
+        guard let address = ListenAddress(parsing: metricsListen) else {
+            throw ValidationError("--metrics-listen \(metricsListen) is not host:port, [ipv6]:port or a port number.")
+        }
+        guard address.isLoopback else {
+            throw ValidationError(
+                "--metrics-listen \(metricsListen) is not a loopback address: `run` answers metrics on 127.0.0.1 or "
+                    + "[::1] only; `serve --metrics-listen ADDRESS --allow-anonymous` exposes them further."
+            )
+        }
+    }
+
     func run() async throws {
         try await CommandFailure.reporting("run") { try await keepSyncing() }
     }
@@ -56,6 +86,9 @@ struct RunCommand: AsyncParsableCommand {
         // Watch the signals before the client starts, so that an early one is not lost.
         let signals = SignalWatch()
         defer { signals.cancel() }
+        // The backend first: the client takes the factory in force when it is created.
+        let registry = metricsListen.map { _ in PrometheusCollectorRegistry() }
+        if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
         let flipt: FliptClient
         do {
             flipt = try FliptClient(namespace: client.namespace, options: options)
@@ -63,17 +96,32 @@ struct RunCommand: AsyncParsableCommand {
             let status = error.underlying is StoreError ? ExitStatus.cache : ExitStatus.usage
             throw CommandFailure(status, error.message)
         }
+        var metrics: MetricsServer?
+        if let registry, let metricsListen, let address = ListenAddress(parsing: metricsListen) {
+            let server = MetricsServer(
+                configuration: MetricsServer.Configuration(address: address) { registry.emitToBuffer() }
+            )
+            do throws(RelaySocketError) {
+                try await server.start()
+            } catch {
+                await flipt.shutdown()
+                throw CommandFailure(
+                    ExitStatus.failed,
+                    "cannot listen for metrics on \(error.address): \(error.operation) failed: \(error.reason); "
+                        + "choose another address or port with --metrics-listen"
+                )
+            }
+            metrics = server
+        }
         let log = RunLog(json: json)
         let events = flipt.events()
         let initial = flipt.status
-        log.start(
-            initial,
-            fields: [
-                ("server", options.url), ("namespace", client.namespace), ("environment", options.environment),
-                ("mode", options.fetchMode.rawValue), ("interval", client.updateInterval.text),
-                ("cache", cache.path),
-            ]
-        )
+        var fields = [
+            ("server", options.url), ("namespace", client.namespace), ("environment", options.environment),
+            ("mode", options.fetchMode.rawValue), ("interval", client.updateInterval.text), ("cache", cache.path),
+        ]
+        if let bound = metrics?.boundAddress { fields.append(("metrics", "\(bound.url)/metrics")) }
+        log.start(initial, fields: fields)
         let eventTask = Task {
             for await event in events { log.record(event, current: flipt.status) }
         }
@@ -90,6 +138,7 @@ struct RunCommand: AsyncParsableCommand {
         log.observe(flipt.status)
         log.line("stopping", [("signal", .string(SignalWatch.name(of: number)))])
         await flipt.shutdown()
+        metrics?.stop()
         await eventTask.value
         log.line("stopped", [])
     }

@@ -4,6 +4,8 @@ import FliptRelay
 import FliptStore
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 /// `flipt-offline serve`: answer Flipt's snapshot API from the cache, so that nearby devices and official Flipt
@@ -44,7 +46,11 @@ struct ServeCommand: AsyncParsableCommand {
             `flipt-offline run` (or an app using the library) on the same
             --cache, and changes are served within about 250 ms. Or give
             --run to keep --namespace fresh from --url in this process
-            (the client options above apply to it). When the cache holds a
+            (the client options above apply to it); --namespace a,b,c
+            keeps several namespaces fresh over one HTTP client (one
+            connection pool; each stream has its own connection). A
+            namespace the server does not have is logged as a warning and
+            the others are still kept fresh. When the cache holds a
             namespace from several servers or references, --url and
             --reference choose; otherwise the most recently confirmed entry
             is served and a warning names the others.
@@ -82,11 +88,23 @@ struct ServeCommand: AsyncParsableCommand {
             stay. A file that cannot be used is logged (naming it) and the
             ones loaded before stay in use.
 
+            Metrics: --metrics-listen HOST:PORT answers GET /metrics there
+            in Prometheus's text format (404 for other paths): requests by
+            route and status (flipt_relay_requests_total; the 304 share is
+            status="304" over the snapshot routes), body bytes sent, open
+            connections and streams, the age of each served snapshot
+            (flipt_relay_snapshot_age_seconds) and, with --run, the
+            upstream fetches by result and status (flipt_sync_fetches_total).
+            An address other than loopback needs --allow-anonymous: anyone
+            who reaches it reads the metrics, namespace names included.
+
             Examples:
               flipt-offline run --cache f.sqlite3 --url https://flipt.example &
               flipt-offline serve --cache f.sqlite3 --listen 0.0.0.0:8443 \\
                 --tls-cert chain.pem --tls-key key.pem --client-tokens tokens.txt
               flipt-offline serve --cache f.sqlite3 --run --url https://flipt.example
+              flipt-offline serve --cache f.sqlite3 --run --url https://flipt.example \\
+                  --namespace web,mobile,backend --metrics-listen 127.0.0.1:9464
               flipt-offline serve --document snapshot.json --listen 127.0.0.1:0
 
             Logs go to standard error: a startup line with the bound address
@@ -153,8 +171,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @ArgumentParser.Flag(
         name: .long,
-        help:
-            "Listen beyond loopback without --client-tokens or --client-ca (anyone who can reach the port reads every namespace)."
+        help: """
+            Listen beyond loopback without --client-tokens or --client-ca, and answer --metrics-listen beyond \
+            loopback (anyone who can reach the port reads every namespace, or the metrics).
+            """
     )
     var allowAnonymous = false
 
@@ -166,6 +186,15 @@ struct ServeCommand: AsyncParsableCommand {
         help: "The most connections served at once; more get 503 (lowered to fit the open-file limit)."
     )
     var maxConnections = 10_000
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Answer GET /metrics (Prometheus text format) on this address too: host:port, [ipv6]:port or a port.",
+            valueName: "address"
+        )
+    )
+    var metricsListen: String?
 
     /// The log levels offered on the command line.
     enum LogLevel: String, ExpressibleByArgument, CaseIterable {
@@ -205,6 +234,23 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
+        if let metricsListen {
+            guard let address = ListenAddress(parsing: metricsListen) else {
+                throw ValidationError(
+                    "--metrics-listen \(metricsListen) is not host:port, [ipv6]:port or a port number."
+                )
+            }
+            if !address.isLoopback && !allowAnonymous {
+                throw ValidationError(
+                    "--metrics-listen \(metricsListen) is reachable beyond this machine, and anyone who reaches it "
+                        + "reads the metrics (namespace names included): listen on 127.0.0.1 or [::1], or give "
+                        + "--allow-anonymous to accept that."
+                )
+            }
+        }
+        if namespaces.contains(where: \.isEmpty) {
+            throw ValidationError("--namespace \(client.namespace) has an empty name; give a,b,c with no empty item.")
+        }
         if run && client.url == nil {
             throw ValidationError("--run keeps the cache fresh from the upstream server: give it with --url.")
         }
@@ -215,6 +261,14 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await CommandFailure.reporting("serve") { try await serve() }
+    }
+
+    /// The namespaces `--run` keeps fresh: `--namespace`, split at commas, without repeats.
+    var namespaces: [String] {
+        var seen = Set<String>()
+        return client.namespace.split(separator: ",", omittingEmptySubsequences: false).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }.filter { seen.insert($0).inserted }
     }
 
     private func serve() async throws {
@@ -259,16 +313,17 @@ struct ServeCommand: AsyncParsableCommand {
 
         let signals = SignalWatch([SIGINT, SIGTERM, SIGHUP])
         defer { signals.cancel() }
-        var upstream: FliptClient?
-        if run {
-            let options = try client.clientOptions(cachePath: cache.path)
-            do {
-                upstream = try FliptClient(namespace: client.namespace, options: options)
-            } catch {
-                let status = error.underlying is StoreError ? ExitStatus.cache : ExitStatus.usage
-                throw CommandFailure(status, error.message)
-            }
-        }
+        // The backend first: the server and the clients take the factory in force when they are created.
+        let registry = metricsListen.map { _ in PrometheusCollectorRegistry() }
+        if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
+        let upstream =
+            run
+            ? try await UpstreamClients.start(
+                namespaces: namespaces,
+                client: client,
+                cachePath: cache.path,
+                logger: logger
+            ) : nil
         var configuration = RelayServer.Configuration(
             address: ListenAddress(parsing: listen)!,
             maxConnections: maxConnections,
@@ -280,8 +335,30 @@ struct ServeCommand: AsyncParsableCommand {
         do throws(RelaySocketError) {
             bound = try await server.start()
         } catch {
-            upstream?.close()
+            await upstream?.shutdown()
             throw CommandFailure(ExitStatus.failed, error.description)
+        }
+        var metricsServer: MetricsServer?
+        if let registry, let metricsListen, let address = ListenAddress(parsing: metricsListen) {
+            let metrics = MetricsServer(
+                configuration: MetricsServer.Configuration(address: address, logger: logger) {
+                    server.updateMetrics()
+                    return registry.emitToBuffer()
+                }
+            )
+            do throws(RelaySocketError) {
+                let metricsBound = try await metrics.start()
+                logger.info("metrics on \(metricsBound.url)/metrics (Prometheus text format)")
+            } catch {
+                await server.shutdown()
+                await upstream?.shutdown()
+                throw CommandFailure(
+                    ExitStatus.failed,
+                    "cannot listen for metrics on \(error.address): \(error.operation) failed: \(error.reason); "
+                        + "choose another address or port with --metrics-listen"
+                )
+            }
+            metricsServer = metrics
         }
         watcher?.start()
         let served = catalog.snapshots.map { "\($0.environment)/\($0.namespace)" }.joined(separator: ", ")
@@ -293,7 +370,10 @@ struct ServeCommand: AsyncParsableCommand {
         )
         logStartupSecurity(security, address: bound, logger: logger)
         if let upstream {
-            logger.info("keeping \(client.namespace) fresh from \(upstream.options.url) in the background (--run)")
+            let names = upstream.clients.map(\.namespace).joined(separator: ", ")
+            logger.info(
+                "keeping \(names) fresh from \(client.resolvedURL) in the background over one HTTP client (--run)"
+            )
         }
         if served.isEmpty {
             logger.warning(
@@ -303,7 +383,11 @@ struct ServeCommand: AsyncParsableCommand {
 
         // The server runs as a service; the signals are still SignalWatch's, and end it by a graceful shutdown.
         let services = ServiceGroup(
-            configuration: ServiceGroupConfiguration(services: [server], gracefulShutdownSignals: [], logger: logger)
+            configuration: ServiceGroupConfiguration(
+                services: [server] + (metricsServer.map { [$0 as any Service] } ?? []),
+                gracefulShutdownSignals: [],
+                logger: logger
+            )
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await services.run() }

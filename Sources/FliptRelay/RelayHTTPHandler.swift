@@ -277,7 +277,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 answer = .plainNotFound
             }
         }
-        server.record(status: answer.status)
+        server.record(answer, route: route.metricsRoute, method: head.method)
         if answer.status == .ok, case .snapshot = route { server.snapshotsSent.add(1, ordering: .relaxed) }
         write(answer, version: head.version, includeBody: head.method != .HEAD, keepAlive: keepAlive, context: context)
         // The message is an autoclosure: nothing is formatted unless debug logging is on.
@@ -372,7 +372,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private func refuse(_ answer: RelayAnswer, context: ChannelHandlerContext, method: HTTPMethod?, uri: String?) {
         state = .closing
         connectionGuard.refused()
-        server.record(status: answer.status)
+        server.record(answer, route: .other, method: .GET)
         server.problems.log(
             .debug,
             kind: "refused request",
@@ -392,7 +392,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         environment: String,
         context: ChannelHandlerContext
     ) {
-        server.record(status: .ok)
+        server.record(status: .ok, route: .v2Stream, bodyBytes: 0)
         server.openStreams.add(1, ordering: .relaxed)
         connectionGuard.streamStarted()
         let eventLoop = context.eventLoop
@@ -450,6 +450,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             )
             stream.headSent = true
         }
+        server.metrics?.recordSent(route: .v2Stream, bodyBytes: snapshot.streamMessageBuffer.readableBytes)
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(snapshot.streamMessageBuffer))), promise: nil)
         stream.lastETag = snapshot.etag
         state = .streaming(stream)

@@ -161,6 +161,9 @@ public final class RelayServer: Service, Sendable {
     var logger: Logger { configuration.logger }
     /// Refusals and errors, at most one line per kind per ``Configuration/refusalLogInterval``.
     let problems: RateLimitedLog
+    /// The metrics, when a swift-metrics backend was bootstrapped before the server was created; else nil, and
+    /// nothing is recorded.
+    let metrics: RelayMetrics?
 
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     private let state = Mutex(State())
@@ -199,6 +202,7 @@ public final class RelayServer: Service, Sendable {
         self.configuration = configuration
         self.catalog = catalog
         self.problems = RateLimitedLog(logger: configuration.logger, interval: configuration.refusalLogInterval)
+        self.metrics = RelayMetrics.current()
     }
 
     /// Where the server listens (with the real port when port 0 was asked), or nil before it is bound.
@@ -246,6 +250,27 @@ public final class RelayServer: Service, Sendable {
             refusedConnections: refusedConnections.load(ordering: .relaxed),
             openConnections: state.withLock { $0.channels.count },
             openStreams: openStreams.load(ordering: .relaxed)
+        )
+    }
+
+    /// Sets the metrics that are read rather than counted (open connections and streams, the age of each served
+    /// snapshot) to their current values; call it before the metrics are exported (the `/metrics` endpoint of
+    /// `flipt-offline serve --metrics-listen` does, on each scrape).
+    ///
+    /// The server reports to the swift-metrics backend bootstrapped (`MetricsSystem.bootstrap`) before it was
+    /// created, and records nothing without one; the library never bootstraps one. Metrics:
+    /// `flipt_relay_requests_total{route, status}` (`route` is `v1_snapshot`, `v2_snapshot`, `v2_stream`,
+    /// `health` or `other`; a stream counts when it opens), `flipt_relay_sent_body_bytes_total{route}`,
+    /// `flipt_relay_refused_connections_total`, `flipt_relay_open_connections`, `flipt_relay_open_streams` and
+    /// `flipt_relay_snapshot_age_seconds{namespace, environment}` (seconds since the upstream server last sent or
+    /// confirmed the snapshot; none for snapshots from document files).
+    public func updateMetrics() {
+        guard let metrics else { return }
+        metrics.update(
+            openConnections: state.withLock { $0.channels.count },
+            openStreams: openStreams.load(ordering: .relaxed),
+            snapshots: catalog.snapshots,
+            now: Date()
         )
     }
 
@@ -474,6 +499,7 @@ public final class RelayServer: Service, Sendable {
         case .full(let limit):
             refusedConnections.add(1, ordering: .relaxed)
             errors.add(1, ordering: .relaxed)
+            metrics?.refusedConnections.increment()
             problems.log(
                 .warning,
                 kind: "connection limit",
@@ -561,8 +587,13 @@ public final class RelayServer: Service, Sendable {
         return RelaySocketError(operation: "listen", address: address.description, reason: "\(error)")
     }
 
-    /// Counts one answer by its status.
-    func record(status: HTTPResponseStatus) {
+    /// Counts one answer by its status (and, with metrics, by route, with the body bytes sent: none for `HEAD`).
+    func record(_ answer: RelayAnswer, route: RelayMetrics.Route, method: HTTPMethod) {
+        record(status: answer.status, route: route, bodyBytes: method == .HEAD ? 0 : answer.body.readableBytes)
+    }
+
+    /// Counts one answer by its status (and, with metrics, by route, with its body bytes).
+    func record(status: HTTPResponseStatus, route: RelayMetrics.Route, bodyBytes: Int) {
         requests.add(1, ordering: .relaxed)
         switch status.code {
         case 200: break
@@ -570,6 +601,7 @@ public final class RelayServer: Service, Sendable {
         case 400...: errors.add(1, ordering: .relaxed)
         default: break
         }
+        metrics?.recordAnswer(route: route, status: status.code, bodyBytes: bodyBytes)
     }
 }
 

@@ -100,6 +100,18 @@ public protocol HTTPTransport: Sendable {
 
     /// Sends a request and returns as soon as the response headers arrive, with the body as a stream of chunks.
     func openStream(_ request: HTTPRequest) async throws(SyncError) -> HTTPStreamResponse
+
+    /// Closes the transport's connections and releases its resources; requests after this fail. Calling it more
+    /// than once is harmless.
+    ///
+    /// A transport shared by several clients (``SnapshotFetcher``s) is shut down once, by its owner, after every
+    /// client that uses it has stopped.
+    func shutdown() async
+}
+
+extension HTTPTransport {
+    /// Does nothing: for transports that hold nothing to release, or release it when they are deinitialised.
+    public func shutdown() async {}
 }
 
 extension HTTPTransport {

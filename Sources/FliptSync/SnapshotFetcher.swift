@@ -78,17 +78,26 @@ public final class SnapshotFetcher: Sendable {
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
         logger: Logger = .noop
     ) throws(SyncError) -> any HTTPTransport {
+        try defaultTransport(url: configuration.url, tls: configuration.tls, idleTimeout: idleTimeout, logger: logger)
+    }
+
+    /// The transport a fetcher creates when given none (see ``defaultTransport(for:idleTimeout:logger:)``), for
+    /// requests to `url` with the trust settings `tls`: one connection pool that several fetchers of the same
+    /// server (one per namespace) can share.
+    ///
+    /// - Throws: a ``SyncError/Kind/configuration`` error for unusable TLS options or proxy variables.
+    public static func defaultTransport(
+        url: URL,
+        tls: TLSOptions,
+        idleTimeout: Duration = .seconds(7 * 24 * 3_600),
+        logger: Logger = .noop
+    ) throws(SyncError) -> any HTTPTransport {
         #if canImport(FoundationNetworking) && canImport(AsyncHTTPClient)
-        let proxy = try HTTPProxy.fromEnvironment(for: configuration.url)
+        let proxy = try HTTPProxy.fromEnvironment(for: url)
         if let proxy { logger.info("Requests go through a proxy", metadata: ["proxy": "\(proxy)"]) }
-        return try AsyncHTTPClientTransport(
-            tls: configuration.tls,
-            idleTimeout: idleTimeout,
-            proxy: proxy,
-            logger: logger
-        )
+        return try AsyncHTTPClientTransport(tls: tls, idleTimeout: idleTimeout, proxy: proxy, logger: logger)
         #else
-        return try URLSessionTransport(tls: configuration.tls, idleTimeout: idleTimeout, logger: logger)
+        return try URLSessionTransport(tls: tls, idleTimeout: idleTimeout, logger: logger)
         #endif
     }
 

@@ -67,6 +67,11 @@ public final class URLSessionTransport: HTTPTransport {
         session.invalidateAndCancel()
     }
 
+    /// Cancels every request in flight and invalidates the session; requests after this fail.
+    public func shutdown() async {
+        session.invalidateAndCancel()
+    }
+
     /// Sends a request and collects the whole body.
     public func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
         try await collect(request)

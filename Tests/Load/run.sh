@@ -5,9 +5,10 @@
 # server's memory and threads; exits 1 on any error or unexpected status.
 #
 #   Tests/Load/run.sh [--clients 200] [--seconds 60] [--threads 2] [--conditional 0.8]
-#                     [--document FILE] [--flipt-offline PATH]
+#                     [--document FILE] [--flipt-offline PATH] [--metrics]
 #   Tests/Load/run.sh --clients 50 --seconds 5        # the short version, for CI
 #
+# --metrics serves with --metrics-listen (the Prometheus backend bootstrapped), to compare the cost of the metrics.
 # Without --flipt-offline it builds a release binary (scratch path $SCRATCH, default .build). Needs wrk
 # (Debian: apt-get install -y wrk).
 set -euo pipefail
@@ -19,6 +20,7 @@ threads=2
 conditional=0.8
 document=Tests/Differential/Fixtures/seed-11.document.json
 binary=""
+metrics=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --clients) clients="$2"; shift 2 ;;
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
         --conditional) conditional="$2"; shift 2 ;;
         --document) document="$2"; shift 2 ;;
         --flipt-offline) binary="$2"; shift 2 ;;
+        --metrics) metrics=(--metrics-listen 127.0.0.1:0); shift ;;
         *) echo "run.sh: unknown argument $1" >&2; exit 64 ;;
     esac
 done
@@ -46,7 +49,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$binary" serve --document "$document" --listen 127.0.0.1:0 --max-connections $((clients + 64)) \
-    2>"$workdir/serve.log" &
+    ${metrics[@]+"${metrics[@]}"} 2>"$workdir/serve.log" &
 serve_pid=$!
 port=""
 for _ in $(seq 1 200); do
@@ -75,6 +78,10 @@ line="$(grep '^LOAD ' "$workdir/wrk.txt")"
 value() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 ticks="$(getconf CLK_TCK)"
 
+if [ ${#metrics[@]} -gt 0 ]; then
+    metrics_url="$(sed -n 's/.*metrics on \(http:[^ ]*\/metrics\).*/\1/p' "$workdir/serve.log" | head -1)"
+    curl -fsS "$metrics_url" | grep '^flipt_relay_requests_total' | sed 's/^/metrics:    /'
+fi
 kill -TERM "$serve_pid"
 status=0
 wait "$serve_pid" || status=$?
