@@ -128,8 +128,8 @@ let package = Package(
         .testTarget(
             name: "FliptRelayTests",
             dependencies: [
-                "FliptRelay", "FliptStore", "FliptTestSupport", .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "FliptGzip", "FliptRelay", "FliptStore", "FliptTestSupport",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
