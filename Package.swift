@@ -141,7 +141,7 @@ let package = Package(
         .testTarget(
             name: "FliptRelayTests",
             dependencies: [
-                "CFliptHeap", "FliptRelay", "FliptStore", "FliptTestSupport",
+                "CFliptHeap", "FliptGzip", "FliptRelay", "FliptStore", "FliptTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -41,10 +41,12 @@ struct ServeCommand: AsyncParsableCommand {
             the connection limit is lowered to fit inside it (the start-up
             log says so). Snapshot answers say Cache-Control: no-cache and
             Vary: X-Flipt-Environment, so a caching proxy revalidates.
+            Clients that send Accept-Encoding: gzip get gzip snapshots and
+            streams, with the ETag suffixed -gzip.
 
             Another process may write the cache while it is served: run
             `flipt-offline run` (or an app using the library) on the same
-            --cache, and changes are served within about 250 ms. Or give
+            --cache, and changes are served within milliseconds. Or give
             --run to keep --namespace fresh from --url in this process
             (the client options above apply to it); --namespace a,b,c
             keeps several namespaces fresh over one HTTP client (one

@@ -6,9 +6,17 @@ import Synchronization
 
 /// Keeps a ``SnapshotCatalog`` equal to the last good snapshots of a cache file that other processes write.
 ///
-/// Every ``interval`` it reads the cache's entry list (a few small queries, no documents) and loads a document only
-/// when an entry's content hash or ETag changed. Documents given at start (``fixedSnapshots``) fill in the
-/// namespaces and environments the cache does not hold.
+/// On Linux it sleeps until inotify reports a write in the cache's directory; elsewhere (or when inotify cannot be
+/// used) it wakes every ``interval`` (20 ms by default). Then it looks at the size, time and identity of the cache
+/// file and its write-ahead log (two `stat` calls: a commit by another process changes them), and every
+/// ``changeCounterInterval`` (250 ms) it also reads the file's change counter (SQLite's `PRAGMA data_version`, no
+/// table read), which catches the rare commit that leaves both files looking the same. Only when one of them
+/// moved does it read the entry list (a few small queries, no documents), and it loads a document only when an
+/// entry's content hash or ETag changed; the entry list is also read every ``fullCheckInterval`` (5 s) whatever
+/// they say. So a change reaches the catalog, and its open streams, a few tens of milliseconds after the writer
+/// commits, and a quiet cache costs almost nothing. New documents are compressed for gzip clients on the
+/// watcher's thread, off the event loops.
+/// Documents given at start (``fixedSnapshots``) fill in the namespaces and environments the cache does not hold.
 public final class CacheWatcher: Sendable {
     /// Which cache entries to serve when the cache holds a namespace from several servers or references.
     public struct Selection: Sendable {
@@ -34,8 +42,12 @@ public final class CacheWatcher: Sendable {
     public let selection: Selection
     /// Snapshots served where the cache has none for the same namespace and environment.
     public let fixedSnapshots: [ServedSnapshot]
-    /// How often the cache is checked.
+    /// How often the cache file and its write-ahead log are looked at (`stat`).
     public let interval: Duration
+    /// How often the cache's change counter (`PRAGMA data_version`) is read.
+    public let changeCounterInterval: Duration
+    /// How often the entry list is read even if the change counter did not move.
+    public let fullCheckInterval: Duration
     private let logger: Logger
     private let state = Mutex(State())
     private let wake = DispatchSemaphore(value: 0)
@@ -47,6 +59,9 @@ public final class CacheWatcher: Sendable {
         var lastProblem: String?
         var isRunning = false
         var isStopping = false
+        #if os(Linux)
+        var events: DirectoryEvents?
+        #endif
     }
 
     /// Creates a watcher; call ``refresh()`` once to fill the catalog, then ``start()``.
@@ -55,7 +70,9 @@ public final class CacheWatcher: Sendable {
         catalog: SnapshotCatalog,
         selection: Selection = Selection(),
         fixedSnapshots: [ServedSnapshot] = [],
-        interval: Duration = .milliseconds(250),
+        interval: Duration = .milliseconds(20),
+        changeCounterInterval: Duration = .milliseconds(250),
+        fullCheckInterval: Duration = .seconds(5),
         logger: Logger = Logger(label: "flipt.relay", factory: { _ in SwiftLogNoOpLogHandler() })
     ) {
         self.store = store
@@ -63,6 +80,8 @@ public final class CacheWatcher: Sendable {
         self.selection = selection
         self.fixedSnapshots = fixedSnapshots
         self.interval = interval
+        self.changeCounterInterval = changeCounterInterval
+        self.fullCheckInterval = fullCheckInterval
         self.logger = logger
     }
 
@@ -102,6 +121,11 @@ public final class CacheWatcher: Sendable {
         let fromCache = Set(loaded.values.map { "\($0.environment)/\($0.namespace)" })
         let fixed = fixedSnapshots.filter { !fromCache.contains("\($0.environment)/\($0.namespace)") }
         let changed = catalog.replace(with: fixed + loaded.values.sorted { $0.origin < $1.origin })
+        // Compressed here, after the new documents are served to identity clients, so that no event loop
+        // compresses a large document (gzip clients asking meanwhile get it uncompressed, or wait on a stream).
+        for (key, snapshot) in loaded where previous[key]?.version != snapshot.version {
+            snapshot.prepareGzip()
+        }
         if changed {
             for snapshot in catalog.snapshots {
                 let place = "\(snapshot.environment)/\(snapshot.namespace)"
@@ -112,7 +136,9 @@ public final class CacheWatcher: Sendable {
         return changed
     }
 
-    /// Starts checking the cache every ``interval`` on a background thread, until ``stop()``.
+    /// Starts checking the cache on a background thread, until ``stop()``: its files every ``interval``, its
+    /// change counter every ``changeCounterInterval``, its entry list when either moved or ``fullCheckInterval``
+    /// passed.
     public func start() {
         let alreadyRunning = state.withLock { state in
             defer { state.isRunning = true }
@@ -121,9 +147,35 @@ public final class CacheWatcher: Sendable {
         if alreadyRunning { return }
         let thread = Thread { [self] in
             defer { finished.signal() }
+            #if os(Linux)
+            let events = DirectoryEvents(directory: (store.path as NSString).deletingLastPathComponent)
+            state.withLock { $0.events = events }
+            #endif
+            var lastFiles: [FileState?] = []
+            var lastCounter: Int64?
+            var lastCounterCheck = ContinuousClock.now
+            var lastFullCheck = ContinuousClock.now
+            var woken = false
             while !state.withLock({ $0.isStopping }) {
                 do {
-                    try refresh()
+                    // Read before the entry list, so that a commit during the refresh is seen next time.
+                    let now = ContinuousClock.now
+                    let files = [FileState(path: store.path), FileState(path: store.path + "-wal")]
+                    var due = files != lastFiles || now - lastFullCheck >= fullCheckInterval
+                    var counter = lastCounter
+                    // After a write in the directory the counter is read too: a commit may have changed the files
+                    // before it became visible, so that they already looked the same at the last check.
+                    if due || woken || now - lastCounterCheck >= changeCounterInterval {
+                        counter = try store.changeCounter()
+                        lastCounterCheck = now
+                        due = due || counter != lastCounter
+                    }
+                    if due {
+                        try refresh()
+                        lastFiles = files
+                        lastCounter = counter
+                        lastFullCheck = now
+                    }
                     if let problem = state.withLock({ state in
                         defer { state.lastProblem = nil }
                         return state.lastProblem
@@ -140,6 +192,18 @@ public final class CacheWatcher: Sendable {
                         logger.warning("cannot read the cache; still serving the last snapshots read: \(message)")
                     }
                 }
+                #if os(Linux)
+                if let events {
+                    // Woken by a write in the directory, by stop(), or for the next change-counter check. After a
+                    // write, the writer is let finish its commit (quiet for 5 ms, at most 50 ms) before the check.
+                    woken = events.wait(timeout: changeCounterInterval)
+                    if woken {
+                        let settled = ContinuousClock.now + .milliseconds(50)
+                        while events.wait(timeout: .milliseconds(5)) && ContinuousClock.now < settled {}
+                    }
+                    continue
+                }
+                #endif
                 _ = wake.wait(timeout: .now() + .milliseconds(Int(interval.milliseconds)))
             }
         }
@@ -155,6 +219,9 @@ public final class CacheWatcher: Sendable {
         }
         guard wasRunning else { return }
         wake.signal()
+        #if os(Linux)
+        state.withLock { $0.events }?.interrupt()
+        #endif
         finished.wait()
     }
 
@@ -171,3 +238,83 @@ public final class CacheWatcher: Sendable {
         logger.warning("the cache holds \(place) several times (\(summary)); serving \(chosen.key); \(advice)")
     }
 }
+
+/// What `stat` says about a file that changes when it is written: size, modification time, identity.
+private struct FileState: Equatable {
+    var size: Int64
+    var seconds: Int
+    var nanoseconds: Int
+    var inode: UInt64
+
+    /// nil when the file does not exist (or cannot be looked at).
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        size = Int64(info.st_size)
+        inode = UInt64(info.st_ino)
+        #if canImport(Darwin)
+        seconds = Int(info.st_mtimespec.tv_sec)
+        nanoseconds = Int(info.st_mtimespec.tv_nsec)
+        #else
+        seconds = Int(info.st_mtim.tv_sec)
+        nanoseconds = Int(info.st_mtim.tv_nsec)
+        #endif
+    }
+}
+
+#if os(Linux)
+/// Writes in one directory, from inotify: ``wait(timeout:)`` returns when a file in it was created, written,
+/// moved in or removed, when ``interrupt()`` is called, or after the timeout, whichever comes first.
+private final class DirectoryEvents: Sendable {
+    private let inotify: Int32
+    /// A pipe: ``interrupt()`` writes a byte to its second end, ``wait(timeout:)`` polls the first.
+    private let wakeUp: (read: Int32, write: Int32)
+
+    /// nil when inotify cannot watch the directory (no such directory, no watches left).
+    init?(directory: String) {
+        let inotify = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        guard inotify >= 0 else { return nil }
+        let mask = UInt32(IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_DELETE)
+        var ends: [Int32] = [-1, -1]
+        guard inotify_add_watch(inotify, directory.isEmpty ? "." : directory, mask) >= 0, pipe(&ends) == 0 else {
+            close(inotify)
+            return nil
+        }
+        for end in ends {
+            _ = fcntl(end, F_SETFL, fcntl(end, F_GETFL) | O_NONBLOCK)
+            _ = fcntl(end, F_SETFD, FD_CLOEXEC)
+        }
+        self.inotify = inotify
+        self.wakeUp = (ends[0], ends[1])
+    }
+
+    deinit {
+        close(inotify)
+        close(wakeUp.read)
+        close(wakeUp.write)
+    }
+
+    /// Waits for an event or the timeout, then drains what is pending (the caller checks the files itself);
+    /// returns whether something happened (an event or an interruption) before the timeout.
+    @discardableResult
+    func wait(timeout: Duration) -> Bool {
+        var descriptors = [
+            pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wakeUp.read, events: Int16(POLLIN), revents: 0),
+        ]
+        let ready = poll(&descriptors, 2, Int32(clamping: timeout.milliseconds))
+        guard ready > 0 else { return false }
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        for descriptor in [inotify, wakeUp.read] {
+            while buffer.withUnsafeMutableBytes({ read(descriptor, $0.baseAddress, $0.count) }) > 0 {}
+        }
+        return true
+    }
+
+    /// Ends a ``wait(timeout:)`` in progress, or the next one, at once.
+    func interrupt() {
+        var byte: UInt8 = 1
+        _ = write(wakeUp.write, &byte, 1)
+    }
+}
+#endif

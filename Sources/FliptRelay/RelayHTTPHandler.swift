@@ -1,3 +1,4 @@
+import FliptGzip
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -15,8 +16,13 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private struct Request {
         var head: HTTPRequestHead
         var target: RequestTarget
+        var route: RelayRoute
         var started: NIODeadline
     }
+
+    /// The last request target parsed on this connection, with its route: a polling client asks for the same
+    /// target again and again, and comparing it costs less than parsing it again.
+    private var lastTarget: (uri: String, target: RequestTarget, route: RelayRoute)?
 
     private struct Stream {
         var namespace: String
@@ -28,6 +34,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         var headSent = false
         /// A change arrived while the client was not reading; sent when it reads again.
         var pushPending = false
+        /// For a gzip stream (one gzip member for the whole response), the checksum of everything sent so far;
+        /// nil for identity.
+        var gzip: GzipChecksum?
     }
 
     private enum State {
@@ -48,6 +57,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private var writesInFlight = 0
     private var readPending = false
     private var configuration: RelayServer.Configuration { server.configuration }
+
+    /// The header of a gzip member, sent first on every gzip stream.
+    private static let gzipHeader = ByteBuffer(bytes: Gzip.header)
 
     init(server: RelayServer, connectionGuard: ConnectionGuard, client: String) {
         self.server = server
@@ -79,9 +91,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             switch validate(head) {
             case .failure(let refusal):
                 refuse(refusal.answer, context: context, method: head.method, uri: head.uri)
-            case .success(let target):
+            case .success(let (target, route)):
                 connectionGuard.requestStarted()
-                state = .readingBody(Request(head: head, target: target, started: .now()))
+                state = .readingBody(Request(head: head, target: target, route: route, started: .now()))
             }
         case .body:
             // Bodies are bounded by the Content-Length check and discarded.
@@ -99,9 +111,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         var answer: RelayAnswer
     }
 
-    /// The request target, or the refusal of a head the relay does not accept.
-    private func validate(_ head: HTTPRequestHead) -> Result<RequestTarget, Refusal> {
-        func refusal(_ status: HTTPResponseStatus, _ message: String) -> Result<RequestTarget, Refusal> {
+    /// The request target and its route, or the refusal of a head the relay does not accept.
+    private func validate(_ head: HTTPRequestHead) -> Result<(RequestTarget, RelayRoute), Refusal> {
+        func refusal(_ status: HTTPResponseStatus, _ message: String) -> Result<(RequestTarget, RelayRoute), Refusal> {
             .failure(Refusal(answer: .fliptError(status, message)))
         }
         guard head.version.major == 1, head.version.minor <= 1 else {
@@ -110,17 +122,30 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         guard head.uri.utf8.count <= configuration.maxRequestLineLength else {
             return refusal(.uriTooLong, "the request line is longer than \(configuration.maxRequestLineLength) bytes")
         }
-        let hosts = head.headers["Host"]
-        if hosts.count > 1 { return refusal(.badRequest, "bad request: more than one Host header") }
-        if hosts.isEmpty && head.version.minor == 1 {
+        // One pass over the header fields, allocating nothing.
+        var hosts = 0
+        var lengths = 0
+        var length: String?
+        var transferEncoding = false
+        for (name, value) in head.headers {
+            if name.isASCIICaseInsensitiveEqual(to: "host") {
+                hosts += 1
+            } else if name.isASCIICaseInsensitiveEqual(to: "content-length") {
+                lengths += 1
+                length = value
+            } else if name.isASCIICaseInsensitiveEqual(to: "transfer-encoding") {
+                transferEncoding = true
+            }
+        }
+        if hosts > 1 { return refusal(.badRequest, "bad request: more than one Host header") }
+        if hosts == 0 && head.version.minor == 1 {
             return refusal(.badRequest, "bad request: missing the Host header")
         }
-        if head.headers.contains(name: "Transfer-Encoding") {
+        if transferEncoding {
             return refusal(.badRequest, "bad request: request bodies are not accepted (Transfer-Encoding)")
         }
-        let lengths = head.headers["Content-Length"]
-        if lengths.count > 1 { return refusal(.badRequest, "bad request: more than one Content-Length header") }
-        if let text = lengths.first {
+        if lengths > 1 { return refusal(.badRequest, "bad request: more than one Content-Length header") }
+        if let text = length {
             guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
                 let length = Int(text)
             else {
@@ -130,10 +155,13 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 return refusal(.payloadTooLarge, "the request body is larger than \(configuration.maxBodySize) bytes")
             }
         }
+        if let last = lastTarget, last.uri == head.uri { return .success((last.target, last.route)) }
         guard let target = RequestTarget(head.uri) else {
             return refusal(.badRequest, "bad request: the request target must start with /")
         }
-        return .success(target)
+        let route = RelayRoute(path: target.path)
+        lastTarget = (head.uri, target, route)
+        return .success((target, route))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -188,8 +216,14 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             case .streaming(let stream):
                 endStream()
                 if stream.headSent {
-                    // The chunked terminator (nothing for HTTP/1.0, whose body ends with the connection), then
-                    // close once everything sent is out.
+                    // A gzip member's end, the chunked terminator (nothing for HTTP/1.0, whose body ends with the
+                    // connection), then close once everything sent is out.
+                    if let checksum = stream.gzip {
+                        context.write(
+                            wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: Gzip.ending(checksum))))),
+                            promise: nil
+                        )
+                    }
                     context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
                         context.close(promise: nil)
                     }
@@ -237,9 +271,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private func answer(_ request: Request, context: ChannelHandlerContext) {
         let head = request.head
         let keepAlive = head.isKeepAlive && !shutdownRequested && !server.stopRequested.load(ordering: .acquiring)
-        var detail = ""
+        var served: (snapshot: ServedSnapshot, etag: String)?
         let answer: RelayAnswer
-        let route = RelayRoute(path: request.target.path)
+        let route = request.route
         if head.method != .GET && head.method != .HEAD {
             var refusal = RelayAnswer.fliptError(.methodNotAllowed, "method \(head.method) is not allowed; use GET")
             refusal.headers.add(name: "Allow", value: "GET, HEAD")
@@ -259,7 +293,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                         request.target.queryValue("environmentKey") ?? request.target.queryValue("environment_key"),
                         head.headers.first(name: "X-Flipt-Environment"),
                     ]
-                (answer, detail) = snapshotAnswer(namespace: namespace, environments: environments, head: head)
+                (answer, served) = snapshotAnswer(namespace: namespace, environments: environments, head: head)
             case .stream(let namespace, let environment):
                 if head.method != .GET {
                     var refusal = RelayAnswer.fliptError(.methodNotAllowed, "a stream answers GET only")
@@ -281,7 +315,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         if answer.status == .ok, case .snapshot = route { server.snapshotsSent.add(1, ordering: .relaxed) }
         write(answer, version: head.version, includeBody: head.method != .HEAD, keepAlive: keepAlive, context: context)
         // The message is an autoclosure: nothing is formatted unless debug logging is on.
-        server.logger.debug("\(logLine(head, answer, started: request.started, detail: detail))")
+        server.logger.debug("\(logLine(head, answer, started: request.started, served: served))")
     }
 
     /// nil when the hook allows the request; else the answer to send.
@@ -302,7 +336,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         namespace: String,
         environments: [String?],
         head: HTTPRequestHead
-    ) -> (RelayAnswer, String) {
+    ) -> (RelayAnswer, (snapshot: ServedSnapshot, etag: String)?) {
         let view = server.catalog.view
         guard let snapshot = view.snapshot(namespace: namespace, environments: environments) else {
             var message = "evaluation snapshot for namespace \"\(namespace)\" not found"
@@ -312,9 +346,16 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                     "; this relay holds it for the environments \(held.joined(separator: ", ")): name one in "
                     + "the path or in X-Flipt-Environment"
             }
-            return (.fliptError(.notFound, message), "")
+            return (.fliptError(.notFound, message), nil)
         }
-        var headers: HTTPHeaders = ["Etag": snapshot.etag]
+        // Either ETag matches: the client holds this very snapshot, in one encoding or the other. The 304 names
+        // the one it holds, so that a cache updates that stored answer.
+        let condition = head.headers.first(name: "If-None-Match")
+        let notModified = condition == snapshot.etag || condition == snapshot.gzipETag
+        // A large document not compressed yet goes out as it is while a background thread compresses it.
+        let gzip = notModified || !ContentCoding.acceptsGzip(head.headers) ? nil : snapshot.gzip.valueIfReady
+        let etag = notModified ? condition! : gzip != nil ? snapshot.gzipETag : snapshot.etag
+        var headers: HTTPHeaders = ["Etag": etag]
         if configuration.requiresAuthorization {
             headers.add(name: "Cache-Control", value: "private, no-cache")
             headers.add(name: "Vary", value: "X-Flipt-Environment, Accept-Encoding, Authorization")
@@ -325,11 +366,13 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         if let confirmed = snapshot.lastConfirmedAt {
             headers.add(name: "Age", value: "\(max(0, Int(Date().timeIntervalSince(confirmed))))")
         }
-        let detail = " \(snapshot.environment)/\(snapshot.namespace) etag \(snapshot.etag)"
-        if head.headers.first(name: "If-None-Match") == snapshot.etag {
+        let detail = (snapshot, etag)
+        if notModified {
             return (RelayAnswer(status: .notModified, headers: headers), detail)
         }
-        return (.json(.ok, snapshot.documentBuffer, headers: headers), detail)
+        guard let gzip else { return (.json(.ok, snapshot.documentBuffer, headers: headers), detail) }
+        headers.add(name: "Content-Encoding", value: "gzip")
+        return (.json(.ok, gzip.document, headers: headers), detail)
     }
 
     private func write(
@@ -406,7 +449,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 environments: [environment, request.head.headers.first(name: "X-Flipt-Environment")],
                 chunked: request.head.version.minor >= 1,
                 subscription: subscription,
-                lastETag: request.target.queryValue("digest").flatMap { $0.isEmpty ? nil : $0 }
+                lastETag: request.target.queryValue("digest").flatMap { $0.isEmpty ? nil : $0 },
+                gzip: ContentCoding.acceptsGzip(request.head.headers) ? GzipChecksum() : nil
             )
         )
         server.logger.debug(
@@ -433,11 +477,25 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             state = .streaming(stream)
             return
         }
+        var compressed: GzipForms.Forms?
+        if stream.gzip != nil {
+            compressed = snapshot.gzip.valueIfReady
+            if compressed == nil {
+                // A large document being compressed off the event loop: sent when that is done.
+                state = .streaming(stream)
+                let eventLoop = context.eventLoop
+                let handler = NIOLoopBound(self, eventLoop: eventLoop)
+                let server = server
+                snapshot.gzip.whenReady { eventLoop.execute { handler.value.deliver(server.catalog.view) } }
+                return
+            }
+        }
         if !stream.headSent {
             var headers: HTTPHeaders = [
                 "Content-Type": "application/json", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
                 "Date": dates.now(),
             ]
+            if stream.gzip != nil { headers.add(name: "Content-Encoding", value: "gzip") }
             if stream.chunked {
                 headers.add(name: "Transfer-Encoding", value: "chunked")
             } else {
@@ -449,9 +507,15 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 promise: nil
             )
             stream.headSent = true
+            if compressed != nil {
+                context.write(wrapOutboundOut(.body(.byteBuffer(Self.gzipHeader))), promise: nil)
+            }
         }
-        server.metrics?.recordSent(route: .v2Stream, bodyBytes: snapshot.streamMessageBuffer.readableBytes)
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(snapshot.streamMessageBuffer))), promise: nil)
+        // The same bytes on every gzip stream; only the running checksum is this connection's.
+        let body = compressed?.message ?? snapshot.streamMessageBuffer
+        if let compressed { stream.gzip?.append(compressed.messageChecksum) }
+        server.metrics?.recordSent(route: .v2Stream, bodyBytes: body.readableBytes)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
         stream.lastETag = snapshot.etag
         state = .streaming(stream)
         server.logger.debug(
@@ -470,8 +534,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         _ head: HTTPRequestHead,
         _ answer: RelayAnswer,
         started: NIODeadline,
-        detail: String
+        served: (snapshot: ServedSnapshot, etag: String)?
     ) -> String {
+        let detail = served.map { " \($0.snapshot.environment)/\($0.snapshot.namespace) etag \($0.etag)" } ?? ""
         let micro = (NIODeadline.now() - started).nanoseconds / 1000
         let milliseconds = String(format: "%.3f", Double(micro) / 1000)
         return "\(head.method) \(head.uri) \(answer.status.code) \(answer.body.readableBytes) B \(milliseconds) ms "

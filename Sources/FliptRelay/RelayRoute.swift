@@ -15,7 +15,7 @@ enum RelayRoute: Equatable, Sendable {
     /// Routes a still percent-encoded path; one or more trailing slashes are ignored, as Flipt does.
     init(path: String) {
         var trimmed = Substring(path)
-        while trimmed.count > 1 && trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+        while trimmed.utf8.count > 1 && trimmed.utf8.last == UInt8(ascii: "/") { trimmed = trimmed.dropLast() }
         let segments = trimmed.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map {
             PercentDecoding.decode($0)
         }
@@ -113,5 +113,21 @@ enum PercentDecoding {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+extension String {
+    /// Whether the string equals `lowercase` (lowercase ASCII letters, digits and `-`), ignoring the case of ASCII
+    /// letters, without allocating: for header field names.
+    func isASCIICaseInsensitiveEqual(to lowercase: StaticString) -> Bool {
+        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        var index = 0
+        for byte in utf8 {
+            let folded = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+            guard folded == expected[index] else { return false }
+            index += 1
+        }
+        return true
     }
 }

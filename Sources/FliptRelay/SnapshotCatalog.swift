@@ -28,6 +28,14 @@ public struct ServedSnapshot: Sendable {
     public let lastConfirmedAt: Date?
     /// An identity of the content: equal documents with equal ETags have equal versions.
     let version: String
+    /// The `Etag` sent with the gzip form of the document (``etag`` with `-gzip` inside its quotes).
+    let gzipETag: String
+    /// The gzip forms of the document and of the stream message, compressed once and shared.
+    let gzip: GzipForms
+
+    /// What the stream message puts before and after the document.
+    static let messagePrefix = "{\"result\":"
+    static let messageSuffix = "}\n"
 
     /// Creates a served snapshot; `etag` defaults to the document's SHA-256 (lowercase hex).
     public init(
@@ -48,17 +56,26 @@ public struct ServedSnapshot: Sendable {
         // dropping them keeps the document intact and puts it on one line.
         var message = ByteBuffer()
         message.reserveCapacity(document.count + 12)
-        message.writeString("{\"result\":")
+        message.writeString(Self.messagePrefix)
         if document.contains(10) || document.contains(13) {
             message.writeBytes(document.lazy.filter { $0 != 10 && $0 != 13 })
         } else {
             message.writeBytes(document)
         }
-        message.writeString("}\n")
+        message.writeString(Self.messageSuffix)
         self.streamMessageBuffer = message
         self.origin = origin
         self.lastConfirmedAt = lastConfirmedAt
         self.version = self.etag + " " + hash
+        self.gzipETag = GzipETag.of(self.etag)
+        self.gzip = GzipForms(document: documentBuffer, message: message)
+    }
+
+    /// Compresses the gzip forms (for clients that accept gzip) now, on the caller's thread, unless that was
+    /// done before. Otherwise a large document is compressed in the background when a client first asks for
+    /// it, and answered uncompressed until then.
+    public func prepareGzip() {
+        gzip.compressNow()
     }
 
     /// The same snapshot with another confirmation time (the document is shared, not copied).
@@ -75,6 +92,8 @@ public struct ServedSnapshot: Sendable {
         origin = other.origin
         self.lastConfirmedAt = lastConfirmedAt
         version = other.version
+        gzipETag = other.gzipETag
+        gzip = other.gzip
     }
 }
 

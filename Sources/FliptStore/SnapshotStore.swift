@@ -176,6 +176,13 @@ public final class SnapshotStore: Sendable {
         }
     }
 
+    /// A number that changes when another connection to the file (another process, or another store on the
+    /// same path) commits a change, read without touching any table (`PRAGMA data_version`): a watcher reads it
+    /// often and re-reads ``entries()`` only when it moved. Changes made through this store do not move it.
+    public func changeCounter() throws(StoreError) -> Int64 {
+        try read { connection in try connection.integer("PRAGMA data_version") ?? 0 }
+    }
+
     /// The keys that have an entry in the file.
     public func keys() throws(StoreError) -> [SnapshotKey] {
         try entries().map(\.key)

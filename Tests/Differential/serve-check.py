@@ -302,7 +302,7 @@ def stream_check(tool, upstream, cache, relay_url, environment_vars, verbose, ac
     problems = []
     if publish("streamed-one") != 0:
         return ["sync of the stream check's first document failed"]
-    time.sleep(0.5)  # serve notices the new cache entry within about 250 ms
+    time.sleep(0.5)  # serve notices the new cache entry within milliseconds (250 ms at worst)
     client = FliptClient(opts=ClientOptions(url=relay_url, environment=environment, namespace="default",
                                             fetch_mode=FetchMode.STREAMING, error_strategy=ErrorStrategy.FAIL,
                                             **access.options()))

@@ -1,11 +1,13 @@
 -- wrk script: polling clients of `flipt-offline serve`.
 -- A share of the requests (CONDITIONAL_SHARE, default 0.8) carries If-None-Match with the current ETag (ETAG)
--- and should get 304; the rest poll unconditionally and get the document with 200. Counts every status and
+-- and should get 304; the rest poll unconditionally and get the document with 200. ACCEPT_ENCODING, when set,
+-- is sent as Accept-Encoding. Counts every status and
 -- prints a one-line summary that run.sh parses.
 
 local path = os.getenv("POLL_PATH") or "/internal/v1/evaluation/snapshot/namespace/default"
 local etag = os.getenv("ETAG") or ""
 local share = tonumber(os.getenv("CONDITIONAL_SHARE") or "0.8")
+local encoding = os.getenv("ACCEPT_ENCODING") or ""
 local threads = {}
 
 function setup(thread)
@@ -16,9 +18,11 @@ end
 function init(args)
     statuses = {}
     math.randomseed(os.time() * 1000 + id)
-    conditional = wrk.format("GET", path, { ["If-None-Match"] = etag, ["X-Flipt-Environment"] = "default",
-        ["Accept"] = "application/json" })
-    unconditional = wrk.format("GET", path, { ["X-Flipt-Environment"] = "default", ["Accept"] = "application/json" })
+    local headers = { ["X-Flipt-Environment"] = "default", ["Accept"] = "application/json" }
+    if encoding ~= "" then headers["Accept-Encoding"] = encoding end
+    unconditional = wrk.format("GET", path, headers)
+    headers["If-None-Match"] = etag
+    conditional = wrk.format("GET", path, headers)
 end
 
 function request()

@@ -51,9 +51,18 @@ final class ToolProcess: Sendable {
     }
 
     /// Starts `flipt-offline` with `arguments` and no `FLIPT_*` variables from the test's environment.
-    init(_ arguments: [String]) throws {
+    convenience init(_ arguments: [String]) throws {
+        try self.init(executable: try Self.executable(), arguments: arguments)
+    }
+
+    /// Starts another program found on `PATH` (`python3`, `curl`), the same way.
+    convenience init(program: String, _ arguments: [String]) throws {
+        try self.init(executable: URL(fileURLWithPath: "/usr/bin/env"), arguments: [program] + arguments)
+    }
+
+    private init(executable: URL, arguments: [String]) throws {
         let process = Process()
-        process.executableURL = try Self.executable()
+        process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("FLIPT_") }
         process.standardInput = FileHandle.nullDevice
@@ -86,16 +95,29 @@ final class ToolProcess: Sendable {
 
     /// Waits until standard error contains a match of `pattern`; returns the first capture group (or the match).
     func waitForStandardError(matching pattern: String, timeout: Duration = .seconds(10)) async throws -> String {
+        try await waitFor(pattern, in: \.stderr, timeout: timeout)
+    }
+
+    /// Waits until standard output contains a match of `pattern`; returns the first capture group (or the match).
+    func waitForStandardOutput(matching pattern: String, timeout: Duration = .seconds(10)) async throws -> String {
+        try await waitFor(pattern, in: \.stdout, timeout: timeout)
+    }
+
+    private func waitFor(
+        _ pattern: String,
+        in output: KeyPath<ToolProcess, String>,
+        timeout: Duration
+    ) async throws -> String {
         let expression = try NSRegularExpression(pattern: pattern)
         let deadline = ContinuousClock.now + timeout
         while true {
-            let text = stderr
+            let text = self[keyPath: output]
             if let match = expression.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) {
                 let group = match.numberOfRanges > 1 ? match.range(at: 1) : match.range
                 return Range(group, in: text).map { String(text[$0]) } ?? ""
             }
             if ContinuousClock.now > deadline || exitFlag.value.withLock({ $0 }) {
-                throw Failure(description: "no match for \(pattern) in standard error: \(text)")
+                throw Failure(description: "no match for \(pattern) in: \(text) (standard error: \(stderr))")
             }
             try await Task.sleep(for: .milliseconds(20))
         }

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# `flipt-offline serve` against nginx serving the same document bytes as a static file with an ETag, side by side
+# in one run: the same wrk connections, threads and duration against each, on the 200 path (unconditional
+# polls, the document every time) and on the 304 path (every poll carries the current ETag). Prints one table
+# row per document, connection count and path with requests/s, p99 and the serve/nginx ratios.
+#
+#   Tests/Load/compare.sh [--seconds 10] [--clients 50,200] [--flags 40,1000] [--threads 2] [--rounds 1]
+#                         [--gzip] [--min-ratio 0] [--flipt-offline PATH]
+#   Tests/Load/compare.sh --seconds 2 --clients 50 --flags 40 --min-ratio 0.3   # the short version, for CI
+#
+# Documents: 40 flags is Tests/Differential/Fixtures/seed-44.document.json; other counts repeat its flags under
+# new keys. With --rounds N each row is measured N times, serve and nginx alternating, and the medians are shown.
+# --gzip asks both servers for gzip (nginx compresses per request at gzip_comp_level 1; serve sends the copy it
+# compressed once).
+# Exits 1 on any error or unexpected status from either server, or when a requests/s ratio is below
+# --min-ratio (default 0: never; CI uses a bound far below the measured ratios, so that chance cannot fail it).
+# Needs wrk and nginx (Debian: apt-get install -y wrk nginx); nginx runs on loopback with its own temporary
+# configuration. Without --flipt-offline it builds a release binary (scratch path $SCRATCH, default .build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+seconds=10
+clients_list=50,200
+flags_list=40,1000
+threads=2
+rounds=1
+min_ratio=0
+gzip=0
+binary=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) seconds="$2"; shift 2 ;;
+        --clients) clients_list="$2"; shift 2 ;;
+        --flags) flags_list="$2"; shift 2 ;;
+        --threads) threads="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
+        --min-ratio) min_ratio="$2"; shift 2 ;;
+        --gzip) gzip=1; shift ;;
+        --flipt-offline) binary="$2"; shift 2 ;;
+        *) echo "compare.sh: unknown argument $1" >&2; exit 64 ;;
+    esac
+done
+for tool in wrk nginx curl python3; do
+    command -v "$tool" >/dev/null || PATH="$PATH:/usr/sbin"
+    command -v "$tool" >/dev/null || { echo "compare.sh: $tool is not installed (Debian: apt-get install -y wrk nginx curl)" >&2; exit 2; }
+done
+if [ -z "$binary" ]; then
+    scratch="${SCRATCH:-.build}"
+    swift build -c release --scratch-path "$scratch" --product flipt-offline >&2
+    binary="$(swift build -c release --scratch-path "$scratch" --show-bin-path)/flipt-offline"
+fi
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+workdir="$(mktemp -d)"
+chmod 755 "$workdir"
+serve_pid=""
+nginx_pid=""
+stop_servers() {
+    if [ -n "$serve_pid" ]; then kill -TERM "$serve_pid" 2>/dev/null || true; wait "$serve_pid" 2>/dev/null || true; fi
+    if [ -n "$nginx_pid" ]; then kill -QUIT "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi
+    serve_pid=""
+    nginx_pid=""
+}
+trap 'stop_servers; rm -rf "$workdir"' EXIT
+
+# The document with N flags: seed-44's 40 flags, repeated under new keys as often as needed.
+make_document() {
+    python3 - "$1" "$2" <<'EOF'
+import json, sys
+count, out = int(sys.argv[1]), sys.argv[2]
+source = json.load(open("Tests/Differential/Fixtures/seed-44.document.json"))
+flags = []
+for index in range(count):
+    flag = json.loads(json.dumps(source["flags"][index % len(source["flags"])]))
+    if index >= len(source["flags"]):
+        flag["key"] = f'{flag["key"]}-copy{index // len(source["flags"])}'
+    flags.append(flag)
+source["flags"] = flags
+source.pop("digest", None)
+with open(out, "w") as output:
+    json.dump(source, output, separators=(",", ":"), ensure_ascii=False)
+EOF
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_servers() {
+    local document="$1" path="$2"
+    "$binary" serve --document "$document" --listen 127.0.0.1:0 --max-connections 4096 2>"$workdir/serve.log" &
+    serve_pid=$!
+    serve_port=""
+    for _ in $(seq 1 200); do
+        serve_port="$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$workdir/serve.log" | head -1)"
+        [ -n "$serve_port" ] && break
+        sleep 0.05
+    done
+    [ -n "$serve_port" ] || { echo "compare.sh: serve did not start:" >&2; cat "$workdir/serve.log" >&2; exit 1; }
+
+    nginx_port="$(free_port)"
+    mkdir -p "$workdir/nginx"
+    # Debian's default static-file settings (sendfile, tcp_nopush, tcp_nodelay), one worker per core as serve
+    # has one event loop per core, no access log (serve logs no requests at its default level either).
+    local gzip_settings="gzip off;"
+    [ "$gzip" = 1 ] && gzip_settings="gzip on; gzip_comp_level 1; gzip_types application/json; gzip_vary on; gzip_min_length 0;"
+    cat >"$workdir/nginx/nginx.conf" <<EOF
+worker_processes $(nproc);
+daemon off;
+user root;
+pid $workdir/nginx/nginx.pid;
+error_log $workdir/nginx/error.log warn;
+events { worker_connections 8192; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 75s;
+    keepalive_requests 100000000;
+    $gzip_settings
+    client_body_temp_path $workdir/nginx/body;
+    proxy_temp_path $workdir/nginx/proxy;
+    fastcgi_temp_path $workdir/nginx/fastcgi;
+    uwsgi_temp_path $workdir/nginx/uwsgi;
+    scgi_temp_path $workdir/nginx/scgi;
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = $path {
+            default_type application/json;
+            alias $document;
+        }
+    }
+}
+EOF
+    nginx -c "$workdir/nginx/nginx.conf" -e "$workdir/nginx/error.log" &
+    nginx_pid=$!
+    for _ in $(seq 1 200); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$nginx_port$path" 2>/dev/null && break
+        sleep 0.05
+    done
+    curl -fsS -o /dev/null "http://127.0.0.1:$nginx_port$path" || { echo "compare.sh: nginx did not start:" >&2; cat "$workdir/nginx/error.log" >&2; exit 1; }
+}
+
+encoding_header=""
+[ "$gzip" = 1 ] && encoding_header="gzip"
+
+etag_of() {
+    curl -fsS -D - -o /dev/null ${encoding_header:+-H "Accept-Encoding: gzip"} "$1" | tr -d '\r' \
+        | sed -n 's/^[Ee][Tt]ag: //p'
+}
+
+# Runs wrk once; prints "rps p99_ms"; a run with errors or unexpected statuses adds a line to $workdir/failures.
+measure() {
+    local url="$1" etag="$2" share="$3" clients="$4"
+    ETAG="$etag" CONDITIONAL_SHARE="$share" POLL_PATH="$path" ACCEPT_ENCODING="$encoding_header" \
+        wrk -t "$threads" -c "$clients" -d "${seconds}s" --timeout 10s -s Tests/Load/poll.lua "$url" >"$workdir/wrk.txt"
+    local line
+    line="$(grep '^LOAD ' "$workdir/wrk.txt")"
+    value() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+    local expected=200
+    [ "$share" = 1 ] && expected=304
+    local errors=$(( $(value connect_errors) + $(value read_errors) + $(value write_errors) + $(value timeouts) + $(value non_2xx_3xx) ))
+    local good
+    good="$(value statuses | tr ',' '\n' | sed -n "s/^$expected=//p")"
+    if [ "$errors" -ne 0 ] || [ "${good:-0}" != "$(value requests)" ] || [ "$(value requests)" -eq 0 ]; then
+        echo "compare.sh: $url ($clients connections, expecting $expected): $line" >&2
+        echo x >>"$workdir/failures"
+    fi
+    echo "$(value rps) $(value p99_ms)"
+}
+
+median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+echo "serve: $binary; nginx: $(nginx -v 2>&1 | sed 's/.*: //'); $(nproc) cores; wrk -t $threads, ${seconds}s per run, $rounds round(s)${encoding_header:+, Accept-Encoding: gzip}"
+rows=()
+below=0
+IFS=, read -r -a flag_counts <<<"$flags_list"
+IFS=, read -r -a client_counts <<<"$clients_list"
+for flags in "${flag_counts[@]}"; do
+    document="$workdir/document-$flags.json"
+    make_document "$flags" "$document"
+    path="/internal/v1/evaluation/snapshot/namespace/$(python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote(json.load(open(sys.argv[1]))["namespace"]["key"]))' "$document")"
+    start_servers "$document" "$path"
+    serve_url="http://127.0.0.1:$serve_port"
+    nginx_url="http://127.0.0.1:$nginx_port"
+    serve_etag="$(etag_of "$serve_url$path")"
+    nginx_etag="$(etag_of "$nginx_url$path")"
+    serve_size="$(curl -fsS ${encoding_header:+-H "Accept-Encoding: gzip"} "$serve_url$path" | wc -c)"
+    nginx_size="$(curl -fsS ${encoding_header:+-H "Accept-Encoding: gzip"} "$nginx_url$path" | wc -c)"
+    echo "document: $flags flags, $(wc -c <"$document") bytes; body sent: serve $serve_size B (ETag $serve_etag), nginx $nginx_size B (ETag $nginx_etag)"
+    for clients in "${client_counts[@]}"; do
+        for share in 0 1; do
+            serve_rps=(); serve_p99=(); nginx_rps=(); nginx_p99=()
+            for round in $(seq 1 "$rounds"); do
+                # Alternate which server goes first, so that a slow phase of the machine hits both alike.
+                if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
+                for server in $order; do
+                    if [ "$server" = serve ]; then
+                        read -r rps p99 < <(measure "$serve_url" "$serve_etag" "$share" "$clients")
+                        serve_rps+=("$rps"); serve_p99+=("$p99")
+                    else
+                        read -r rps p99 < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients")
+                        nginx_rps+=("$rps"); nginx_p99+=("$p99")
+                    fi
+                done
+            done
+            s_rps="$(echo "${serve_rps[*]}" | median)"; n_rps="$(echo "${nginx_rps[*]}" | median)"
+            s_p99="$(echo "${serve_p99[*]}" | median)"; n_p99="$(echo "${nginx_p99[*]}" | median)"
+            status=200; [ "$share" = 1 ] && status=304
+            ratio="$(awk "BEGIN{printf \"%.2f\", $s_rps/$n_rps}")"
+            p99_ratio="$(awk "BEGIN{printf \"%.2f\", ($n_p99 > 0) ? $s_p99/$n_p99 : 0}")"
+            awk "BEGIN{exit !($ratio < $min_ratio)}" && below=$((below + 1))
+            rows+=("$(printf '%6s %7s %4s %10.0f %10.0f %6sx %9.2f %9.2f %6sx' "$flags" "$clients" "$status" \
+                "$s_rps" "$n_rps" "$ratio" "$s_p99" "$n_p99" "$p99_ratio")")
+            echo "${rows[-1]}"
+        done
+    done
+    stop_servers
+done
+
+echo
+printf '%6s %7s %4s %10s %10s %7s %9s %9s %7s\n' flags conns path "serve r/s" "nginx r/s" ratio \
+    "serve p99" "nginx p99" "p99 x"
+printf '%s\n' "${rows[@]}"
+echo "(requests/s and p99 in ms are medians of $rounds run(s) each; ratio = serve / nginx)"
+failures="$(cat "$workdir/failures" 2>/dev/null | wc -l)"
+if [ "$failures" -ne 0 ]; then
+    echo "compare.sh: FAILED: $failures run(s) had errors or unexpected statuses" >&2
+    exit 1
+fi
+if [ "$below" -ne 0 ]; then
+    echo "compare.sh: FAILED: $below row(s) below the requests/s ratio $min_ratio" >&2
+    exit 1
+fi
