@@ -40,9 +40,12 @@ struct ServeCommand: AsyncParsableCommand {
             The open-file limit is raised to its hard limit at start and
             the connection limit is lowered to fit inside it (the start-up
             log says so). Snapshot answers say Cache-Control: no-cache and
-            Vary: X-Flipt-Environment, so a caching proxy revalidates.
-            Clients that send Accept-Encoding: gzip get gzip snapshots and
-            streams, with the ETag suffixed -gzip.
+            Vary: X-Flipt-Environment, Accept-Encoding (with
+            --client-tokens: private, no-cache, and Vary names
+            Authorization too), so a caching proxy revalidates and never
+            hands one client's answer to another; streams say no-store and
+            X-Accel-Buffering: no. Clients that send Accept-Encoding: gzip
+            get gzip snapshots and streams, with the ETag suffixed -gzip.
 
             Another process may write the cache while it is served: run
             `flipt-offline run` (or an app using the library) on the same
