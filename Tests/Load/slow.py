@@ -21,11 +21,12 @@ import os
 import re
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
+
+from serve_process import ServeProcess
 
 
 def main() -> int:
@@ -48,32 +49,15 @@ def main() -> int:
 
     namespace = json.load(open(args.document))["namespace"]["key"]
     workdir = tempfile.mkdtemp()
-    log = open(os.path.join(workdir, "serve.log"), "w+")
-    serve = subprocess.Popen(
-        [args.flipt_offline, "serve", "--document", args.document, "--listen", "127.0.0.1:0",
-         "--max-connections", str(hostile + 200)],
-        stderr=log,
-    )
+    serve = ServeProcess(args.flipt_offline, ["--document", args.document, "--max-connections", str(hostile + 200)], os.path.join(workdir, "serve.log"))
     try:
-        port = None
-        for _ in range(400):
-            log.seek(0)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-            if found:
-                port = int(found.group(1))
-                break
-            time.sleep(0.05)
+        port = serve.port
         if port is None:
-            log.seek(0)
-            print("slow.py: serve did not start:\n" + log.read(), file=sys.stderr)
+            print("slow.py: serve did not start:\n" + serve.log(), file=sys.stderr)
             return 1
         return asyncio.run(run(args, port, namespace, serve.pid))
     finally:
-        serve.terminate()
-        try:
-            serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        serve.stop()
 
 
 async def run(args, port: int, namespace: str, pid: int) -> int:

@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from serve_process import ServeProcess
+
 
 def main() -> int:
     parser = argparse.ArgumentParser()
@@ -57,24 +59,11 @@ def main() -> int:
         )
 
     write_cache("1")
-    log = open(os.path.join(workdir, "serve.log"), "w+")
-    serve = subprocess.Popen(
-        [args.flipt_offline, "serve", "--cache", cache, "--listen", "127.0.0.1:0",
-         "--max-connections", str(args.streams + 100)],
-        stderr=log,
-    )
+    serve = ServeProcess(args.flipt_offline, ["--cache", cache, "--max-connections", str(args.streams + 100)], os.path.join(workdir, "serve.log"))
     try:
-        port = None
-        for _ in range(400):
-            log.seek(0)
-            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)", log.read())
-            if found:
-                port = int(found.group(1))
-                break
-            time.sleep(0.05)
+        port = serve.port
         if port is None:
-            log.seek(0)
-            print("streams.py: serve did not start:\n" + log.read(), file=sys.stderr)
+            print("streams.py: serve did not start:\n" + serve.log(), file=sys.stderr)
             return 1
 
         path = f"/client/v2/environments/default/namespaces/{namespace}/stream"
@@ -170,11 +159,7 @@ def main() -> int:
         )
         return 0
     finally:
-        serve.terminate()
-        try:
-            serve.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            serve.kill()
+        serve.stop()
 
 
 if __name__ == "__main__":
