@@ -18,6 +18,9 @@ import Darwin
 enum EngineBenchmark {
     static let usage = """
         usage: flipt-bench engine --official-lib PATH [--document FILE]... [--requests N] [--rounds N]
+               flipt-bench engine --official-lib PATH --shapes [--shape NAME]... [--seed N] [--requests N] [--rounds N]
+               flipt-bench engine [--official-lib PATH] --callgrind NAME [--form context|dictionary|official]
+                                  [--evaluations N] [--seed N] [--requests N]
 
           --official-lib PATH  the official engine's shared library, e.g.
                                .venv/lib/python3.11/site-packages/ext/linux_x86_64/libfliptengine.so
@@ -25,6 +28,18 @@ enum EngineBenchmark {
                                Default: two generated documents, 40 flags and 10,000 flags.
           --requests N         distinct evaluation requests per document (default 2000)
           --rounds N           measured rounds; the median is reported (default 7)
+          --shapes             generated workloads of many shapes (context attributes, constraint types, segments,
+                               match types, rules, match and no-match paths, rollouts, distributions, 40 / 1,000 /
+                               10,000 flags), through the public FliptClient API with a prebuilt EvaluationContext
+                               and with a [String: String], beside the official engine's C ABI
+          --shape NAME         only this shape (repeatable); an unknown name lists them all
+          --seed N             the base seed of the generated shapes (default 18; printed)
+          --callgrind NAME     one warm-up pass, then --evaluations N (default 100000) evaluations of shape NAME in
+                               one function, callgrindLoop: instructions per evaluation are the Ir of
+                                 valgrind --tool=callgrind --toggle-collect='*callgrindLoop*' flipt-bench engine …
+                               divided by N (Tests/Scripts/callgrind-shape.sh does it)
+          --form FORM          --callgrind through the client with a prebuilt EvaluationContext (context, the
+                               default), with a [String: String] (dictionary), or the official engine (official)
 
         Build with `swift build -c release --product flipt-bench`; debug timings mean nothing.
         """
@@ -32,7 +47,13 @@ enum EngineBenchmark {
     static func run(arguments: [String]) {
         do {
             let options = try Options(arguments: arguments)
-            try measure(options)
+            if let shape = options.callgrindShape {
+                try ShapeBenchmark.callgrind(options, shapeName: shape)
+            } else if options.runsShapes {
+                try ShapeBenchmark.measure(options)
+            } else {
+                try measure(options)
+            }
         } catch let failure as BenchmarkFailure {
             print("flipt-bench engine: \(failure.message)")
             exit(1)
@@ -47,6 +68,12 @@ enum EngineBenchmark {
         var documents: [String] = []
         var requestCount = 2000
         var rounds = 7
+        var runsShapes = false
+        var shapes: [String] = []
+        var seed: UInt64 = 18
+        var callgrindShape: String?
+        var form = "context"
+        var evaluations = 100_000
 
         init(arguments: [String]) throws {
             var rest = arguments[...]
@@ -67,13 +94,23 @@ enum EngineBenchmark {
                 case "--document": documents.append(try value(argument))
                 case "--requests": requestCount = try number(argument)
                 case "--rounds": rounds = try number(argument)
+                case "--shapes": runsShapes = true
+                case "--shape":
+                    runsShapes = true
+                    shapes.append(try value(argument))
+                case "--seed": seed = UInt64(try number(argument))
+                case "--callgrind": callgrindShape = try value(argument)
+                case "--form": form = try value(argument)
+                case "--evaluations": evaluations = try number(argument)
                 case "-h", "--help":
                     print(usage)
                     exit(0)
                 default: throw BenchmarkFailure("unknown argument \(argument)\n\n\(usage)")
                 }
             }
-            guard !officialLibrary.isEmpty else { throw BenchmarkFailure("--official-lib is required\n\n\(usage)") }
+            guard !officialLibrary.isEmpty || (callgrindShape != nil && form != "official") else {
+                throw BenchmarkFailure("--official-lib is required\n\n\(usage)")
+            }
         }
     }
 

@@ -50,6 +50,10 @@ struct RuleRecord {
     var distributionCount: Int32
     /// Index in `keyLists` of every segment key (the keys an AND group reports), or -1 when there are none.
     var allKeys: Int32
+    /// OR groups of 2 to `ProgramBuilder.subsetLimit` segments: the index in `keyLists` of the key list for no
+    /// segment, followed by one list per set of matched segments (at `subsetKeys + mask`, bit i for segment i), so
+    /// that an evaluation matching several segments allocates nothing; -1 otherwise.
+    var subsetKeys: Int32 = -1
     /// Threshold rollouts: the percentage.
     var percentage: Float
     var kind: Kind
@@ -221,6 +225,18 @@ extension Program {
             }
             return GroupOutcome(applies: true, keyList: rule.allKeys, builtKeys: nil)
         }
+        if rule.subsetKeys >= 0 {
+            var mask: Int32 = 0
+            for index in 0..<Int(rule.segmentCount) {
+                let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
+                if segmentMatches(record, at: segment, entity: entity, context: context, view) {
+                    mask |= 1 << Int32(index)
+                }
+                segment += Int(record.byteCount)
+            }
+            guard mask != 0 else { return GroupOutcome(applies: false, keyList: -1, builtKeys: nil) }
+            return GroupOutcome(applies: true, keyList: rule.subsetKeys + mask, builtKeys: nil)
+        }
         var first: SegmentRecord?
         var built: [String]?
         for _ in 0..<Int(rule.segmentCount) {
@@ -369,6 +385,7 @@ struct ProgramBuilder {
             isAnd: rule.group.isAnd,
             value: false
         )
+        record.subsetKeys = add(subsetsOf: rule.group)
         append(&record, size: RuleRecord.size)
         add(segmentsOf: rule.group)
         record.distributionOffset = Int32(bytes.count - start)
@@ -408,6 +425,7 @@ struct ProgramBuilder {
             record.isAnd = group.isAnd
             record.segmentCount = Int32(group.segments.count)
             record.allKeys = add(keyList: group.allKeys)
+            record.subsetKeys = add(subsetsOf: group)
             append(&record, size: RuleRecord.size)
             add(segmentsOf: group)
         }
@@ -447,6 +465,22 @@ struct ProgramBuilder {
     private mutating func add(optional string: String?) -> Int32 {
         guard let string else { return -1 }
         return add(string: string)
+    }
+
+    /// OR groups with more segments than this build their key list when several match; smaller ones get every
+    /// list ahead (2^n lists).
+    static let subsetLimit = 4
+
+    /// Adds the key lists of every set of segments of an OR group of 2 to `subsetLimit` segments, in document
+    /// order, at consecutive indices by bit mask; returns the first index, or -1 for other groups.
+    private mutating func add(subsetsOf group: SegmentGroup) -> Int32 {
+        let keys = group.allKeys
+        guard !group.isAnd, keys.count >= 2, keys.count <= Self.subsetLimit else { return -1 }
+        let first = Int32(keyLists.count)
+        for mask in 0..<(1 << keys.count) {
+            keyLists.append(keys.indices.filter { mask & (1 << $0) != 0 }.map { keys[$0] })
+        }
+        return first
     }
 
     /// Adds a list of segment keys; -1 for an empty list.

@@ -169,4 +169,33 @@ struct ProgramTests {
             }
         }
     }
+
+    @Test(
+        "OR groups report the keys of exactly the segments that matched, in document order, for every set",
+        arguments: 1...6
+    )
+    func orGroupKeys(segmentCount: Int) throws {
+        // Segment i matches when the context's property "s<i>" is "on"; a duplicate definition of segment 0 after
+        // the others is collapsed into one (the later definition wins).
+        var segments = (0..<segmentCount).map { Doc.segment("k\($0)", property: "s\($0)", operator: "eq", value: "on") }
+        segments.append(Doc.segment("k0", property: "s0", operator: "eq", value: "on"))
+        let snapshot = try Doc.snapshot(
+            Doc.variantFlag("v", rules: "[" + Doc.rule(segments) + "]"),
+            Doc.booleanFlag(
+                "b",
+                rollouts: #"[{"segment":{"value":true,"segmentOperator":"OR_SEGMENT_OPERATOR","segments":["#
+                    + segments.joined(separator: ",") + "]}}]"
+            )
+        )
+        let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
+        for mask in 0..<(1 << segmentCount) {
+            let on = (0..<segmentCount).filter { mask & (1 << $0) != 0 }
+            let context = EvaluationContext(pairs: on.map { ("s\($0)", "on") } + [("s\(segmentCount)", "on")])
+            let variant = try evaluator.variant(flagKey: "v", entityID: "e", context: context)
+            let boolean = try evaluator.boolean(flagKey: "b", entityID: "e", context: context)
+            #expect(variant.segmentKeys == on.map { "k\($0)" }, "mask \(mask)")
+            #expect(variant.isMatch == !on.isEmpty && boolean.reason == (on.isEmpty ? .default : .match))
+            #expect(boolean.segmentKeys == on.map { "k\($0)" }, "mask \(mask)")
+        }
+    }
 }
