@@ -125,13 +125,14 @@ let package = Package(
             dependencies: [
                 "FliptSync", "FliptEngine", "FliptGzip", "FliptTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(
             name: "FliptTests",
             dependencies: [
-                "Flipt", "FliptGzip", "FliptStore", "FliptSync", "FliptTestSupport",
+                "Flipt", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync", "FliptTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
