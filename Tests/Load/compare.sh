@@ -222,7 +222,8 @@ printf '%6s %7s %4s %10s %10s %7s %9s %9s %7s\n' flags conns path "serve r/s" "n
     "serve p99" "nginx p99" "p99 x"
 printf '%s\n' "${rows[@]}"
 echo "(requests/s and p99 in ms are medians of $rounds run(s) each; ratio = serve / nginx)"
-failures="$(cat "$workdir/failures" 2>/dev/null | wc -l)"
+failures=0
+if [ -f "$workdir/failures" ]; then failures="$(wc -l <"$workdir/failures")"; fi
 if [ "$failures" -ne 0 ]; then
     echo "compare.sh: FAILED: $failures run(s) had errors or unexpected statuses" >&2
     exit 1
