@@ -67,6 +67,14 @@ async def run(args, port: int, namespace: str, pid: int) -> int:
     ended = {"trickle": 0}
     hostile_tasks = []
 
+    async def held_open(reader) -> None:
+        """Returns when the server sends something or closes the connection, or when the run ends."""
+        done = asyncio.ensure_future(reader.read(1 << 16))
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait([done, stopped], return_when=asyncio.FIRST_COMPLETED)
+        done.cancel()
+        stopped.cancel()
+
     async def silent() -> None:
         while not stop.is_set():
             try:
@@ -77,11 +85,7 @@ async def run(args, port: int, namespace: str, pid: int) -> int:
             open_now["silent"] += 1
             try:
                 # Sends nothing; waits until the server closes it (idle timeout) or the run ends.
-                done = asyncio.ensure_future(reader.read(1 << 16))
-                stopped = asyncio.ensure_future(stop.wait())
-                await asyncio.wait([done, stopped], return_when=asyncio.FIRST_COMPLETED)
-                done.cancel()
-                stopped.cancel()
+                await held_open(reader)
             finally:
                 open_now["silent"] -= 1
                 writer.close()
@@ -119,11 +123,7 @@ async def run(args, port: int, namespace: str, pid: int) -> int:
         await writer.drain()
         open_now["unknown"] += 1
         try:
-            done = asyncio.ensure_future(reader.read(1 << 16))
-            stopped = asyncio.ensure_future(stop.wait())
-            await asyncio.wait([done, stopped], return_when=asyncio.FIRST_COMPLETED)
-            done.cancel()
-            stopped.cancel()
+            await held_open(reader)
         finally:
             open_now["unknown"] -= 1
             writer.close()
