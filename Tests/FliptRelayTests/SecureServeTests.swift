@@ -325,14 +325,9 @@ struct SecureServeTests {
     @Test("SIGHUP re-reads the tokens: a new token works, a removed one gets 401, a stream opened before stays")
     func reloadTokens() async throws {
         try await Self.withFiles { files in
-            let cache = files.path("cache.sqlite3")
-            let key = SnapshotKey(
-                url: URL(string: "http://upstream.test")!,
-                environment: "default",
-                namespace: "default"
-            )
-            let writer = try SnapshotStore(path: cache)
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "first").utf8), etag: "e1"), for: key)
+            let writer = try CacheFile(path: files.path("cache.sqlite3"))
+            let cache = writer.path
+            try writer.publish(flag: "first", etag: "e1")
             let (serve, port) = try await Self.startServe(
                 ["--cache", cache, "--client-tokens", files.path("tokens.txt")],
                 scheme: "http"
@@ -360,7 +355,7 @@ struct SecureServeTests {
             #expect(try status(Self.hashedToken) == 200)
 
             // The stream opened with the removed token stays open and still gets changes.
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "second").utf8), etag: "e2"), for: key)
+            try writer.publish(flag: "second", etag: "e2")
             #expect(String(decoding: try stream.readChunk(), as: UTF8.self).contains("\"second\""))
 
             // A broken file: the error names it and its line, the tokens in use stay.
@@ -383,7 +378,7 @@ struct SecureServeTests {
             #expect(serve.stderr.contains("tokens.txt: the client tokens file could not be read (no such file)"))
             #expect(try status(Self.wrongToken) == 200)
 
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "third").utf8), etag: "e3"), for: key)
+            try writer.publish(flag: "third", etag: "e3")
             #expect(String(decoding: try stream.readChunk(), as: UTF8.self).contains("\"third\""))
             serve.send(SIGTERM)
             #expect(try stream.readChunk().isEmpty)
@@ -397,14 +392,9 @@ struct SecureServeTests {
     @Test("SIGHUP re-reads the TLS files: new connections see the new certificate, an open TLS stream stays")
     func reloadTLS() async throws {
         try await Self.withFiles { files in
-            let cache = files.path("cache.sqlite3")
-            let key = SnapshotKey(
-                url: URL(string: "http://upstream.test")!,
-                environment: "default",
-                namespace: "default"
-            )
-            let writer = try SnapshotStore(path: cache)
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "first").utf8), etag: "e1"), for: key)
+            let writer = try CacheFile(path: files.path("cache.sqlite3"))
+            let cache = writer.path
+            try writer.publish(flag: "first", etag: "e1")
             let (serve, port) = try await Self.startServe([
                 "--cache", cache, "--tls-cert", files.path("chain.pem"), "--tls-key", files.path("key.pem"),
             ])
@@ -431,7 +421,7 @@ struct SecureServeTests {
             #expect(try await renewed.peerCertificate() == replacement)
 
             // The stream opened before keeps its connection and gets the next change.
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "second").utf8), etag: "e2"), for: key)
+            try writer.publish(flag: "second", etag: "e2")
             #expect(await stream.waitFor("\"second\""))
             #expect(!stream.isClosed)
 
@@ -447,11 +437,32 @@ struct SecureServeTests {
             #expect(await afterFailure.waitFor("SERVING"))
             #expect(try await afterFailure.peerCertificate() == replacement)
 
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "third").utf8), etag: "e3"), for: key)
+            try writer.publish(flag: "third", etag: "e3")
             #expect(await stream.waitFor("\"third\""))
             serve.send(SIGTERM)
             #expect(await serve.waitForExit() == 0)
             #expect(await stream.waitForClose())
         }
+    }
+}
+
+/// A cache file that a test writes snapshots of namespace `default` into while `serve` reads it, as `run` would.
+private struct CacheFile {
+    let path: String
+    private let store: SnapshotStore
+    private let key = SnapshotKey(
+        url: URL(string: "http://upstream.test")!,
+        environment: "default",
+        namespace: "default"
+    )
+
+    init(path: String) throws {
+        self.path = path
+        store = try SnapshotStore(path: path)
+    }
+
+    /// Saves a document with the one flag `flag` as the new last good snapshot, with `etag`.
+    func publish(flag: String, etag: String) throws {
+        try store.save(NewSnapshot(document: Data(SecureServeTests.document(flag: flag).utf8), etag: etag), for: key)
     }
 }
