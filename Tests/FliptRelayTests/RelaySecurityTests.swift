@@ -8,6 +8,19 @@ import Testing
 /// TLS files and client tokens combined into a relay's configuration, and their reload, in process.
 @Suite("Relay security: TLS and client tokens wired into the server")
 struct RelaySecurityTests {
+    /// The test server certificate and key written to `chain.pem` and `key.pem` in `directory`, and a reloadable
+    /// TLS context over them.
+    static func serverTLS(in directory: URL) throws -> (context: ReloadableTLSContext, chain: URL, key: URL) {
+        let chain = directory.appendingPathComponent("chain.pem")
+        let key = directory.appendingPathComponent("key.pem")
+        try Data(TestCertificates.serverCertificate.utf8).write(to: chain)
+        try Data(TestCertificates.serverPrivateKey.utf8).write(to: key)
+        let context = try ReloadableTLSContext(
+            files: TLSFiles(certificateChainPath: chain.path, privateKeyPath: key.path)
+        )
+        return (context, chain, key)
+    }
+
     static let token = "relay-security-token-K7"
 
     @Test(
@@ -76,13 +89,7 @@ struct RelaySecurityTests {
     @Test("TLS files: the context in use serves each new connection; a reload logs warnings and failures")
     func tlsReloadOutcomes() async throws {
         try await RelayFixtures.withTemporaryDirectory { directory in
-            let chain = directory.appendingPathComponent("chain.pem")
-            let key = directory.appendingPathComponent("key.pem")
-            try Data(TestCertificates.serverCertificate.utf8).write(to: chain)
-            try Data(TestCertificates.serverPrivateKey.utf8).write(to: key)
-            let tls = try ReloadableTLSContext(
-                files: TLSFiles(certificateChainPath: chain.path, privateKeyPath: key.path)
-            )
+            let (tls, chain, key) = try Self.serverTLS(in: directory)
             let security = RelaySecurity(tls: tls, tokens: nil)
             #expect(security.requirements.isEmpty)
             #expect(!security.requiresClientCertificates)
@@ -110,13 +117,7 @@ struct RelaySecurityTests {
     @Test("a TLS handshake must be complete within the request timeout; a completed one is not cut by it")
     func handshakeDeadline() async throws {
         try await RelayFixtures.withTemporaryDirectory { directory in
-            let chain = directory.appendingPathComponent("chain.pem")
-            let key = directory.appendingPathComponent("key.pem")
-            try Data(TestCertificates.serverCertificate.utf8).write(to: chain)
-            try Data(TestCertificates.serverPrivateKey.utf8).write(to: key)
-            let tls = try ReloadableTLSContext(
-                files: TLSFiles(certificateChainPath: chain.path, privateKeyPath: key.path)
-            )
+            let tls = try Self.serverTLS(in: directory).context
             var configuration = RelayServer.Configuration(
                 requestTimeout: .milliseconds(500),
                 idleTimeout: .seconds(120)
