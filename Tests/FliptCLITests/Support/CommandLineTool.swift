@@ -1,3 +1,4 @@
+import FliptTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -165,8 +166,8 @@ final class RunningTool: Sendable {
     }
 
     private let process: Process
-    private let output = Shared(Data())
-    private let errors = Shared(Data())
+    private let output: PipeOutput
+    private let errors: PipeOutput
     private let exited = Shared<ContinuousClock.Instant?>(nil)
 
     init(_ arguments: [String], environment extra: [String: String] = [:]) throws {
@@ -181,32 +182,18 @@ final class RunningTool: Sendable {
         process.standardOutput = stdout
         process.standardError = stderr
         self.process = process
-        stdout.fileHandleForReading.readabilityHandler = { [output] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                output.value.withLock { $0.append(data) }
-            }
-        }
-        stderr.fileHandleForReading.readabilityHandler = { [errors] handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                errors.value.withLock { $0.append(data) }
-            }
-        }
         process.terminationHandler = { [exited] _ in exited.value.withLock { $0 = .now } }
         try process.run()
+        output = PipeOutput(reading: stdout)
+        errors = PipeOutput(reading: stderr)
     }
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    var stdout: String { output.value.withLock { String(decoding: $0, as: UTF8.self) } }
-    var stderr: String { errors.value.withLock { String(decoding: $0, as: UTF8.self) } }
+    var stdout: String { output.text }
+    var stderr: String { errors.text }
     var stdoutLines: [String] { stdout.split(separator: "\n").map(String.init) }
 
     /// Waits until a line of standard output satisfies `predicate`; returns it, or nil after `timeout`.
@@ -240,8 +227,7 @@ final class RunningTool: Sendable {
             kill(process.processIdentifier, SIGKILL)
             return nil
         }
-        // Let the readers drain what the process wrote last.
-        try? await Task.sleep(for: .milliseconds(50))
+        await PipeOutput.waitUntilComplete(output, errors)
         return (process.terminationStatus, process.terminationReason == .uncaughtSignal)
     }
 }

@@ -1,3 +1,4 @@
+import FliptTestSupport
 import Foundation
 import Synchronization
 
@@ -13,14 +14,9 @@ final class ToolProcess: Sendable {
         var description: String
     }
 
-    /// Bytes a pipe handler appends and the test reads.
-    private final class Collected: Sendable {
-        let data = Mutex(Data())
-    }
-
     private let process: Process
-    private let output = Collected()
-    private let errors = Collected()
+    private let output: PipeOutput
+    private let errors: PipeOutput
     private let exitFlag = ExitFlag()
 
     /// Set by the termination handler.
@@ -70,23 +66,19 @@ final class ToolProcess: Sendable {
         let stderr = Pipe()
         process.standardOutput = stdout
         process.standardError = stderr
-        for (pipe, sink) in [(stdout, output), (stderr, errors)] {
-            pipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                if data.isEmpty { handle.readabilityHandler = nil } else { sink.data.withLock { $0.append(data) } }
-            }
-        }
         process.terminationHandler = { [exitFlag] _ in exitFlag.value.withLock { $0 = true } }
         self.process = process
         try process.run()
+        output = PipeOutput(reading: stdout)
+        errors = PipeOutput(reading: stderr)
     }
 
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 
-    var stdout: String { output.data.withLock { String(decoding: $0, as: UTF8.self) } }
-    var stderr: String { errors.data.withLock { String(decoding: $0, as: UTF8.self) } }
+    var stdout: String { output.text }
+    var stderr: String { errors.text }
 
     /// Sends a signal.
     func send(_ signal: Int32) {
@@ -133,7 +125,7 @@ final class ToolProcess: Sendable {
             }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        try? await Task.sleep(for: .milliseconds(50))
+        await PipeOutput.waitUntilComplete(output, errors)
         return process.terminationStatus
     }
 }
