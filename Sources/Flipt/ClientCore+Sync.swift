@@ -7,6 +7,7 @@ import Logging
 extension ClientCore {
     /// The background work: the sync loop and, with a maximum age, the staleness watch. Ends on cancellation.
     func runSync() async {
+        _ = currentPin()  // for the status: whether a rollback pins the cached snapshot
         let etag = state.withLock { state -> String? in
             // Only a snapshot the server sent (now or in an earlier run) may be confirmed with If-None-Match.
             guard let served = state.served, served.source != .seed else { return nil }
@@ -44,6 +45,10 @@ extension ClientCore {
     }
 
     private func apply(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) {
+        if holdsOffRollback(fetched, at: now, timing: timing) {
+            resumeWaiters()
+            return
+        }
         let served = Served(
             evaluator: Evaluator(snapshot: fetched.snapshot, namespace: namespace),
             document: fetched.document,
@@ -91,6 +96,7 @@ extension ClientCore {
                 )
             )
         }
+        if state.withLock({ $0.pinnedByRollback }) { _ = currentPin() }  // the save lifted the pin
         publish(recovered ? [.snapshotReplaced(current), .recovered(current)] : [.snapshotReplaced(current)])
     }
 
@@ -125,6 +131,7 @@ extension ClientCore {
             )
         }
         if recovered { publish([.recovered(current)]) }
+        servePinnedAfterConfirmation(at: now)
     }
 
     private func fail(_ error: SyncError, at now: Date, timing: SyncLoop.Timing) {

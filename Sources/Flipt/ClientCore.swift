@@ -85,6 +85,8 @@ final class ClientCore: Sendable {
         var lastAttemptAt: Date?
         var hasFetched = false
         var cacheProblem: String?
+        /// Whether an operator's rollback pins the cached snapshot (`flipt-offline cache rollback`).
+        var pinnedByRollback = false
         var staleReported = false
         var closed = false
         var syncTask: Task<Void, Never>?
@@ -457,7 +459,8 @@ final class ClientCore: Sendable {
             hasFetched: state.hasFetched,
             cachePath: store?.path,
             cacheProblem: state.cacheProblem,
-            flagCount: served?.evaluator.snapshot.flagCount ?? 0
+            flagCount: served?.evaluator.snapshot.flagCount ?? 0,
+            isPinnedByRollback: state.pinnedByRollback
         )
     }
 

@@ -40,6 +40,9 @@ public struct ClientStatus: Sendable, Hashable {
     public var cacheProblem: String?
     /// How many flags the snapshot in use holds.
     public var flagCount: Int
+    /// Whether an operator's rollback pins the cached snapshot (`flipt-offline cache rollback`): the server's
+    /// copy of the document rolled back from is not served until `flipt-offline cache unpin` or a new document.
+    public var isPinnedByRollback: Bool = false
 }
 
 /// A change a client went through, delivered by ``FliptClient/events()``.

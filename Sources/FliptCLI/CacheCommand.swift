@@ -30,7 +30,8 @@ struct CacheCommand: ParsableCommand {
             """,
         subcommands: [
             CacheListCommand.self, CacheShowCommand.self, CacheHistoryCommand.self, CacheDiffCommand.self,
-            CacheRollbackCommand.self, CacheVerifyCommand.self, CachePruneCommand.self, CacheExportCommand.self,
+            CacheRollbackCommand.self, CacheUnpinCommand.self, CacheVerifyCommand.self, CachePruneCommand.self,
+            CacheExportCommand.self,
             CacheImportCommand.self,
         ]
     )
@@ -155,6 +156,7 @@ struct CacheShowCommand: ParsableCommand {
             let flags = snapshot.flatMap { try? Evaluator(snapshot: $0, namespace: $0.namespaceKey).listFlags() } ?? []
             let recent = try store.attempts(for: key, limit: max(0, attempts))
             let generations = try store.history(for: key).count
+            let pin = try store.pin(for: key)
             let now = Date()
             if json {
                 var members = key.jsonMembers
@@ -162,6 +164,7 @@ struct CacheShowCommand: ParsableCommand {
                     ("generations", .int(generations)),
                     ("last_good", .object(stored.metadata.jsonMembers(flags: snapshot?.flagCount, now: now))),
                     ("valid", .bool(snapshot != nil)),
+                    ("pin", pin?.json ?? .null),
                     (
                         "flags",
                         .array(
@@ -186,6 +189,14 @@ struct CacheShowCommand: ParsableCommand {
                 "Last good",
                 "generation \(metadata.generation) of \(generations) kept (source \(metadata.source.rawValue))",
             ])
+            if let pin {
+                facts.append([
+                    "Pinned",
+                    "by a rollback from generation \(pin.rolledBackFromGeneration) at \(Describe.time(pin.pinnedAt)); "
+                        + "its content (SHA-256 \(pin.rolledBackFromHash.prefix(12))…) is not stored again until "
+                        + "`flipt-offline cache unpin` or other content",
+                ])
+            }
             facts.append(["ETag", Describe.etag(metadata.etag)])
             facts.append(["Fetched", Describe.timeAndAge(metadata.fetchedAt, now: now)])
             facts.append(["Confirmed", Describe.timeAndAge(metadata.lastConfirmedAt, now: now)])

@@ -11,8 +11,13 @@ struct CacheRollbackCommand: ParsableCommand {
         discussion: """
             Clients that start afterwards load the chosen generation. Nothing is deleted, so a later rollback \
             can return to any stored generation. The generation is decoded by the engine first; one that no \
-            longer decodes is refused. A running client keeps its snapshot in memory, and the next successful \
-            sync stores the server's newer snapshot again: stop syncing (or fix the server) to keep the rollback.
+            longer decodes is refused.
+
+            The rollback holds: the chosen generation is pinned, so that a sync (or a running client's next \
+            fetch) that brings the very document rolled back from again keeps the pinned generation, and a \
+            running client that still serves that document switches to the pinned one at its next fetch. A \
+            document with any other content from the server lifts the pin and is stored as usual, and so does \
+            `flipt-offline cache unpin` or an import. `--no-pin` rolls back without pinning.
 
             Examples:
               flipt-offline cache rollback
@@ -28,6 +33,13 @@ struct CacheRollbackCommand: ParsableCommand {
 
     @OptionGroup(title: "Client options (they select the entry)")
     var client: ClientOptionGroup
+
+    @Flag(
+        name: .long,
+        inversion: .prefixedNo,
+        help: "Pin the chosen generation against the document rolled back from (see above)."
+    )
+    var pin = true
 
     @Flag(name: .long, help: "Print one JSON object instead of a line.")
     var json = false
@@ -63,7 +75,7 @@ struct CacheRollbackCommand: ParsableCommand {
             }
             let metadata: SnapshotMetadata
             do throws(StoreError) {
-                metadata = try store.rollback(for: key, to: target)
+                metadata = try store.rollback(for: key, to: target, pinning: pin)
             } catch {
                 throw CommandFailure.cache(error, doing: "roll back")
             }
@@ -73,16 +85,80 @@ struct CacheRollbackCommand: ParsableCommand {
                 members += [
                     ("previous_generation", .int(current.generation)),
                     ("last_good", .object(metadata.jsonMembers(flags: snapshot.flagCount, now: now))),
+                    ("pin", try store.pin(for: key)?.json ?? .null),
                 ]
                 Terminal.line(JSONValue.object(members).text)
             } else {
+                let held =
+                    try store.pin(for: key).map { pin in
+                        "; pinned: a sync that brings the content of generation \(pin.rolledBackFromGeneration) again "
+                            + "keeps this one (`flipt-offline cache unpin` lifts the pin)"
+                    } ?? "; not pinned"
                 Terminal.line(
                     "rolled back: generation \(metadata.generation) is now the last good snapshot of \(key) (was "
                         + "\(current.generation); etag \(Describe.etag(metadata.etag)), \(snapshot.flagCount) flags, "
-                        + "fetched \(Describe.timeAndAge(metadata.fetchedAt, now: now)))"
+                        + "fetched \(Describe.timeAndAge(metadata.fetchedAt, now: now)))\(held)"
                 )
             }
         }
+    }
+}
+
+/// `flipt-offline cache unpin`: lift the pin of a rollback.
+struct CacheUnpinCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "unpin",
+        abstract: "Lift the pin of a rollback, so that the next sync stores the server's snapshot whatever it is.",
+        discussion: """
+            The last good snapshot stays as it is until the next sync or fetch. Exits 0 when the entry was not \
+            pinned (nothing to do), and says so.
+
+            Examples:
+              flipt-offline cache unpin
+              flipt-offline cache unpin --namespace production --json
+            """
+    )
+
+    @OptionGroup(title: "Cache")
+    var cache: CacheOptionGroup
+
+    @OptionGroup(title: "Client options (they select the entry)")
+    var client: ClientOptionGroup
+
+    @Flag(name: .long, help: "Print one JSON object instead of a line.")
+    var json = false
+
+    func run() throws {
+        try CommandFailure.reporting("cache unpin") {
+            let store = try cache.openForWriting()
+            let key = try client.key(in: store)
+            let lifted: RollbackPin?
+            do throws(StoreError) {
+                lifted = try store.unpin(for: key)
+            } catch {
+                throw CommandFailure.cache(error, doing: "lift the pin")
+            }
+            if json {
+                Terminal.line(JSONValue.object(key.jsonMembers + [("lifted", lifted?.json ?? .null)]).text)
+            } else if let lifted {
+                Terminal.line(
+                    "unpinned: generation \(lifted.generation) of \(key) stays last good until the next sync, which "
+                        + "stores the server's snapshot whatever its content"
+                )
+            } else {
+                Terminal.line("not pinned: \(key) has no rollback pin; nothing changed")
+            }
+        }
+    }
+}
+
+extension RollbackPin {
+    /// The pin as JSON members for `--json` output.
+    var json: JSONValue {
+        .object([
+            ("generation", .int(generation)), ("rolled_back_from_generation", .int(rolledBackFromGeneration)),
+            ("rolled_back_from_hash", .string(rolledBackFromHash)), ("pinned_at", .string(Describe.time(pinnedAt))),
+        ])
     }
 }
 

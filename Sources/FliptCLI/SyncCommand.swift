@@ -59,7 +59,7 @@ struct SyncCommand: AsyncParsableCommand {
 
     @Flag(
         name: .long,
-        help: "Exit 10 instead of 0 when the cached snapshot is current (304), to tell it from a new snapshot."
+        help: "Exit 10 instead of 0 when the cache did not change (a 304, or the document a rollback holds off)."
     )
     var detailedExitCodes = false
 
@@ -81,6 +81,8 @@ struct SyncCommand: AsyncParsableCommand {
         var lastGood: SnapshotMetadata?
         var flags: Int?
         var newGeneration = false
+        /// A rollback pin held the fetched document off (it is the content an operator rolled back from).
+        var heldByRollback = false
         var httpStatus: Int?
         var errorClass: String?
         var error: String?
@@ -89,7 +91,7 @@ struct SyncCommand: AsyncParsableCommand {
 
         func jsonText(now: Date) -> String {
             var members: [(String, JSONValue)] = [
-                ("outcome", .string(outcome.rawValue)), ("exit_status", .int(Int(status))),
+                ("outcome", .string(heldByRollback ? "held" : outcome.rawValue)), ("exit_status", .int(Int(status))),
             ]
             members += key.jsonMembers
             members += [
@@ -112,6 +114,11 @@ struct SyncCommand: AsyncParsableCommand {
                     + "fetched \(Describe.timeAndAge(metadata.fetchedAt, now: now))"
             }
             switch outcome {
+            case .updated where heldByRollback:
+                let generation = lastGood.map { "generation \($0.generation)" } ?? "the pinned generation"
+                return "held: the server still sends the snapshot an operator rolled back from; \(generation) stays "
+                    + "the last good snapshot of \(key), pinned (\(described ?? "")); `flipt-offline cache unpin` "
+                    + "accepts the server's snapshot"
             case .updated:
                 let generation = lastGood.map { "generation \($0.generation)" } ?? "a snapshot"
                 let what =
@@ -188,15 +195,17 @@ struct SyncCommand: AsyncParsableCommand {
                 } catch {
                     throw CommandFailure.cache(error, doing: "store the fetched snapshot (the cache was not changed)")
                 }
+                let held = metadata.isPinned
                 report = Report(
                     outcome: .updated,
                     key: key,
                     lastGood: metadata,
-                    flags: fetched.snapshot.flagCount,
+                    flags: held ? previous.flatMap { Describe.flagCount($0.document) } : fetched.snapshot.flagCount,
                     newGeneration: metadata.generation != previous?.generation,
+                    heldByRollback: held,
                     httpStatus: fetched.status,
                     duration: duration,
-                    status: ExitStatus.success
+                    status: held && detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
                 )
             case .notModified:
                 let metadata: SnapshotMetadata?

@@ -62,6 +62,25 @@ public struct SnapshotMetadata: Hashable, Sendable {
     public var size: Int
     /// Whether this generation is the key's last good snapshot, the one clients load.
     public var isLastGood: Bool
+    /// Whether a rollback pins this generation as the last good one (see ``RollbackPin``): the server's copy of
+    /// the document rolled back from is not stored again until the pin is lifted.
+    public var isPinned: Bool = false
+}
+
+/// A rollback that holds: the generation an operator rolled back to, and the content rolled back from.
+///
+/// While a key is pinned, a document fetched from the server with the content rolled back from (same SHA-256)
+/// is not stored: the pinned generation stays last good. Any other content from the server, an import,
+/// ``SnapshotStore/unpin(for:)`` or another rollback lifts or moves the pin.
+public struct RollbackPin: Hashable, Sendable {
+    /// The pinned generation (the key's last good snapshot).
+    public var generation: Int
+    /// The generation that was last good when the operator rolled back.
+    public var rolledBackFromGeneration: Int
+    /// SHA-256 of the document rolled back from, lowercase hex.
+    public var rolledBackFromHash: String
+    /// When the rollback pinned it.
+    public var pinnedAt: Date
 }
 
 /// A stored snapshot with its document.
@@ -144,6 +163,8 @@ public struct CacheEntry: Hashable, Sendable {
     public var generationCount: Int
     /// The most recent sync attempt, if any was recorded.
     public var lastAttempt: SyncAttempt?
+    /// The rollback that pins the last good snapshot, if any.
+    public var pin: RollbackPin? = nil
 }
 
 /// What ``SnapshotStore/verify()`` found.

@@ -70,7 +70,7 @@ public final class SnapshotStore: Sendable {
                 """
             )
             .first(Self.keyValues(key)) { row in
-                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(9) ?? Data())
+                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(10) ?? Data())
             }
         }
         guard let stored, options.verifiesDocumentsOnRead, SHA256.hex(stored.document) != stored.contentHash else {
@@ -102,7 +102,7 @@ public final class SnapshotStore: Sendable {
                 """
             )
             .first(Self.keyValues(key) + [.integer(Int64(generation))]) { row in
-                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(9) ?? Data())
+                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(10) ?? Data())
             }
         }
     }
@@ -171,6 +171,7 @@ public final class SnapshotStore: Sendable {
                     """
                 )
                 .first([.integer(entryID)]) { try Self.attempt($0) }
+                entry.pin = try Self.pin(entryID: entryID, in: connection)?.pin
                 return entry
             }
         }
@@ -215,6 +216,23 @@ public final class SnapshotStore: Sendable {
                 """
             )
             .first([.integer(entryID)]) { ($0.int64(0), $0.text(1)) }
+            if let pin = try Self.pin(entryID: entryID, in: connection) {
+                if pin.snapshotID == current?.0, snapshot.source == .network, pin.rolledBackFromHash == contentHash {
+                    // The server still sends the document an operator rolled back from: keep the pinned one.
+                    if let attempt {
+                        var held = attempt
+                        held.outcome = .rejected
+                        held.errorClass = Self.pinnedErrorClass
+                        try Self.insertAttempt(held, entryID: entryID, keeping: options.attemptsKept, in: connection)
+                    }
+                    return try connection.statement(
+                        "SELECT \(Self.metadataColumns), 1 FROM snapshots s WHERE s.id = ?1"
+                    )
+                    .first([.integer(pin.snapshotID)]) { try Self.metadata($0) }!
+                }
+                // Other content, an import or a seed: the pin is lifted.
+                try connection.statement("DELETE FROM rollback_pins WHERE entry_id = ?1").run([.integer(entryID)])
+            }
             let snapshotID: Int64
             if let current, current.1 == contentHash {
                 snapshotID = current.0
@@ -296,9 +314,17 @@ public final class SnapshotStore: Sendable {
 
     /// Makes a stored earlier (or later) generation the key's last good snapshot.
     ///
-    /// Fails with ``StoreError/Code/notFound`` when the generation is not stored. No generation is deleted.
+    /// With `pinning` (the default), the rollback holds: ``save(_:for:attempt:)`` of a fetched document with the
+    /// content rolled back from keeps the chosen generation last good (see ``RollbackPin``), until a document with
+    /// other content arrives or ``unpin(for:)`` is called. A rollback of a pinned key keeps the content first
+    /// rolled back from; a rollback to that very content lifts the pin. Fails with ``StoreError/Code/notFound``
+    /// when the generation is not stored. No generation is deleted.
     @discardableResult
-    public func rollback(for key: SnapshotKey, to generation: Int) throws(StoreError) -> SnapshotMetadata {
+    public func rollback(
+        for key: SnapshotKey,
+        to generation: Int,
+        pinning: Bool = true
+    ) throws(StoreError) -> SnapshotMetadata {
         try write { connection in
             let target = try connection.statement(
                 """
@@ -316,10 +342,68 @@ public final class SnapshotStore: Sendable {
                     path: path
                 )
             }
+            let current = try connection.statement(
+                """
+                SELECT s.id, s.generation, s.content_hash
+                FROM cache_entries e JOIN snapshots s ON s.id = e.last_good_snapshot_id WHERE e.id = ?1
+                """
+            )
+            .first([.integer(entryID)]) { (id: $0.int64(0), generation: $0.int64(1), hash: $0.text(2) ?? "") }
+            let targetHash = try connection.statement("SELECT content_hash FROM snapshots WHERE id = ?1")
+                .first([.integer(snapshotID)]) { $0.text(0) ?? "" }
+            let existing = try Self.pin(entryID: entryID, in: connection)
             try connection.statement("UPDATE cache_entries SET last_good_snapshot_id = ?2 WHERE id = ?1")
                 .run([.integer(entryID), .integer(snapshotID)])
+            try connection.statement("DELETE FROM rollback_pins WHERE entry_id = ?1").run([.integer(entryID)])
+            // Rolled back from: what the pin already holds off, else the snapshot that was last good.
+            let from =
+                existing.flatMap { pin in
+                    pin.snapshotID == current?.id ? (pin.rolledBackFromGeneration, pin.rolledBackFromHash) : nil
+                } ?? current.map { (Int($0.generation), $0.hash) }
+            if pinning, let from, from.1 != targetHash {
+                try connection.statement(
+                    """
+                    INSERT INTO rollback_pins (entry_id, snapshot_id, rolled_back_from_hash,
+                                               rolled_back_from_generation, pinned_at)
+                    VALUES (?1, ?2, ?3, ?4, ?5)
+                    """
+                )
+                .run([
+                    .integer(entryID), .integer(snapshotID), .text(from.1), .integer(Int64(from.0)),
+                    .text(Timestamp.string(from: Date())),
+                ])
+            }
             return try connection.statement("SELECT \(Self.metadataColumns), 1 FROM snapshots s WHERE s.id = ?1")
                 .first([.integer(snapshotID)]) { try Self.metadata($0) }!
+        }
+    }
+
+    /// The rollback that pins `key`'s last good snapshot, or `nil` when it is not pinned.
+    public func pin(for key: SnapshotKey) throws(StoreError) -> RollbackPin? {
+        try read { connection in
+            guard
+                let entryID = try connection.statement(
+                    """
+                    SELECT id FROM cache_entries
+                    WHERE server_url = ?1 AND environment = ?2 AND namespace = ?3 AND reference = ?4
+                    """
+                )
+                .first(Self.keyValues(key), { $0.int64(0) })
+            else { return nil }
+            return try Self.pin(entryID: entryID, in: connection)?.pin
+        }
+    }
+
+    /// Lifts the rollback pin of `key`, so that the next fetched document is stored whatever its content.
+    ///
+    /// Returns the pin that was lifted, or `nil` when the key was not pinned. The last good snapshot stays.
+    @discardableResult
+    public func unpin(for key: SnapshotKey) throws(StoreError) -> RollbackPin? {
+        try write { connection in
+            let entryID = try Self.entryID(for: key, in: connection)
+            let pin = try Self.pin(entryID: entryID, in: connection)
+            try connection.statement("DELETE FROM rollback_pins WHERE entry_id = ?1").run([.integer(entryID)])
+            return pin?.pin
         }
     }
 
@@ -449,8 +533,10 @@ public final class SnapshotStore: Sendable {
         return try read { connection in try connection.transaction { try body(connection) } }
     }
 
+    /// The metadata of snapshot `s`: nine columns, the last whether a rollback pins it.
     static let metadataColumns =
-        "s.generation, s.source, s.etag, s.fetched_at, s.server_date, s.last_confirmed_at, s.content_hash, s.size"
+        "s.generation, s.source, s.etag, s.fetched_at, s.server_date, s.last_confirmed_at, s.content_hash, s.size, "
+        + "EXISTS (SELECT 1 FROM rollback_pins p WHERE p.snapshot_id = s.id)"
 
     static func keyValues(_ key: SnapshotKey) -> [SQLValue] {
         [.text(key.serverURL), .text(key.environment), .text(key.namespace), .text(key.reference)]
@@ -484,7 +570,8 @@ public final class SnapshotStore: Sendable {
             lastConfirmedAt: try date(5),
             contentHash: row.text(offset + 6) ?? "",
             size: Int(row.int64(offset + 7)),
-            isLastGood: isLastGood ?? (row.int64(offset + 8) == 1)
+            isLastGood: isLastGood ?? (row.int64(offset + 9) == 1),
+            isPinned: row.int64(offset + 8) == 1
         )
     }
 
@@ -520,6 +607,36 @@ public final class SnapshotStore: Sendable {
             """
         )
         .first(keyValues(key)) { $0.int64(0) }!
+    }
+
+    /// The error class of an attempt whose document a rollback pin held off (outcome `rejected`).
+    public static let pinnedErrorClass = "pinned"
+
+    /// The entry's pin when it still pins the last good snapshot (a pin left on another generation, which only
+    /// an edit by hand makes, does not hold).
+    static func pin(
+        entryID: Int64,
+        in connection: Connection
+    ) throws -> (snapshotID: Int64, rolledBackFromHash: String, rolledBackFromGeneration: Int, pin: RollbackPin)? {
+        try connection.statement(
+            """
+            SELECT p.snapshot_id, p.rolled_back_from_hash, p.rolled_back_from_generation, p.pinned_at, s.generation
+            FROM rollback_pins p JOIN cache_entries e ON e.id = p.entry_id
+            JOIN snapshots s ON s.id = p.snapshot_id AND s.id = e.last_good_snapshot_id
+            WHERE p.entry_id = ?1
+            """
+        )
+        .first([.integer(entryID)]) { row in
+            let hash = row.text(1) ?? ""
+            let from = Int(row.int64(2))
+            let pin = RollbackPin(
+                generation: Int(row.int64(4)),
+                rolledBackFromGeneration: from,
+                rolledBackFromHash: hash,
+                pinnedAt: row.text(3).flatMap(Timestamp.date(from:)) ?? Date(timeIntervalSince1970: 0)
+            )
+            return (row.int64(0), hash, from, pin)
+        }
     }
 
     /// Inserts a snapshot row from its ten column values and returns its id.

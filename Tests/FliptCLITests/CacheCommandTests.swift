@@ -168,6 +168,51 @@ struct CacheCommandTests {
         }
     }
 
+    @Test("a rollback holds: sync keeps it while the server sends the bad document, until unpin or new content")
+    func rollbackHolds() async throws {
+        try await withWorkspace { workspace in
+            try await syncRevisions(2, in: workspace)  // the server keeps serving revision 1 (generation 2)
+            let cache = ["--cache", workspace.cache]
+            let rolled = try await workspace.tool(["cache", "rollback"] + cache)
+            #expect(rolled.status == 0, "\(rolled)")
+            #expect(rolled.stdout.contains("pinned: a sync that brings the content of generation 2 again"))
+
+            let held = try await workspace.sync()
+            #expect(held.status == 0, "\(held)")
+            #expect(held.stdout.hasPrefix("held: the server still sends the snapshot"), "\(held.stdout)")
+            #expect(held.stdout.contains("generation 1 stays the last good snapshot"))
+            let detailed = try await workspace.sync(["--json", "--detailed-exit-codes"])
+            #expect(detailed.status == 10, "\(detailed)")
+            #expect(try detailed.json()["outcome"] as? String == "held")
+
+            let shown = try await workspace.show()
+            #expect(try lastGood(shown)["generation"] as? Int == 1)
+            let pin = try #require(shown["pin"] as? [String: Any])
+            #expect(pin["rolled_back_from_generation"] as? Int == 2)
+            #expect(attempts(shown).first?["error_class"] as? String == "pinned")
+            let text = try await workspace.tool(["cache", "show", "--url", workspace.url] + cache)
+            #expect(text.stdout.contains("Pinned"), "\(text.stdout)")
+
+            let unpinned = try await workspace.tool(["cache", "unpin"] + cache)
+            #expect(unpinned.status == 0, "\(unpinned)")
+            #expect(unpinned.stdout.hasPrefix("unpinned: generation 1"), "\(unpinned.stdout)")
+            let again = try await workspace.tool(["cache", "unpin"] + cache)
+            #expect(again.stdout.hasPrefix("not pinned"), "\(again.stdout)")
+            let taken = try await workspace.sync()
+            #expect(taken.stdout.hasPrefix("updated:"), "\(taken.stdout)")
+            // The server's document is stored again as a new generation (generations only move forward).
+            #expect(try lastGood(try await workspace.show())["generation"] as? Int == 3)
+
+            // Pinned again; new content from the server lifts the pin on its own.
+            let pinnedAgain = try await workspace.tool(["cache", "rollback"] + cache)
+            #expect(pinnedAgain.status == 0, "\(pinnedAgain)")
+            workspace.server.setDocument(json: FixtureDocument.json(flagCount: 4, revision: 7))
+            let fixed = try await workspace.sync()
+            #expect(fixed.stdout.hasPrefix("updated: new snapshot stored as generation 4"), "\(fixed.stdout)")
+            #expect(try await workspace.show()["pin"] is NSNull)
+        }
+    }
+
     @Test("verify passes a healthy file and fails a tampered or foreign one")
     func verify() async throws {
         try await withWorkspace { workspace in

@@ -1,0 +1,113 @@
+import FliptEngine
+import FliptStore
+import FliptSync
+import Foundation
+
+extension ClientCore {
+    /// Handles a fetched document while an operator's rollback pins the cache (`flipt-offline cache rollback`).
+    ///
+    /// Returns `false` when no pin holds this document off: the caller applies it as usual (the save lifts a pin
+    /// of other content). Returns `true` when the document is the one rolled back from: the store keeps the
+    /// pinned generation (and logs the attempt as held), and the client serves that generation, switching to it
+    /// if it still served the document rolled back from.
+    func holdsOffRollback(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) -> Bool {
+        guard let store, let pin = currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else {
+            return false
+        }
+        if !store.isReadOnly {
+            do {
+                try store.save(
+                    NewSnapshot(
+                        document: Data(fetched.document),
+                        etag: fetched.etag,
+                        fetchedAt: now,
+                        serverDate: fetched.serverDate,
+                        source: .network
+                    ),
+                    for: key,
+                    attempt: SyncAttempt(
+                        startedAt: timing.startedAt,
+                        outcome: .updated,
+                        httpStatus: fetched.status,
+                        duration: timing.duration
+                    )
+                )
+            } catch {
+                logger.error(
+                    "Could not record the held-off snapshot in the cache; still serving the pinned generation",
+                    metadata: ["error": "\(error)"]
+                )
+            }
+        }
+        logger.warning(
+            """
+            The server still sends the snapshot an operator rolled back from; serving the pinned generation \
+            (`flipt-offline cache unpin` accepts the server's snapshot)
+            """,
+            metadata: ["namespace": "\(namespace)", "generation": "\(pin.generation)"]
+        )
+        servePinned(pin, at: now)
+        return true
+    }
+
+    /// After a `304 Not Modified`: when the snapshot in memory is the one an operator has since rolled back from,
+    /// switch to the pinned generation (the server confirmed the document the rollback holds off).
+    func servePinnedAfterConfirmation(at now: Date) {
+        guard let pin = currentPin() else { return }
+        let document = state.withLock { $0.served?.document }
+        guard let document, SHA256.hex(document) == pin.rolledBackFromHash else { return }
+        servePinned(pin, at: now)
+    }
+
+    /// The pin on the client's cache key, or `nil` (no cache, not pinned, or the cache unreadable).
+    func currentPin() -> RollbackPin? {
+        guard let store else { return nil }
+        let pin: RollbackPin?
+        do {
+            pin = try store.pin(for: key)
+        } catch {
+            return nil
+        }
+        state.withLock { $0.pinnedByRollback = pin != nil }
+        return pin
+    }
+
+    /// Loads the pinned generation and serves it, unless it is already served.
+    private func servePinned(_ pin: RollbackPin, at now: Date) {
+        guard let store else { return }
+        let stored: StoredSnapshot
+        let snapshot: Snapshot
+        do {
+            guard let found = try store.snapshot(for: key, generation: pin.generation) else { return }
+            stored = found
+            snapshot = try Snapshot(document: [UInt8](stored.document))
+        } catch {
+            logger.error(
+                "Could not load the pinned generation from the cache",
+                metadata: ["generation": "\(pin.generation)", "error": "\(error)"]
+            )
+            return
+        }
+        guard snapshot.namespaceKey == namespace else { return }
+        let document = [UInt8](stored.document)
+        let replaced = state.withLock { state -> ClientStatus? in
+            guard !state.closed else { return nil }
+            state.fetchFailure = nil
+            state.lastAttemptAt = now
+            state.hasFetched = true
+            if state.served?.document == document { return nil }
+            state.served = Served(
+                evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
+                document: document,
+                source: .cache,
+                etag: stored.etag,
+                fetchedAt: stored.fetchedAt,
+                lastConfirmedAt: stored.lastConfirmedAt,
+                ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
+                mark: .now
+            )
+            return status(of: state, now: ContinuousClock.now)
+        }
+        if let replaced { publish([.snapshotReplaced(replaced)]) }
+    }
+}
