@@ -31,7 +31,12 @@ struct MigratorTests {
                 "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') ORDER BY name"
             )
             .rows { $0.text(0) ?? "" }
-            #expect(tables == ["cache_entries", "cached_snapshots", "rollback_pins", "schema_migrations", "snapshots", "sync_attempts"])
+            #expect(
+                tables == [
+                    "cache_entries", "cached_snapshots", "rollback_pins", "schema_migrations", "snapshots",
+                    "sync_attempts",
+                ]
+            )
             // Each commit is synced (a power cut keeps every saved snapshot), unless the options say otherwise.
             #expect(try store.synchronousLevel() == 2)
             let unsynced = try SnapshotStore(path: path, options: .init(syncsEachCommit: false))
