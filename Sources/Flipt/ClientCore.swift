@@ -131,12 +131,14 @@ final class ClientCore: Sendable {
         self.options = options
         self.logger = options.logger
         let configuration = try Self.syncConfiguration(namespace: namespace, options: options)
-        do {
-            fetcher = try SnapshotFetcher(
-                configuration: configuration,
-                transport: options.transport,
-                logger: options.logger
-            )
+        do throws(SyncError) {
+            let transport: any HTTPTransport
+            if let given = options.transport {
+                transport = given
+            } else {
+                transport = try SharedResources.transport(for: configuration, logger: options.logger)
+            }
+            fetcher = try SnapshotFetcher(configuration: configuration, transport: transport, logger: options.logger)
         } catch {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }
@@ -210,7 +212,7 @@ final class ClientCore: Sendable {
             )
         }
         do {
-            let store = try SnapshotStore(
+            let store = try SharedResources.store(
                 path: path,
                 options: SnapshotStore.Options(generationsKept: options.cache.historyDepth, logger: options.logger)
             )

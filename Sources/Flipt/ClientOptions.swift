@@ -129,12 +129,13 @@ public struct ClientOptions: Sendable {
     public var cache: CacheOptions
     /// Where the client logs fetches, failures and cache problems (default: nowhere). Tokens are never logged.
     public var logger: Logger
-    /// The HTTP client to fetch with; nil (the default) for one of the client's own, made with ``tls``.
+    /// The HTTP client to fetch with; nil (the default) for the process's shared one for ``url``'s server and ``tls``.
     ///
-    /// Give one transport from ``makeTransport()`` to the clients of several namespaces of one server, so that their
-    /// requests share one connection pool (a stream still holds a connection of its own). A client never shuts
-    /// down a transport it was given: its owner calls `shutdown()` once, after shutting down every client that
-    /// uses it. ``tls`` is then the transport's: it is not read.
+    /// With nil, the clients of several namespaces of one server already share one connection pool (a stream
+    /// still holds a connection of its own), released with the last client that uses it; their cache file is
+    /// likewise opened once. Give a transport from ``makeTransport()`` to own its lifetime instead: a client never
+    /// shuts down a transport it was given; its owner calls `shutdown()` once, after shutting down every client
+    /// that uses it. ``tls`` is then the transport's: it is not read.
     public var transport: (any HTTPTransport)?
     /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
     /// tests can shorten the waits; the policy itself is fixed for users.

@@ -1,4 +1,5 @@
 import Flipt
+import FliptStore
 import FliptSync
 import FliptTestSupport
 import Foundation
@@ -56,13 +57,64 @@ struct SharedTransportTests {
             for client in shared { await client.shutdown() }
             await transport.shutdown()
 
-            // The control: a transport per client, one connection each.
+            // With no transport given, the clients of one server share the process's default one the same way.
             server.resetLog()
             options.transport = nil
-            let separate = try await Self.startOneByOne(server: server, options: options)
+            let automatic = try await Self.startOneByOne(server: server, options: options)
+            #expect(server.traffic.connections == 1, "\(Self.namespacesByConnection(server))")
+            for client in automatic { await client.shutdown() }
+
+            // The control: a transport per client, one connection each.
+            server.resetLog()
+            var separate: [FliptClient] = []
+            var transports: [any HTTPTransport] = []
+            for namespace in Self.namespaces {
+                var own = options
+                own.transport = try options.makeTransport()
+                transports.append(own.transport!)
+                let client = try FliptClient(namespace: namespace, options: own)
+                try await client.waitUntilReady(timeout: .seconds(20))
+                separate.append(client)
+            }
             #expect(server.traffic.connections == Self.namespaces.count)
             #expect(Self.namespacesByConnection(server).values.allSatisfy { $0.count == 1 })
             for client in separate { await client.shutdown() }
+            for transport in transports { await transport.shutdown() }
+        }
+    }
+
+    /// How many of this process's open file descriptors name `path`.
+    static func openDescriptors(of path: String) throws -> Int {
+        let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").filter { fd in
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)")) == target
+        }.count
+    }
+
+    @Test("the clients of several namespaces keep one connection to their cache file, closed with the last client")
+    func oneCacheConnection() async throws {
+        try await withTemporaryDirectory { directory in
+            let cache = directory + "/cache.sqlite3"
+            try await withTestServer { server in
+                for namespace in Self.namespaces {
+                    server.setDocument(FixtureDocument.bytes(namespace: namespace), namespace: namespace)
+                }
+                let options = testOptions(url: server.baseURL, cache: cache, updateInterval: .seconds(3600))
+                var clients = try await Self.startOneByOne(server: server, options: options)
+                #expect(try Self.openDescriptors(of: cache) == 1)
+                do {
+                    // Each namespace is in the one file. (This reader is a connection of its own.)
+                    let store = try SnapshotStore(path: cache, options: .init(readOnly: true))
+                    #expect(
+                        await eventually { Set((try? store.keys().map(\.namespace)) ?? []) == Set(Self.namespaces) }
+                    )
+                }
+
+                for client in clients { await client.shutdown() }
+                clients.removeAll()
+                // SQLite defers closing a file while another connection of the process holds it: all close now.
+                #expect(await eventually { (try? Self.openDescriptors(of: cache)) == 0 })
+            }
         }
     }
 
