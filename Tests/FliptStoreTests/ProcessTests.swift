@@ -1,4 +1,5 @@
 import FliptEngine
+import FliptTestSupport
 import Foundation
 import Testing
 
@@ -50,7 +51,7 @@ struct ProcessTests {
             _ = try SnapshotStore(path: path)  // create the file, so both writers race on writes, not creation
             let count = 40
             let writers = try ["a", "b"].map { try Self.writer(path: path, count: count, flags: 100, tag: $0) }
-            for writer in writers { try writer.run() }
+            for writer in writers { try ChildProcesses.run(writer) }
             let reader = try SnapshotStore(path: path)
             var reads = 0
             while writers.contains(where: \.isRunning) {
@@ -100,7 +101,7 @@ struct ProcessTests {
                 let writer = try Self.writer(path: path, count: 0, flags: flags, tag: "k\(round)")
                 let output = Pipe()
                 writer.standardOutput = output
-                try writer.run()
+                try ChildProcesses.run(writer)
                 if round % 5 == 0 {
                     usleep(UInt32.random(in: 0...150_000, using: &generator))
                 } else {

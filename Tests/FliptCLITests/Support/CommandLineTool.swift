@@ -121,7 +121,7 @@ enum CommandLineTool {
         process.standardOutput = stdout
         process.standardError = stderr
         process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
+        try ChildProcesses.run(process)
         if let input {
             DispatchQueue.global().async {
                 stdin.fileHandleForWriting.write(input)
@@ -183,7 +183,7 @@ final class RunningTool: Sendable {
         process.standardError = stderr
         self.process = process
         process.terminationHandler = { [exited] _ in exited.value.withLock { $0 = .now } }
-        try process.run()
+        try ChildProcesses.run(process)
         output = PipeOutput(reading: stdout)
         errors = PipeOutput(reading: stderr)
     }

@@ -68,7 +68,7 @@ final class ToolProcess: Sendable {
         process.standardError = stderr
         process.terminationHandler = { [exitFlag] _ in exitFlag.value.withLock { $0 = true } }
         self.process = process
-        try process.run()
+        try ChildProcesses.run(process)
         output = PipeOutput(reading: stdout)
         errors = PipeOutput(reading: stderr)
     }
