@@ -50,7 +50,10 @@ let package = Package(
         // SQLite persistence of snapshots: connection, statements, migrator, SnapshotStore.
         .target(
             name: "FliptStore",
-            dependencies: ["CFliptSQLite", .product(name: "Logging", package: "swift-log")]
+            dependencies: [
+                "CFliptSQLite", .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
         // HTTP: conditional polling, NDJSON streaming, retry and back-off policies.
         .target(
