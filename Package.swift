@@ -112,7 +112,8 @@ let package = Package(
         .target(
             name: "FliptTestSupport",
             dependencies: [
-                "FliptEngine", "FliptGzip",
+                "FliptEngine", "FliptGzip", .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOSSL", package: "swift-nio-ssl", condition: .when(platforms: [.linux])),

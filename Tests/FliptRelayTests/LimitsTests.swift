@@ -1,3 +1,4 @@
+import FliptTestSupport
 import Foundation
 import Logging
 import NIOCore
@@ -162,7 +163,7 @@ struct LimitsTests {
 
     @Test("past maxConnections: 503 with Retry-After: 1, closed, logged once per interval; others still served")
     func connectionLimit() async throws {
-        let log = LogLines()
+        let log = LogRecorder(level: .debug)
         try await RelayFixtures.withServer(
             catalog: SnapshotCatalog(),
             configuration: .init(maxConnections: 3, refusalLogInterval: .seconds(3600), logger: log.logger)
@@ -194,7 +195,7 @@ struct LimitsTests {
 
     @Test("the open-file soft limit is raised to the hard limit, and the connection limit fits inside it")
     func openFileLimit() async throws {
-        let log = LogLines()
+        let log = LogRecorder(level: .debug)
         try await RelayFixtures.withServer(
             catalog: SnapshotCatalog(),
             configuration: .init(maxConnections: 100_000_000, logger: log.logger)
@@ -209,7 +210,7 @@ struct LimitsTests {
 
     @Test("request logs (debug) name the client's address; refusals are rate-limited per kind")
     func logs() async throws {
-        let log = LogLines()
+        let log = LogRecorder(level: .debug)
         try await RelayFixtures.withServer(
             catalog: SnapshotCatalog(),
             configuration: .init(refusalLogInterval: .seconds(3600), logger: log.logger)

@@ -77,10 +77,10 @@ struct RelaySecurityTests {
                 #expect(try status("b", ["Authorization: Bearer \(Self.token)"]) == 200)
 
                 try Data("sha256:zz\n".utf8).write(to: URL(fileURLWithPath: path))
-                let logs = LogLines()
+                let logs = LogRecorder(level: .debug)
                 #expect(!security.reload(logger: logs.logger))
                 #expect(logs.matching("error the client tokens were not reloaded").count == 1)
-                #expect(logs.all.allSatisfy { !$0.contains(Self.token) })
+                #expect(logs.lines.allSatisfy { !$0.contains(Self.token) })
                 #expect(try status("b", ["Authorization: Bearer \(Self.token)"]) == 200)
             }
         }
@@ -101,14 +101,14 @@ struct RelaySecurityTests {
             // An expired certificate still loads, with a warning.
             try Data(TestCertificates.expiredCertificate.utf8).write(to: chain)
             try Data(TestCertificates.expiredPrivateKey.utf8).write(to: key)
-            let logs = LogLines()
+            let logs = LogRecorder(level: .debug)
             #expect(security.reload(logger: logs.logger))
             #expect(logs.matching("notice reloaded the TLS files: certificate chain \(chain.path)").count == 1)
             #expect(logs.matching("warning The certificate in \(chain.path) expired on 2021-01-01").count == 1)
             #expect(configuration.tlsContext() === tls.context)
 
             try Data("not PEM".utf8).write(to: key)
-            let failed = LogLines()
+            let failed = LogRecorder(level: .debug)
             #expect(!security.reload(logger: failed.logger))
             #expect(failed.matching("error the TLS files were not reloaded").first?.contains(key.path) == true)
         }

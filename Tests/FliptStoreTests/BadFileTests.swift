@@ -1,4 +1,5 @@
 import FliptEngine
+import FliptTestSupport
 import Foundation
 import Logging
 import Synchronization
@@ -54,7 +55,7 @@ struct BadFileTests {
             )
             let damaged = try #require(contents(of: path))
 
-            let messages = LogCapture()
+            let messages = LogRecorder()
             let store = try SnapshotStore(
                 path: path,
                 options: .init(checksIntegrityOnOpen: fullCheckOnOpen, logger: messages.logger)
@@ -90,7 +91,7 @@ struct BadFileTests {
             bytes[marker.upperBound - 2] = UInt8(ascii: "7")
             try bytes.write(to: URL(fileURLWithPath: path))
 
-            let messages = LogCapture()
+            let messages = LogRecorder()
             let unverified = try #require(try SnapshotStore(path: path).lastGood(for: testKey))
             #expect(unverified.generation == 3)
             #expect(SHA256.hex(unverified.document) != unverified.contentHash)
@@ -190,7 +191,7 @@ struct BadFileTests {
             let last = try populate(path)
             try ReadOnlyFiles.make([path])
             try #require(!ReadOnlyFiles.isWritable(path), "the test setup failed to make the file read-only")
-            let messages = LogCapture()
+            let messages = LogRecorder()
             let store = try SnapshotStore(path: path, options: .init(logger: messages.logger))
             #expect(store.isReadOnly)
             #expect(try store.lastGood(for: testKey)?.document == last)
@@ -284,33 +285,6 @@ struct BadFileTests {
             #expect(try store.lastGood(for: testKey)?.document == last)
             #expect(throws: StoreError.self) { try store.prune(keeping: 1) }
             #expect(contents(of: path) == before)
-        }
-    }
-}
-
-/// Collects log lines in memory so that tests can check what the store reported.
-final class LogCapture: Sendable {
-    private let storage = Mutex<[String]>([])
-
-    var lines: [String] { storage.withLock { $0 } }
-
-    var logger: Logger {
-        Logger(label: "test") { _ in Handler(capture: self) }
-    }
-
-    private struct Handler: LogHandler {
-        let capture: LogCapture
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let fields = (event.metadata ?? [:]).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: " ")
-            capture.storage.withLock { $0.append("\(event.level) \(event.message) \(fields)") }
         }
     }
 }

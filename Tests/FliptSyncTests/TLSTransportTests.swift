@@ -6,43 +6,6 @@ import Logging
 import Synchronization
 import Testing
 
-/// Every log line at any level, with its metadata, for checks on warnings and secrets.
-final class CapturedLog: Sendable {
-    private let entries = Mutex<[(level: Logger.Level, text: String)]>([])
-
-    /// A logger at trace level that writes here.
-    var logger: Logger {
-        var logger = Logger(label: "tls-test") { _ in CapturingLogHandler(sink: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-
-    func append(_ level: Logger.Level, _ text: String) {
-        entries.withLock { $0.append((level, text)) }
-    }
-
-    var lines: [String] { entries.withLock { $0.map(\.text) } }
-
-    var warnings: [String] { entries.withLock { $0.filter { $0.level == .warning }.map(\.text) } }
-}
-
-/// Sends every log event to a ``CapturedLog``.
-struct CapturingLogHandler: LogHandler {
-    let sink: CapturedLog
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        sink.append(event.level, "\(event.message) \(merged.map { "\($0)=\($1)" }.sorted().joined(separator: " "))")
-    }
-}
-
 /// Runs `body` with an ``AsyncHTTPClientTransport`` and shuts it down afterwards.
 func withClientTransport<Result>(
     tls: TLSOptions = TLSOptions(),
@@ -157,7 +120,7 @@ struct TLSTransportTests {
             server.setDocument(FixtureDocument.bytes())
             server.requireAuthentication(clientTokens: [Self.token])
             server.enqueue(.status(503))
-            let log = CapturedLog()
+            let log = LogRecorder()
             let fetcher = try tlsFetcher(
                 forwarder.baseURL,
                 tls: TLSOptions(insecureSkipVerify: true),

@@ -6,36 +6,6 @@ import Logging
 import Synchronization
 import Testing
 
-/// Every rendered log line (message and metadata), kept to search it for secrets.
-final class LogLines: Sendable {
-    let lines = Mutex<[String]>([])
-
-    /// A logger at trace level whose every line lands here.
-    var logger: Logger {
-        var logger = Logger(label: "test") { _ in CollectingLogHandler(sink: self) }
-        logger.logLevel = .trace
-        return logger
-    }
-}
-
-/// A log handler that appends every line to a ``LogLines``.
-struct CollectingLogHandler: LogHandler {
-    let sink: LogLines
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let line = "\(event.level) \(event.message) \(merged.map { "\($0)=\($1)" }.sorted().joined(separator: " "))"
-        sink.lines.withLock { $0.append(line) }
-    }
-}
-
 @Suite("Secrets never reach the cache file, the logs or error messages; files are owner-only")
 struct SecretsTests {
     static let token = "s3cr3t-token-7d1e9b"
@@ -72,7 +42,7 @@ struct SecretsTests {
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 server.requireAuthentication(clientTokens: [Self.token])
-                let collector = LogLines()
+                let collector = LogRecorder()
                 var options = testOptions(
                     url: server.baseURL,
                     cache: directory + "/cache.sqlite3",
@@ -108,7 +78,7 @@ struct SecretsTests {
                 messages.append(String(reflecting: options.authentication))
                 messages.append("\(options)")
                 try Self.expectNoSecrets(inFilesOf: directory)
-                let lines = collector.lines.withLock { $0 }
+                let lines = collector.lines
                 #expect(lines.count > 5, "the logger saw too little to prove anything")
                 Self.expectNoSecrets(in: lines, "the logs")
                 Self.expectNoSecrets(in: messages, "errors, events or status")
@@ -152,7 +122,7 @@ struct SecretsTests {
         server.setDocument(FixtureDocument.bytes(revision: 1))
         server.requireAuthentication(clientTokens: [Self.token])
         server.enqueue(.status(503))
-        let collector = LogLines()
+        let collector = LogRecorder()
         var options = testOptions(url: forwarder.baseURL, cache: nil, authentication: .clientToken(Self.token))
         options.tls = TLSOptions(insecureSkipVerify: true)
         options.logger = collector.logger
@@ -161,7 +131,7 @@ struct SecretsTests {
         #expect(try servedRevision(client) == "revision 1")
         await client.shutdown()
         #expect(server.requests.contains { $0.header("Authorization") == "Bearer \(Self.token)" })
-        let lines = collector.lines.withLock { $0 }
+        let lines = collector.lines
         #expect(lines.filter { $0.hasPrefix("warning") && $0.contains("verification is disabled") }.count == 1)
         #expect(lines.count > 2, "the logger saw too little to prove anything")
         Self.expectNoSecrets(in: lines, "the logs")
