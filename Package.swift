@@ -78,6 +78,7 @@ let package = Package(
             name: "Flipt",
             dependencies: [
                 "FliptEngine", "FliptStore", "FliptSync", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The `flipt-offline` command-line tool.
@@ -139,6 +140,7 @@ let package = Package(
                 "Flipt", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync", "FliptTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),

@@ -557,14 +557,16 @@ final class ClientCore: Sendable {
 
     // MARK: Lifecycle
 
-    func start() {
-        let task = Task.detached { [self] in await self.runSync() }
-        let alreadyClosed = state.withLock { state -> Bool in
-            if state.closed { return true }
+    /// Starts the background sync unless it runs already; returns its task, or nil once the client is closed.
+    @discardableResult
+    func start() -> Task<Void, Never>? {
+        state.withLock { state -> Task<Void, Never>? in
+            if state.closed { return nil }
+            if let running = state.syncTask { return running }
+            let task = Task.detached { [self] in await self.runSync() }
             state.syncTask = task
-            return false
+            return task
         }
-        if alreadyClosed { task.cancel() }
     }
 
     func close() {

@@ -42,6 +42,23 @@ public final class FliptClient: Sendable {
         core.start()
     }
 
+    /// Creates a client that evaluates from the cache or seed at once and starts syncing only when its ``run()``
+    /// runs: the form for a `ServiceGroup`, which then owns the client's lifetime.
+    ///
+    /// - Parameters:
+    ///   - namespace: the namespace to evaluate (default `default`).
+    ///   - options: the server, credentials, fetch mode, error strategy and cache.
+    ///   - startsSyncing: `true` to start syncing now, as ``init(namespace:options:)`` does; `false` to wait for
+    ///     ``run()``.
+    /// - Throws: the errors of ``init(namespace:options:)``.
+    public init(namespace: String = "default", options: ClientOptions = ClientOptions(), startsSyncing: Bool)
+        throws(FliptError)
+    {
+        self.namespace = namespace
+        core = try ClientCore(namespace: namespace, options: options)
+        if startsSyncing { core.start() }
+    }
+
     deinit {
         core.close()
     }
