@@ -51,7 +51,11 @@ public final class FliptClient: Sendable {
     ///   - startsSyncing: `true` to start syncing now, as ``init(namespace:options:)`` does; `false` to wait for
     ///     ``run()``.
     /// - Throws: the errors of ``init(namespace:options:)``.
-    public init(namespace: String = "default", options: ClientOptions = ClientOptions(), startsSyncing: Bool)
+    public init(
+        namespace: String = "default",
+        options: ClientOptions = ClientOptions(),
+        startsSyncing: Bool
+    )
         throws(FliptError)
     {
         self.namespace = namespace
