@@ -130,7 +130,7 @@ extension ClientCore {
                 )
             )
         }
-        if recovered { publish([.recovered(current)]) }
+        publish(recovered ? [.confirmed(current), .recovered(current)] : [.confirmed(current)])
         servePinnedAfterConfirmation(at: now)
     }
 

@@ -55,4 +55,6 @@ public enum ClientEvent: Sendable, Hashable {
     case fetchFailed(FliptError)
     /// A fetch succeeded after one or more failures, or a stale snapshot was confirmed or replaced.
     case recovered(ClientStatus)
+    /// The server confirmed the snapshot in use (a `304 Not Modified`): nothing changed but its age.
+    case confirmed(ClientStatus)
 }

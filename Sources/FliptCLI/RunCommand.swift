@@ -3,9 +3,12 @@ import Flipt
 import FliptRelay
 import FliptStore
 import Foundation
+import Logging
 import Metrics
 import Prometheus
+import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// `flipt-offline run`: keep the cache in sync until SIGINT or SIGTERM, logging each outcome.
 struct RunCommand: AsyncParsableCommand {
@@ -83,89 +86,95 @@ struct RunCommand: AsyncParsableCommand {
 
     private func keepSyncing() async throws {
         let options = try client.clientOptions(cachePath: cache.path)
-        // Watch the signals before the client starts, so that an early one is not lost.
-        let signals = SignalWatch()
-        defer { signals.cancel() }
+        // Trap the signals before the client starts, so that an early one is not lost.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         // The backend first: the client takes the factory in force when it is created.
         let registry = metricsListen.map { _ in PrometheusCollectorRegistry() }
         if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
         let flipt: FliptClient
         do {
-            flipt = try FliptClient(namespace: client.namespace, options: options)
+            flipt = try FliptClient(namespace: client.namespace, options: options, startsSyncing: false)
         } catch {
             let status = error.underlying is StoreError ? ExitStatus.cache : ExitStatus.usage
             throw CommandFailure(status, error.message)
         }
-        var metrics: MetricsServer?
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        var metricsURL: String?
         if let registry, let metricsListen, let address = ListenAddress(parsing: metricsListen) {
             let server = MetricsServer(
                 configuration: MetricsServer.Configuration(address: address) { registry.emitToBuffer() }
             )
             do throws(RelaySocketError) {
-                try await server.start()
+                metricsURL = "\(try await server.start().url)/metrics"
             } catch {
-                await flipt.shutdown()
+                flipt.close()
                 throw CommandFailure(
                     ExitStatus.failed,
                     "cannot listen for metrics on \(error.address): \(error.operation) failed: \(error.reason); "
                         + "choose another address or port with --metrics-listen"
                 )
             }
-            metrics = server
+            services.append(.init(service: server))
         }
         let log = RunLog(json: json)
-        let events = flipt.events()
-        let initial = flipt.status
+        let events = flipt.events()  // subscribed before the sync starts: no outcome is missed
         var fields = [
             ("server", options.url), ("namespace", client.namespace), ("environment", options.environment),
             ("mode", options.fetchMode.rawValue), ("interval", client.updateInterval.text), ("cache", cache.path),
         ]
-        if let bound = metrics?.boundAddress { fields.append(("metrics", "\(bound.url)/metrics")) }
-        log.start(initial, fields: fields)
-        let eventTask = Task {
-            for await event in events { log.record(event, current: flipt.status) }
+        if let metricsURL { fields.append(("metrics", metricsURL)) }
+        log.start(flipt.status, fields: fields)
+        // Stopped in reverse order: the metrics endpoint, then the client (which ends the event stream), then the
+        // log of its events, so that an outcome that lands while the client closes is still logged.
+        let group = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: [
+                    .init(
+                        service: EventLog(events: events, log: log, client: flipt),
+                        successTerminationBehavior: .ignore
+                    ), .init(service: flipt),
+                ]
+                    + services,
+                logger: Logger(label: "flipt-offline.run", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
+        )
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var iterator = signals.makeAsyncIterator()
+            let signal = await iterator.next()
+            log.line("stopping", [("signal", .string(signal.map(String.init(describing:)) ?? "SIGTERM"))])
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
-        let watchTask = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(50))
-                log.observe(flipt.status)
-            }
-        }
-        let number = await signals.next() ?? SIGTERM
-        // Stop the watcher first and report what it has not reported yet, so that its lines come before this one.
-        watchTask.cancel()
-        await watchTask.value
-        log.observe(flipt.status)
-        log.line("stopping", [("signal", .string(SignalWatch.name(of: number)))])
-        await flipt.shutdown()
-        metrics?.stop()
-        await eventTask.value
         log.line("stopped", [])
+    }
+}
+
+/// Logs the client's events as `run` lines until the client closes (which ends the stream).
+private struct EventLog: Service {
+    let events: AsyncStream<ClientEvent>
+    let log: RunLog
+    let client: FliptClient
+
+    func run() async throws {
+        for await event in events { log.record(event, current: client.status) }
+        // The stream ends when the client stops, just before the group asks this service to stop: a service that
+        // ended out of turn would fail the group's graceful shutdown.
+        try? await gracefulShutdown()
     }
 }
 
 /// The log of `run`: one line per outcome, text (`time event key=value …`) or JSON.
 ///
-/// Events from the client stream give updates, failures, recoveries and staleness. A `304` raises no event, so a
-/// watcher compares statuses: a newer attempt time with no error and the same fetch time is a confirmation.
+/// Events from the client stream give updates, confirmations (`304`), failures, recoveries and staleness.
 final class RunLog: Sendable {
-    private struct State {
-        var lastAttemptAt: Date?
-        var fetchedAt: Date?
-    }
-
     private let json: Bool
-    private let state = Mutex(State())
 
     init(json: Bool) {
         self.json = json
     }
 
     func start(_ status: ClientStatus, fields: [(String, String)]) {
-        state.withLock { state in
-            state.lastAttemptAt = status.lastAttemptAt
-            state.fetchedAt = status.fetchedAt
-        }
         var members = fields.map { ($0.0, JSONValue.string($0.1)) }
         members += Self.members(of: status)
         if let problem = status.cacheProblem { members.append(("cache_problem", .string(problem))) }
@@ -175,34 +184,18 @@ final class RunLog: Sendable {
     func record(_ event: ClientEvent, current: ClientStatus) {
         switch event {
         case .snapshotReplaced(let status):
-            state.withLock { state in
-                state.lastAttemptAt = Self.later(state.lastAttemptAt, status.lastAttemptAt)
-                state.fetchedAt = status.fetchedAt
-            }
             line("updated", Self.members(of: status))
         case .recovered(let status):
-            state.withLock { $0.lastAttemptAt = Self.later($0.lastAttemptAt, status.lastAttemptAt) }
             line("recovered", Self.members(of: status))
         case .becameStale(let status):
             line("stale", Self.members(of: status))
+        case .confirmed(let status):
+            line("not_modified", Self.members(of: status))
         case .fetchFailed(let error):
-            state.withLock { $0.lastAttemptAt = Self.later($0.lastAttemptAt, current.lastAttemptAt) }
             var members: [(String, JSONValue)] = [("error", .string(error.message))]
             if let problem = current.cacheProblem { members.append(("cache_problem", .string(problem))) }
             line("failed", members)
         }
-    }
-
-    /// Logs a `not_modified` line when `status` shows a confirmation no event reported.
-    func observe(_ status: ClientStatus) {
-        let confirmed = state.withLock { state -> Bool in
-            guard let attempt = status.lastAttemptAt, attempt > (state.lastAttemptAt ?? .distantPast),
-                status.lastError == nil, status.fetchedAt == state.fetchedAt
-            else { return false }
-            state.lastAttemptAt = attempt
-            return true
-        }
-        if confirmed { line("not_modified", Self.members(of: status)) }
     }
 
     func line(_ event: String, _ members: [(String, JSONValue)]) {
@@ -231,12 +224,6 @@ final class RunLog: Sendable {
             members.append(("age_seconds", .double((Double(Describe.milliseconds(age)) / 1000))))
         }
         return members
-    }
-
-    private static func later(_ first: Date?, _ second: Date?) -> Date? {
-        guard let first else { return second }
-        guard let second else { return first }
-        return max(first, second)
     }
 
     /// A logfmt value: bare when it has no spaces, quotes or `=`, otherwise quoted with escapes.

@@ -85,7 +85,7 @@ final class UpstreamClients: Sendable {
                 logger.info("--run: namespace \(namespace): fetching works again")
             case .snapshotReplaced(let status):
                 logger.debug("--run: namespace \(namespace): new snapshot, etag \(status.etag ?? "none")")
-            case .becameStale:
+            case .becameStale, .confirmed:
                 break
             }
         }
