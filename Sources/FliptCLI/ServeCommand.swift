@@ -7,6 +7,7 @@ import Logging
 import Metrics
 import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 /// `flipt-offline serve`: answer Flipt's snapshot API from the cache, so that nearby devices and official Flipt
 /// SDKs can use this machine as their Flipt server while the real one is out of reach.
@@ -316,8 +317,8 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
 
-        let signals = SignalWatch([SIGINT, SIGTERM, SIGHUP])
-        defer { signals.cancel() }
+        // Trapped before anything starts, so that an early signal is not lost.
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint, .sighup)
         // The backend first: the server and the clients take the factory in force when they are created.
         let registry = metricsListen.map { _ in PrometheusCollectorRegistry() }
         if let registry { MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry)) }
@@ -365,7 +366,6 @@ struct ServeCommand: AsyncParsableCommand {
             }
             metricsServer = metrics
         }
-        watcher?.start()
         let served = catalog.snapshots.map { "\($0.environment)/\($0.namespace)" }.joined(separator: ", ")
         let sources = (usesCache ? ["cache \(cache.path)"] : []) + document.map { "document \($0)" }
         let what = "\(served.isEmpty ? "nothing yet" : served) from \(sources.joined(separator: " and "))"
@@ -386,30 +386,34 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
 
-        // The server runs as a service; the signals are still SignalWatch's, and end it by a graceful shutdown.
-        let services = ServiceGroup(
+        // One group, stopped in the reverse order of this list on SIGTERM or SIGINT: the metrics endpoint, the
+        // server (open streams end), the cache watcher, then the clients that keep the cache fresh (--run).
+        var services: [any Service] = upstream?.clients.map { $0 as any Service } ?? []
+        if let watcher { services.append(watcher) }
+        services.append(server)
+        if let metricsServer { services.append(metricsServer) }
+        let group = ServiceGroup(
             configuration: ServiceGroupConfiguration(
-                services: [server] + (metricsServer.map { [$0 as any Service] } ?? []),
-                gracefulShutdownSignals: [],
+                services: services.map { ServiceGroupConfiguration.ServiceConfiguration(service: $0) },
                 logger: logger
             )
         )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await services.run() }
-            var number = await signals.next()
-            while number == SIGHUP {
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            var received = signals.makeAsyncIterator()
+            var signal = await received.next()
+            while signal == .sighup {
                 if security.tls == nil && security.tokens == nil {
                     logger.notice("SIGHUP: nothing to reload (no --tls-cert or --client-tokens)")
                 } else {
                     logger.notice("SIGHUP: reloading the TLS and client token files")
                     security.reload(logger: logger)
                 }
-                number = await signals.next()
+                signal = await received.next()
             }
-            logger.info("\(number.map(SignalWatch.name(of:)) ?? "end of signals"): stopping")
-            watcher?.stop()
-            await services.triggerGracefulShutdown()
-            try await group.waitForAll()
+            logger.info("\(signal.map(String.init(describing:)) ?? "end of signals"): stopping")
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
         }
         await upstream?.shutdown()
         let statistics = server.statistics

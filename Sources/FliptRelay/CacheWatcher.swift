@@ -2,6 +2,7 @@ import Dispatch
 import FliptStore
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 /// Keeps a ``SnapshotCatalog`` equal to the last good snapshots of a cache file that other processes write.
@@ -17,7 +18,9 @@ import Synchronization
 /// commits, and a quiet cache costs almost nothing. New documents are compressed for gzip clients on the
 /// watcher's thread, off the event loops.
 /// Documents given at start (``fixedSnapshots``) fill in the namespaces and environments the cache does not hold.
-public final class CacheWatcher: Sendable {
+///
+/// It is a swift-service-lifecycle `Service`: ``run()`` checks until the task is cancelled or shut down gracefully.
+public final class CacheWatcher: Service, Sendable {
     /// Which cache entries to serve when the cache holds a namespace from several servers or references.
     public struct Selection: Sendable {
         /// Serve only entries of this server (a URL; compared after the store's normalisation).
@@ -50,18 +53,45 @@ public final class CacheWatcher: Sendable {
     public let fullCheckInterval: Duration
     private let logger: Logger
     private let state = Mutex(State())
-    private let wake = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
+    /// Wakes the checking thread early (``stop()``) and tells when it has ended.
+    private let signal = NSCondition()
 
     private struct State {
         var loaded: [SnapshotKey: ServedSnapshot] = [:]
         var reported: Set<String> = []
         var lastProblem: String?
-        var isRunning = false
-        var isStopping = false
+        var phase = Phase.idle
+        /// Tasks waiting in ``run()`` for the thread to end.
+        var waiting: [CheckedContinuation<Void, Never>] = []
         #if os(Linux)
         var events: DirectoryEvents?
         #endif
+    }
+
+    /// Where the watcher is in its life; it moves forward only.
+    enum Phase: Equatable {
+        /// Not started.
+        case idle
+        /// The checking thread runs.
+        case checking
+        /// Told to stop; the thread is ending.
+        case stopping
+        /// The thread has ended (or was never started before ``stop()``).
+        case stopped
+
+        /// The phase after a start request; `startsThread` when this request starts the thread.
+        func starting() -> (phase: Phase, startsThread: Bool) {
+            self == .idle ? (.checking, true) : (self, false)
+        }
+
+        /// The phase after a stop request; `wakesThread` when a running thread must be woken to end.
+        func stopping() -> (phase: Phase, wakesThread: Bool) {
+            switch self {
+            case .idle: (.stopped, false)
+            case .checking: (.stopping, true)
+            case .stopping, .stopped: (self, false)
+            }
+        }
     }
 
     /// Creates a watcher; call ``refresh()`` once to fill the catalog, then ``start()``.
@@ -140,89 +170,137 @@ public final class CacheWatcher: Sendable {
     /// change counter every ``changeCounterInterval``, its entry list when either moved or ``fullCheckInterval``
     /// passed.
     public func start() {
-        let alreadyRunning = state.withLock { state in
-            defer { state.isRunning = true }
-            return state.isRunning || state.isStopping
+        let startsThread = state.withLock { state in
+            let (phase, startsThread) = state.phase.starting()
+            state.phase = phase
+            return startsThread
         }
-        if alreadyRunning { return }
+        guard startsThread else { return }
         let thread = Thread { [self] in
-            defer { finished.signal() }
-            #if os(Linux)
-            let events = DirectoryEvents(directory: (store.path as NSString).deletingLastPathComponent)
-            state.withLock { $0.events = events }
-            #endif
-            var lastFiles: [FileState?] = []
-            var lastCounter: Int64?
-            var lastCounterCheck = ContinuousClock.now
-            var lastFullCheck = ContinuousClock.now
-            var woken = false
-            while !state.withLock({ $0.isStopping }) {
-                do {
-                    // Read before the entry list, so that a commit during the refresh is seen next time.
-                    let now = ContinuousClock.now
-                    let files = [FileState(path: store.path), FileState(path: store.path + "-wal")]
-                    var due = files != lastFiles || now - lastFullCheck >= fullCheckInterval
-                    var counter = lastCounter
-                    // After a write in the directory the counter is read too: a commit may have changed the files
-                    // before it became visible, so that they already looked the same at the last check.
-                    if due || woken || now - lastCounterCheck >= changeCounterInterval {
-                        counter = try store.changeCounter()
-                        lastCounterCheck = now
-                        due = due || counter != lastCounter
-                    }
-                    if due {
-                        try refresh()
-                        lastFiles = files
-                        lastCounter = counter
-                        lastFullCheck = now
-                    }
-                    if let problem = state.withLock({ state in
-                        defer { state.lastProblem = nil }
-                        return state.lastProblem
-                    }) {
-                        logger.notice("the cache is readable again (after: \(problem))")
-                    }
-                } catch {
-                    let message = "\(error)"
-                    let isNew = state.withLock { state in
-                        defer { state.lastProblem = message }
-                        return state.lastProblem != message
-                    }
-                    if isNew {
-                        logger.warning("cannot read the cache; still serving the last snapshots read: \(message)")
-                    }
-                }
-                #if os(Linux)
-                if let events {
-                    // Woken by a write in the directory, by stop(), or for the next change-counter check. After a
-                    // write, the writer is let finish its commit (quiet for 5 ms, at most 50 ms) before the check.
-                    woken = events.wait(timeout: changeCounterInterval)
-                    if woken {
-                        let settled = ContinuousClock.now + .milliseconds(50)
-                        while events.wait(timeout: .milliseconds(5)) && ContinuousClock.now < settled {}
-                    }
-                    continue
-                }
-                #endif
-                _ = wake.wait(timeout: .now() + .milliseconds(Int(interval.milliseconds)))
+            check()
+            let waiting = state.withLock { state in
+                defer { state.waiting = [] }
+                state.phase = .stopped
+                return state.waiting
             }
+            signal.lock()
+            signal.broadcast()
+            signal.unlock()
+            for continuation in waiting { continuation.resume() }
         }
         thread.name = "flipt-relay-cache-watcher"
         thread.start()
     }
 
-    /// Stops the background checks and waits for the thread to end.
-    public func stop() {
-        let wasRunning = state.withLock { state in
-            defer { state.isStopping = true }
-            return state.isRunning && !state.isStopping
+    /// Checks until the task is cancelled or a graceful shutdown is triggered, then stops and returns once the
+    /// checking thread has ended. Starts the checks unless ``start()`` did.
+    public func run() async throws {
+        start()
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ended = state.withLock { state -> Bool in
+                    if state.phase == .stopped { return true }
+                    state.waiting.append(continuation)
+                    return false
+                }
+                if ended { continuation.resume() }
+            }
+        } onCancelOrGracefulShutdown: {
+            self.requestStop()
         }
-        guard wasRunning else { return }
-        wake.signal()
+    }
+
+    /// Stops the background checks and waits for the thread to end (for synchronous callers; async code runs the
+    /// watcher as a service instead).
+    public func stop() {
+        requestStop()
+        signal.lock()
+        while state.withLock({ $0.phase != .stopped }) { signal.wait() }
+        signal.unlock()
+    }
+
+    /// Asks the checking thread to end, without waiting.
+    private func requestStop() {
+        let wakesThread = state.withLock { state in
+            let (phase, wakesThread) = state.phase.stopping()
+            state.phase = phase
+            return wakesThread
+        }
+        guard wakesThread else { return }
+        signal.lock()
+        signal.broadcast()
+        signal.unlock()
         #if os(Linux)
         state.withLock { $0.events }?.interrupt()
         #endif
-        finished.wait()
+    }
+
+    /// The checking loop of the thread, until a stop is requested.
+    private func check() {
+        #if os(Linux)
+        let events = DirectoryEvents(directory: (store.path as NSString).deletingLastPathComponent)
+        state.withLock { $0.events = events }
+        #endif
+        var lastFiles: [FileState?] = []
+        var lastCounter: Int64?
+        var lastCounterCheck = ContinuousClock.now
+        var lastFullCheck = ContinuousClock.now
+        var woken = false
+        while state.withLock({ $0.phase == .checking }) {
+            do {
+                // Read before the entry list, so that a commit during the refresh is seen next time.
+                let now = ContinuousClock.now
+                let files = [FileState(path: store.path), FileState(path: store.path + "-wal")]
+                var due = files != lastFiles || now - lastFullCheck >= fullCheckInterval
+                var counter = lastCounter
+                // After a write in the directory the counter is read too: a commit may have changed the files
+                // before it became visible, so that they already looked the same at the last check.
+                if due || woken || now - lastCounterCheck >= changeCounterInterval {
+                    counter = try store.changeCounter()
+                    lastCounterCheck = now
+                    due = due || counter != lastCounter
+                }
+                if due {
+                    try refresh()
+                    lastFiles = files
+                    lastCounter = counter
+                    lastFullCheck = now
+                }
+                if let problem = state.withLock({ state in
+                    defer { state.lastProblem = nil }
+                    return state.lastProblem
+                }) {
+                    logger.notice("the cache is readable again (after: \(problem))")
+                }
+            } catch {
+                let message = "\(error)"
+                let isNew = state.withLock { state in
+                    defer { state.lastProblem = message }
+                    return state.lastProblem != message
+                }
+                if isNew {
+                    logger.warning("cannot read the cache; still serving the last snapshots read: \(message)")
+                }
+            }
+            #if os(Linux)
+            if let events {
+                // Woken by a write in the directory, by a stop, or for the next change-counter check. After a
+                // write, the writer is let finish its commit (quiet for 5 ms, at most 50 ms) before the check.
+                woken = events.wait(timeout: changeCounterInterval)
+                if woken {
+                    let settled = ContinuousClock.now + .milliseconds(50)
+                    while events.wait(timeout: .milliseconds(5)) && ContinuousClock.now < settled {}
+                }
+                continue
+            }
+            #endif
+            // Without inotify: look again after `interval`, or at once when a stop is requested.
+            signal.lock()
+            if state.withLock({ $0.phase == .checking }) {
+                _ = signal.wait(until: Date().addingTimeInterval(Double(interval.milliseconds) / 1000))
+            }
+            signal.unlock()
+        }
     }
 
     /// The order of preference between entries for one place: the wanted reference, then the freshest.

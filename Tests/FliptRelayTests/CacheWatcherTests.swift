@@ -1,5 +1,7 @@
 import FliptStore
 import Foundation
+import Logging
+import ServiceLifecycle
 import Testing
 
 @testable import FliptRelay
@@ -23,6 +25,47 @@ struct CacheWatcherTests {
             let object = try? JSONSerialization.jsonObject(with: Data(snapshot.document)) as? [String: Any]
         else { return nil }
         return (object["flags"] as? [[String: Any]])?.first?["key"] as? String
+    }
+
+    @Test("the watcher's phases only move forward: idle, checking, stopping, stopped")
+    func phases() {
+        typealias Phase = CacheWatcher.Phase
+        #expect(Phase.idle.starting() == (.checking, true))
+        #expect(Phase.checking.starting() == (.checking, false))
+        #expect(Phase.stopping.starting() == (.stopping, false))
+        #expect(Phase.stopped.starting() == (.stopped, false))  // a stopped watcher never starts again
+        #expect(Phase.idle.stopping() == (.stopped, false))
+        #expect(Phase.checking.stopping() == (.stopping, true))
+        #expect(Phase.stopping.stopping() == (.stopping, false))
+        #expect(Phase.stopped.stopping() == (.stopped, false))
+    }
+
+    @Test("as a service, the watcher serves a write by another process and stops on a graceful shutdown")
+    func service() async throws {
+        try await RelayFixtures.withTemporaryDirectory { directory in
+            let path = directory.appendingPathComponent("c.sqlite3").path
+            let writer = try SnapshotStore(path: path)
+            let key = Self.key("http://up")
+            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "one")), etag: "1"), for: key)
+            let catalog = SnapshotCatalog()
+            let watcher = CacheWatcher(store: try SnapshotStore(path: path), catalog: catalog)
+            try watcher.refresh()
+            let group = ServiceGroup(services: [watcher], logger: Logger(label: "test"))
+            async let running: Void = group.run()
+            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "two")), etag: "2"), for: key)
+            #expect(
+                await RelayFixtures.eventually(timeout: .seconds(30)) {
+                    Self.flagKey(catalog.snapshot(namespace: "default", environments: [])) == "two"
+                }
+            )
+            await group.triggerGracefulShutdown()
+            try await running
+            // Stopped: a later write is not served.
+            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "three")), etag: "3"), for: key)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(Self.flagKey(catalog.snapshot(namespace: "default", environments: [])) == "two")
+            watcher.stop()  // idempotent after the service ended
+        }
     }
 
     @Test("every namespace and environment of the cache is served; the ETag is the stored one, else the hash")
