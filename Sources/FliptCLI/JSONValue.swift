@@ -1,3 +1,5 @@
+import FliptEngine
+
 /// A JSON value for `--json` output, with object members kept in the order they were written.
 indirect enum JSONValue: Sendable, Equatable {
     case null
@@ -65,21 +67,7 @@ indirect enum JSONValue: Sendable, Equatable {
     }
 
     private static func writeString(_ value: String, to output: inout String) {
-        output += "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
+        output += JSONWriter.quoted(value)
     }
 
     static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {

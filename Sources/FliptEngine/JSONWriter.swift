@@ -1,5 +1,5 @@
 /// Writes compact JSON into a byte buffer, escaping strings as the official engine (serde_json) does.
-struct JSONWriter {
+package struct JSONWriter {
     private(set) var bytes: [UInt8] = []
 
     init(capacity: Int = 256) {
@@ -34,6 +34,14 @@ struct JSONWriter {
         } else {
             bytes.append(contentsOf: String(value).utf8)
         }
+    }
+
+    /// `value` as a JSON string literal, quotes included, escaped as ``string(_:)`` does: the one JSON string
+    /// escaper of the package.
+    package static func quoted(_ value: String) -> String {
+        var writer = JSONWriter(capacity: value.utf8.count + 2)
+        writer.string(value)
+        return writer.text
     }
 
     /// Writes a JSON string: `"` and `\` escaped, control characters as `\b \t \n \f \r` or `\u00XX`, and every
