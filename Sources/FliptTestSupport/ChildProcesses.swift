@@ -37,20 +37,26 @@ public enum ChildProcesses {
     }
 
     static func run(_ process: Process, on launcher: Launcher) throws {
-        if let tool = deathSignalTool, let executable = process.executableURL {
-            process.arguments = ["--pdeathsig", "KILL", "--", executable.path] + (process.arguments ?? [])
-            process.executableURL = tool
+        if let executable = process.executableURL {
+            let (wrapper, arguments) = command(executable: executable, arguments: process.arguments ?? [])
+            process.executableURL = wrapper
+            process.arguments = arguments
         }
         try launcher.perform { try process.run() }
     }
 
-    /// A thread that runs the jobs given to ``perform(_:)`` one at a time, until ``stop()``.
+    /// The program and arguments that run `executable` with `arguments` under the parent-death signal (as they
+    /// are when the system has no `setpriv`).
+    static func command(executable: URL, arguments: [String]) -> (URL, [String]) {
+        guard let tool = deathSignalTool else { return (executable, arguments) }
+        return (tool, ["--pdeathsig", "KILL", "--", executable.path] + arguments)
+    }
+
+    /// A thread that runs the jobs given to ``perform(_:)`` one at a time, for as long as the process lives.
     final class Launcher: @unchecked Sendable {
-        // @unchecked: `jobs` and `stopped` are only touched under `condition`.
+        // @unchecked: `jobs` is only touched under `condition`.
         private let condition = NSCondition()
         private var jobs: [() -> Void] = []
-        private var stopped = false
-        private let finished = DispatchSemaphore(value: 0)
 
         init(name: String) {
             Thread.detachNewThread { [self] in
@@ -63,19 +69,15 @@ public enum ChildProcesses {
                 sigfillset(&mask)
                 for synchronous in [SIGILL, SIGFPE, SIGBUS, SIGSEGV, SIGTRAP] { sigdelset(&mask, synchronous) }
                 pthread_sigmask(SIG_SETMASK, &mask, nil)
-                while let job = next() { job() }
+                while true { next()() }
             }
         }
 
-        /// The next job, waiting for one; nil once stopped.
-        private func next() -> (() -> Void)? {
+        /// The next job, waiting for one.
+        private func next() -> () -> Void {
             condition.lock()
             defer { condition.unlock() }
-            while jobs.isEmpty && !stopped { condition.wait() }
-            if stopped {
-                finished.signal()
-                return nil
-            }
+            while jobs.isEmpty { condition.wait() }
             return jobs.removeFirst()
         }
 
@@ -92,15 +94,6 @@ public enum ChildProcesses {
             condition.unlock()
             done.wait()
             try outcome.get()
-        }
-
-        /// Ends the thread (its children, started with a death signal, are then killed) and waits until it ended.
-        func stop() {
-            condition.lock()
-            stopped = true
-            condition.signal()
-            condition.unlock()
-            finished.wait()
         }
     }
 

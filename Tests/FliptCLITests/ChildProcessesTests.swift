@@ -24,16 +24,31 @@ struct ChildProcessesTests {
         return condition()
     }
 
-    @Test("a child is killed when the thread that started it ends, as when the test process dies")
+    @Test("a child started as ChildProcesses starts it dies when its parent process is killed with SIGKILL")
     func diesWithItsParent() async throws {
-        let launcher = ChildProcesses.Launcher(name: "test launcher")
-        let process = sleeper()
-        try ChildProcesses.run(process, on: launcher)
-        #expect(process.isRunning)
-        launcher.stop()
-        // Dead: gone, or a zombie until it is reaped (whichever thread of this process reaps it).
-        let pid = process.processIdentifier
-        #expect(await eventually { Self.isDead(pid) }, "child \(pid) still runs after its parent thread ended")
+        // The parent is a shell, killed as a crashed test process would be; its child is started with the very
+        // command ChildProcesses.run uses.
+        let (wrapper, arguments) = ChildProcesses.command(
+            executable: URL(fileURLWithPath: "/bin/sleep"),
+            arguments: ["60"]
+        )
+        let child = ([wrapper.path] + arguments).joined(separator: " ")
+        let parent = Process()
+        parent.executableURL = URL(fileURLWithPath: "/bin/sh")
+        parent.arguments = ["-c", "\(child) & echo $!; exec sleep 60"]
+        let output = Pipe()
+        parent.standardOutput = output
+        try parent.run()
+        let line = output.fileHandleForReading.availableData
+        let pid = try #require(
+            Int32(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        )
+        try await Task.sleep(for: .milliseconds(300))  // setpriv has set the signal and become sleep
+        #expect(!Self.isDead(pid))
+        kill(parent.processIdentifier, SIGKILL)
+        #expect(await eventually { Self.isDead(pid) }, "child \(pid) outlived its killed parent")
+        kill(pid, SIGKILL)  // in case it did not die
+        parent.waitUntilExit()
     }
 
     /// Whether the process `pid` has ended (no longer listed, or a zombie).
