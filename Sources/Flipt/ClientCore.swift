@@ -87,7 +87,11 @@ final class ClientCore: Sendable {
         var cacheProblem: String?
         var staleReported = false
         var closed = false
+        /// The staleness watch (with a maximum age); it runs online and offline.
         var syncTask: Task<Void, Never>?
+        /// The sync loop, or after ``FliptClient/setOffline(_:)`` the cancelled one (a new loop waits for it to end).
+        var loopTask: Task<Void, Never>?
+        var isOffline = false
         var subscribers: [Int: AsyncStream<ClientEvent>.Continuation] = [:]
         var waiters: [Int: Waiter] = [:]
         var nextID = 0
@@ -123,6 +127,9 @@ final class ClientCore: Sendable {
     let state: Locked<State>
     /// The state's fast path slot, read by evaluations without the state lock.
     let fastPaths: FastPathSlot
+    /// The flag fingerprints of the snapshot in use (nil until the first replacement needs them); its lock
+    /// serialises replacements, so that each one's changes are computed against the snapshot it replaces.
+    let fingerprints = Locked<FlagFingerprints?>(nil)
 
     init(namespace: String, options: ClientOptions) throws(FliptError) {
         self.namespace = namespace
@@ -552,37 +559,30 @@ final class ClientCore: Sendable {
 
     // MARK: Lifecycle
 
-    func start() {
-        let task = Task.detached { [self] in await self.runSync() }
-        let alreadyClosed = state.withLock { state -> Bool in
-            if state.closed { return true }
-            state.syncTask = task
-            return false
-        }
-        if alreadyClosed { task.cancel() }
-    }
-
     func close() {
-        let (task, subscribers, waiters) = state.withLock { state in
+        let (tasks, subscribers, waiters) = state.withLock { state in
             guard !state.closed else {
-                return (Task<Void, Never>?.none, [AsyncStream<ClientEvent>.Continuation](), [Waiter]())
+                return ([Task<Void, Never>?](), [AsyncStream<ClientEvent>.Continuation](), [Waiter]())
             }
             state.closed = true
-            let result = (state.syncTask, Array(state.subscribers.values), Array(state.waiters.values))
+            let result = (
+                [state.syncTask, state.loopTask], Array(state.subscribers.values), Array(state.waiters.values)
+            )
             state.syncTask = nil
+            state.loopTask = nil
             state.subscribers = [:]
             state.waiters = [:]
             return result
         }
-        task?.cancel()
+        for task in tasks { task?.cancel() }
         for subscriber in subscribers { subscriber.finish() }
         for case .waiting(let continuation) in waiters { continuation.resume() }
     }
 
     /// Waits until the background task has ended (after ``close()``).
     func closeAndWait() async {
-        let task = state.withLock { $0.syncTask }
+        let tasks = state.withLock { [$0.syncTask, $0.loopTask] }
         close()
-        await task?.value
+        for task in tasks { await task?.value }
     }
 }

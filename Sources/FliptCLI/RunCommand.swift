@@ -174,7 +174,7 @@ final class RunLog: Sendable {
 
     func record(_ event: ClientEvent, current: ClientStatus) {
         switch event {
-        case .snapshotReplaced(let status):
+        case .snapshotReplaced(let status, _):
             state.withLock { state in
                 state.lastAttemptAt = Self.later(state.lastAttemptAt, status.lastAttemptAt)
                 state.fetchedAt = status.fetchedAt
