@@ -24,9 +24,10 @@ extension ClientCore {
 
     /// The sync loop; each request confirms the snapshot in use at that moment.
     private func runLoop() async {
-        await loop.run(currentETag: { [weak self] in self?.confirmableETag() }) { event, timing in
-            self.handle(event, timing: timing)
-        }
+        await loop.run(
+            currentETag: { [weak self] in self?.confirmableETag() },
+            onTimedEvent: { event, timing in self.handle(event, timing: timing) }
+        )
     }
 
     /// The ETag to send as If-None-Match: only a snapshot the server sent (now or in an earlier run) may be
