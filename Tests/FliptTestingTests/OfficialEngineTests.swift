@@ -41,6 +41,7 @@ struct OfficialEngineTests {
         )
 
         var compared = 0
+        var officialOutcomes: Set<String> = []
         for (seed, data, requests) in cases {
             let expected = try String(
                 contentsOfFile: directory.appendingPathComponent("seed-\(seed).expected.jsonl").path,
@@ -50,6 +51,7 @@ struct OfficialEngineTests {
             let client = try data.makeClient()
             var failures = 0
             for (request, answer) in zip(requests, expected) {
+                officialOutcomes.formUnion(Self.outcomes(of: answer))
                 let difference = Self.difference(client: client, request: request, official: answer)
                 compared += 1
                 guard let difference else { continue }
@@ -62,6 +64,30 @@ struct OfficialEngineTests {
             await client.shutdown()
         }
         #expect(compared == Self.seeds.count * 400)
+        // The workload reaches every kind of answer, so that agreement means something.
+        let wanted: Set<String> = [
+            "MATCH_EVALUATION_REASON", "DEFAULT_EVALUATION_REASON", "FLAG_DISABLED_EVALUATION_REASON",
+            "UNKNOWN_EVALUATION_REASON", "segment keys", "attachment", "enabled", "not enabled", "flag not found",
+            "wrong type",
+        ]
+        #expect(officialOutcomes.isSuperset(of: wanted), "not reached: \(wanted.subtracting(officialOutcomes))")
+    }
+
+    /// The kinds of answer an official envelope is: its reason, whether it has segment keys or an attachment, its
+    /// boolean value, or its error.
+    static func outcomes(of answer: String) -> Set<String> {
+        guard let envelope = try? JSONSerialization.jsonObject(with: Data(answer.utf8)) as? [String: Any] else {
+            return []
+        }
+        guard let result = envelope["result"] as? [String: Any] else {
+            let message = envelope["error_message"] as? String ?? ""
+            return [message.contains("failed to get flag information") ? "flag not found" : "wrong type"]
+        }
+        var kinds: Set<String> = [result["reason"] as? String ?? ""]
+        if let keys = result["segment_keys"] as? [String], !keys.isEmpty { kinds.insert("segment keys") }
+        if let attachment = result["variant_attachment"] as? String, !attachment.isEmpty { kinds.insert("attachment") }
+        if let enabled = result["enabled"] as? Bool { kinds.insert(enabled ? "enabled" : "not enabled") }
+        return kinds
     }
 
     /// What differs between the client's answer and the official envelope, or nil when nothing does.
