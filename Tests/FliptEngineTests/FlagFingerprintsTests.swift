@@ -82,7 +82,8 @@ struct FlagFingerprintsTests {
 
     @Test("the array forms the engine accepts are read too")
     func arrayForms() throws {
-        let document = #"[{"key":"default"},[["a","",null,null,true],{"key":"b","name":"","enabled":true}]]"#
+        let document =
+            #"[{"key":"default"},[["a","",null,null,true,null,null,null],{"key":"b","name":"","enabled":true}]]"#
         let fingerprints = try Self.fingerprints(document)
         #expect(Self.keys(fingerprints.keys) == ["a", "b"])
     }

@@ -34,10 +34,14 @@ struct FlagChangeTests {
             let cache = directory + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(try Self.data().document)
-                let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
-                try await client.waitUntilReady(timeout: .seconds(30))
+                // Offline at first, so that the events of the first fetch are seen too.
+                var options = testOptions(url: server.baseURL, cache: cache)
+                options.startsOffline = true
+                let client = try FliptClient(options: options)
                 let events = client.events()
                 let changesOfB = client.changes(of: "b")
+                client.setOffline(false)
+                #expect(await Self.nextReplacement(events) == FlagChanges(added: ["a", "b", "c"]))
 
                 // The same flags in another order, with other white space: a new document, no flag changed.
                 let moved = try Self.data(order: ["c", "b", "a"]).json.replacingOccurrences(of: "},{", with: "},\n  {")
@@ -60,6 +64,7 @@ struct FlagChangeTests {
                 #expect(try lastGoodInFile(path: cache, url: server.baseURL)?.etag == server.digest())
 
                 var iterator = changesOfB.makeAsyncIterator()
+                #expect(await iterator.next()?.kind == .added)
                 let change = await iterator.next()
                 #expect(change?.kind == .changed)
                 #expect(change?.status.source == .network)

@@ -115,11 +115,12 @@ struct OfflineControlTests {
             let cache = directory + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(try Self.document(value: true))
-                let client = try FliptClient(
-                    options: testOptions(url: server.baseURL, cache: cache, updateInterval: .seconds(3_600))
-                )
-                try await client.waitUntilReady(timeout: .seconds(30))
+                var options = testOptions(url: server.baseURL, cache: cache, updateInterval: .seconds(3_600))
+                options.startsOffline = true
+                let client = try FliptClient(options: options)
                 let events = client.events()
+                client.setOffline(false)
+                try await client.waitUntilReady(timeout: .seconds(30))
 
                 server.setDocument(try Self.document(value: false))
                 guard case .updated(let status, let changes) = await client.refresh() else {
@@ -163,9 +164,9 @@ struct OfflineControlTests {
                     case .recovered: seen.append("recovered")
                     case .becameStale: seen.append("stale")
                     }
-                    if seen.count == 3 { break }
+                    if seen.count == 4 { break }
                 }
-                #expect(seen == ["replaced", "failed", "recovered"])
+                #expect(seen == ["replaced", "replaced", "failed", "recovered"])
                 await client.shutdown()
                 guard case .failed(let closed) = await client.refresh() else {
                     Issue.record("a closed client refreshed")
