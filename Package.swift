@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "FliptEngine", targets: ["FliptEngine"]),
         .library(name: "FliptStore", targets: ["FliptStore"]),
         .library(name: "FliptSync", targets: ["FliptSync"]),
+        .library(name: "FliptTesting", targets: ["FliptTesting"]),
         .executable(name: "flipt-offline", targets: ["FliptCLI"]),
         .executable(name: "flipt-bench", targets: ["FliptBenchmarks"]),
     ],
@@ -81,6 +82,9 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // Flags, segments, rules and rollouts built in code, and FliptClients over them with no network or cache
+        // file, for apps' tests.
+        .target(name: "FliptTesting", dependencies: ["Flipt"]),
         // The `flipt-offline` command-line tool.
         .executableTarget(
             name: "FliptCLI",
@@ -138,14 +142,18 @@ let package = Package(
         .testTarget(
             name: "FliptTests",
             dependencies: [
-                "Flipt", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync", "FliptTestSupport",
+                "Flipt", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync", "FliptTesting", "FliptTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
-        .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport"]),
+        .testTarget(
+            name: "FliptTestingTests",
+            dependencies: ["Flipt", "FliptEngine", "FliptTesting", "FliptTestSupport"]
+        ),
+        .testTarget(name: "FliptCLITests", dependencies: ["FliptTestSupport", "FliptTesting"]),
         .testTarget(
             name: "FliptRelayTests",
             dependencies: [

@@ -90,24 +90,17 @@ extension ClientCore {
         }
         guard snapshot.namespaceKey == namespace else { return }
         let document = [UInt8](stored.document)
-        let replaced = state.withLock { state -> ClientStatus? in
-            guard !state.closed else { return nil }
-            state.fetchFailure = nil
-            state.lastAttemptAt = now
-            state.hasFetched = true
-            if state.served?.document == document { return nil }
-            state.served = Served(
-                evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
-                document: document,
-                source: .cache,
-                etag: stored.etag,
-                fetchedAt: stored.fetchedAt,
-                lastConfirmedAt: stored.lastConfirmedAt,
-                ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
-                mark: .now
-            )
-            return status(of: state, now: ContinuousClock.now)
-        }
-        if let replaced { publish([.snapshotReplaced(replaced)]) }
+        if state.withLock({ $0.served?.document == document }) { return }
+        let served = Served(
+            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
+            document: document,
+            source: .cache,
+            etag: stored.etag,
+            fetchedAt: stored.fetchedAt,
+            lastConfirmedAt: stored.lastConfirmedAt,
+            ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
+            mark: .now
+        )
+        _ = replace(with: served, at: now, persist: nil)
     }
 }

@@ -5,23 +5,181 @@ import Foundation
 import Logging
 
 extension ClientCore {
-    /// The background work: the sync loop and, with a maximum age, the staleness watch. Ends on cancellation.
-    func runSync() async {
+    /// Starts the background work: the sync loop (unless the client starts offline or is fed in process) and,
+    /// with a maximum age, the staleness watch. Both end on cancellation.
+    /// Does nothing once started (by the initialiser, or by ``FliptClient/run()`` for a client made with
+    /// `startsSyncing: false`) or closed.
+    func start() {
+        let maximumAge = options.cache.maximumAge
+        let online = !options.startsOffline && !options.isFedInProcess
         _ = currentPin()  // for the status: whether a rollback pins the cached snapshot
-        let etag = state.withLock { state -> String? in
-            // Only a snapshot the server sent (now or in an earlier run) may be confirmed with If-None-Match.
+        state.withLock { state in
+            guard !state.started, !state.closed else { return }
+            state.started = true
+            state.isOffline = !online
+            // A client fed in process has its data from the start: nothing to wait for.
+            if options.isFedInProcess { state.hasFetched = true }
+            if let maximumAge {
+                state.syncTask = Task.detached { [self] in await self.watchStaleness(maximumAge: maximumAge) }
+            }
+            if online { state.loopTask = Task.detached { [self] in await self.runLoop() } }
+        }
+    }
+
+    /// The sync loop; each request confirms the snapshot in use at that moment.
+    private func runLoop() async {
+        await loop.run(
+            currentETag: { [weak self] in self?.confirmableETag() },
+            onTimedEvent: { event, timing in self.handle(event, timing: timing) }
+        )
+    }
+
+    /// The ETag to send as If-None-Match: only a snapshot the server sent (now or in an earlier run) may be
+    /// confirmed with it, never a seed.
+    func confirmableETag() -> String? {
+        state.withLock { state -> String? in
             guard let served = state.served, served.source != .seed else { return nil }
             return served.etag
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await self.loop.run(etag: etag) { event, timing in self.handle(event, timing: timing) }
+    }
+
+    // MARK: Offline control
+
+    /// Stops (`true`) or resumes (`false`) the sync loop; see ``FliptClient/setOffline(_:)``.
+    func setOffline(_ offline: Bool) {
+        guard !options.isFedInProcess else { return }
+        let changed = state.withLock { state -> Bool in
+            guard !state.closed, state.isOffline != offline else { return false }
+            state.isOffline = offline
+            if offline {
+                state.loopTask?.cancel()
+            } else {
+                // The cancelled loop may still be finishing a request: the new one starts once it has ended.
+                let previous = state.loopTask
+                state.loopTask = Task.detached { [self] in
+                    await previous?.value
+                    if Task.isCancelled { return }
+                    await self.runLoop()
+                }
             }
-            if let maximumAge = options.cache.maximumAge {
-                group.addTask { await self.watchStaleness(maximumAge: maximumAge) }
-            }
-            await group.waitForAll()
+            return true
         }
+        if changed {
+            logger.info(
+                offline ? "Offline: polling and streaming stopped" : "Online: syncing again",
+                metadata: ["namespace": "\(namespace)"]
+            )
+        }
+    }
+
+    var isOffline: Bool { state.withLock { $0.isOffline } }
+
+    /// One fetch now, applied as the loop applies its fetches; see ``FliptClient/refresh()``.
+    func refresh() async -> RefreshResult {
+        let (closed, offline) = state.withLock { ($0.closed, $0.isOffline) }
+        if closed { return .failed(FliptError(.closed, "The client was closed; create a new one to fetch flags.")) }
+        if offline {
+            let message =
+                options.isFedInProcess
+                ? "This client is fed in process by FliptTesting's TestData, not by a server; change its flags with "
+                    + "TestData.update(_:)."
+                : "The client is offline, so it does not fetch; call setOffline(false) first."
+            return .failed(FliptError(.offline, message))
+        }
+        let (event, timing) = await loop.fetchNow(etag: confirmableETag())
+        switch event {
+        case .updated(let fetched):
+            guard let replaced = apply(fetched, at: options.wallClock(), timing: timing) else {
+                return .failed(FliptError(.closed, "The client was closed while the refresh was in flight."))
+            }
+            return .updated(replaced.status, changes: replaced.changes)
+        case .unchanged:
+            handle(event, timing: timing)
+            return .notModified(status())
+        case .failed(let error):
+            handle(event, timing: timing)
+            if error.kind == .cancelled {
+                return .failed(FliptError(.fetchFailed, "The refresh was cancelled.", underlying: error))
+            }
+            return .failed(FliptError(error))
+        case .streamConnected, .streamEnded:
+            return .notModified(status())
+        }
+    }
+
+    // MARK: Replacement
+
+    /// Replaces the snapshot in use with `document` for a client fed in process (FliptTesting): validated as a
+    /// seed is, swapped, and reported with its flag changes as a fetched one is. Nothing is persisted.
+    func replaceInProcess(document: [UInt8]) throws(FliptError) -> FlagChanges {
+        let snapshot: Snapshot
+        do {
+            snapshot = try Snapshot(document: document)
+        } catch {
+            throw FliptError(.invalidSnapshot, "The replacement is not a valid snapshot document (\(error)).")
+        }
+        guard snapshot.namespaceKey == namespace else {
+            throw FliptError(
+                .invalidSnapshot,
+                "The replacement is a snapshot of namespace \"\(snapshot.namespaceKey)\", but the client is for "
+                    + "\"\(namespace)\"."
+            )
+        }
+        let now = options.wallClock()
+        let served = Served(
+            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
+            document: document,
+            source: .seed,
+            etag: nil,
+            fetchedAt: now,
+            lastConfirmedAt: now,
+            ageAtMark: .zero,
+            mark: .now
+        )
+        guard let replaced = replace(with: served, at: now, persist: nil) else {
+            throw FliptError(.closed, "The client was closed; its snapshot is no longer replaced.")
+        }
+        return replaced.changes
+    }
+
+    /// Swaps `served` in, computes which flags changed, persists with `persist`, then tells waiters and
+    /// subscribers. Returns nil when the client is closed.
+    func replace(
+        with served: Served,
+        at now: Date,
+        persist: ((SnapshotStore) throws -> Void)?
+    ) -> (status: ClientStatus, changes: FlagChanges)? {
+        let next = FlagFingerprints(document: served.document)
+        let outcome = fingerprints.withLock {
+            previous -> (recovered: Bool, status: ClientStatus, changes: FlagChanges)? in
+            let replaced = state.withLock { $0.served }
+            if previous == nil, let replaced { previous = FlagFingerprints(document: replaced.document) }
+            let changes: FlagChanges
+            if let next, replaced == nil || previous != nil {
+                changes = FlagChanges.between(previous: previous, next: next)
+            } else {
+                changes = FlagChanges.byKeys(previous: replaced?.evaluator.snapshot, next: served.evaluator.snapshot)
+            }
+            let swapped = state.withLock { state -> (recovered: Bool, status: ClientStatus)? in
+                guard !state.closed else { return nil }
+                let recovered = state.fetchFailure != nil || state.staleReported
+                state.served = served
+                state.fetchFailure = nil
+                state.staleReported = false
+                state.lastAttemptAt = now
+                state.hasFetched = true
+                return (recovered, status(of: state, now: ContinuousClock.now))
+            }
+            guard let swapped else { return nil }
+            previous = next
+            return (swapped.recovered, swapped.status, changes)
+        }
+        guard let outcome else { return nil }
+        resumeWaiters()
+        if let persist { self.persist(action: "save the new snapshot", persist) }
+        let replacedEvent = ClientEvent.snapshotReplaced(outcome.status, changes: outcome.changes)
+        publish(outcome.recovered ? [replacedEvent, .recovered(outcome.status)] : [replacedEvent])
+        return (outcome.status, outcome.changes)
     }
 
     /// Applies one outcome of the sync loop: swap in memory, persist after, tell subscribers last.
@@ -44,10 +202,15 @@ extension ClientCore {
         }
     }
 
-    private func apply(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) {
+    @discardableResult
+    private func apply(
+        _ fetched: FetchedSnapshot,
+        at now: Date,
+        timing: SyncLoop.Timing
+    ) -> (status: ClientStatus, changes: FlagChanges)? {
         if holdsOffRollback(fetched, at: now, timing: timing) {
             resumeWaiters()
-            return
+            return (status(), FlagChanges())
         }
         let served = Served(
             evaluator: Evaluator(snapshot: fetched.snapshot, namespace: namespace),
@@ -59,26 +222,8 @@ extension ClientCore {
             ageAtMark: .zero,
             mark: .now
         )
-        let (closed, recovered, current) = state.withLock { state -> (Bool, Bool, ClientStatus?) in
-            guard !state.closed else { return (true, false, nil) }
-            let recovered = state.fetchFailure != nil || state.staleReported
-            state.served = served
-            state.fetchFailure = nil
-            state.staleReported = false
-            state.lastAttemptAt = now
-            state.hasFetched = true
-            return (false, recovered, status(of: state, now: ContinuousClock.now))
-        }
-        guard !closed, let current else { return }
-        resumeWaiters()
-        logger.info(
-            "New snapshot",
-            metadata: [
-                "namespace": "\(namespace)", "etag": "\(fetched.etag ?? "")",
-                "flags": "\(fetched.snapshot.flagCount)", "bytes": "\(fetched.document.count)",
-            ]
-        )
-        persist(action: "save the new snapshot") { store in
+        let key = self.key
+        let replaced = replace(with: served, at: now) { store in
             try store.save(
                 NewSnapshot(
                     document: Data(fetched.document),
@@ -96,8 +241,18 @@ extension ClientCore {
                 )
             )
         }
+        guard let replaced else { return nil }
         if state.withLock({ $0.pinnedByRollback }) { _ = currentPin() }  // the save lifted the pin
-        publish(recovered ? [.snapshotReplaced(current), .recovered(current)] : [.snapshotReplaced(current)])
+        logger.info(
+            "New snapshot",
+            metadata: [
+                "namespace": "\(namespace)", "etag": "\(fetched.etag ?? "")",
+                "flags": "\(fetched.snapshot.flagCount)", "bytes": "\(fetched.document.count)",
+                "added": "\(replaced.changes.added.count)", "removed": "\(replaced.changes.removed.count)",
+                "changed": "\(replaced.changes.changed.count)",
+            ]
+        )
+        return replaced
     }
 
     private func confirm(at now: Date, timing: SyncLoop.Timing) {
@@ -180,7 +335,7 @@ extension ClientCore {
         }
     }
 
-    private func resumeWaiters() {
+    func resumeWaiters() {
         let waiters = state.withLock { state -> [Waiter] in
             let waiters = Array(state.waiters.values)
             state.waiters = [:]

@@ -89,7 +89,15 @@ final class ClientCore: Sendable {
         var pinnedByRollback = false
         var staleReported = false
         var closed = false
+        /// Whether ``start()`` ran (the sync runs, or ran until ``close()``).
+        var started = false
+        /// Tasks in ``FliptClient/run()`` waiting for ``close()``.
+        var closeWaiters: [CheckedContinuation<Void, Never>] = []
+        /// The staleness watch (with a maximum age); it runs online and offline.
         var syncTask: Task<Void, Never>?
+        /// The sync loop, or after ``FliptClient/setOffline(_:)`` the cancelled one (a new loop waits for it to end).
+        var loopTask: Task<Void, Never>?
+        var isOffline = false
         var subscribers: [Int: AsyncStream<ClientEvent>.Continuation] = [:]
         var waiters: [Int: Waiter] = [:]
         var nextID = 0
@@ -125,6 +133,9 @@ final class ClientCore: Sendable {
     let state: Locked<State>
     /// The state's fast path slot, read by evaluations without the state lock.
     let fastPaths: FastPathSlot
+    /// The flag fingerprints of the snapshot in use (nil until the first replacement needs them); its lock
+    /// serialises replacements, so that each one's changes are computed against the snapshot it replaces.
+    let fingerprints = Locked<FlagFingerprints?>(nil)
 
     init(namespace: String, options: ClientOptions) throws(FliptError) {
         self.namespace = namespace
@@ -557,39 +568,48 @@ final class ClientCore: Sendable {
 
     // MARK: Lifecycle
 
-    /// Starts the background sync unless it runs already; returns its task, or nil once the client is closed.
-    @discardableResult
-    func start() -> Task<Void, Never>? {
-        state.withLock { state -> Task<Void, Never>? in
-            if state.closed { return nil }
-            if let running = state.syncTask { return running }
-            let task = Task.detached { [self] in await self.runSync() }
-            state.syncTask = task
-            return task
-        }
-    }
-
     func close() {
-        let (task, subscribers, waiters) = state.withLock { state in
+        let (tasks, subscribers, waiters, closeWaiters) = state.withLock { state in
             guard !state.closed else {
-                return (Task<Void, Never>?.none, [AsyncStream<ClientEvent>.Continuation](), [Waiter]())
+                return (
+                    [Task<Void, Never>?](), [AsyncStream<ClientEvent>.Continuation](), [Waiter](),
+                    [CheckedContinuation<Void, Never>]()
+                )
             }
             state.closed = true
-            let result = (state.syncTask, Array(state.subscribers.values), Array(state.waiters.values))
+            let result = (
+                [state.syncTask, state.loopTask], Array(state.subscribers.values), Array(state.waiters.values),
+                state.closeWaiters
+            )
             state.syncTask = nil
+            state.loopTask = nil
             state.subscribers = [:]
             state.waiters = [:]
+            state.closeWaiters = []
             return result
         }
-        task?.cancel()
+        for task in tasks { task?.cancel() }
         for subscriber in subscribers { subscriber.finish() }
         for case .waiting(let continuation) in waiters { continuation.resume() }
+        for continuation in closeWaiters { continuation.resume() }
+    }
+
+    /// Returns once ``close()`` has been called.
+    func waitUntilClosed() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let closed = state.withLock { state -> Bool in
+                if state.closed { return true }
+                state.closeWaiters.append(continuation)
+                return false
+            }
+            if closed { continuation.resume() }
+        }
     }
 
     /// Waits until the background task has ended (after ``close()``).
     func closeAndWait() async {
-        let task = state.withLock { $0.syncTask }
+        let tasks = state.withLock { [$0.syncTask, $0.loopTask] }
         close()
-        await task?.value
+        for task in tasks { await task?.value }
     }
 }

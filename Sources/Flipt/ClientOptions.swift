@@ -137,6 +137,12 @@ public struct ClientOptions: Sendable {
     /// shuts down a transport it was given; its owner calls `shutdown()` once, after shutting down every client
     /// that uses it. ``tls`` is then the transport's: it is not read.
     public var transport: (any HTTPTransport)?
+    /// Whether the client starts offline (default `false`): no polling or streaming until
+    /// ``FliptClient/setOffline(_:)`` is called with `false`; evaluations answer from the cache or the seed.
+    public var startsOffline = false
+    /// Whether the snapshot is supplied in process (by `FliptTesting`) through ``FliptClient/replaceSnapshot(with:)``
+    /// instead of a server: no sync loop ever runs and ``FliptClient/setOffline(_:)`` does nothing.
+    package var isFedInProcess = false
     /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
     /// tests can shorten the waits; the policy itself is fixed for users.
     package var retryPolicy = RetryPolicy()

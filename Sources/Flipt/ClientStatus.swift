@@ -47,8 +47,9 @@ public struct ClientStatus: Sendable, Hashable {
 
 /// A change a client went through, delivered by ``FliptClient/events()``.
 public enum ClientEvent: Sendable, Hashable {
-    /// A new snapshot replaced the one in use (from the network, or a stream message).
-    case snapshotReplaced(ClientStatus)
+    /// A new snapshot replaced the one in use (from the network, a stream message, a ``FliptClient/refresh()``,
+    /// or a `FliptTesting` update), with the flags it added, removed or changed, compared by content.
+    case snapshotReplaced(ClientStatus, changes: FlagChanges)
     /// The snapshot in use became older than ``CacheOptions/maximumAge``.
     case becameStale(ClientStatus)
     /// A fetch failed; under ``ErrorStrategy/fallback`` nothing that is served changed.

@@ -23,15 +23,16 @@ extension FliptClient: Service {
 extension ClientCore {
     /// The body of ``FliptClient/run()``.
     func run() async {
-        guard let task = start() else { return }
+        start()
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
-                await task.value
+                await waitUntilClosed()
             } onCancel: {
                 self.close()
             }
         } onGracefulShutdown: {
             self.close()
         }
+        await closeAndWait()
     }
 }

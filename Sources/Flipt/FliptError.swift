@@ -23,6 +23,7 @@ public struct FliptError: Error, Hashable, Sendable, CustomStringConvertible {
             case cache
             case timedOut = "timed_out"
             case closed
+            case offline
         }
 
         private let base: Base
@@ -55,6 +56,9 @@ public struct FliptError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let timedOut = Code(.timedOut)
         /// The client was closed.
         public static let closed = Code(.closed)
+        /// The client is offline (``FliptClient/setOffline(_:)``, ``ClientOptions/startsOffline``, or a client
+        /// fed by `FliptTesting`), so it does not fetch.
+        public static let offline = Code(.offline)
 
         /// The snake_case name of the code.
         public var description: String { base.rawValue }

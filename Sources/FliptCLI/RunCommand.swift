@@ -183,7 +183,7 @@ final class RunLog: Sendable {
 
     func record(_ event: ClientEvent, current: ClientStatus) {
         switch event {
-        case .snapshotReplaced(let status):
+        case .snapshotReplaced(let status, _):
             line("updated", Self.members(of: status))
         case .recovered(let status):
             line("recovered", Self.members(of: status))

@@ -83,7 +83,7 @@ final class UpstreamClients: Sendable {
             case .recovered:
                 reported = nil
                 logger.info("--run: namespace \(namespace): fetching works again")
-            case .snapshotReplaced(let status):
+            case .snapshotReplaced(let status, _):
                 logger.debug("--run: namespace \(namespace): new snapshot, etag \(status.etag ?? "none")")
             case .becameStale, .confirmed:
                 break

@@ -87,14 +87,61 @@ public struct SyncLoop: Sendable {
     /// Each outcome is also counted in the sync's metrics (see ``SyncLoop``) when a swift-metrics backend was in
     /// force when the loop was created.
     public func run(etag: String?, onTimedEvent: @Sendable (Event, Timing) async -> Void) async {
+        await run(etag: etag, currentETag: nil, onTimedEvent: onTimedEvent)
+    }
+
+    /// Runs until the task is cancelled, asking `currentETag` for the ETag before each request and each stream
+    /// connection instead of keeping its own: for a caller that also applies snapshots from elsewhere (a forced
+    /// refresh), so that the next poll confirms the snapshot in use rather than the one the loop saw last.
+    ///
+    /// - Parameters:
+    ///   - currentETag: the ETag of the snapshot the caller has now, or nil for an unconditional request.
+    ///   - onTimedEvent: awaited for each event before the loop goes on.
+    public func run(
+        currentETag: @escaping @Sendable () -> String?,
+        onTimedEvent: @Sendable (Event, Timing) async -> Void
+    ) async {
+        await run(etag: currentETag(), currentETag: currentETag, onTimedEvent: onTimedEvent)
+    }
+
+    private func run(
+        etag: String?,
+        currentETag: (@Sendable () -> String?)?,
+        onTimedEvent: @Sendable (Event, Timing) async -> Void
+    ) async {
         @Sendable func report(_ event: Event, _ timing: Timing) async {
             metrics?.record(event, timing: timing)
             await onTimedEvent(event, timing)
         }
         switch fetcher.configuration.fetchMode {
-        case .polling: await poll(etag: etag, onEvent: report)
-        case .streaming: await stream(etag: etag, onEvent: report)
+        case .polling: await poll(etag: etag, currentETag: currentETag, onEvent: report)
+        case .streaming: await stream(etag: etag, currentETag: currentETag, onEvent: report)
         }
+    }
+
+    /// Fetches once now, outside the loop's schedule (a forced refresh): the same conditional request with the
+    /// same retries, counted in the same metrics; the outcome is returned instead of reported.
+    ///
+    /// - Parameter etag: the ETag of the snapshot the caller has, or nil for an unconditional request.
+    /// - Returns: ``Event/updated(_:)``, ``Event/unchanged(etag:)`` or ``Event/failed(_:)`` with the timing of
+    ///   the attempt; a cancelled fetch is ``Event/failed(_:)`` with a ``SyncError/Kind/cancelled`` error.
+    public func fetchNow(etag: String?) async -> (event: Event, timing: Timing) {
+        let start = Self.startTiming()
+        let event: Event
+        do {
+            switch try await fetcher.fetch(ifNoneMatch: etag) {
+            case .modified(let fetched): event = .updated(fetched)
+            case .notModified(let current): event = .unchanged(etag: current)
+            }
+        } catch {
+            event = .failed(error)
+        }
+        let timing = Self.timing(since: start)
+        if case .failed(let error) = event, error.kind == .cancelled {
+            return (event, timing)
+        }
+        metrics?.record(event, timing: timing)
+        return (event, timing)
     }
 
     /// Starts timing an attempt.
@@ -115,11 +162,16 @@ public struct SyncLoop: Sendable {
         return interval * factor
     }
 
-    private func poll(etag initial: String?, onEvent: @Sendable (Event, Timing) async -> Void) async {
+    private func poll(
+        etag initial: String?,
+        currentETag: (@Sendable () -> String?)?,
+        onEvent: @Sendable (Event, Timing) async -> Void
+    ) async {
         var etag = initial
         var random = self.random
         let configuration = fetcher.configuration
         while !Task.isCancelled {
+            if let currentETag { etag = currentETag() }
             guard let next = await fetchOnce(etag: etag, onEvent: onEvent) else { return }
             etag = next.etag
             let delay = Self.pollDelay(
@@ -160,7 +212,11 @@ public struct SyncLoop: Sendable {
         var etag: String?
     }
 
-    private func stream(etag initial: String?, onEvent: @Sendable (Event, Timing) async -> Void) async {
+    private func stream(
+        etag initial: String?,
+        currentETag: (@Sendable () -> String?)?,
+        onEvent: @Sendable (Event, Timing) async -> Void
+    ) async {
         guard let first = await fetchOnce(etag: initial, onEvent: onEvent) else { return }
         var etag = first.etag
         var reconnect = fetcher.configuration.reconnectPolicy
@@ -170,6 +226,7 @@ public struct SyncLoop: Sendable {
         let url = fetcher.configuration.streamURL.absoluteString
         while !Task.isCancelled {
             var delivered = false
+            if let currentETag { etag = currentETag() }
             let connecting = Self.startTiming()
             do throws(SyncError) {
                 let response = try await fetcher.openStream(etag: etag)

@@ -1,4 +1,5 @@
 import FliptTestSupport
+import FliptTesting
 import Foundation
 import Testing
 
@@ -403,82 +404,49 @@ struct CacheCommandTests {
 
 /// Two documents whose differences cover each kind of change `cache diff` describes.
 enum DiffDocuments {
-    private static let pro = """
-        {"key":"pro","matchType":"ALL_SEGMENT_MATCH_TYPE","constraints":[{"type":"STRING_CONSTRAINT_COMPARISON_TYPE",\
-        "property":"plan","operator":"eq","value":"pro"}]}
-        """
-    private static let beta = """
-        {"key":"beta","matchType":"ALL_SEGMENT_MATCH_TYPE","constraints":[{"type":"BOOLEAN_CONSTRAINT_COMPARISON_TYPE",\
-        "property":"beta","operator":"true","value":""}]}
-        """
-    private static let betaChanged = """
-        {"key":"beta","matchType":"ANY_SEGMENT_MATCH_TYPE","constraints":[{"type":"BOOLEAN_CONSTRAINT_COMPARISON_TYPE",\
-        "property":"beta","operator":"true","value":""}]}
-        """
-
-    private static func rule(_ segments: [String], _ distributions: [(String, Double)]) -> String {
-        let split = distributions.map { #"{"variantKey":"\#($0.0)","rollout":\#($0.1)}"# }.joined(separator: ",")
-        return """
-            {"segmentOperator":"OR_SEGMENT_OPERATOR","segments":[\(segments.joined(separator: ","))],\
-            "distributions":[\(split)]}
-            """
+    /// Segments `pro` and `beta` (whose match type is all, or any in the second document) and the flags, with
+    /// `rules` for `checkout`, `variant` flags by default variant and boolean flags by rollouts.
+    private static func document(
+        betaMatch: TestData.Segment.MatchType,
+        _ flags: [TestData.Flag]
+    ) -> String {
+        let data = TestData()
+        try! data.update(.all("pro", .string("plan", .equals("pro"))))
+        try! data.update(TestData.Segment(key: "beta", matchType: betaMatch, constraints: [.boolean("beta", .isTrue)]))
+        for flag in flags { try! data.update(flag) }
+        return data.json
     }
 
-    private static func variantFlag(_ key: String, enabled: Bool, rules: [String], defaultVariant: String) -> String {
-        """
-        {"key":"\(key)","name":"\(key)","enabled":\(enabled),"type":"VARIANT_FLAG_TYPE","rules":[\
-        \(rules.joined(separator: ","))],"rollouts":[],\
-        "defaultVariant":{"id":"\(defaultVariant)","key":"\(defaultVariant)","attachment":""}}
-        """
+    private static func variant(_ key: String, default defaultVariant: String) -> TestData.Flag {
+        .variant(key, variants: ["one", "two"], default: defaultVariant)
     }
 
-    private static func booleanFlag(_ key: String, rollouts: [String]) -> String {
-        """
-        {"key":"\(key)","name":"\(key)","enabled":true,"type":"BOOLEAN_FLAG_TYPE","rules":[],\
-        "rollouts":[\(rollouts.joined(separator: ","))]}
-        """
-    }
+    static let before = document(
+        betaMatch: .all,
+        [
+            variant("checkout", default: "one").rule(matching: ["pro"], serve: "one").rule(
+                matching: ["pro"],
+                serve: "two"
+            ),
+            .boolean("dark").rollout(percentage: 30, value: true),
+            .boolean("banner").rollout(matching: ["beta"], value: true),
+            variant("legacy", default: "one").rule(matching: ["pro"], serve: "one"),
+            variant("retired", default: "one"),
+            .boolean("steady").rollout(percentage: 50, value: true),
+        ]
+    )
 
-    private static func threshold(_ percentage: Double) -> String {
-        #"{"type":"THRESHOLD_ROLLOUT_TYPE","threshold":{"percentage":\#(percentage),"value":true}}"#
-    }
-
-    private static func segmentRollout(_ segment: String) -> String {
-        """
-        {"type":"SEGMENT_ROLLOUT_TYPE","segment":{"value":true,"segmentOperator":"OR_SEGMENT_OPERATOR",\
-        "segments":[\(segment)]}}
-        """
-    }
-
-    private static func document(_ flags: [String]) -> String {
-        #"{"namespace":{"key":"default"},"flags":["# + flags.joined(separator: ",") + "]}"
-    }
-
-    static let before = document([
-        variantFlag(
-            "checkout",
-            enabled: true,
-            rules: [rule([pro], [("one", 100)]), rule([pro], [("two", 100)])],
-            defaultVariant: "one"
-        ),
-        booleanFlag("dark", rollouts: [threshold(30)]),
-        booleanFlag("banner", rollouts: [segmentRollout(beta)]),
-        variantFlag("legacy", enabled: true, rules: [rule([pro], [("one", 100)])], defaultVariant: "one"),
-        variantFlag("retired", enabled: true, rules: [], defaultVariant: "one"),
-        booleanFlag("steady", rollouts: [threshold(50)]),
-    ])
-
-    static let after = document([
-        variantFlag(
-            "checkout",
-            enabled: false,
-            rules: [rule([pro], [("one", 50), ("two", 50)]), rule([pro, beta], [("two", 100)])],
-            defaultVariant: "two"
-        ),
-        booleanFlag("dark", rollouts: [threshold(75)]),
-        booleanFlag("banner", rollouts: [segmentRollout(betaChanged)]),
-        variantFlag("legacy", enabled: true, rules: [], defaultVariant: "one"),
-        booleanFlag("steady", rollouts: [threshold(50)]),
-        booleanFlag("fresh", rollouts: []),
-    ])
+    static let after = document(
+        betaMatch: .any,
+        [
+            variant("checkout", default: "two").enabled(false)
+                .rule(matching: ["pro"], distribution: ["one": 50, "two": 50])
+                .rule(matching: ["pro", "beta"], serve: "two"),
+            .boolean("dark").rollout(percentage: 75, value: true),
+            .boolean("banner").rollout(matching: ["beta"], value: true),
+            variant("legacy", default: "one"),
+            .boolean("steady").rollout(percentage: 50, value: true),
+            .boolean("fresh"),
+        ]
+    )
 }
