@@ -19,6 +19,9 @@ extension ClientCore {
             if let maximumAge = options.cache.maximumAge {
                 group.addTask { await self.watchStaleness(maximumAge: maximumAge) }
             }
+            if let interval = instrumentation.gaugeInterval {
+                group.addTask { await self.reportSnapshotGauges(every: interval) }
+            }
             await group.waitForAll()
         }
     }
@@ -41,6 +44,7 @@ extension ClientCore {
                 metadata: ["namespace": "\(namespace)", "delay": "\(Self.describe(delay))"]
             )
         }
+        if instrumentation.gaugeInterval != nil { instrumentation.reportSnapshot(status()) }
     }
 
     private func apply(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) {

@@ -136,6 +136,11 @@ public struct ClientOptions: Sendable {
     /// down a transport it was given: its owner calls `shutdown()` once, after shutting down every client that
     /// uses it. ``tls`` is then the transport's: it is not read.
     public var transport: (any HTTPTransport)?
+    /// Hooks that run around every evaluation, in this order (see ``EvaluationHook``); none by default. Set after
+    /// creating the options: `options.hooks = [exporter]`.
+    public var hooks: [any EvaluationHook] = []
+    /// What the client reports to swift-metrics beyond its fetches (see ``MetricsOptions``).
+    public var metrics = MetricsOptions()
     /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
     /// tests can shorten the waits; the policy itself is fixed for users.
     package var retryPolicy = RetryPolicy()

@@ -74,6 +74,9 @@ public final class FliptClient: Sendable {
         entityID: String,
         context: EvaluationContext
     ) throws(FliptError) -> VariantEvaluationResponse {
+        if _slowPath(core.instrumentation.observesEvaluations) {
+            return try evaluateVariant(flagKey: flagKey, entityID: entityID, context: context, hooks: [])
+        }
         try Self.validate(flagKey: flagKey, entityID: entityID)
         return try core.evaluate { (evaluator) throws(EvaluationError) in
             try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
@@ -104,6 +107,9 @@ public final class FliptClient: Sendable {
         entityID: String,
         context: EvaluationContext
     ) throws(FliptError) -> BooleanEvaluationResponse {
+        if _slowPath(core.instrumentation.observesEvaluations) {
+            return try evaluateBoolean(flagKey: flagKey, entityID: entityID, context: context, hooks: [])
+        }
         try Self.validate(flagKey: flagKey, entityID: entityID)
         return try core.evaluate { (evaluator) throws(EvaluationError) in
             try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
@@ -137,7 +143,7 @@ public final class FliptClient: Sendable {
     }
 
     @inline(__always)
-    private static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
+    static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
         if isBlank(flagKey) || isBlank(entityID) { try reportBlank(flagKey: flagKey, entityID: entityID, index: index) }
     }
 

@@ -2,6 +2,7 @@
 //   flipt-bench engine …   this engine against the official engine (see EngineBenchmark.swift)
 //   flipt-bench store …    SQLite cold load and write figures (see StoreBenchmark.swift)
 //   flipt-bench client …   the public FliptClient API against the bare engine (see ClientBenchmark.swift)
+//   flipt-bench hooks …    hooks, default-value forms and evaluation metrics per evaluation (see HooksBenchmark.swift)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
@@ -11,8 +12,10 @@ case "store":
     StoreBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "client":
     ClientBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "hooks":
+    HooksBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "soak-client":
     SoakClient.run(arguments: Array(arguments.dropFirst()))
 default:
-    print("usage: flipt-bench engine|store|client [options]   (run `flipt-bench engine --help` for details)")
+    print("usage: flipt-bench engine|store|client|hooks [options]   (run `flipt-bench engine --help` for details)")
 }
