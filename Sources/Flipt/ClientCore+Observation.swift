@@ -1,30 +1,27 @@
 import FliptEngine
 
 extension ClientCore {
-    /// Evaluates as ``evaluate(_:)`` does, and also returns where the snapshot that answered came from; never
-    /// throws: the error is the result's failure.
+    /// Evaluates as ``evaluate(_:)`` does, and sets `provenance` to where the snapshot that answers came from.
     ///
     /// In the common case (data, no failure, no deadline) the result and the provenance come from one read of the
     /// fast path. Otherwise ``evaluate(_:)`` decides (a failed fetch, no data, a stale snapshot) with the provenance
     /// read just before; only a snapshot swapped in between can make the two differ.
     @inline(__always)
-    func evaluateWithProvenance<Value>(
-        _ body: (Evaluator) throws(EvaluationError) -> Value
-    ) -> (Result<Value, FliptError>, SnapshotProvenance) {
-        let (plain, provenance) = fastPaths.read { (fast) -> (Result<Value, FliptError>?, SnapshotProvenance) in
-            guard fast.isPlain else { return (nil, fast.provenance) }
+    func evaluate<Value>(
+        _ body: (Evaluator) throws(EvaluationError) -> Value,
+        provenance: inout SnapshotProvenance
+    ) throws(FliptError) -> Value {
+        let plain = try fastPaths.read { (fast) throws(FliptError) -> Value? in
+            provenance = fast.provenance
+            guard fast.isPlain else { return nil }
             do throws(EvaluationError) {
-                return (.success(try body(fast.evaluator)), fast.provenance)
+                return try body(fast.evaluator)
             } catch {
-                return (.failure(FliptError(error)), fast.provenance)
+                throw FliptError(error)
             }
         }
-        if let plain { return (plain, provenance) }
-        do throws(FliptError) {
-            return (.success(try evaluate(body)), provenance)
-        } catch {
-            return (.failure(error), provenance)
-        }
+        if let plain { return plain }
+        return try evaluate(body)
     }
 
     /// The provenance of the snapshot in use.

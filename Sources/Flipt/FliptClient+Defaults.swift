@@ -40,20 +40,29 @@ extension FliptClient {
         default defaultValue: Bool,
         hooks: [any EvaluationHook] = []
     ) -> Bool {
-        let observed = observe(
-            .boolean,
-            flagKey: flagKey,
-            entityID: entityID,
-            context: context,
-            defaultValue: .boolean(defaultValue),
-            hooks: hooks
-        ) { (evaluator) throws(EvaluationError) in
-            try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
+        // Without hooks the value needs no provenance: the plain path, as the throwing forms take it.
+        if hooks.isEmpty && !core.instrumentation.observesEvaluations {
+            do throws(FliptError) {
+                return try evaluateBoolean(flagKey: flagKey, entityID: entityID, context: context).isEnabled
+            } catch {
+                core.instrumentation.reportDefault(flagKey: flagKey, error: error)
+                return defaultValue
+            }
         }
-        switch observed.result {
-        case .success(let result):
-            return result.isEnabled
-        case .failure(let error):
+        var provenance = SnapshotProvenance()
+        do throws(FliptError) {
+            return try observe(
+                .boolean,
+                flagKey: flagKey,
+                entityID: entityID,
+                context: context,
+                defaultValue: .boolean(defaultValue),
+                hooks: hooks,
+                provenance: &provenance
+            ) { (evaluator) throws(EvaluationError) in
+                try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
+            }.isEnabled
+        } catch {
             core.instrumentation.reportDefault(flagKey: flagKey, error: error)
             return defaultValue
         }
@@ -90,20 +99,29 @@ extension FliptClient {
         default defaultValue: String,
         hooks: [any EvaluationHook] = []
     ) -> String {
-        let observed = observe(
-            .variant,
-            flagKey: flagKey,
-            entityID: entityID,
-            context: context,
-            defaultValue: .variant(defaultValue),
-            hooks: hooks
-        ) { (evaluator) throws(EvaluationError) in
-            try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
+        // Without hooks the value needs no provenance: the plain path, as the throwing forms take it.
+        if hooks.isEmpty && !core.instrumentation.observesEvaluations {
+            do throws(FliptError) {
+                return try evaluateVariant(flagKey: flagKey, entityID: entityID, context: context).variantKey
+            } catch {
+                core.instrumentation.reportDefault(flagKey: flagKey, error: error)
+                return defaultValue
+            }
         }
-        switch observed.result {
-        case .success(let result):
-            return result.variantKey
-        case .failure(let error):
+        var provenance = SnapshotProvenance()
+        do throws(FliptError) {
+            return try observe(
+                .variant,
+                flagKey: flagKey,
+                entityID: entityID,
+                context: context,
+                defaultValue: .variant(defaultValue),
+                hooks: hooks,
+                provenance: &provenance
+            ) { (evaluator) throws(EvaluationError) in
+                try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
+            }.variantKey
+        } catch {
             core.instrumentation.reportDefault(flagKey: flagKey, error: error)
             return defaultValue
         }
@@ -144,33 +162,34 @@ extension FliptClient {
         default defaultValue: Bool,
         hooks: [any EvaluationHook] = []
     ) -> EvaluationDetails<Bool> {
-        let observed = observe(
-            .boolean,
-            flagKey: flagKey,
-            entityID: entityID,
-            context: context,
-            defaultValue: .boolean(defaultValue),
-            hooks: hooks
-        ) { (evaluator) throws(EvaluationError) in
-            try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
-        }
-        switch observed.result {
-        case .success(let result):
+        var provenance = SnapshotProvenance()
+        do throws(FliptError) {
+            let result = try observe(
+                .boolean,
+                flagKey: flagKey,
+                entityID: entityID,
+                context: context,
+                defaultValue: .boolean(defaultValue),
+                hooks: hooks,
+                provenance: &provenance
+            ) { (evaluator) throws(EvaluationError) in
+                try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
+            }
             return EvaluationDetails(
                 flagKey: flagKey,
                 value: result.isEnabled,
                 reason: result.reason,
                 segmentKeys: result.segmentKeys,
-                provenance: observed.provenance
+                provenance: provenance
             )
-        case .failure(let error):
+        } catch {
             core.instrumentation.reportDefault(flagKey: flagKey, error: error)
             return EvaluationDetails(
                 flagKey: flagKey,
                 value: defaultValue,
                 reason: nil,
                 error: error,
-                provenance: observed.provenance
+                provenance: provenance
             )
         }
     }
@@ -207,34 +226,35 @@ extension FliptClient {
         default defaultValue: String,
         hooks: [any EvaluationHook] = []
     ) -> EvaluationDetails<String> {
-        let observed = observe(
-            .variant,
-            flagKey: flagKey,
-            entityID: entityID,
-            context: context,
-            defaultValue: .variant(defaultValue),
-            hooks: hooks
-        ) { (evaluator) throws(EvaluationError) in
-            try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
-        }
-        switch observed.result {
-        case .success(let result):
+        var provenance = SnapshotProvenance()
+        do throws(FliptError) {
+            let result = try observe(
+                .variant,
+                flagKey: flagKey,
+                entityID: entityID,
+                context: context,
+                defaultValue: .variant(defaultValue),
+                hooks: hooks,
+                provenance: &provenance
+            ) { (evaluator) throws(EvaluationError) in
+                try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
+            }
             return EvaluationDetails(
                 flagKey: flagKey,
                 value: result.variantKey,
                 reason: result.reason,
                 segmentKeys: result.segmentKeys,
                 variantAttachment: result.variantAttachment,
-                provenance: observed.provenance
+                provenance: provenance
             )
-        case .failure(let error):
+        } catch {
             core.instrumentation.reportDefault(flagKey: flagKey, error: error)
             return EvaluationDetails(
                 flagKey: flagKey,
                 value: defaultValue,
                 reason: nil,
                 error: error,
-                provenance: observed.provenance
+                provenance: provenance
             )
         }
     }

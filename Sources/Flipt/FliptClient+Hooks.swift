@@ -27,10 +27,18 @@ extension FliptClient {
         context: EvaluationContext,
         hooks: [any EvaluationHook]
     ) throws(FliptError) -> VariantEvaluationResponse {
-        try observe(.variant, flagKey: flagKey, entityID: entityID, context: context, defaultValue: nil, hooks: hooks) {
-            (evaluator) throws(EvaluationError) in
+        var provenance = SnapshotProvenance()
+        return try observe(
+            .variant,
+            flagKey: flagKey,
+            entityID: entityID,
+            context: context,
+            defaultValue: nil,
+            hooks: hooks,
+            provenance: &provenance
+        ) { (evaluator) throws(EvaluationError) in
             try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
-        }.result.get()
+        }
     }
 
     /// Evaluates a boolean flag for an entity, running `hooks` for this call besides the client's own
@@ -57,24 +65,49 @@ extension FliptClient {
         context: EvaluationContext,
         hooks: [any EvaluationHook]
     ) throws(FliptError) -> BooleanEvaluationResponse {
-        try observe(.boolean, flagKey: flagKey, entityID: entityID, context: context, defaultValue: nil, hooks: hooks) {
-            (evaluator) throws(EvaluationError) in
+        var provenance = SnapshotProvenance()
+        return try observe(
+            .boolean,
+            flagKey: flagKey,
+            entityID: entityID,
+            context: context,
+            defaultValue: nil,
+            hooks: hooks,
+            provenance: &provenance
+        ) { (evaluator) throws(EvaluationError) in
             try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
-        }.result.get()
+        }
     }
 
     // MARK: The hook machinery
 
-    /// One evaluation with its outcome and the provenance of the snapshot that answered (or would have).
-    struct Observed<Value> {
-        var result: Result<Value, FliptError>
-        var provenance: SnapshotProvenance
+    /// ``evaluateVariant(flagKey:entityID:context:hooks:)`` with the client's hooks only, out of line: the plain
+    /// form calls it when the client has hooks, and stays as small as it was without them.
+    @inline(never)
+    func observedVariant(
+        flagKey: String,
+        entityID: String,
+        context: EvaluationContext
+    ) throws(FliptError) -> VariantEvaluationResponse {
+        try evaluateVariant(flagKey: flagKey, entityID: entityID, context: context, hooks: [])
+    }
+
+    /// ``evaluateBoolean(flagKey:entityID:context:hooks:)`` with the client's hooks only, out of line (see
+    /// ``observedVariant(flagKey:entityID:context:)``).
+    @inline(never)
+    func observedBoolean(
+        flagKey: String,
+        entityID: String,
+        context: EvaluationContext
+    ) throws(FliptError) -> BooleanEvaluationResponse {
+        try evaluateBoolean(flagKey: flagKey, entityID: entityID, context: context, hooks: [])
     }
 
     /// Evaluates with `body`, running the client's hooks and then `callHooks` before, and both in reverse order
     /// after (``EvaluationHook/after(_:result:provenance:)`` or ``EvaluationHook/error(_:error:provenance:)``) and
-    /// last (``EvaluationHook/finally(_:)``). Validates the keys first; a blank one is an error the hooks see.
-    @inline(never)
+    /// last (``EvaluationHook/finally(_:)``); sets `provenance` to where the snapshot that answered came from.
+    /// Validates the keys first; a blank one is an error the hooks see.
+    @inline(__always)
     func observe<Value: FlagEvaluationResult>(
         _ flagType: FlagType,
         flagKey: String,
@@ -82,50 +115,121 @@ extension FliptClient {
         context: EvaluationContext,
         defaultValue: FlagValue?,
         hooks callHooks: [any EvaluationHook],
+        provenance: inout SnapshotProvenance,
         _ body: (Evaluator) throws(EvaluationError) -> Value
-    ) -> Observed<Value> {
-        let clientHooks = core.instrumentation.hooks
-        if clientHooks.isEmpty && callHooks.isEmpty {
-            return validatedEvaluation(flagKey: flagKey, entityID: entityID, body)
-        }
-        let evaluation = EvaluationHookContext(
-            namespace: namespace,
-            flagKey: flagKey,
-            entityID: entityID,
-            context: context,
-            flagType: flagType,
-            defaultValue: defaultValue
-        )
-        for hook in clientHooks { hook.before(evaluation) }
-        for hook in callHooks { hook.before(evaluation) }
-        let observed = validatedEvaluation(flagKey: flagKey, entityID: entityID, body)
-        switch observed.result {
-        case .success(let result):
-            for hook in callHooks.reversed() { hook.after(evaluation, result: result, provenance: observed.provenance) }
-            for hook in clientHooks.reversed() {
-                hook.after(evaluation, result: result, provenance: observed.provenance)
+    ) throws(FliptError) -> Value {
+        let instrumentation = core.instrumentation
+        if !instrumentation.observesEvaluations && callHooks.isEmpty {
+            do throws(FliptError) {
+                try Self.validateKeys(flagKey: flagKey, entityID: entityID)
+            } catch {
+                provenance = core.currentProvenance()
+                throw error
             }
-        case .failure(let error):
-            for hook in callHooks.reversed() { hook.error(evaluation, error: error, provenance: observed.provenance) }
-            for hook in clientHooks.reversed() { hook.error(evaluation, error: error, provenance: observed.provenance) }
+            return try core.evaluate(body, provenance: &provenance)
         }
-        for hook in callHooks.reversed() { hook.finally(evaluation) }
-        for hook in clientHooks.reversed() { hook.finally(evaluation) }
-        return observed
+        return try observe(
+            EvaluationHookContext(
+                namespace: namespace,
+                flagKey: flagKey,
+                entityID: entityID,
+                context: context,
+                flagType: flagType,
+                defaultValue: defaultValue
+            ),
+            clientHooks: instrumentation.hooks,
+            callHooks: callHooks,
+            provenance: &provenance,
+            body
+        )
     }
 
-    @inline(__always)
-    private func validatedEvaluation<Value>(
-        flagKey: String,
-        entityID: String,
+    /// The evaluation with hooks, out of line so that the plain path stays small. The loops borrow each hook in
+    /// place from the array's buffer (`for hook in hooks` would copy every existential out first), and the result
+    /// is moved out, never copied.
+    @inline(never)
+    private func observe<Value: FlagEvaluationResult>(
+        _ evaluation: EvaluationHookContext,
+        clientHooks: [any EvaluationHook],
+        callHooks: [any EvaluationHook],
+        provenance: inout SnapshotProvenance,
         _ body: (Evaluator) throws(EvaluationError) -> Value
-    ) -> Observed<Value> {
-        do throws(FliptError) {
-            try Self.validate(flagKey: flagKey, entityID: entityID)
-        } catch {
-            return Observed(result: .failure(error), provenance: core.currentProvenance())
+    ) throws(FliptError) -> Value {
+        clientHooks.withUnsafeBufferPointer { hooks in
+            for index in hooks.indices { hooks[index].before(evaluation) }
         }
-        let (result, provenance) = core.evaluateWithProvenance(body)
-        return Observed(result: result, provenance: provenance)
+        callHooks.withUnsafeBufferPointer { hooks in
+            for index in hooks.indices { hooks[index].before(evaluation) }
+        }
+        do throws(FliptError) {
+            try Self.validateKeys(flagKey: evaluation.flagKey, entityID: evaluation.entityID)
+        } catch {
+            provenance = core.currentProvenance()
+            Self.reportError(error, evaluation, clientHooks, callHooks, provenance)
+            throw error
+        }
+        do throws(FliptError) {
+            let result = try core.evaluate(body, provenance: &provenance)
+            callHooks.withUnsafeBufferPointer { hooks in
+                var index = hooks.count
+                while index > 0 {
+                    index &-= 1
+                    hooks[index].after(evaluation, result: result, provenance: provenance)
+                }
+            }
+            clientHooks.withUnsafeBufferPointer { hooks in
+                var index = hooks.count
+                while index > 0 {
+                    index &-= 1
+                    hooks[index].after(evaluation, result: result, provenance: provenance)
+                }
+            }
+            Self.finish(evaluation, clientHooks, callHooks)
+            return result
+        } catch {
+            Self.reportError(error, evaluation, clientHooks, callHooks, provenance)
+            throw error
+        }
+    }
+
+    /// Runs the error stage and then the finally stage of every hook, last first (the rare path).
+    @inline(never)
+    private static func reportError(
+        _ error: FliptError,
+        _ evaluation: EvaluationHookContext,
+        _ clientHooks: [any EvaluationHook],
+        _ callHooks: [any EvaluationHook],
+        _ provenance: SnapshotProvenance
+    ) {
+        for index in callHooks.indices.reversed() {
+            callHooks[index].error(evaluation, error: error, provenance: provenance)
+        }
+        for index in clientHooks.indices.reversed() {
+            clientHooks[index].error(evaluation, error: error, provenance: provenance)
+        }
+        finish(evaluation, clientHooks, callHooks)
+    }
+
+    /// Runs the finally stage of every hook, last first.
+    @inline(__always)
+    private static func finish(
+        _ evaluation: EvaluationHookContext,
+        _ clientHooks: [any EvaluationHook],
+        _ callHooks: [any EvaluationHook]
+    ) {
+        callHooks.withUnsafeBufferPointer { hooks in
+            var index = hooks.count
+            while index > 0 {
+                index &-= 1
+                hooks[index].finally(evaluation)
+            }
+        }
+        clientHooks.withUnsafeBufferPointer { hooks in
+            var index = hooks.count
+            while index > 0 {
+                index &-= 1
+                hooks[index].finally(evaluation)
+            }
+        }
     }
 }

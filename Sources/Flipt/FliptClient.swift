@@ -75,7 +75,7 @@ public final class FliptClient: Sendable {
         context: EvaluationContext
     ) throws(FliptError) -> VariantEvaluationResponse {
         if _slowPath(core.instrumentation.observesEvaluations) {
-            return try evaluateVariant(flagKey: flagKey, entityID: entityID, context: context, hooks: [])
+            return try observedVariant(flagKey: flagKey, entityID: entityID, context: context)
         }
         try Self.validate(flagKey: flagKey, entityID: entityID)
         return try core.evaluate { (evaluator) throws(EvaluationError) in
@@ -108,7 +108,7 @@ public final class FliptClient: Sendable {
         context: EvaluationContext
     ) throws(FliptError) -> BooleanEvaluationResponse {
         if _slowPath(core.instrumentation.observesEvaluations) {
-            return try evaluateBoolean(flagKey: flagKey, entityID: entityID, context: context, hooks: [])
+            return try observedBoolean(flagKey: flagKey, entityID: entityID, context: context)
         }
         try Self.validate(flagKey: flagKey, entityID: entityID)
         return try core.evaluate { (evaluator) throws(EvaluationError) in
@@ -142,8 +142,15 @@ public final class FliptClient: Sendable {
         }
     }
 
+    /// Throws the error for a blank flag key or entity id; for the hook machinery in other files, out of line so
+    /// that the evaluation forms keep their own inlined check.
+    @inline(never)
+    static func validateKeys(flagKey: String, entityID: String) throws(FliptError) {
+        try validate(flagKey: flagKey, entityID: entityID)
+    }
+
     @inline(__always)
-    static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
+    private static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
         if isBlank(flagKey) || isBlank(entityID) { try reportBlank(flagKey: flagKey, entityID: entityID, index: index) }
     }
 

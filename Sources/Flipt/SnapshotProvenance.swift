@@ -16,25 +16,21 @@ public struct SnapshotProvenance: Sendable, Hashable {
     public let fetchedAt: Date?
     /// When the server last sent or confirmed the snapshot (wall clock); nil without data.
     public let lastConfirmedAt: Date?
-    /// The monotonic instant the age counts from: the last confirmation, moved back by the age the snapshot
-    /// already had when it was loaded from the cache.
-    let confirmedMark: ContinuousClock.Instant?
+    /// The monotonic instant the age counts from (``ClientCore/monotonicNanoseconds(at:)``): the last
+    /// confirmation, moved back by the age the snapshot already had when it was loaded from the cache. An integer
+    /// rather than a `ContinuousClock.Instant`, whose layout is resilient: copying this struct then costs no value
+    /// witness calls, which hooks pay on every evaluation.
+    let confirmedMark: Int64?
 
     /// No data: what evaluations see before a cached, seeded or fetched snapshot exists.
-    public static let noData = SnapshotProvenance(
-        source: .none,
-        etag: nil,
-        fetchedAt: nil,
-        lastConfirmedAt: nil,
-        confirmedMark: nil
-    )
+    public static var noData: SnapshotProvenance { SnapshotProvenance() }
 
     init(
-        source: DataSource,
-        etag: String?,
-        fetchedAt: Date?,
-        lastConfirmedAt: Date?,
-        confirmedMark: ContinuousClock.Instant?
+        source: DataSource = .none,
+        etag: String? = nil,
+        fetchedAt: Date? = nil,
+        lastConfirmedAt: Date? = nil,
+        confirmedMark: Int64? = nil
     ) {
         self.source = source
         self.etag = etag
@@ -50,7 +46,7 @@ public struct SnapshotProvenance: Sendable, Hashable {
             etag: served.etag,
             fetchedAt: served.fetchedAt,
             lastConfirmedAt: served.lastConfirmedAt,
-            confirmedMark: served.mark - served.ageAtMark
+            confirmedMark: ClientCore.monotonicNanoseconds(at: served.mark - served.ageAtMark)
         )
     }
 
@@ -60,7 +56,7 @@ public struct SnapshotProvenance: Sendable, Hashable {
     /// How long before `instant` the server last sent or confirmed the snapshot; never negative, nil without data.
     public func age(at instant: ContinuousClock.Instant) -> Duration? {
         guard let confirmedMark else { return nil }
-        let age = instant - confirmedMark
-        return age > .zero ? age : .zero
+        let age = ClientCore.monotonicNanoseconds(at: instant) - confirmedMark
+        return .nanoseconds(max(age, 0))
     }
 }

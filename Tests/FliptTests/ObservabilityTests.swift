@@ -56,8 +56,14 @@ struct ObservabilityTests {
             let client = try withMetricsFactory(metrics) { try FliptClient(namespace: "default", options: options) }
             try await client.waitUntilReady(timeout: .seconds(20))
             let dimensions = [("namespace", "default")]
-            #expect(await eventually { (try? metrics.expectGauge("flipt_snapshot_stale", dimensions))?.lastValue == 0 })
+            // The first report can come before the first snapshot (staleness 0, no age): wait for an age.
+            #expect(
+                await eventually {
+                    (try? metrics.expectGauge("flipt_snapshot_age_seconds", dimensions))?.lastValue != nil
+                }
+            )
             let age = try metrics.expectGauge("flipt_snapshot_age_seconds", dimensions)
+            #expect(try metrics.expectGauge("flipt_snapshot_stale", dimensions).lastValue == 0)
             #expect((age.lastValue ?? -1) >= 0 && (age.lastValue ?? 99) < 600)
 
             // The server fails from now on: the snapshot grows old, then stale.
