@@ -28,6 +28,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // Metrics of the relay and of the sync (the library only emits; the CLI bootstraps a backend).
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        // A span around each fetch (the library only emits; an application bootstraps a tracer). Already resolved
+        // through async-http-client's graph.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
         // The Prometheus backend behind `serve --metrics-listen` (the CLI only).
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
@@ -62,6 +65,7 @@ let package = Package(
             dependencies: [
                 "FliptEngine", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client", condition: .when(platforms: [.linux])),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOHTTP1", package: "swift-nio", condition: .when(platforms: [.linux])),
@@ -80,6 +84,7 @@ let package = Package(
             dependencies: [
                 "FliptEngine", "FliptStore", "FliptSync", .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
         // Flags, segments, rules and rollouts built in code, and FliptClients over them with no network or cache
@@ -127,7 +132,14 @@ let package = Package(
             ]
         ),
         // Benchmarks against the official engine (loaded at run time from its shared library).
-        .executableTarget(name: "FliptBenchmarks", dependencies: ["CFliptHeap", "Flipt", "FliptEngine", "FliptStore"]),
+        .executableTarget(
+            name: "FliptBenchmarks",
+            dependencies: [
+                "CFliptHeap", "Flipt", "FliptEngine", "FliptStore",
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
         .testTarget(name: "FliptEngineTests", dependencies: ["CFliptClock", "FliptEngine", "FliptTestSupport"]),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
         .testTarget(
@@ -147,6 +159,8 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ]
         ),
         .testTarget(

@@ -19,8 +19,15 @@ extension ClientCore {
             state.isOffline = !online
             // A client fed in process has its data from the start: nothing to wait for.
             if options.isFedInProcess { state.hasFetched = true }
-            if let maximumAge {
-                state.syncTask = Task.detached { [self] in await self.watchStaleness(maximumAge: maximumAge) }
+            let gaugeInterval = instrumentation.gaugeInterval
+            if maximumAge != nil || gaugeInterval != nil {
+                // The staleness watch and the snapshot gauges run online and offline.
+                state.syncTask = Task.detached { [self] in
+                    await withTaskGroup(of: Void.self) { group in
+                        if let maximumAge { group.addTask { await self.watchStaleness(maximumAge: maximumAge) } }
+                        if let gaugeInterval { group.addTask { await self.reportSnapshotGauges(every: gaugeInterval) } }
+                    }
+                }
             }
             if online { state.loopTask = Task.detached { [self] in await self.runLoop() } }
         }
@@ -200,6 +207,7 @@ extension ClientCore {
                 metadata: ["namespace": "\(namespace)", "delay": "\(Self.describe(delay))"]
             )
         }
+        if instrumentation.gaugeInterval != nil { instrumentation.reportSnapshot(status()) }
     }
 
     @discardableResult

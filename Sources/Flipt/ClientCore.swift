@@ -51,13 +51,21 @@ final class ClientCore: Sendable {
         let staleDeadline: Int64
         /// Data, no failure and no deadline: an evaluation needs no other check.
         let isPlain: Bool
+        /// Where the snapshot in use came from, for hooks and evaluation details.
+        let provenance: SnapshotProvenance
 
-        init(evaluator: Evaluator? = nil, failure: FliptError? = nil, staleDeadline: Int64 = .max) {
+        init(
+            evaluator: Evaluator? = nil,
+            failure: FliptError? = nil,
+            staleDeadline: Int64 = .max,
+            provenance: SnapshotProvenance = .noData
+        ) {
             self.evaluator = evaluator ?? Self.placeholder
             self.hasData = evaluator != nil
             self.failure = failure
             self.staleDeadline = staleDeadline
             self.isPlain = evaluator != nil && failure == nil && staleDeadline == .max
+            self.provenance = provenance
         }
 
         private static let placeholder = Evaluator(snapshot: Snapshot.empty, namespace: "")
@@ -116,7 +124,8 @@ final class ClientCore: Sendable {
                 FastPath(
                     evaluator: served?.evaluator,
                     failure: failsOnFetchError ? fetchFailure : nil,
-                    staleDeadline: deadline
+                    staleDeadline: deadline,
+                    provenance: served.map(SnapshotProvenance.init) ?? .noData
                 )
             )
         }
@@ -136,6 +145,8 @@ final class ClientCore: Sendable {
     /// The flag fingerprints of the snapshot in use (nil until the first replacement needs them); its lock
     /// serialises replacements, so that each one's changes are computed against the snapshot it replaces.
     let fingerprints = Locked<FlagFingerprints?>(nil)
+    /// Hooks, the evaluation error log and the client's metrics.
+    let instrumentation: ClientInstrumentation
 
     init(namespace: String, options: ClientOptions) throws(FliptError) {
         self.namespace = namespace
@@ -154,6 +165,7 @@ final class ClientCore: Sendable {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }
         loop = SyncLoop(fetcher: fetcher, logger: options.logger)
+        instrumentation = ClientInstrumentation(namespace: namespace, options: options)
         key = SnapshotKey(
             url: configuration.url,
             environment: options.environment,

@@ -143,6 +143,11 @@ public struct ClientOptions: Sendable {
     /// Whether the snapshot is supplied in process (by `FliptTesting`) through ``FliptClient/replaceSnapshot(with:)``
     /// instead of a server: no sync loop ever runs and ``FliptClient/setOffline(_:)`` does nothing.
     package var isFedInProcess = false
+    /// Hooks that run around every evaluation, in this order (see ``EvaluationHook``); none by default. Set after
+    /// creating the options: `options.hooks = [exporter]`.
+    public var hooks: [any EvaluationHook] = []
+    /// What the client reports to swift-metrics beyond its fetches (see ``MetricsOptions``).
+    public var metrics = MetricsOptions()
     /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
     /// tests can shorten the waits; the policy itself is fixed for users.
     package var retryPolicy = RetryPolicy()

@@ -95,6 +95,9 @@ public final class FliptClient: Sendable {
         entityID: String,
         context: EvaluationContext
     ) throws(FliptError) -> VariantEvaluationResponse {
+        if _slowPath(core.instrumentation.observesEvaluations) {
+            return try observedVariant(flagKey: flagKey, entityID: entityID, context: context)
+        }
         try Self.validate(flagKey: flagKey, entityID: entityID)
         return try core.evaluate { (evaluator) throws(EvaluationError) in
             try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
@@ -125,6 +128,9 @@ public final class FliptClient: Sendable {
         entityID: String,
         context: EvaluationContext
     ) throws(FliptError) -> BooleanEvaluationResponse {
+        if _slowPath(core.instrumentation.observesEvaluations) {
+            return try observedBoolean(flagKey: flagKey, entityID: entityID, context: context)
+        }
         try Self.validate(flagKey: flagKey, entityID: entityID)
         return try core.evaluate { (evaluator) throws(EvaluationError) in
             try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
@@ -155,6 +161,13 @@ public final class FliptClient: Sendable {
         } catch {
             throw FliptError(.invalidRequest, "\(error)")
         }
+    }
+
+    /// Throws the error for a blank flag key or entity id; for the hook machinery in other files, out of line so
+    /// that the evaluation forms keep their own inlined check.
+    @inline(never)
+    static func validateKeys(flagKey: String, entityID: String) throws(FliptError) {
+        try validate(flagKey: flagKey, entityID: entityID)
     }
 
     @inline(__always)

@@ -3,6 +3,7 @@
 //   flipt-bench store …    SQLite cold load and write figures (see StoreBenchmark.swift)
 //   flipt-bench client …   the public FliptClient API against the bare engine (see ClientBenchmark.swift)
 //   flipt-bench changes …  the flag-change diff of a snapshot replacement against decoding (ChangeBenchmark.swift)
+//   flipt-bench hooks …    hooks, default-value forms and evaluation metrics per evaluation (see HooksBenchmark.swift)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
@@ -14,8 +15,12 @@ case "client":
     ClientBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "changes":
     ChangeBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "hooks":
+    HooksBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "soak-client":
     SoakClient.run(arguments: Array(arguments.dropFirst()))
 default:
-    print("usage: flipt-bench engine|store|client|changes [options]   (run `flipt-bench engine --help` for details)")
+    print(
+        "usage: flipt-bench engine|store|client|changes|hooks [options]   (run `flipt-bench engine --help` for details)"
+    )
 }

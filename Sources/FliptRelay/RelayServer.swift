@@ -1,3 +1,4 @@
+import FliptStore
 import Foundation
 import Logging
 import NIOCore

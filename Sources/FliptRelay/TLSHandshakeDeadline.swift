@@ -1,3 +1,4 @@
+import FliptStore
 import NIOCore
 import NIOTLS
 

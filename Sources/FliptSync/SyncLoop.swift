@@ -11,7 +11,8 @@ import Logging
 /// Metrics (swift-metrics, reported to the backend in force when the loop is created; nothing without one): `flipt_sync_fetches_total{namespace, result, status}` with `result` `updated`, `not_modified` or
 /// `failed` and `status` the HTTP status or `none`; `flipt_sync_fetch_duration_seconds{namespace}`, a timer of
 /// each poll and stream connection, retries included; `flipt_sync_received_bytes_total{namespace}`, the decoded
-/// bytes of the new documents.
+/// bytes of the new documents; `flipt_sync_failures_total{namespace, error}` by kind of failure. Each poll runs in a
+/// `flipt.sync.fetch` span (swift-distributed-tracing) when a tracer is in force.
 public struct SyncLoop: Sendable {
     /// One thing that happened.
     public enum Event: Sendable {
@@ -33,6 +34,7 @@ public struct SyncLoop: Sendable {
     private let random: RandomSource
     private let logger: Logger
     private let metrics: SyncMetrics?
+    private let tracing: SyncTracing
 
     /// Creates a loop; its metrics go to the swift-metrics factory in force now (the bootstrapped backend, or a
     /// task-local one), none without a backend.
@@ -53,6 +55,7 @@ public struct SyncLoop: Sendable {
         self.random = random
         self.logger = logger
         self.metrics = SyncMetrics.current(namespace: fetcher.configuration.namespace)
+        self.tracing = SyncTracing()
     }
 
     /// When the attempt behind an event started, and how long it took.
@@ -191,7 +194,7 @@ public struct SyncLoop: Sendable {
     private func fetchOnce(etag: String?, onEvent: @Sendable (Event, Timing) async -> Void) async -> ETagBox? {
         let start = Self.startTiming()
         do {
-            switch try await fetcher.fetch(ifNoneMatch: etag) {
+            switch try await tracing.fetch(with: fetcher, ifNoneMatch: etag) {
             case .modified(let fetched):
                 await onEvent(.updated(fetched), Self.timing(since: start))
                 // A 200 without ETag means the next request must be unconditional.

@@ -13,6 +13,8 @@ import Synchronization
 ///   no status was received (network, timeout, a bad stream line).
 /// - `flipt_sync_fetch_duration_seconds{namespace}`: a timer of each poll or stream connection, retries included.
 /// - `flipt_sync_received_bytes_total{namespace}`: the (decoded) bytes of every new document.
+/// - `flipt_sync_failures_total{namespace, error}`: failed fetches by kind (``SyncError/errorClass``: `network`,
+///   `timeout`, `http_503`, `auth_401`, `invalid_document`, …), which `status` alone cannot tell apart.
 final class SyncMetrics: Sendable {
     /// The counters and timer of one namespace, created once; counters per outcome are created on first use.
     private struct Key: Hashable {
@@ -23,6 +25,7 @@ final class SyncMetrics: Sendable {
     private let namespace: String
     private let factory: any MetricsFactory
     private let fetches = Mutex<[Key: Counter]>([:])
+    private let failures = Mutex<[String: Counter]>([:])
     private let duration: Timer
     private let receivedBytes: Counter
 
@@ -54,10 +57,25 @@ final class SyncMetrics: Sendable {
             duration.record(duration: timing.duration)
         case .failed(let error):
             count(result: "failed", status: error.httpStatus.map(String.init) ?? "none")
+            countFailure(kind: error.errorClass)
             if timing.duration > .zero { duration.record(duration: timing.duration) }
         case .streamConnected, .streamEnded:
             break
         }
+    }
+
+    private func countFailure(kind: String) {
+        let counter = failures.withLock { counters in
+            if let counter = counters[kind] { return counter }
+            let counter = Counter(
+                label: "flipt_sync_failures_total",
+                dimensions: [("namespace", namespace), ("error", kind)],
+                factory: factory
+            )
+            counters[kind] = counter
+            return counter
+        }
+        counter.increment()
     }
 
     private func count(result: String, status: String) {

@@ -12,7 +12,7 @@ shape="${1:?usage: callgrind-shape.sh SHAPE [context|dictionary|official] [N] [f
 form="${2:-context}"
 count="${3:-100000}"
 shift $(($# < 3 ? $# : 3))
-bench="$(cd "$root" && swift build -c release --product flipt-bench --show-bin-path)/flipt-bench"
+bench="${FLIPT_BENCH:-$(cd "$root" && swift build -c release --product flipt-bench --show-bin-path)/flipt-bench}"
 out="$(mktemp)"
 copy="$(mktemp)"
 trap 'rm -f "$out" "$copy"' EXIT

@@ -1,0 +1,150 @@
+import FliptStore
+import Logging
+import Metrics
+import Synchronization
+
+/// What a client reports about its evaluations and its snapshot besides answering: the hooks it runs, the
+/// rate-limited log and the counter of evaluations answered with the caller's default, and the snapshot age and
+/// staleness gauges.
+///
+/// Made once with the client, so that its metrics go to the swift-metrics factory in force there (as the sync's
+/// do); with no backend nothing is created and only the hooks and the log remain.
+final class ClientInstrumentation: Sendable {
+    /// The client's hooks: ``ClientOptions/hooks``, then the evaluation counter when it is on.
+    let hooks: [any EvaluationHook]
+    /// Whether evaluations must go through the hook machinery: the single check the plain path pays.
+    let observesEvaluations: Bool
+    /// How often the snapshot gauges are refreshed, or nil when there is no metrics backend.
+    let gaugeInterval: Duration?
+
+    private let namespace: String
+    private let log: RateLimitedLog
+    private let metrics: ClientMetrics?
+
+    /// The metrics of one client, when a backend is in force.
+    private final class ClientMetrics: Sendable {
+        let namespace: String
+        let factory: any MetricsFactory
+        let age: Gauge
+        let stale: Gauge
+        let defaults = Mutex<[String: Counter]>([:])
+
+        init(namespace: String, factory: any MetricsFactory) {
+            self.namespace = namespace
+            self.factory = factory
+            let dimensions = [("namespace", namespace)]
+            age = Gauge(label: "flipt_snapshot_age_seconds", dimensions: dimensions, factory: factory)
+            stale = Gauge(label: "flipt_snapshot_stale", dimensions: dimensions, factory: factory)
+        }
+
+        func countDefault(code: FliptError.Code) {
+            let label = code.description
+            let counter = defaults.withLock { counters in
+                if let counter = counters[label] { return counter }
+                let counter = Counter(
+                    label: "flipt_evaluation_defaults_total",
+                    dimensions: [("namespace", namespace), ("code", label)],
+                    factory: factory
+                )
+                counters[label] = counter
+                return counter
+            }
+            counter.increment()
+        }
+    }
+
+    /// How often a line of one kind of evaluation error reaches the log at most.
+    static let errorLogInterval: Duration = .seconds(30)
+
+    init(namespace: String, options: ClientOptions) {
+        self.namespace = namespace
+        let factory = MetricsSystem.factory
+        let metrics = factory is NOOPMetricsHandler ? nil : ClientMetrics(namespace: namespace, factory: factory)
+        var hooks = options.hooks
+        if let metrics, options.metrics.countsEvaluations {
+            hooks.append(EvaluationCounter(namespace: namespace, factory: metrics.factory))
+        }
+        self.hooks = hooks
+        self.observesEvaluations = !hooks.isEmpty
+        self.metrics = metrics
+        self.gaugeInterval = metrics == nil ? nil : options.metrics.gaugeInterval
+        self.log = RateLimitedLog(logger: options.logger, interval: Self.errorLogInterval)
+    }
+
+    /// Reports an evaluation answered with the caller's default: a counter by error code and a log line, at most
+    /// one per error code every ``errorLogInterval`` (the next says how many were left out).
+    func reportDefault(flagKey: String, error: FliptError) {
+        metrics?.countDefault(code: error.code)
+        log.log(
+            .warning,
+            kind: error.code.description,
+            "An evaluation returned the caller's default because it failed: \(error.message)",
+            metadata: ["namespace": "\(namespace)", "flag": "\(flagKey)", "code": "\(error.code)"]
+        )
+    }
+
+    /// Sets the snapshot age and staleness gauges from the client's status.
+    func reportSnapshot(_ status: ClientStatus) {
+        guard let metrics else { return }
+        if let age = status.age {
+            metrics.age.record(Double(age.components.seconds) + Double(age.components.attoseconds) * 1e-18)
+        }
+        metrics.stale.record(status.isStale ? 1 : 0)
+    }
+}
+
+/// The opt-in evaluation counter (``MetricsOptions/countsEvaluations``): `flipt_evaluations_total{namespace,
+/// flag, reason}`, a hook like any other.
+final class EvaluationCounter: EvaluationHook {
+    private struct Key: Hashable {
+        var flag: String
+        var reason: String
+    }
+
+    /// At most this many flag keys get counters of their own; evaluations of others (say, keys of flags that do
+    /// not exist, built from input) are counted under the flag `_other`, so that a bug cannot grow the metric
+    /// without bound.
+    static let flagLimit = 10_000
+
+    private let namespace: String
+    private let factory: any MetricsFactory
+    private let counters = Mutex<[Key: Counter]>([:])
+
+    init(namespace: String, factory: any MetricsFactory) {
+        self.namespace = namespace
+        self.factory = factory
+    }
+
+    func after(_ evaluation: EvaluationHookContext, result: some FlagEvaluationResult, provenance: SnapshotProvenance) {
+        count(flag: evaluation.flagKey, reason: Self.label(result.reason))
+    }
+
+    func error(_ evaluation: EvaluationHookContext, error: FliptError, provenance: SnapshotProvenance) {
+        count(flag: evaluation.flagKey, reason: "error")
+    }
+
+    static func label(_ reason: EvaluationReason) -> String {
+        switch reason {
+        case .match: "match"
+        case .default: "default"
+        case .flagDisabled: "flag_disabled"
+        case .unknown: "unknown"
+        }
+    }
+
+    private func count(flag: String, reason: String) {
+        let counter = counters.withLock { counters in
+            if let counter = counters[Key(flag: flag, reason: reason)] { return counter }
+            let key = Key(flag: counters.count < Self.flagLimit ? flag : "_other", reason: reason)
+            if let counter = counters[key] { return counter }
+            let counter = Counter(
+                label: "flipt_evaluations_total",
+                dimensions: [("namespace", namespace), ("flag", key.flag), ("reason", reason)],
+                factory: factory
+            )
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+}
