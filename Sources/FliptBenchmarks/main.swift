@@ -2,6 +2,7 @@
 //   flipt-bench engine …   this engine against the official engine (see EngineBenchmark.swift)
 //   flipt-bench store …    SQLite cold load and write figures (see StoreBenchmark.swift)
 //   flipt-bench client …   the public FliptClient API against the bare engine (see ClientBenchmark.swift)
+//   flipt-bench load …     decode + index, cold boot from the cache, and memory (see LoadBenchmark.swift)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
@@ -9,10 +10,12 @@ case "engine":
     EngineBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "store":
     StoreBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "load":
+    LoadBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "client":
     ClientBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "soak-client":
     SoakClient.run(arguments: Array(arguments.dropFirst()))
 default:
-    print("usage: flipt-bench engine|store|client [options]   (run `flipt-bench engine --help` for details)")
+    print("usage: flipt-bench engine|store|client|load [options]   (run `flipt-bench engine --help` for details)")
 }

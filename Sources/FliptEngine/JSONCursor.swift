@@ -146,6 +146,13 @@ struct JSONCursor {
         guard peekSignificant() == UInt8(ascii: "\"") else { throw typeError(expected: "a string") }
         index += 1
         let start = index
+        // Most strings are plain ASCII without escapes: find their end a word at a time and copy them once.
+        let plainEnd = plainRunEnd(from: start)
+        if plainEnd < bytes.count && bytes[plainEnd] == UInt8(ascii: "\"") {
+            index = plainEnd + 1
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<plainEnd]), as: UTF8.self)
+        }
+        index = plainEnd
         var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
@@ -169,6 +176,53 @@ struct JSONCursor {
             index += 1
         }
         throw error("unterminated string")
+    }
+
+    /// Reads a string value that is not kept: checked exactly as `readString` checks it, but a plain ASCII string
+    /// without escapes (the usual case) is only scanned, not copied.
+    mutating func skipString() throws(DocumentError) {
+        guard peekSignificant() == UInt8(ascii: "\"") else { throw typeError(expected: "a string") }
+        let end = plainRunEnd(from: index + 1)
+        if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
+            index = end + 1
+            return
+        }
+        _ = try readString()
+    }
+
+    /// The position of the first byte at or after `start` that ends a plain run: a quote, a backslash, a control
+    /// character or a non-ASCII byte (or the end of the document). Words of 8 bytes are tested at once.
+    @inline(__always)
+    func plainRunEnd(from start: Int) -> Int {
+        var position = start
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while position + 8 <= bytes.count {
+                let word = raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                if Self.hasSpecialByte(word) { break }
+                position += 8
+            }
+        }
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
+            position += 1
+        }
+        return position
+    }
+
+    /// Whether any byte of `word` is a quote, a backslash, below 0x20 or above 0x7F (the classic "has a zero
+    /// byte" and "has a byte less than n" bit tricks; exact as to whether such a byte exists).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* 0x22)
+        let backslashes = word ^ (ones &* 0x5C)
+        let zeroQuote = (quotes &- ones) & ~quotes
+        let zeroBackslash = (backslashes &- ones) & ~backslashes
+        let control = (word &- ones &* 0x20) & ~word
+        return (zeroQuote | zeroBackslash | control | word) & high != 0
     }
 
     private func makeString(from decoded: [UInt8], at start: Int) throws(DocumentError) -> String {
@@ -530,6 +584,8 @@ struct JSONCursor {
     /// Skips a string body (after the opening quote): escapes must be well formed; the text is not validated.
     private mutating func skipStringBody() throws(DocumentError) {
         while index < bytes.count {
+            index = plainRunEnd(from: index)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             index += 1
             if byte == UInt8(ascii: "\"") { return }
@@ -703,6 +759,21 @@ struct JSONCursor {
         guard peekSignificant() == UInt8(ascii: "\"") else {
             throw error("object keys must be strings, found \(foundDescription())")
         }
+        // Fastest path: the key is one of the fields, written plainly. A field name has no quote, backslash or
+        // control byte, so its bytes followed by a quote are exactly a key with that name; no scan is needed.
+        let body = index + 1
+        for (position, name) in fields.enumerated() {
+            let end = body + name.utf8CodeUnitCount
+            if end < bytes.count && bytes[end] == UInt8(ascii: "\"")
+                && bytesEqualBuffers(
+                    UnsafeBufferPointer(rebasing: bytes[body..<end]),
+                    UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+                )
+            {
+                index = end + 1
+                return position
+            }
+        }
         // Fast path: a plain ASCII key without escapes is compared in place.
         if let end = plainStringEnd() {
             let key = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
@@ -725,12 +796,7 @@ struct JSONCursor {
     /// escapes (so that its bytes are its text), or nil.
     @inline(__always)
     private func plainStringEnd() -> Int? {
-        var end = index + 1
-        while end < bytes.count {
-            let byte = bytes[end]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
-            end += 1
-        }
+        let end = plainRunEnd(from: index + 1)
         return end < bytes.count && bytes[end] == UInt8(ascii: "\"") ? end : nil
     }
 
