@@ -55,10 +55,19 @@ public final class Snapshot: Sendable {
         var outcome: Result<String, DocumentError>?
         _ = document.withContiguousStorageIfAvailable { bytes in
             var cursor = JSONCursor(bytes)
+            cursor.tracksPath = false
             do throws(DocumentError) {
                 outcome = .success(try cursor.decodeDocument(into: &builder))
             } catch {
-                outcome = .failure(error)
+                // Decode again, recording the path, so that the error names where the problem is.
+                var again = JSONCursor(bytes)
+                var discarded = ProgramBuilder()
+                do throws(DocumentError) {
+                    _ = try again.decodeDocument(into: &discarded)
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(error)
+                }
             }
         }
         return try outcome?.get()

@@ -120,7 +120,7 @@ extension JSONCursor {
             case 1: try cursor.skipString()
             case 2:
                 if try !cursor.consumeNull() {
-                    draft.type = ByteName(try cursor.readEnumName()) == "BOOLEAN_FLAG_TYPE" ? .boolean : .variant
+                    draft.type = try cursor.readKnownEnum() == JSONCursor.booleanFlagType ? .boolean : .variant
                 }
             case 3: draft.description = try cursor.readOptionalString()
             case 4: draft.isEnabled = try cursor.readBool()
@@ -147,7 +147,7 @@ extension JSONCursor {
         var id = ""
         var key = ""
         var attachment: String?
-        _ = try readStruct(fields: ["id", "key", "attachment"], required: 0b011) {
+        _ = try readStruct(fields: ["id", "key", "attachment"], ignoring: ["name", "description"], required: 0b011) {
             cursor,
             field throws(DocumentError) in
             switch field {
@@ -162,7 +162,9 @@ extension JSONCursor {
     private mutating func decodeRule(_ draft: inout FlagDraft) throws(DocumentError) {
         var rule = FlagDraft.Item(kind: .rule)
         let fields: [StaticString] = ["distributions", "segments", "segmentOperator"]
-        _ = try readStruct(fields: fields, required: 0b101) { cursor, field throws(DocumentError) in
+        _ = try readStruct(fields: fields, ignoring: ["rank", "id"], required: 0b101) {
+            cursor,
+            field throws(DocumentError) in
             switch field {
             case 0:
                 let start = draft.distributions.count
@@ -179,7 +181,7 @@ extension JSONCursor {
                     rule.segments = start..<draft.segments.count
                 }
             default:
-                rule.isAnd = ByteName(try cursor.readEnumName()) == "AND_SEGMENT_OPERATOR"
+                rule.isAnd = try cursor.readKnownEnum() == JSONCursor.andSegmentOperator
             }
         }
         draft.rules.append(rule)
@@ -202,7 +204,7 @@ extension JSONCursor {
     private mutating func decodeRollout(_ draft: inout FlagDraft) throws(DocumentError) {
         var segmentRollout: FlagDraft.Item?
         var threshold: FlagDraft.Item?
-        _ = try readStruct(fields: ["description", "segment", "threshold"], required: 0) {
+        _ = try readStruct(fields: ["description", "segment", "threshold"], ignoring: ["rank"], required: 0) {
             cursor,
             field throws(DocumentError) in
             switch field {
@@ -221,7 +223,7 @@ extension JSONCursor {
             switch field {
             case 0:
                 if try !cursor.consumeNull() {
-                    rollout.isAnd = ByteName(try cursor.readEnumName()) == "AND_SEGMENT_OPERATOR"
+                    rollout.isAnd = try cursor.readKnownEnum() == JSONCursor.andSegmentOperator
                 }
             case 1: rollout.value = try cursor.readBool()
             default:
@@ -252,10 +254,12 @@ extension JSONCursor {
         var matchesAll = false
         var constraints = draft.constraints.count..<draft.constraints.count
         let fields: [StaticString] = ["key", "matchType", "constraints"]
-        _ = try readStruct(fields: fields, required: 0b111) { cursor, field throws(DocumentError) in
+        _ = try readStruct(fields: fields, ignoring: ["name", "description"], required: 0b111) {
+            cursor,
+            field throws(DocumentError) in
             switch field {
             case 0: key = try cursor.readString()
-            case 1: matchesAll = ByteName(try cursor.readEnumName()) == "ALL_SEGMENT_MATCH_TYPE"
+            case 1: matchesAll = try cursor.readKnownEnum() == JSONCursor.allSegmentMatchType
             default:
                 let start = draft.constraints.count
                 try cursor.readArray { cursor, _ throws(DocumentError) in
