@@ -8,6 +8,7 @@
 //   memory            the RSS of that process before the client and while it holds the snapshot, against the
 //                     document's size
 
+import CFliptHeap
 import Flipt
 import FliptEngine
 import FliptStore
@@ -269,11 +270,15 @@ enum LoadBenchmark {
         print("")
         print("cold boot: a fresh `flipt-bench load boot` process, cache written beforehand; client = FliptClient(…)")
         print("with the cache file to its first answer; process = spawn to that answer; RSS = the process's resident")
-        print("memory before the client and while it holds the snapshot (after the first answer)")
-        let widths = [20, 9, 10, 11, 11, 10, 10, 9]
+        print("memory before the client and while it holds the snapshot (after the first answer); heap = bytes the")
+        print("allocator has handed out and not had back (mallinfo), the live part of the RSS added")
+        let widths = [20, 9, 10, 11, 11, 10, 10, 9, 11, 9]
         print(
             EngineBenchmark.row(
-                ["shape", "doc MB", "client ms", "process ms", "RSS before", "RSS held", "RSS added", "added/doc"],
+                [
+                    "shape", "doc MB", "client ms", "process ms", "RSS before", "RSS held", "RSS added", "added/doc",
+                    "heap added", "heap/doc",
+                ],
                 widths
             )
         )
@@ -303,6 +308,8 @@ enum LoadBenchmark {
                 format(medianOf(reports.map(\.processMilliseconds))) + " ms",
                 format(before / 1e6) + " MB", format(held / 1e6) + " MB", format(added / 1e6) + " MB",
                 format(added / Double(document.count)) + "x",
+                format(medianOf(reports.map(\.heapAdded)) / 1e6) + " MB",
+                format(medianOf(reports.map(\.heapAdded)) / Double(document.count)) + "x",
             ]
             print(EngineBenchmark.row(cells, widths))
         }
@@ -323,6 +330,7 @@ enum LoadBenchmark {
         var processMilliseconds: Double
         var rssBefore: Double
         var rssHeld: Double
+        var heapAdded: Double
     }
 
     /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns> <RSS before> <RSS held>` after
@@ -350,8 +358,8 @@ enum LoadBenchmark {
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
         let fields = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard fields.count == 4, fields[0] == "boot", let nanoseconds = Double(fields[1]),
-            let before = Double(fields[2]), let held = Double(fields[3])
+        guard fields.count == 5, fields[0] == "boot", let nanoseconds = Double(fields[1]),
+            let before = Double(fields[2]), let held = Double(fields[3]), let heap = Double(fields[4])
         else {
             throw BenchmarkFailure("the boot process printed \(String(decoding: line, as: UTF8.self))")
         }
@@ -359,7 +367,8 @@ enum LoadBenchmark {
             clientMilliseconds: nanoseconds / 1e6,
             processMilliseconds: processTime / .milliseconds(1),
             rssBefore: before,
-            rssHeld: held
+            rssHeld: held,
+            heapAdded: heap
         )
     }
 
@@ -370,6 +379,7 @@ enum LoadBenchmark {
             exit(2)
         }
         let before = residentBytes()
+        let heapBefore = heapInUse()
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -381,8 +391,10 @@ enum LoadBenchmark {
             }
             let elapsed = clock.now - start
             let held = residentBytes()
+            let heap = heapInUse() - heapBefore
             // Written unbuffered, so that the parent reads it at once.
-            FileHandle.standardOutput.write(Data("boot \(Int(elapsed / .nanoseconds(1))) \(before) \(held)\n".utf8))
+            let line = "boot \(Int(elapsed / .nanoseconds(1))) \(before) \(held) \(heap)\n"
+            FileHandle.standardOutput.write(Data(line.utf8))
             // Hold the client until the parent closes standard input.
             _ = FileHandle.standardInput.readDataToEndOfFile()
             client.close()
@@ -390,6 +402,11 @@ enum LoadBenchmark {
             print("boot failed: \(error)")
             exit(1)
         }
+    }
+
+    /// Bytes the allocator has handed out and not had back (every arena plus large mapped blocks).
+    static func heapInUse() -> Int {
+        Int(flipt_heap_current().in_use)
     }
 
     /// The process's resident set size in bytes (`VmRSS` of /proc/self/status; 0 where there is none).
