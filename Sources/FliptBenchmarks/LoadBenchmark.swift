@@ -73,10 +73,12 @@ struct LoadShape: Sendable {
         case .flat:
             var flags: [String] = []
             for index in 0..<flagCount {
+                let type = index % 2 == 0 ? "VARIANT_FLAG_TYPE" : "BOOLEAN_FLAG_TYPE"
+                let defaultVariant = index % 2 == 0 ? #"{"id":"d\#(index)","key":"off"}"# : "null"
                 flags.append(
                     #"{"key":"flat-\#(index)","name":"Flat flag \#(index)","description":"a flag with no rules","#
-                        + #""enabled":\#(index % 3 != 0),"type":"\#(index % 2 == 0 ? "VARIANT" : "BOOLEAN")_FLAG_TYPE","#
-                        + #""rules":[],"rollouts":[],"defaultVariant":\#(index % 2 == 0 ? #"{"id":"d\#(index)","key":"off"}"# : "null")}"#
+                        + #""enabled":\#(index % 3 != 0),"type":"\#(type)","rules":[],"rollouts":[],"#
+                        + #""defaultVariant":\#(defaultVariant)}"#
                 )
             }
             return Array(#"{"namespace":{"key":"default"},"flags":[\#(flags.joined(separator: ","))]}"#.utf8)
@@ -106,7 +108,8 @@ struct LoadShape: Sendable {
                 let constraint =
                     #"{"type":"STRING_CONSTRAINT_COMPARISON_TYPE","property":"plan","operator":"eq","value":"pro"}"#
                 let segment =
-                    #"{"key":"segment-\#(rank)","name":"s","matchType":"ALL_SEGMENT_MATCH_TYPE","constraints":[\#(constraint)]}"#
+                    #"{"key":"segment-\#(rank)","name":"s","matchType":"ALL_SEGMENT_MATCH_TYPE","#
+                    + #""constraints":[\#(constraint)]}"#
                 return #"{"rank":\#(rank + 1),"segmentOperator":"OR_SEGMENT_OPERATOR","segments":[\#(segment)],"#
                     + #""distributions":[\#(distributions)]}"#
             }.joined(separator: ",")

@@ -542,7 +542,8 @@ struct ProgramBuilder {
     }
 
     /// Copies the bytes and lists a decoded constraint refers to (in `arena`) into the block.
-    private mutating func relocate(_ constraint: CompiledConstraint, from arena: ConstraintArena) -> CompiledConstraint {
+    private mutating func relocate(_ constraint: CompiledConstraint, from arena: ConstraintArena) -> CompiledConstraint
+    {
         let test: ConstraintTest
         switch constraint.test {
         case .unknownType, .never, .isEmpty, .isNotEmpty, .numberComparison, .boolean, .dateTimeComparison:

@@ -72,7 +72,13 @@ struct FlagDraft {
     }
 
     var summary: FlagSummary {
-        FlagSummary(key: key, isEnabled: isEnabled, type: type, description: description, defaultVariant: defaultVariant)
+        FlagSummary(
+            key: key,
+            isEnabled: isEnabled,
+            type: type,
+            description: description,
+            defaultVariant: defaultVariant
+        )
     }
 }
 
