@@ -89,6 +89,15 @@ struct DistributionRecord {
 @inline(__always)
 func roundedUp(_ count: Int) -> Int { (count + 3) & ~3 }
 
+/// `array` in storage of exactly its size (a copy when its storage has more than an eighth to spare).
+func compacted<Element>(_ array: [Element]) -> [Element] {
+    guard array.capacity > array.count + array.count / 8 else { return array }
+    return [Element](unsafeUninitializedCapacity: array.count) { buffer, count in
+        _ = buffer.initialize(fromContentsOf: array)
+        count = array.count
+    }
+}
+
 /// The lowered snapshot: the byte block, the result strings and the flag-key table.
 ///
 /// `@unchecked Sendable`: the block and the table are written once, in `init`, and only read afterwards; they
@@ -115,8 +124,9 @@ final class Program: @unchecked Sendable {
         builder.bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         base = block
         byteCount = builder.bytes.count
-        strings = builder.strings
-        keyLists = builder.keyLists
+        // Exact capacities: the arrays grew by doubling, and the snapshot keeps them for its lifetime.
+        strings = compacted(builder.strings)
+        keyLists = compacted(builder.keyLists)
 
         var size = 8
         while size < builder.offsets.count * 2 { size *= 2 }
@@ -335,7 +345,6 @@ struct ProgramBuilder {
         bytes.append(contentsOf: repeatElement(0, count: 8))
         if documentSize > 4096 {
             distinct = DistinctKeys(capacity: documentSize / 256)
-            summaries.reserveCapacity(documentSize / 512)
             offsets.reserveCapacity(documentSize / 512)
         }
     }

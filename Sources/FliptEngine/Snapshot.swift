@@ -37,7 +37,7 @@ public final class Snapshot: Sendable {
             namespaceKey = try Self.decode(contiguous: copy, into: &builder)!
         }
         self.namespaceKey = namespaceKey
-        summaries = builder.summaries
+        summaries = compacted(builder.summaries)
         program = Program(builder)
     }
 
