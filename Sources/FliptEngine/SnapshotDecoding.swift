@@ -5,8 +5,10 @@
 //
 // Each flag is decoded into one `FlagDraft` reused for the whole document (plain records in arrays that keep their
 // capacity), then written into the `ProgramBuilder`: loading allocates little beyond what the snapshot keeps (its
-// result strings and key lists). Building a tree of objects per flag first, as this file did before, spent about
-// half of the load time in allocation and reference counting.
+// result strings and key lists). Measured against a tree of objects per flag lowered afterwards (the previous
+// form), with the decoder's in-place key and enum matching: 70.2 -> 48.0 million instructions to load a 1 MB
+// 1,000-flag document (callgrind, `flipt-bench load --callgrind issue18-1000`), and 0.6-0.7x the official engine's
+// serde-based start-up instead of 0.9-1.0x (`flipt-bench load`, same run).
 
 /// One flag as decoded, before it is written into a program.
 struct FlagDraft {
