@@ -134,8 +134,9 @@ enum LoadBenchmark {
           --rounds N           decode + index rounds per shape, interleaved with the official engine's (default 9)
           --boot-rounds N      fresh processes per cold boot figure (default 7)
           --seed N             the documents' seed (default 18)
-          --callgrind NAME     decode + index the shape's document --count N times (default 5) in callgrindLoadLoop:
-                                 valgrind --tool=callgrind --toggle-collect='*callgrindLoadLoop*' flipt-bench load …
+          --callgrind NAME     decode + index the shape's document once, then --count N more times (default 5);
+                               instructions per load = (Ir with --count N - Ir with --count 1) / (N - 1), each Ir
+                               the summary of valgrind --tool=callgrind on a copy stripped with --strip-debug
 
         Prints medians. Cold boot runs for the issue18-1000 and issue18-10000 shapes (when selected).
         Build with `swift build -c release --product flipt-bench`.
