@@ -4,6 +4,7 @@
 //   flipt-bench client …   the public FliptClient API against the bare engine (see ClientBenchmark.swift)
 //   flipt-bench changes …  the flag-change diff of a snapshot replacement against decoding (ChangeBenchmark.swift)
 //   flipt-bench hooks …    hooks, default-value forms and evaluation metrics per evaluation (see HooksBenchmark.swift)
+//   flipt-bench load …     decode + index, cold boot from the cache, and memory (see LoadBenchmark.swift)
 
 let arguments = Array(CommandLine.arguments.dropFirst())
 switch arguments.first {
@@ -11,6 +12,8 @@ case "engine":
     EngineBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "store":
     StoreBenchmark.run(arguments: Array(arguments.dropFirst()))
+case "load":
+    LoadBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "client":
     ClientBenchmark.run(arguments: Array(arguments.dropFirst()))
 case "changes":
@@ -21,6 +24,7 @@ case "soak-client":
     SoakClient.run(arguments: Array(arguments.dropFirst()))
 default:
     print(
-        "usage: flipt-bench engine|store|client|changes|hooks [options]   (run `flipt-bench engine --help` for details)"
+        "usage: flipt-bench engine|store|load|client|changes|hooks [options]   (run `flipt-bench engine --help` for "
+            + "details)"
     )
 }

@@ -29,6 +29,9 @@ struct JSONCursor {
     let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
     var path: [PathComponent] = []
+    /// Whether containers record the path to the current value. A snapshot is decoded without it (it cost about
+    /// a tenth of the time) and, only when that fails, decoded again with it, so that the error names its path.
+    var tracksPath = true
     private var scratch: [UInt8] = []
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -146,6 +149,13 @@ struct JSONCursor {
         guard peekSignificant() == UInt8(ascii: "\"") else { throw typeError(expected: "a string") }
         index += 1
         let start = index
+        // Most strings are plain ASCII without escapes: find their end a word at a time and copy them once.
+        let plainEnd = plainRunEnd(from: start)
+        if plainEnd < bytes.count && bytes[plainEnd] == UInt8(ascii: "\"") {
+            index = plainEnd + 1
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<plainEnd]), as: UTF8.self)
+        }
+        index = plainEnd
         var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
@@ -169,6 +179,53 @@ struct JSONCursor {
             index += 1
         }
         throw error("unterminated string")
+    }
+
+    /// Reads a string value that is not kept: checked exactly as `readString` checks it, but a plain ASCII string
+    /// without escapes (the usual case) is only scanned, not copied.
+    mutating func skipString() throws(DocumentError) {
+        guard peekSignificant() == UInt8(ascii: "\"") else { throw typeError(expected: "a string") }
+        let end = plainRunEnd(from: index + 1)
+        if end < bytes.count && bytes[end] == UInt8(ascii: "\"") {
+            index = end + 1
+            return
+        }
+        _ = try readString()
+    }
+
+    /// The position of the first byte at or after `start` that ends a plain run: a quote, a backslash, a control
+    /// character or a non-ASCII byte (or the end of the document). Words of 8 bytes are tested at once.
+    @inline(__always)
+    func plainRunEnd(from start: Int) -> Int {
+        var position = start
+        if let base = bytes.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            while position + 8 <= bytes.count {
+                let word = raw.loadUnaligned(fromByteOffset: position, as: UInt64.self)
+                if Self.hasSpecialByte(word) { break }
+                position += 8
+            }
+        }
+        while position < bytes.count {
+            let byte = bytes[position]
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
+            position += 1
+        }
+        return position
+    }
+
+    /// Whether any byte of `word` is a quote, a backslash, below 0x20 or above 0x7F (the classic "has a zero
+    /// byte" and "has a byte less than n" bit tricks; exact as to whether such a byte exists).
+    @inline(__always)
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let quotes = word ^ (ones &* 0x22)
+        let backslashes = word ^ (ones &* 0x5C)
+        let zeroQuote = (quotes &- ones) & ~quotes
+        let zeroBackslash = (backslashes &- ones) & ~backslashes
+        let control = (word &- ones &* 0x20) & ~word
+        return (zeroQuote | zeroBackslash | control | word) & high != 0
     }
 
     private func makeString(from decoded: [UInt8], at start: Int) throws(DocumentError) -> String {
@@ -530,6 +587,8 @@ struct JSONCursor {
     /// Skips a string body (after the opening quote): escapes must be well formed; the text is not validated.
     private mutating func skipStringBody() throws(DocumentError) {
         while index < bytes.count {
+            index = plainRunEnd(from: index)
+            guard index < bytes.count else { break }
             let byte = bytes[index]
             index += 1
             if byte == UInt8(ascii: "\"") { return }
@@ -596,9 +655,9 @@ struct JSONCursor {
         }
         var position = 0
         while true {
-            path.append(.index(position))
+            if tracksPath { path.append(.index(position)) }
             try element(&self, position)
-            path.removeLast()
+            if tracksPath { path.removeLast() }
             position += 1
             switch peekSignificant() {
             case UInt8(ascii: ","):
@@ -616,9 +675,11 @@ struct JSONCursor {
     /// Reads a struct the way serde's derived code does: either an object whose known keys are `fields` (unknown
     /// keys are skipped; a known key twice is an error), or an array holding exactly one element per field, in
     /// order. Calls `field` for each field present and returns a bit mask of the fields that were present.
-    /// Fields whose bit is in `required` and that are absent cause a "missing required field" error.
+    /// Fields whose bit is in `required` and that are absent cause a "missing required field" error. `ignoring`
+    /// names unknown keys that documents usually carry (they are skipped like any unknown key, only found sooner).
     mutating func readStruct(
         fields: [StaticString],
+        ignoring: [StaticString] = [],
         required: UInt32,
         _ field: (inout JSONCursor, Int) throws(DocumentError) -> Void
     ) throws(DocumentError) -> UInt32 {
@@ -643,8 +704,12 @@ struct JSONCursor {
                 }
                 first = false
                 let keyStart = index
-                let fieldIndex = try readKey(fields)
-                try expect(UInt8(ascii: ":"), "':' after an object key")
+                let fieldIndex = try readKey(fields, ignoring)
+                if index < bytes.count && bytes[index] == UInt8(ascii: ":") {
+                    index += 1
+                } else {
+                    try expect(UInt8(ascii: ":"), "':' after an object key")
+                }
                 if fieldIndex < 0 {
                     try skipValue()
                 } else {
@@ -657,9 +722,9 @@ struct JSONCursor {
                         )
                     }
                     present |= bit
-                    path.append(.field(fields[fieldIndex]))
+                    if tracksPath { path.append(.field(fields[fieldIndex])) }
                     try field(&self, fieldIndex)
-                    path.removeLast()
+                    if tracksPath { path.removeLast() }
                 }
                 if peekSignificant() == UInt8(ascii: "}") {
                     index += 1
@@ -684,9 +749,9 @@ struct JSONCursor {
                 } else if next == UInt8(ascii: "]") {
                     throw error("an array standing for an object must have \(fields.count) elements")
                 }
-                path.append(.field(fields[fieldIndex]))
+                if tracksPath { path.append(.field(fields[fieldIndex])) }
                 try field(&self, fieldIndex)
-                path.removeLast()
+                if tracksPath { path.removeLast() }
             }
             guard peekSignificant() == UInt8(ascii: "]") else {
                 throw error("an array standing for an object must have exactly \(fields.count) elements")
@@ -699,9 +764,19 @@ struct JSONCursor {
     }
 
     /// Reads an object key (decoded and validated) and returns the index of the matching field, or -1.
-    private mutating func readKey(_ fields: [StaticString]) throws(DocumentError) -> Int {
+    private mutating func readKey(_ fields: [StaticString], _ ignoring: [StaticString]) throws(DocumentError) -> Int {
         guard peekSignificant() == UInt8(ascii: "\"") else {
             throw error("object keys must be strings, found \(foundDescription())")
+        }
+        // Fastest path: the key is one of the fields, written plainly. A field name has no quote, backslash or
+        // control byte, so its bytes followed by a quote are exactly a key with that name; no scan is needed.
+        if let (position, end) = plainMatch(fields) {
+            index = end + 1
+            return position
+        }
+        if let (_, end) = plainMatch(ignoring) {
+            index = end + 1
+            return -1
         }
         // Fast path: a plain ASCII key without escapes is compared in place.
         if let end = plainStringEnd() {
@@ -711,6 +786,28 @@ struct JSONCursor {
         }
         let key = try readString()
         return key.withUTF8Bytes { Self.field(matching: $0, in: fields) }
+    }
+
+    /// The position of the name in `names` that the string starting at `index` is, written plainly, and the index of
+    /// its closing quote; nil when it is none of them (or is written with escapes). A name has no quote, backslash
+    /// or control byte, so its bytes followed by a quote are exactly a string with that text: nothing is scanned.
+    @inline(__always)
+    private func plainMatch(_ names: [StaticString]) -> (position: Int, end: Int)? {
+        let body = index + 1
+        guard let base = bytes.baseAddress else { return nil }
+        for (position, name) in names.enumerated() {
+            let count = name.utf8CodeUnitCount
+            let end = body + count
+            if end < bytes.count && base[end] == UInt8(ascii: "\"")
+                && bytesEqualBuffers(
+                    UnsafeBufferPointer(start: base + body, count: count),
+                    UnsafeBufferPointer(start: name.utf8Start, count: count)
+                )
+            {
+                return (position, end)
+            }
+        }
+        return nil
     }
 
     private static func field(matching key: UnsafeBufferPointer<UInt8>, in fields: [StaticString]) -> Int {
@@ -725,12 +822,7 @@ struct JSONCursor {
     /// escapes (so that its bytes are its text), or nil.
     @inline(__always)
     private func plainStringEnd() -> Int? {
-        var end = index + 1
-        while end < bytes.count {
-            let byte = bytes[end]
-            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte >= 0x80 { break }
-            end += 1
-        }
+        let end = plainRunEnd(from: index + 1)
         return end < bytes.count && bytes[end] == UInt8(ascii: "\"") ? end : nil
     }
 
@@ -743,16 +835,37 @@ struct JSONCursor {
         "OR_SEGMENT_OPERATOR", "AND_SEGMENT_OPERATOR", "VARIANT_FLAG_TYPE", "BOOLEAN_FLAG_TYPE",
     ]
 
+    /// `knownEnumNames` as the compiler laid them out, for `plainMatch`.
+    private static let knownEnumLiterals: [StaticString] = [
+        "STRING_CONSTRAINT_COMPARISON_TYPE", "NUMBER_CONSTRAINT_COMPARISON_TYPE", "BOOLEAN_CONSTRAINT_COMPARISON_TYPE",
+        "DATETIME_CONSTRAINT_COMPARISON_TYPE", "ENTITY_ID_CONSTRAINT_COMPARISON_TYPE",
+        "UNKNOWN_CONSTRAINT_COMPARISON_TYPE", "ALL_SEGMENT_MATCH_TYPE", "ANY_SEGMENT_MATCH_TYPE",
+        "OR_SEGMENT_OPERATOR", "AND_SEGMENT_OPERATOR", "VARIANT_FLAG_TYPE", "BOOLEAN_FLAG_TYPE",
+    ]
+
+    /// Positions in `knownEnumNames`, for `readKnownEnum`.
+    static let allSegmentMatchType = 6
+    static let andSegmentOperator = 9
+    static let booleanFlagType = 11
+
+    /// Reads an enum value as `readEnumName` does and returns its position in `knownEnumNames`, or -1 for any
+    /// other name.
+    mutating func readKnownEnum() throws(DocumentError) -> Int {
+        if peekSignificant() == UInt8(ascii: "\""), let (position, end) = plainMatch(Self.knownEnumLiterals) {
+            index = end + 1
+            return position
+        }
+        let name = try readEnumName()
+        return Self.knownEnumNames.firstIndex { $0.bytesEqual(name) } ?? -1
+    }
+
     /// Reads the name of an enum value as serde does: a string, or an object `{"NAME": null}`.
     mutating func readEnumName() throws(DocumentError) -> String {
         switch peekSignificant() {
         case UInt8(ascii: "\""):
-            if let end = plainStringEnd() {
-                let text = UnsafeBufferPointer(rebasing: bytes[(index + 1)..<end])
-                for name in Self.knownEnumNames where name.bytesEqual(text) {
-                    index = end + 1
-                    return name
-                }
+            if let (position, end) = plainMatch(Self.knownEnumLiterals) {
+                index = end + 1
+                return Self.knownEnumNames[position]
             }
             return try readString()
         case UInt8(ascii: "{"):

@@ -89,6 +89,15 @@ struct DistributionRecord {
 @inline(__always)
 func roundedUp(_ count: Int) -> Int { (count + 3) & ~3 }
 
+/// `array` in storage of exactly its size (a copy when its storage has more than an eighth to spare).
+func compacted<Element>(_ array: [Element]) -> [Element] {
+    guard array.capacity > array.count + array.count / 8 else { return array }
+    return [Element](unsafeUninitializedCapacity: array.count) { buffer, count in
+        _ = buffer.initialize(fromContentsOf: array)
+        count = array.count
+    }
+}
+
 /// The lowered snapshot: the byte block, the result strings and the flag-key table.
 ///
 /// `@unchecked Sendable`: the block and the table are written once, in `init`, and only read afterwards; they
@@ -108,29 +117,29 @@ final class Program: @unchecked Sendable {
         var offset: UInt32
     }
 
-    /// Lowers distinct flags (their keys are all different), in document order.
-    init(flags: [CompiledFlag], arena: ConstraintArena) {
-        var builder = ProgramBuilder(arena: arena)
-        var offsets: [Int] = []
-        offsets.reserveCapacity(flags.count)
-        for (position, flag) in flags.enumerated() {
-            offsets.append(builder.add(flag, position: position))
-        }
+    /// Takes a builder's block, strings and key lists, and indexes its distinct flags by key.
+    init(_ builder: ProgramBuilder) {
         precondition(builder.bytes.count < Int(Int32.max), "the snapshot is too large to index (2 GiB or more)")
         let block = UnsafeMutableRawPointer.allocate(byteCount: builder.bytes.count, alignment: 16)
         builder.bytes.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
         base = block
         byteCount = builder.bytes.count
-        strings = builder.strings
-        keyLists = builder.keyLists
+        // Exact capacities: the arrays grew by doubling, and the snapshot keeps them for its lifetime.
+        strings = compacted(builder.strings)
+        keyLists = compacted(builder.keyLists)
 
         var size = 8
-        while size < flags.count * 2 { size *= 2 }
+        while size < builder.offsets.count * 2 { size *= 2 }
         mask = size - 1
         slots = .allocate(capacity: size)
         slots.initialize(repeating: FlagSlot(tag: 0, offset: 0), count: size)
-        for (flag, offset) in zip(flags, offsets) {
-            let hash = flag.key.withUTF8Bytes { byteHash($0) }
+        for offset in builder.offsets {
+            let record = block.loadUnaligned(fromByteOffset: offset, as: FlagRecord.self)
+            let key = UnsafeBufferPointer(
+                start: block.assumingMemoryBound(to: UInt8.self) + offset + FlagRecord.size,
+                count: Int(record.keyCount)
+            )
+            let hash = byteHash(key)
             var slot = Int(truncatingIfNeeded: hash) & mask
             while slots[slot].offset != 0 { slot = (slot + 1) & mask }
             slots[slot] = FlagSlot(tag: UInt32(truncatingIfNeeded: hash >> 32), offset: UInt32(offset))
@@ -311,137 +320,186 @@ extension Program {
     }
 }
 
-/// Writes flags into a program block.
+/// Writes flags into a program block, one `FlagDraft` at a time, and keeps their summaries in document order.
 struct ProgramBuilder {
     var bytes: [UInt8] = []
     var strings: [String] = []
     var keyLists: [[String]] = []
-    private let arena: ConstraintArena
-    /// The constraints of the flag being added, relocated into `bytes`, in the order they are written.
+    /// The distinct flags' summaries, in the order their keys first appear.
+    var summaries: [FlagSummary] = []
+    /// The FlagRecord offset of each summary's flag (a later flag with the same key replaces an earlier one).
+    var offsets: [Int] = []
+    private var distinct = DistinctKeys(capacity: 64)
+    /// The draft being added and its constraints relocated into `bytes`, in the order they are written.
     private var relocated: [CompiledConstraint] = []
     private var nextRelocated = 0
+    /// Per item of the flag being added: its distinct segments (indices into the draft's), laid end to end.
+    private var chosen: [Int] = []
+    private var chosenRanges: [Range<Int>] = []
+    private var rollouts: [Float] = []
 
-    init(arena: ConstraintArena) {
-        self.arena = arena
+    /// A builder whose block will hold about `documentSize` bytes of document (for its first reservation).
+    init(documentSize: Int = 0) {
         // No FlagRecord starts at offset 0, so 0 can mark an empty table slot.
-        bytes.reserveCapacity(arena.bytes.count * 2 + 64)
+        bytes.reserveCapacity(documentSize / 3 + 64)
         bytes.append(contentsOf: repeatElement(0, count: 8))
+        if documentSize > 4096 {
+            distinct = DistinctKeys(capacity: documentSize / 256)
+            offsets.reserveCapacity(documentSize / 512)
+        }
     }
 
-    /// Adds a flag; returns its FlagRecord's byte offset.
-    mutating func add(_ flag: CompiledFlag, position: Int) -> Int {
-        // Constraint bytes first, so that the records that follow can point at them.
+    /// Adds a flag; a flag whose key was seen before replaces that flag, at its position.
+    mutating func add(_ draft: FlagDraft) {
+        if let position = distinct.insert(draft.key, position: summaries.count) {
+            offsets[position] = write(draft, position: position)
+            summaries[position] = draft.summary
+        } else {
+            offsets.append(write(draft, position: summaries.count))
+            summaries.append(draft.summary)
+        }
+    }
+
+    /// Writes a flag's block; returns its FlagRecord's byte offset.
+    private mutating func write(_ draft: FlagDraft, position: Int) -> Int {
+        // Each group's distinct segments, then their constraint bytes, so that the records can point at them.
+        chosen.removeAll(keepingCapacity: true)
+        chosenRanges.removeAll(keepingCapacity: true)
         relocated.removeAll(keepingCapacity: true)
         nextRelocated = 0
-        forEachGroup(of: flag) { group in
-            for segment in group.segments {
-                for constraint in segment.constraints { relocated.append(relocate(constraint)) }
+        // Variant flags keep their rules, boolean flags their rollouts of a known kind.
+        let items = draft.type == .variant ? draft.rules : draft.rollouts
+        var itemCount = 0
+        for item in items where item.kind != .none {
+            itemCount += 1
+            let range = item.kind == .threshold ? 0..<0 : collapse(item.segments, of: draft)
+            chosenRanges.append(range)
+            for segment in chosen[range] {
+                for constraint in draft.constraints[draft.segments[segment].constraints] {
+                    relocated.append(relocate(constraint, from: draft.arena))
+                }
             }
         }
         pad()
         let offset = bytes.count
+        var checksum = CRC32()
+        checksum.update(draft.key)
         var record = FlagRecord(
             position: Int32(position),
-            keyCount: Int32(flag.key.utf8.count),
-            keyChecksum: flag.keyChecksum.state,
-            itemCount: Int32(flag.type == .variant ? flag.rules.count : flag.rollouts.count),
-            defaultVariantKey: add(optional: flag.defaultVariant?.key),
-            defaultAttachment: add(optional: flag.defaultVariant?.attachment),
-            isBoolean: flag.type == .boolean,
-            isEnabled: flag.isEnabled,
-            hasRolloutEntries: flag.hasRolloutEntries
+            keyCount: Int32(draft.key.utf8.count),
+            keyChecksum: checksum.state,
+            itemCount: Int32(itemCount),
+            defaultVariantKey: add(optional: draft.defaultVariant?.key),
+            defaultAttachment: add(optional: draft.defaultVariant?.attachment),
+            isBoolean: draft.type == .boolean,
+            isEnabled: draft.isEnabled,
+            hasRolloutEntries: draft.hasRolloutEntries
         )
         append(&record, size: FlagRecord.size)
-        bytes.append(contentsOf: flag.key.utf8)
+        draft.key.withUTF8Bytes { bytes.append(contentsOf: $0) }
         pad()
-        switch flag.type {
-        case .variant:
-            for rule in flag.rules { add(rule) }
-        case .boolean:
-            for rollout in flag.rollouts { add(rollout) }
+        var group = 0
+        for item in items where item.kind != .none {
+            add(item, segments: chosenRanges[group], of: draft)
+            group += 1
         }
         return offset
     }
 
-    private func forEachGroup(of flag: CompiledFlag, _ body: (SegmentGroup) -> Void) {
-        switch flag.type {
-        case .variant:
-            for rule in flag.rules { body(rule.group) }
-        case .boolean:
-            for case .segment(let group, _) in flag.rollouts { body(group) }
+    /// Appends to `chosen` the segments of a group, distinct by key (the last definition wins, at the position of
+    /// the first); returns their range in `chosen`.
+    private mutating func collapse(_ segments: Range<Int>, of draft: FlagDraft) -> Range<Int> {
+        let start = chosen.count
+        if segments.count <= 8 {
+            // Few segments (the usual case): compare keys directly rather than hashing them.
+            for index in segments {
+                let key = draft.segments[index].key
+                if let existing = chosen[start...].firstIndex(where: { draft.segments[$0].key.bytesEqual(key) }) {
+                    chosen[existing] = index
+                } else {
+                    chosen.append(index)
+                }
+            }
+        } else {
+            var positions: [[UInt8]: Int] = [:]
+            for index in segments {
+                let key = Array(draft.segments[index].key.utf8)
+                if let position = positions[key] {
+                    chosen[position] = index
+                } else {
+                    positions[key] = chosen.count
+                    chosen.append(index)
+                }
+            }
         }
+        return start..<chosen.count
     }
 
-    private mutating func add(_ rule: CompiledRule) {
+    /// Writes a rule or a rollout with its distinct segments.
+    private mutating func add(_ item: FlagDraft.Item, segments: Range<Int>, of draft: FlagDraft) {
         let start = bytes.count
+        let keys = segments.isEmpty ? [] : chosen[segments].map { draft.segments[$0].key }
         var record = RuleRecord(
             byteCount: 0,
             distributionOffset: 0,
-            segmentCount: Int32(rule.group.segments.count),
-            distributionCount: Int32(rule.distributions.count),
-            allKeys: add(keyList: rule.group.allKeys),
-            percentage: 0,
-            kind: .rule,
-            isAnd: rule.group.isAnd,
-            value: false
-        )
-        record.subsetKeys = add(subsetsOf: rule.group)
-        append(&record, size: RuleRecord.size)
-        add(segmentsOf: rule.group)
-        record.distributionOffset = Int32(bytes.count - start)
-        for boundary in rule.boundaries { appendInt32(boundary) }
-        for distribution in rule.distributions {
-            var entry = DistributionRecord(
-                variantKey: add(string: distribution.variantKey),
-                attachment: add(optional: distribution.attachment)
-            )
-            append(&entry, size: MemoryLayout<DistributionRecord>.stride)
-        }
-        record.byteCount = Int32(bytes.count - start)
-        overwrite(record, at: start)
-    }
-
-    private mutating func add(_ rollout: CompiledRollout) {
-        let start = bytes.count
-        var record = RuleRecord(
-            byteCount: 0,
-            distributionOffset: 0,
-            segmentCount: 0,
+            segmentCount: Int32(segments.count),
             distributionCount: 0,
-            allKeys: -1,
-            percentage: 0,
-            kind: .threshold,
-            isAnd: false,
-            value: false
+            allKeys: add(keyList: keys),
+            percentage: item.percentage,
+            kind: item.kind == .rule ? .rule : item.kind == .threshold ? .threshold : .segmentRollout,
+            isAnd: item.isAnd,
+            value: item.value
         )
-        switch rollout {
-        case .threshold(let percentage, let value):
-            record.percentage = percentage
-            record.value = value
-            append(&record, size: RuleRecord.size)
-        case .segment(let group, let value):
-            record.kind = .segmentRollout
-            record.value = value
-            record.isAnd = group.isAnd
-            record.segmentCount = Int32(group.segments.count)
-            record.allKeys = add(keyList: group.allKeys)
-            record.subsetKeys = add(subsetsOf: group)
-            append(&record, size: RuleRecord.size)
-            add(segmentsOf: group)
+        if item.kind == .threshold {
+            record.allKeys = -1
+            record.isAnd = false
+            record.segmentCount = 0
+        } else {
+            record.subsetKeys = add(subsetsOf: keys, isAnd: item.isAnd)
+        }
+        // Only distributions with a rollout above zero can be chosen.
+        let distributions = draft.distributions[item.distributions]
+        var chosenCount: Int32 = 0
+        for distribution in distributions where distribution.rollout > 0 { chosenCount += 1 }
+        record.distributionCount = chosenCount
+        append(&record, size: RuleRecord.size)
+        add(segments: segments, of: draft, record)
+        if item.kind == .rule {
+            record.distributionOffset = Int32(bytes.count - start)
+            rollouts.removeAll(keepingCapacity: true)
+            for distribution in distributions where distribution.rollout > 0 { rollouts.append(distribution.rollout) }
+            for boundary in bucketBoundaries(rollouts) { appendInt32(boundary) }
+            for distribution in distributions where distribution.rollout > 0 {
+                var entry = DistributionRecord(
+                    variantKey: add(string: distribution.variantKey),
+                    attachment: add(optional: distribution.attachment)
+                )
+                append(&entry, size: MemoryLayout<DistributionRecord>.stride)
+            }
         }
         record.byteCount = Int32(bytes.count - start)
         overwrite(record, at: start)
     }
 
-    private mutating func add(segmentsOf group: SegmentGroup) {
-        for segment in group.segments {
+    private mutating func add(segments: Range<Int>, of draft: FlagDraft, _ rule: RuleRecord) {
+        for (position, index) in chosen[segments].enumerated() {
+            let segment = draft.segments[index]
             let start = bytes.count
-            let key = add(string: segment.key)
+            // The list `[key]` a group reports when this segment alone matched: a group of one already has it
+            // (its every-key list), and a small OR group has it among its subsets (bit `position` alone).
+            let keyList: Int32
+            if segments.count == 1 {
+                keyList = rule.allKeys
+            } else if rule.subsetKeys >= 0 {
+                keyList = rule.subsetKeys + Int32(1 << position)
+            } else {
+                keyList = add(keyList: [segment.key])
+            }
             var record = SegmentRecord(
                 byteCount: 0,
                 constraintCount: Int32(segment.constraints.count),
-                key: key,
-                keyList: add(keyList: [segment.key]),
+                key: add(string: segment.key),
+                keyList: keyList,
                 matchesAll: segment.matchesAll
             )
             append(&record, size: SegmentRecord.size)
@@ -473,12 +531,14 @@ struct ProgramBuilder {
 
     /// Adds the key lists of every set of segments of an OR group of 2 to `subsetLimit` segments, in document
     /// order, at consecutive indices by bit mask; returns the first index, or -1 for other groups.
-    private mutating func add(subsetsOf group: SegmentGroup) -> Int32 {
-        let keys = group.allKeys
-        guard !group.isAnd, keys.count >= 2, keys.count <= Self.subsetLimit else { return -1 }
+    private mutating func add(subsetsOf keys: [String], isAnd: Bool) -> Int32 {
+        guard !isAnd, keys.count >= 2, keys.count <= Self.subsetLimit else { return -1 }
         let first = Int32(keyLists.count)
         for mask in 0..<(1 << keys.count) {
-            keyLists.append(keys.indices.filter { mask & (1 << $0) != 0 }.map { keys[$0] })
+            var list: [String] = []
+            list.reserveCapacity(mask.nonzeroBitCount)
+            for (bit, key) in keys.enumerated() where mask & (1 << bit) != 0 { list.append(key) }
+            keyLists.append(list)
         }
         return first
     }
@@ -490,39 +550,40 @@ struct ProgramBuilder {
         return Int32(keyLists.count - 1)
     }
 
-    /// Copies the bytes and lists a decoded constraint refers to into the block.
-    private mutating func relocate(_ constraint: CompiledConstraint) -> CompiledConstraint {
+    /// Copies the bytes and lists a decoded constraint refers to (in `arena`) into the block.
+    private mutating func relocate(_ constraint: CompiledConstraint, from arena: ConstraintArena) -> CompiledConstraint
+    {
         let test: ConstraintTest
         switch constraint.test {
         case .unknownType, .never, .isEmpty, .isNotEmpty, .numberComparison, .boolean, .dateTimeComparison:
             test = constraint.test
-        case .equals(let span): test = .equals(copy(span))
-        case .notEquals(let span): test = .notEquals(copy(span))
-        case .hasPrefix(let span): test = .hasPrefix(copy(span))
-        case .hasSuffix(let span): test = .hasSuffix(copy(span))
-        case .contains(let span): test = .contains(copy(span))
-        case .notContains(let span): test = .notContains(copy(span))
-        case .oneOf(let list): test = .oneOf(copy(strings: list))
-        case .notOneOf(let list): test = .notOneOf(copy(strings: list))
-        case .numberOneOf(let list): test = .numberOneOf(copy(numbers: list))
-        case .numberNotOneOf(let list): test = .numberNotOneOf(copy(numbers: list))
+        case .equals(let span): test = .equals(copy(span, arena))
+        case .notEquals(let span): test = .notEquals(copy(span, arena))
+        case .hasPrefix(let span): test = .hasPrefix(copy(span, arena))
+        case .hasSuffix(let span): test = .hasSuffix(copy(span, arena))
+        case .contains(let span): test = .contains(copy(span, arena))
+        case .notContains(let span): test = .notContains(copy(span, arena))
+        case .oneOf(let list): test = .oneOf(copy(strings: list, arena))
+        case .notOneOf(let list): test = .notOneOf(copy(strings: list, arena))
+        case .numberOneOf(let list): test = .numberOneOf(copy(numbers: list, arena))
+        case .numberNotOneOf(let list): test = .numberNotOneOf(copy(numbers: list, arena))
         }
         return CompiledConstraint(
-            property: constraint.readsEntityID ? ByteSpan(start: 0, count: 0) : copy(constraint.property),
+            property: constraint.readsEntityID ? ByteSpan(start: 0, count: 0) : copy(constraint.property, arena),
             readsEntityID: constraint.readsEntityID,
             test: test
         )
     }
 
-    private mutating func copy(_ span: ByteSpan) -> ByteSpan {
+    private mutating func copy(_ span: ByteSpan, _ arena: ConstraintArena) -> ByteSpan {
         let start = bytes.count
         bytes.append(contentsOf: arena.bytes[Int(span.start)..<Int(span.start + span.count)])
         return ByteSpan(start: Int32(start), count: span.count)
     }
 
     /// Copies a string list: the element bytes, then (4-aligned) one ByteSpan per element.
-    private mutating func copy(strings list: ElementSpan) -> ElementSpan {
-        let elements = arena.strings[Int(list.start)..<Int(list.start + list.count)].map { copy($0) }
+    private mutating func copy(strings list: ElementSpan, _ arena: ConstraintArena) -> ElementSpan {
+        let elements = arena.strings[Int(list.start)..<Int(list.start + list.count)].map { copy($0, arena) }
         pad()
         let start = bytes.count
         for var element in elements { append(&element, size: MemoryLayout<ByteSpan>.stride) }
@@ -530,7 +591,7 @@ struct ProgramBuilder {
     }
 
     /// Copies a number list (4-aligned).
-    private mutating func copy(numbers list: ElementSpan) -> ElementSpan {
+    private mutating func copy(numbers list: ElementSpan, _ arena: ConstraintArena) -> ElementSpan {
         pad()
         let start = bytes.count
         for number in arena.numbers[Int(list.start)..<Int(list.start + list.count)] { appendInt32(number) }

@@ -21,33 +21,24 @@ public final class Snapshot: Sendable {
     private init() {
         namespaceKey = ""
         summaries = []
-        program = Program(flags: [], arena: ConstraintArena())
+        program = Program(ProgramBuilder())
     }
 
     /// Decodes and indexes a snapshot document (UTF-8 JSON bytes).
     ///
     /// - Throws: `DocumentError` naming where and why the document is invalid.
     public init(document: some Collection<UInt8>) throws(DocumentError) {
-        let decoded: DecodedDocument
-        if let result = try Self.decode(contiguous: document) {
-            decoded = result
+        var builder = ProgramBuilder(documentSize: document.count)
+        let namespaceKey: String
+        if let result = try Self.decode(contiguous: document, into: &builder) {
+            namespaceKey = result
         } else {
             let copy = Array(document)
-            decoded = try Self.decode(contiguous: copy)!
+            namespaceKey = try Self.decode(contiguous: copy, into: &builder)!
         }
-        namespaceKey = decoded.namespaceKey
-        var flags: [CompiledFlag] = []
-        flags.reserveCapacity(decoded.flags.count)
-        var distinct = DistinctKeys(capacity: decoded.flags.count)
-        for flag in decoded.flags {
-            if let position = distinct.insert(flag.key, position: flags.count) {
-                flags[position] = flag
-            } else {
-                flags.append(flag)
-            }
-        }
-        summaries = flags.map(\.summary)
-        program = Program(flags: flags, arena: decoded.arena)
+        self.namespaceKey = namespaceKey
+        summaries = compacted(builder.summaries)
+        program = Program(builder)
     }
 
     #if canImport(Foundation)
@@ -58,17 +49,25 @@ public final class Snapshot: Sendable {
     #endif
 
     private static func decode(
-        contiguous document: some Collection<UInt8>
-    ) throws(DocumentError)
-        -> DecodedDocument?
-    {
-        var outcome: Result<DecodedDocument, DocumentError>?
+        contiguous document: some Collection<UInt8>,
+        into builder: inout ProgramBuilder
+    ) throws(DocumentError) -> String? {
+        var outcome: Result<String, DocumentError>?
         _ = document.withContiguousStorageIfAvailable { bytes in
             var cursor = JSONCursor(bytes)
+            cursor.tracksPath = false
             do throws(DocumentError) {
-                outcome = .success(try cursor.decodeDocument())
+                outcome = .success(try cursor.decodeDocument(into: &builder))
             } catch {
-                outcome = .failure(error)
+                // Decode again, recording the path, so that the error names where the problem is.
+                var again = JSONCursor(bytes)
+                var discarded = ProgramBuilder()
+                do throws(DocumentError) {
+                    _ = try again.decodeDocument(into: &discarded)
+                    outcome = .failure(error)
+                } catch {
+                    outcome = .failure(error)
+                }
             }
         }
         return try outcome?.get()
@@ -85,10 +84,11 @@ public final class Snapshot: Sendable {
     }
 }
 
-/// Finds repeated flag keys while a document's flags are collected (an open-addressing table of positions).
+/// Finds repeated flag keys while a document's flags are collected (an open-addressing table of positions that
+/// grows as keys are added).
 struct DistinctKeys {
     private var slots: [Slot]
-    private let mask: Int
+    private var mask: Int
     private var keys: [String] = []
 
     private struct Slot {
@@ -114,12 +114,25 @@ struct DistinctKeys {
             if candidate.entry == 0 {
                 slots[slot] = Slot(hash: hash, entry: Int32(position + 1))
                 keys.append(key)
+                if keys.count * 2 > slots.count { grow() }
                 return nil
             }
             if candidate.hash == hash && keys[Int(candidate.entry) - 1].bytesEqual(key) {
                 return Int(candidate.entry) - 1
             }
             slot = (slot + 1) & mask
+        }
+    }
+
+    /// Doubles the table, keeping it at most half full.
+    private mutating func grow() {
+        let old = slots
+        slots = Array(repeating: Slot(hash: 0, entry: 0), count: old.count * 2)
+        mask = slots.count - 1
+        for entry in old where entry.entry != 0 {
+            var slot = Int(truncatingIfNeeded: entry.hash) & mask
+            while slots[slot].entry != 0 { slot = (slot + 1) & mask }
+            slots[slot] = entry
         }
     }
 }

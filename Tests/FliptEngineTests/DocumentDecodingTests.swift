@@ -30,6 +30,13 @@ struct DocumentDecodingTests {
         " \n\t" + document(base) + " \r\n",
         document(#"{"key":"f\u00e9\ud83d\ude00","name":"","enabled":true}"#),
         document(#"{"key":"f","name":"","enabled":true,"x":"\#u{1F600}"}"#),
+        // Unknown keys the decoder expects (rank, id, name, description) are skipped like any other, whatever
+        // their value.
+        document(
+            #"{"key":"f","name":"","enabled":true,"rules":[{"rank":{"a":[1]},"id":null,"segmentOperator":"X","#
+                + #""segments":[{"name":1,"description":[],"key":"s","matchType":"X","constraints":[]}],"#
+                + #""distributions":[]}],"defaultVariant":{"name":[],"id":"i","key":"k","description":{}}}"#
+        ),
     ]
 
     static let rejected: [(String, String)] = [
@@ -48,6 +55,10 @@ struct DocumentDecodingTests {
         (document(#"{"key":"f","name":"","enabled":"true"}"#), "flags[0].enabled: expected a boolean"),
         (document(#"{"key":"f","name":"","enabled":true,"type":1}"#), "flags[0].type: expected a string"),
         (document(#"{"key":"f","name":"","enabled":true,"key":"g"}"#), #"flags[0]: duplicate field "key""#),
+        (
+            document(#"{"key":"f","name":"","enabled":true,"rules":[{"rank":tru,"distributions":[]}]}"#),
+            "flags[0].rules[0]: invalid literal"
+        ),
         (
             document(#"{"key":"f","name":"","enabled":true,"rules":[{"segmentOperator":"OR_SEGMENT_OPERATOR"}]}"#),
             #"flags[0].rules[0]: missing required field "distributions""#

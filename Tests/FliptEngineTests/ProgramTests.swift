@@ -53,6 +53,51 @@ struct ProgramTests {
         }
     }
 
+    @Test("Repeated flag keys among hundreds: the last definition wins, at the position of the first")
+    func repeatedKeys() throws {
+        // 300 distinct keys, then every third of them again with another rule and type: enough keys for the table
+        // that finds repeats to grow several times while the document is read.
+        let distinct = (0..<300).map { index in
+            Doc.variantFlag(
+                "k\(index)",
+                rules: "[" + Doc.rule([Doc.segment("first", operator: "empty", value: "")]) + "]"
+            )
+        }
+        let repeated = stride(from: 0, to: 300, by: 3).map { index in
+            index % 2 == 0
+                ? Doc.variantFlag(
+                    "k\(index)",
+                    rules: "["
+                        + Doc.rule(
+                            [Doc.segment("second", operator: "empty", value: "")],
+                            distributions: [("again", "100")]
+                        ) + "]"
+                )
+                : Doc.booleanFlag("k\(index)", rollouts: #"[{"threshold":{"percentage":100,"value":true}}]"#)
+        }
+        let snapshot = try Snapshot(
+            document: Array(
+                #"{"namespace":{"key":"default"},"flags":[\#((distinct + repeated).joined(separator: ","))]}"#.utf8
+            )
+        )
+        let evaluator = Evaluator(snapshot: snapshot, namespace: "default")
+        #expect(snapshot.flagCount == 300)
+        #expect(try evaluator.listFlags().map(\.key) == (0..<300).map { "k\($0)" })
+        for index in 0..<300 {
+            let key = "k\(index)"
+            if index % 3 != 0 {
+                let result = try evaluator.variant(flagKey: key, entityID: "e", context: [:])
+                #expect(result.segmentKeys == ["first"] && result.variantKey == "on")
+            } else if index % 2 == 0 {
+                let result = try evaluator.variant(flagKey: key, entityID: "e", context: [:])
+                #expect(result.segmentKeys == ["second"] && result.variantKey == "again")
+            } else {
+                #expect(snapshot.flagSummary(forKey: key)?.type == .boolean)
+                #expect(try evaluator.boolean(flagKey: key, entityID: "e", context: [:]).isEnabled)
+            }
+        }
+    }
+
     @Test("A context from a dictionary and one built pair by pair evaluate alike")
     func contextForms() throws {
         let segments = [
