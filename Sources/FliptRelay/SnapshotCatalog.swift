@@ -32,6 +32,10 @@ public struct ServedSnapshot: Sendable {
     let gzipETag: String
     /// The gzip forms of the document and of the stream message, compressed once and shared.
     let gzip: GzipForms
+    /// The header fields of its answers, encoded once and shared.
+    let headerFields: SnapshotHeaderFields
+    /// The document as a file, for sendfile(2) (made when first sent).
+    let documentFile: DocumentFile
 
     /// What the stream message puts before and after the document.
     static let messagePrefix = "{\"result\":"
@@ -69,6 +73,8 @@ public struct ServedSnapshot: Sendable {
         self.version = self.etag + " " + hash
         self.gzipETag = GzipETag.of(self.etag)
         self.gzip = GzipForms(document: documentBuffer, message: message)
+        self.headerFields = SnapshotHeaderFields(etag: self.etag, gzipETag: gzipETag)
+        self.documentFile = DocumentFile(document: documentBuffer)
     }
 
     /// Compresses the gzip forms (for clients that accept gzip) now, on the caller's thread, unless that was
@@ -94,6 +100,8 @@ public struct ServedSnapshot: Sendable {
         version = other.version
         gzipETag = other.gzipETag
         gzip = other.gzip
+        headerFields = other.headerFields
+        documentFile = other.documentFile
     }
 }
 
