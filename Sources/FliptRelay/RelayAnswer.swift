@@ -20,8 +20,6 @@ struct RelayAnswer: Sendable {
     var encodedFields: ByteBuffer
     /// The body (empty for 304).
     var body: ByteBuffer
-    /// The body as a file, when it is a snapshot's document: plain-HTTP connections send that instead.
-    var bodyFile: DocumentFile?
 
     init(
         status: HTTPResponseStatus,

@@ -72,24 +72,15 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private var readPending = false
     private var configuration: RelayServer.Configuration { server.configuration }
     private let requiresAuthorization: Bool
-    /// This connection's event loop's index and the number of loops, for ``DocumentFile``; nil on TLS
-    /// connections, which send documents from memory.
-    private let fileLoop: (index: Int, count: Int)?
 
     /// The header of a gzip member, sent first on every gzip stream.
     private static let gzipHeader = ByteBuffer(bytes: Gzip.header)
 
-    init(
-        server: RelayServer,
-        connectionGuard: ConnectionGuard,
-        client: String,
-        fileLoop: (index: Int, count: Int)?
-    ) {
+    init(server: RelayServer, connectionGuard: ConnectionGuard, client: String) {
         self.server = server
         self.connectionGuard = connectionGuard
         self.client = client
         self.requiresAuthorization = server.configuration.requiresAuthorization
-        self.fileLoop = fileLoop
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -418,15 +409,12 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         if let confirmed = snapshot.lastConfirmedAt {
             headers.add(name: "Age", value: "\(max(0, Int(Date().timeIntervalSince(confirmed))))")
         }
-        var answer = RelayAnswer(
+        let answer = RelayAnswer(
             status: kind == .notModified || kind == .gzipNotModified ? .notModified : .ok,
             headers: headers,
             encodedFields: snapshot.headerFields.fields(kind, requiresAuthorization: requiresAuthorization),
             body: body
         )
-        if kind == .document && body.readableBytes >= DocumentFile.minimumSize {
-            answer.bodyFile = snapshot.documentFile
-        }
         let etag = kind == .document || kind == .notModified ? snapshot.etag : snapshot.gzipETag
         return (answer, (snapshot, etag))
     }
@@ -440,22 +428,13 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     ) {
         let body = includeBody ? answer.body : ByteBuffer()
         // A small body goes out in the head's buffer (one write(2) of one piece); a larger one is shared, not
-        // copied, and goes out with the head in one writev(2); a document, on a plain connection, with sendfile(2)
-        // after the head.
+        // copied, and goes out with the head in one writev(2).
         let copiesBody = body.readableBytes <= Self.copiedBodyLimit
         var head = context.channel.allocator.buffer(
             capacity: 160 + answer.encodedFields.readableBytes + (copiesBody ? body.readableBytes : 0)
         )
         answer.writeHead(into: &head, version: version, date: dates.now(), keepAlive: keepAlive)
-        if includeBody, let file = answer.bodyFile, let fileLoop,
-            let region = file.region(loop: fileLoop.index, of: fileLoop.count)
-        {
-            // sendfile(2) from the document's file; the write keeps the file open until it is done.
-            context.write(wrapOutboundOut(head), promise: nil)
-            let written = context.eventLoop.makePromise(of: Void.self)
-            written.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
-            context.write(NIOAny(IOData.fileRegion(region)), promise: written)
-        } else if copiesBody {
+        if copiesBody {
             head.writeImmutableBuffer(body)
             context.write(wrapOutboundOut(head), promise: nil)
         } else {

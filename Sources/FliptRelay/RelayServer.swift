@@ -166,8 +166,6 @@ public final class RelayServer: Service, Sendable {
     let metrics: RelayMetrics?
 
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    /// The index of each of the group's event loops, for the per-loop descriptors of ``DocumentFile``.
-    private let loopIndices: [ObjectIdentifier: Int]
     private let state = Mutex(State())
     let requests = Atomic<Int>(0)
     let snapshotsSent = Atomic<Int>(0)
@@ -205,9 +203,6 @@ public final class RelayServer: Service, Sendable {
         self.catalog = catalog
         self.problems = RateLimitedLog(logger: configuration.logger, interval: configuration.refusalLogInterval)
         self.metrics = RelayMetrics.current()
-        var indices: [ObjectIdentifier: Int] = [:]
-        for loop in group.makeIterator() { indices[ObjectIdentifier(loop)] = indices.count }
-        self.loopIndices = indices
     }
 
     /// Where the server listens (with the real port when port 0 was asked), or nil before it is bound.
@@ -523,8 +518,7 @@ public final class RelayServer: Service, Sendable {
             limits.maxHeaderListSize = configuration.maxHeadSize
             return channel.eventLoop.makeCompletedFuture {
                 let pipeline = channel.pipeline.syncOperations
-                let tlsContext = configuration.tlsContext()
-                if let tls = tlsContext {
+                if let tls = configuration.tlsContext() {
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls))
                     let handshakeTimeout = TimeAmount.nanoseconds(configuration.requestTimeout.nanoseconds)
                     try pipeline.addHandler(
@@ -542,16 +536,7 @@ public final class RelayServer: Service, Sendable {
                         HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)
                     )
                 )
-                // Files go through sendfile(2) only on plain connections: TLS encrypts in the process.
-                let fileLoop = tlsContext == nil ? loopIndices[ObjectIdentifier(channel.eventLoop)] : nil
-                try pipeline.addHandler(
-                    RelayHTTPHandler(
-                        server: self,
-                        connectionGuard: guardHandler,
-                        client: client,
-                        fileLoop: fileLoop.map { ($0, loopIndices.count) }
-                    )
-                )
+                try pipeline.addHandler(RelayHTTPHandler(server: self, connectionGuard: guardHandler, client: client))
             }
         }
     }

@@ -34,8 +34,6 @@ public struct ServedSnapshot: Sendable {
     let gzip: GzipForms
     /// The header fields of its answers, encoded once and shared.
     let headerFields: SnapshotHeaderFields
-    /// The document as a file, for sendfile(2) (made when first sent).
-    let documentFile: DocumentFile
 
     /// What the stream message puts before and after the document.
     static let messagePrefix = "{\"result\":"
@@ -74,7 +72,6 @@ public struct ServedSnapshot: Sendable {
         self.gzipETag = GzipETag.of(self.etag)
         self.gzip = GzipForms(document: documentBuffer, message: message)
         self.headerFields = SnapshotHeaderFields(etag: self.etag, gzipETag: gzipETag)
-        self.documentFile = DocumentFile(document: documentBuffer)
     }
 
     /// Compresses the gzip forms (for clients that accept gzip) now, on the caller's thread, unless that was
@@ -101,7 +98,6 @@ public struct ServedSnapshot: Sendable {
         gzipETag = other.gzipETag
         gzip = other.gzip
         headerFields = other.headerFields
-        documentFile = other.documentFile
     }
 }
 
