@@ -15,13 +15,54 @@ struct RelayAnswer: Sendable {
     var status: HTTPResponseStatus
     /// Header fields other than `Date`, `Content-Length` and `Connection`, which the connection adds.
     var headers: HTTPHeaders
+    /// More header fields, already encoded (`Name: value\r\n` each), sent after ``headers``: a snapshot's
+    /// fixed fields (``SnapshotHeaderFields``).
+    var encodedFields: ByteBuffer
     /// The body (empty for 304).
     var body: ByteBuffer
 
-    init(status: HTTPResponseStatus, headers: HTTPHeaders = HTTPHeaders(), body: ByteBuffer = ByteBuffer()) {
+    init(
+        status: HTTPResponseStatus,
+        headers: HTTPHeaders = HTTPHeaders(),
+        encodedFields: ByteBuffer = ByteBuffer(),
+        body: ByteBuffer = ByteBuffer()
+    ) {
         self.status = status
         self.headers = headers
+        self.encodedFields = encodedFields
         self.body = body
+    }
+
+    /// Writes the response head to `buffer`: the status line, ``headers``, ``encodedFields``, `Date`,
+    /// `Content-Length` (but for `304`), `Connection: close` unless `keepAlive`, and the blank line.
+    ///
+    /// The relay writes its heads itself rather than through NIO's `HTTPResponseEncoder`: its answers are
+    /// complete (the length is always known) and most of their fields are encoded once per snapshot.
+    func writeHead(into buffer: inout ByteBuffer, version: HTTPVersion, date: String, keepAlive: Bool) {
+        buffer.writeStaticString(version.minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ")
+        switch status {
+        case .ok: buffer.writeStaticString("200 OK\r\n")
+        case .notModified: buffer.writeStaticString("304 Not Modified\r\n")
+        default:
+            buffer.writeString(String(status.code))
+            buffer.writeStaticString(" ")
+            buffer.writeString(status.reasonPhrase)
+            buffer.writeStaticString("\r\n")
+        }
+        for (name, value) in headers {
+            buffer.writeString(name)
+            buffer.writeStaticString(": ")
+            buffer.writeString(value)
+            buffer.writeStaticString("\r\n")
+        }
+        buffer.writeImmutableBuffer(encodedFields)
+        buffer.writeStaticString("Date: ")
+        buffer.writeString(date)
+        if status != .notModified {
+            buffer.writeStaticString("\r\nContent-Length: ")
+            buffer.writeString(String(body.readableBytes))
+        }
+        buffer.writeStaticString(keepAlive ? "\r\n\r\n" : "\r\nConnection: close\r\n\r\n")
     }
 
     /// A JSON answer.
@@ -60,12 +101,10 @@ struct RelayAnswer: Sendable {
     /// The answer to a connection past the connection limit, as raw bytes: it is written before any request is
     /// read, with no HTTP handler on the connection.
     static func tooManyConnections(date: String) -> ByteBuffer {
-        let answer = fliptError(.serviceUnavailable, "too many connections; try again later")
-        var text = "HTTP/1.1 503 Service Unavailable\r\n"
-        for (name, value) in answer.headers { text += "\(name): \(value)\r\n" }
-        text += "Retry-After: 1\r\nDate: \(date)\r\nContent-Length: \(answer.body.readableBytes)\r\n"
-        text += "Connection: close\r\n\r\n"
-        var buffer = ByteBuffer(string: text)
+        var answer = fliptError(.serviceUnavailable, "too many connections; try again later")
+        answer.headers.add(name: "Retry-After", value: "1")
+        var buffer = ByteBuffer()
+        answer.writeHead(into: &buffer, version: .http1_1, date: date, keepAlive: false)
         buffer.writeImmutableBuffer(answer.body)
         return buffer
     }

@@ -10,14 +10,26 @@ import NIOHTTP1
 /// the ETag it sent last.
 final class RelayHTTPHandler: ChannelDuplexHandler {
     typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundIn = HTTPServerResponsePart
-    typealias OutboundOut = HTTPServerResponsePart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 
     private struct Request {
         var head: HTTPRequestHead
         var target: RequestTarget
         var route: RelayRoute
         var started: NIODeadline
+        /// The header fields the answer depends on, found in the one pass over the head that validates it.
+        var fields: RequestFields
+    }
+
+    /// The request header fields the relay reads, found in one pass (the first of each).
+    private struct RequestFields {
+        var ifNoneMatch: String?
+        var environment: String?
+        /// Whether there is an `Accept-Encoding` field, which ``ContentCoding/acceptsGzip(_:)`` then reads.
+        var hasAcceptEncoding = false
+        /// Whether a `Content-Length` other than `0` announced a body.
+        var hasBody = false
     }
 
     /// The last request target parsed on this connection, with its route: a polling client asks for the same
@@ -54,9 +66,12 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private var context: ChannelHandlerContext?
     private var dates = HTTPDateCache()
     private var shutdownRequested = false
-    private var writesInFlight = 0
+    /// Whether answers were written and not flushed yet: they are flushed together when the read that brought
+    /// their requests is complete, one system call for a pipelined batch.
+    private var flushPending = false
     private var readPending = false
     private var configuration: RelayServer.Configuration { server.configuration }
+    private let requiresAuthorization: Bool
 
     /// The header of a gzip member, sent first on every gzip stream.
     private static let gzipHeader = ByteBuffer(bytes: Gzip.header)
@@ -65,6 +80,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         self.server = server
         self.connectionGuard = connectionGuard
         self.client = client
+        self.requiresAuthorization = server.configuration.requiresAuthorization
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -91,9 +107,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             switch validate(head) {
             case .failure(let refusal):
                 refuse(refusal.answer, context: context, method: head.method, uri: head.uri)
-            case .success(let (target, route)):
+            case .success(let request):
                 connectionGuard.requestStarted()
-                state = .readingBody(Request(head: head, target: target, route: route, started: .now()))
+                state = .readingBody(request)
             }
         case .body:
             // Bodies are bounded by the Content-Length check and discarded.
@@ -101,19 +117,26 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         case .end:
             guard case .readingBody(let request) = state else { return }
             state = .awaitingHead
-            let hadBody = request.head.headers.first(name: "Content-Length").map { $0 != "0" } ?? false
-            connectionGuard.requestCompleted(hadBody: hadBody)
+            connectionGuard.requestCompleted(hadBody: request.fields.hasBody)
             answer(request, context: context)
         }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     private struct Refusal: Error {
         var answer: RelayAnswer
     }
 
-    /// The request target and its route, or the refusal of a head the relay does not accept.
-    private func validate(_ head: HTTPRequestHead) -> Result<(RequestTarget, RelayRoute), Refusal> {
-        func refusal(_ status: HTTPResponseStatus, _ message: String) -> Result<(RequestTarget, RelayRoute), Refusal> {
+    /// The request with its target, route and fields, or the refusal of a head the relay does not accept.
+    private func validate(_ head: HTTPRequestHead) -> Result<Request, Refusal> {
+        func refusal(_ status: HTTPResponseStatus, _ message: String) -> Result<Request, Refusal> {
             .failure(Refusal(answer: .fliptError(status, message)))
         }
         guard head.version.major == 1, head.version.minor <= 1 else {
@@ -127,9 +150,16 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         var lengths = 0
         var length: String?
         var transferEncoding = false
+        var fields = RequestFields()
         for (name, value) in head.headers {
             if name.isASCIICaseInsensitiveEqual(to: "host") {
                 hosts += 1
+            } else if name.isASCIICaseInsensitiveEqual(to: "if-none-match") {
+                if fields.ifNoneMatch == nil { fields.ifNoneMatch = value }
+            } else if name.isASCIICaseInsensitiveEqual(to: "x-flipt-environment") {
+                if fields.environment == nil { fields.environment = value }
+            } else if name.isASCIICaseInsensitiveEqual(to: "accept-encoding") {
+                fields.hasAcceptEncoding = true
             } else if name.isASCIICaseInsensitiveEqual(to: "content-length") {
                 lengths += 1
                 length = value
@@ -154,14 +184,20 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             guard length <= configuration.maxBodySize else {
                 return refusal(.payloadTooLarge, "the request body is larger than \(configuration.maxBodySize) bytes")
             }
+            fields.hasBody = length > 0
         }
-        if let last = lastTarget, last.uri == head.uri { return .success((last.target, last.route)) }
-        guard let target = RequestTarget(head.uri) else {
-            return refusal(.badRequest, "bad request: the request target must start with /")
+        let target: RequestTarget
+        let route: RelayRoute
+        if let last = lastTarget, last.uri == head.uri {
+            (target, route) = (last.target, last.route)
+        } else {
+            guard let parsed = RequestTarget(head.uri) else {
+                return refusal(.badRequest, "bad request: the request target must start with /")
+            }
+            (target, route) = (parsed, RelayRoute(path: parsed.path))
+            lastTarget = (head.uri, target, route)
         }
-        let route = RelayRoute(path: target.path)
-        lastTarget = (head.uri, target, route)
-        return .success((target, route))
+        return .success(Request(head: head, target: target, route: route, started: .now(), fields: fields))
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -219,22 +255,24 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                     // A gzip member's end, the chunked terminator (nothing for HTTP/1.0, whose body ends with the
                     // connection), then close once everything sent is out.
                     if let checksum = stream.gzip {
-                        context.write(
-                            wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: Gzip.ending(checksum))))),
-                            promise: nil
-                        )
+                        writeStreamPart(ByteBuffer(bytes: Gzip.ending(checksum)), chunked: stream.chunked, context)
                     }
-                    context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+                    let end = stream.chunked ? Self.lastChunk : ByteBuffer()
+                    context.writeAndFlush(wrapOutboundOut(end)).assumeIsolated().whenComplete { _ in
                         context.close(promise: nil)
                     }
                 } else {
                     context.close(promise: nil)
                 }
             case .awaitingHead:
-                // A request being read is answered (with Connection: close) before the connection closes.
-                if connectionGuard.isIdle && writesInFlight == 0 {
+                // A request being read is answered (with Connection: close) before the connection closes; an
+                // idle one closes once the answers written before are out (writes complete in order).
+                if connectionGuard.isIdle {
                     state = .closing
-                    context.close(promise: nil)
+                    flushPending = false
+                    context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { _ in
+                        context.close(promise: nil)
+                    }
                 }
             case .readingBody, .closing:
                 break
@@ -288,12 +326,12 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                     break
                 }
                 let environments =
-                    environment.map { [$0, head.headers.first(name: "X-Flipt-Environment")] }
+                    environment.map { [$0, request.fields.environment] }
                     ?? [
                         request.target.queryValue("environmentKey") ?? request.target.queryValue("environment_key"),
-                        head.headers.first(name: "X-Flipt-Environment"),
+                        request.fields.environment,
                     ]
-                (answer, served) = snapshotAnswer(namespace: namespace, environments: environments, head: head)
+                (answer, served) = snapshotAnswer(namespace: namespace, environments: environments, request: request)
             case .stream(let namespace, let environment):
                 if head.method != .GET {
                     var refusal = RelayAnswer.fliptError(.methodNotAllowed, "a stream answers GET only")
@@ -335,7 +373,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private func snapshotAnswer(
         namespace: String,
         environments: [String?],
-        head: HTTPRequestHead
+        request: Request
     ) -> (RelayAnswer, (snapshot: ServedSnapshot, etag: String)?) {
         let view = server.catalog.view
         guard let snapshot = view.snapshot(namespace: namespace, environments: environments) else {
@@ -350,29 +388,35 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         }
         // Either ETag matches: the client holds this very snapshot, in one encoding or the other. The 304 names
         // the one it holds, so that a cache updates that stored answer.
-        let condition = head.headers.first(name: "If-None-Match")
-        let notModified = condition == snapshot.etag || condition == snapshot.gzipETag
-        // A large document not compressed yet goes out as it is while a background thread compresses it.
-        let gzip = notModified || !ContentCoding.acceptsGzip(head.headers) ? nil : snapshot.gzip.valueIfReady
-        let etag = notModified ? condition! : gzip != nil ? snapshot.gzipETag : snapshot.etag
-        var headers: HTTPHeaders = ["Etag": etag]
-        if configuration.requiresAuthorization {
-            headers.add(name: "Cache-Control", value: "private, no-cache")
-            headers.add(name: "Vary", value: "X-Flipt-Environment, Accept-Encoding, Authorization")
+        let condition = request.fields.ifNoneMatch
+        let kind: SnapshotHeaderFields.Kind
+        var body = ByteBuffer()
+        if let condition, condition == snapshot.etag {
+            kind = .notModified
+        } else if let condition, condition == snapshot.gzipETag {
+            kind = .gzipNotModified
+        } else if request.fields.hasAcceptEncoding, ContentCoding.acceptsGzip(request.head.headers),
+            let gzip = snapshot.gzip.valueIfReady
+        {
+            // A large document not compressed yet goes out as it is while a background thread compresses it.
+            kind = .gzipDocument
+            body = gzip.document
         } else {
-            headers.add(name: "Cache-Control", value: "no-cache")
-            headers.add(name: "Vary", value: "X-Flipt-Environment, Accept-Encoding")
+            kind = .document
+            body = snapshot.documentBuffer
         }
+        var headers = HTTPHeaders()
         if let confirmed = snapshot.lastConfirmedAt {
             headers.add(name: "Age", value: "\(max(0, Int(Date().timeIntervalSince(confirmed))))")
         }
-        let detail = (snapshot, etag)
-        if notModified {
-            return (RelayAnswer(status: .notModified, headers: headers), detail)
-        }
-        guard let gzip else { return (.json(.ok, snapshot.documentBuffer, headers: headers), detail) }
-        headers.add(name: "Content-Encoding", value: "gzip")
-        return (.json(.ok, gzip.document, headers: headers), detail)
+        let answer = RelayAnswer(
+            status: kind == .notModified || kind == .gzipNotModified ? .notModified : .ok,
+            headers: headers,
+            encodedFields: snapshot.headerFields.fields(kind, requiresAuthorization: requiresAuthorization),
+            body: body
+        )
+        let etag = kind == .document || kind == .notModified ? snapshot.etag : snapshot.gzipETag
+        return (answer, (snapshot, etag))
     }
 
     private func write(
@@ -382,33 +426,53 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         keepAlive: Bool,
         context: ChannelHandlerContext
     ) {
-        var headers = answer.headers
-        headers.add(name: "Date", value: dates.now())
-        if answer.status != .notModified {
-            headers.add(name: "Content-Length", value: String(answer.body.readableBytes))
-        }
-        if !keepAlive { headers.add(name: "Connection", value: "close") }
-        let responseVersion: HTTPVersion = version.minor == 0 ? .http1_0 : .http1_1
-        context.write(
-            wrapOutboundOut(.head(HTTPResponseHead(version: responseVersion, status: answer.status, headers: headers))),
-            promise: nil
+        let body = includeBody ? answer.body : ByteBuffer()
+        // A small body goes out in the head's buffer (one write(2) of one piece); a larger one is shared, not
+        // copied, and goes out with the head in one writev(2).
+        let copiesBody = body.readableBytes <= Self.copiedBodyLimit
+        var head = context.channel.allocator.buffer(
+            capacity: 160 + answer.encodedFields.readableBytes + (copiesBody ? body.readableBytes : 0)
         )
-        if includeBody && answer.body.readableBytes > 0 {
-            context.write(wrapOutboundOut(.body(.byteBuffer(answer.body))), promise: nil)
+        answer.writeHead(into: &head, version: version, date: dates.now(), keepAlive: keepAlive)
+        if copiesBody {
+            head.writeImmutableBuffer(body)
+            context.write(wrapOutboundOut(head), promise: nil)
+        } else {
+            context.write(wrapOutboundOut(head), promise: nil)
+            context.write(wrapOutboundOut(body), promise: nil)
         }
-        writesInFlight += 1
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [self] result in
-            writesInFlight -= 1
-            if case .failure = result {
-                context.close(promise: nil)
-            } else if !keepAlive {
-                state = .closing
-                context.close(promise: nil)
-            } else if shutdownRequested, case .awaitingHead = state, connectionGuard.isIdle, writesInFlight == 0 {
+        if keepAlive {
+            // Flushed when the read that brought the request is complete (channelReadComplete).
+            flushPending = true
+        } else {
+            flushPending = false
+            // Once everything written is out (or failed: the connection is gone anyway).
+            context.writeAndFlush(wrapOutboundOut(ByteBuffer())).assumeIsolated().whenComplete { [self] _ in
                 state = .closing
                 context.close(promise: nil)
             }
         }
+    }
+
+    /// Bodies up to this size are copied into the head's buffer.
+    private static let copiedBodyLimit = 1024
+    /// The end of a chunked body.
+    private static let lastChunk = ByteBuffer(string: "0\r\n\r\n")
+    private static let chunkEnd = ByteBuffer(string: "\r\n")
+
+    /// Writes `bytes` as one part of a stream's body: as a chunk when `chunked`, else as they are. Not flushed.
+    private func writeStreamPart(_ bytes: ByteBuffer, chunked: Bool, _ context: ChannelHandlerContext) {
+        guard chunked else {
+            context.write(wrapOutboundOut(bytes), promise: nil)
+            return
+        }
+        guard bytes.readableBytes > 0 else { return }
+        var size = context.channel.allocator.buffer(capacity: 18)
+        size.writeString(String(bytes.readableBytes, radix: 16))
+        size.writeStaticString("\r\n")
+        context.write(wrapOutboundOut(size), promise: nil)
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        context.write(wrapOutboundOut(Self.chunkEnd), promise: nil)
     }
 
     /// Answers a request the relay does not accept, and closes the connection.
@@ -491,31 +555,26 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             }
         }
         if !stream.headSent {
-            var headers: HTTPHeaders = [
-                "Content-Type": "application/json", "Cache-Control": "no-store", "X-Accel-Buffering": "no",
-                "Date": dates.now(),
-            ]
-            if stream.gzip != nil { headers.add(name: "Content-Encoding", value: "gzip") }
-            if stream.chunked {
-                headers.add(name: "Transfer-Encoding", value: "chunked")
-            } else {
-                headers.add(name: "Connection", value: "close")
-            }
-            let version: HTTPVersion = stream.chunked ? .http1_1 : .http1_0
-            context.write(
-                wrapOutboundOut(.head(HTTPResponseHead(version: version, status: .ok, headers: headers))),
-                promise: nil
+            var head = context.channel.allocator.buffer(capacity: 256)
+            head.writeStaticString(stream.chunked ? "HTTP/1.1 200 OK\r\n" : "HTTP/1.0 200 OK\r\n")
+            head.writeStaticString(
+                "Content-Type: application/json\r\nCache-Control: no-store\r\nX-Accel-Buffering: no\r\nDate: "
             )
+            head.writeString(dates.now())
+            if stream.gzip != nil { head.writeStaticString("\r\nContent-Encoding: gzip") }
+            head.writeStaticString(
+                stream.chunked ? "\r\nTransfer-Encoding: chunked\r\n\r\n" : "\r\nConnection: close\r\n\r\n"
+            )
+            context.write(wrapOutboundOut(head), promise: nil)
             stream.headSent = true
-            if compressed != nil {
-                context.write(wrapOutboundOut(.body(.byteBuffer(Self.gzipHeader))), promise: nil)
-            }
+            if compressed != nil { writeStreamPart(Self.gzipHeader, chunked: stream.chunked, context) }
         }
         // The same bytes on every gzip stream; only the running checksum is this connection's.
         let body = compressed?.message ?? snapshot.streamMessageBuffer
         if let compressed { stream.gzip?.append(compressed.messageChecksum) }
         server.metrics?.recordSent(route: .v2Stream, bodyBytes: body.readableBytes)
-        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        writeStreamPart(body, chunked: stream.chunked, context)
+        context.flush()
         stream.lastETag = snapshot.etag
         state = .streaming(stream)
         server.logger.debug(

@@ -532,7 +532,6 @@ public final class RelayServer: Service, Sendable {
                     idleTimeout: TimeAmount.nanoseconds(configuration.idleTimeout.nanoseconds)
                 )
                 try pipeline.addHandler(guardHandler)
-                try pipeline.addHandler(HTTPResponseEncoder())
                 try pipeline.addHandler(
                     ByteToMessageHandler(
                         HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)

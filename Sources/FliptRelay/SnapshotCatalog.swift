@@ -32,6 +32,8 @@ public struct ServedSnapshot: Sendable {
     let gzipETag: String
     /// The gzip forms of the document and of the stream message, compressed once and shared.
     let gzip: GzipForms
+    /// The header fields of its answers, encoded once and shared.
+    let headerFields: SnapshotHeaderFields
 
     /// What the stream message puts before and after the document.
     static let messagePrefix = "{\"result\":"
@@ -69,6 +71,7 @@ public struct ServedSnapshot: Sendable {
         self.version = self.etag + " " + hash
         self.gzipETag = GzipETag.of(self.etag)
         self.gzip = GzipForms(document: documentBuffer, message: message)
+        self.headerFields = SnapshotHeaderFields(etag: self.etag, gzipETag: gzipETag)
     }
 
     /// Compresses the gzip forms (for clients that accept gzip) now, on the caller's thread, unless that was
@@ -94,6 +97,7 @@ public struct ServedSnapshot: Sendable {
         version = other.version
         gzipETag = other.gzipETag
         gzip = other.gzip
+        headerFields = other.headerFields
     }
 }
 

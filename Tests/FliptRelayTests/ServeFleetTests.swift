@@ -40,7 +40,11 @@ struct ServeFleetTests {
                     "--namespace", (present + ["nope"]).joined(separator: ","),
                 ])
                 defer { serve.send(SIGKILL) }
-                #expect(serve.stderr.contains("keeping alpha, beta, gamma"))
+                // Logged just after the "listening on" line that startServe waits for.
+                let announced = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                    serve.stderr.contains("keeping alpha, beta, gamma")
+                }
+                #expect(announced, "\(serve.stderr)")
                 let allServed = await RelayFixtures.eventually(timeout: .seconds(30)) {
                     present.allSatisfy { Self.servedRevision(port: port, namespace: $0) == "revision 0" }
                 }
