@@ -11,34 +11,8 @@ extension ClientCore {
     /// pinned generation (and logs the attempt as held), and the client serves that generation, switching to it
     /// if it still served the document rolled back from.
     func holdsOffRollback(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) -> Bool {
-        guard let store, let pin = currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else {
-            return false
-        }
-        if !store.isReadOnly {
-            do {
-                try store.save(
-                    NewSnapshot(
-                        document: Data(fetched.document),
-                        etag: fetched.etag,
-                        fetchedAt: now,
-                        serverDate: fetched.serverDate,
-                        source: .network
-                    ),
-                    for: key,
-                    attempt: SyncAttempt(
-                        startedAt: timing.startedAt,
-                        outcome: .updated,
-                        httpStatus: fetched.status,
-                        duration: timing.duration
-                    )
-                )
-            } catch {
-                logger.error(
-                    "Could not record the held-off snapshot in the cache; still serving the pinned generation",
-                    metadata: ["error": "\(error)"]
-                )
-            }
-        }
+        guard let pin = currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else { return false }
+        persist(action: "record the held-off snapshot", save(fetched, at: now, timing: timing))
         logger.warning(
             """
             The server still sends the snapshot an operator rolled back from; serving the pinned generation \

@@ -230,25 +230,7 @@ extension ClientCore {
             ageAtMark: .zero,
             mark: .now
         )
-        let key = self.key
-        let replaced = replace(with: served, at: now) { store in
-            try store.save(
-                NewSnapshot(
-                    document: Data(fetched.document),
-                    etag: fetched.etag,
-                    fetchedAt: now,
-                    serverDate: fetched.serverDate,
-                    source: .network
-                ),
-                for: key,
-                attempt: SyncAttempt(
-                    startedAt: timing.startedAt,
-                    outcome: .updated,
-                    httpStatus: fetched.status,
-                    duration: timing.duration
-                )
-            )
-        }
+        let replaced = replace(with: served, at: now, persist: save(fetched, at: now, timing: timing))
         guard let replaced else { return nil }
         if state.withLock({ $0.pinnedByRollback }) { _ = currentPin() }  // the save lifted the pin
         logger.info(
@@ -326,8 +308,32 @@ extension ClientCore {
         publish([.fetchFailed(failure)])
     }
 
+    /// The cache write of a fetched document, with its attempt (the store keeps a rollback's pinned generation
+    /// when the document is the one rolled back from).
+    func save(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) -> (SnapshotStore) throws -> Void {
+        let key = self.key
+        return { store in
+            try store.save(
+                NewSnapshot(
+                    document: Data(fetched.document),
+                    etag: fetched.etag,
+                    fetchedAt: now,
+                    serverDate: fetched.serverDate,
+                    source: .network
+                ),
+                for: key,
+                attempt: SyncAttempt(
+                    startedAt: timing.startedAt,
+                    outcome: .updated,
+                    httpStatus: fetched.status,
+                    duration: timing.duration
+                )
+            )
+        }
+    }
+
     /// Runs a cache write; a failure is logged and noted in the status, never thrown: it must not stop serving.
-    private func persist(action: String, _ write: (SnapshotStore) throws -> Void) {
+    func persist(action: String, _ write: (SnapshotStore) throws -> Void) {
         guard let store, !store.isReadOnly else { return }
         do {
             try write(store)
