@@ -2,7 +2,8 @@
 # `flipt-offline serve` against nginx serving the same document bytes as a static file with an ETag, side by side
 # in one run: the same wrk connections, threads and duration against each, on the 200 path (unconditional
 # polls, the document every time) and on the 304 path (every poll carries the current ETag). Prints one table
-# row per document, connection count and path with requests/s, p99 and the serve/nginx ratios.
+# row per document, connection count and path with requests/s, p99, the server's CPU time per request and the
+# serve/nginx ratios.
 #
 #   Tests/Load/compare.sh [--seconds 10] [--clients 50,200] [--flags 40,1000] [--threads 2] [--rounds 1]
 #                         [--gzip] [--min-ratio 0] [--flipt-offline PATH]
@@ -148,11 +149,30 @@ etag_of() {
         | sed -n 's/^[Ee][Tt]ag: //p'
 }
 
-# Runs wrk once; prints "rps p99_ms"; a run with errors or unexpected statuses adds a line to $workdir/failures.
+# CPU time (user + system, in clock ticks) of the given processes and all their threads, so far.
+cpu_ticks() {
+    local total=0 pid stat
+    for pid in "$@"; do
+        for stat in /proc/"$pid"/task/*/stat; do
+            [ -r "$stat" ] || continue
+            # Fields 14 and 15 (utime, stime), counted after the command name, which may hold spaces.
+            total=$((total + $(sed 's/.*) //' "$stat" | awk '{print $12 + $13}')))
+        done
+    done
+    echo "$total"
+}
+
+# Runs wrk once; prints "rps p99_ms cpu_us_per_request" (the server's CPU time, every thread, per answered
+# request: what a request costs the server, which the machine's other load affects less than requests/s do); a run
+# with errors or unexpected statuses adds a line to $workdir/failures. The server's processes are $5 and on.
 measure() {
     local url="$1" etag="$2" share="$3" clients="$4"
+    shift 4
+    local before after
+    before="$(cpu_ticks "$@")"
     ETAG="$etag" CONDITIONAL_SHARE="$share" POLL_PATH="$path" ACCEPT_ENCODING="$encoding_header" \
         wrk -t "$threads" -c "$clients" -d "${seconds}s" --timeout 10s -s Tests/Load/poll.lua "$url" >"$workdir/wrk.txt"
+    after="$(cpu_ticks "$@")"
     local line
     line="$(grep '^LOAD ' "$workdir/wrk.txt")"
     value() { echo "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
@@ -165,7 +185,9 @@ measure() {
         echo "compare.sh: $url ($clients connections, expecting $expected): $line" >&2
         echo x >>"$workdir/failures"
     fi
-    echo "$(value rps) $(value p99_ms)"
+    local ticks_per_second
+    ticks_per_second="$(getconf CLK_TCK)"
+    echo "$(value rps) $(value p99_ms) $(awk "BEGIN{r=$(value requests); printf \"%.2f\", (r > 0) ? ($after - $before) * 1e6 / $ticks_per_second / r : 0}")"
 }
 
 median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
@@ -189,28 +211,32 @@ for flags in "${flag_counts[@]}"; do
     echo "document: $flags flags, $(wc -c <"$document") bytes; body sent: serve $serve_size B (ETag $serve_etag), nginx $nginx_size B (ETag $nginx_etag)"
     for clients in "${client_counts[@]}"; do
         for share in 0 1; do
-            serve_rps=(); serve_p99=(); nginx_rps=(); nginx_p99=()
+            serve_rps=(); serve_p99=(); nginx_rps=(); nginx_p99=(); serve_cpu=(); nginx_cpu=()
             for round in $(seq 1 "$rounds"); do
                 # Alternate which server goes first, so that a slow phase of the machine hits both alike.
                 if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
                 for server in $order; do
                     if [ "$server" = serve ]; then
-                        read -r rps p99 < <(measure "$serve_url" "$serve_etag" "$share" "$clients")
-                        serve_rps+=("$rps"); serve_p99+=("$p99")
+                        read -r rps p99 cpu < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_pid")
+                        serve_rps+=("$rps"); serve_p99+=("$p99"); serve_cpu+=("$cpu")
                     else
-                        read -r rps p99 < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients")
-                        nginx_rps+=("$rps"); nginx_p99+=("$p99")
+                        # shellcheck disable=SC2046
+                        read -r rps p99 cpu < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" \
+                            "$nginx_pid" $(pgrep -P "$nginx_pid"))
+                        nginx_rps+=("$rps"); nginx_p99+=("$p99"); nginx_cpu+=("$cpu")
                     fi
                 done
             done
             s_rps="$(echo "${serve_rps[*]}" | median)"; n_rps="$(echo "${nginx_rps[*]}" | median)"
             s_p99="$(echo "${serve_p99[*]}" | median)"; n_p99="$(echo "${nginx_p99[*]}" | median)"
+            s_cpu="$(echo "${serve_cpu[*]}" | median)"; n_cpu="$(echo "${nginx_cpu[*]}" | median)"
             status=200; [ "$share" = 1 ] && status=304
             ratio="$(awk "BEGIN{printf \"%.2f\", $s_rps/$n_rps}")"
             p99_ratio="$(awk "BEGIN{printf \"%.2f\", ($n_p99 > 0) ? $s_p99/$n_p99 : 0}")"
+            cpu_ratio="$(awk "BEGIN{printf \"%.2f\", ($s_cpu > 0) ? $n_cpu/$s_cpu : 0}")"
             awk "BEGIN{exit !($ratio < $min_ratio)}" && below=$((below + 1))
-            rows+=("$(printf '%6s %7s %4s %10.0f %10.0f %6sx %9.2f %9.2f %6sx' "$flags" "$clients" "$status" \
-                "$s_rps" "$n_rps" "$ratio" "$s_p99" "$n_p99" "$p99_ratio")")
+            rows+=("$(printf '%6s %7s %4s %10.0f %10.0f %6sx %9.2f %9.2f %6sx %9.2f %9.2f %6sx' "$flags" "$clients" \
+                "$status" "$s_rps" "$n_rps" "$ratio" "$s_p99" "$n_p99" "$p99_ratio" "$s_cpu" "$n_cpu" "$cpu_ratio")")
             echo "${rows[-1]}"
         done
     done
@@ -218,10 +244,11 @@ for flags in "${flag_counts[@]}"; do
 done
 
 echo
-printf '%6s %7s %4s %10s %10s %7s %9s %9s %7s\n' flags conns path "serve r/s" "nginx r/s" ratio \
-    "serve p99" "nginx p99" "p99 x"
+printf '%6s %7s %4s %10s %10s %7s %9s %9s %7s %9s %9s %7s\n' flags conns path "serve r/s" "nginx r/s" ratio \
+    "serve p99" "nginx p99" "p99 x" "serve cpu" "nginx cpu" "cpu x"
 printf '%s\n' "${rows[@]}"
-echo "(requests/s and p99 in ms are medians of $rounds run(s) each; ratio = serve / nginx)"
+echo "(requests/s, p99 in ms and CPU in µs per request (every thread of the server) are medians of $rounds run(s)"
+echo " each; ratio = serve / nginx requests/s; cpu x = nginx / serve CPU per request: above 1, serve spends less)"
 failures=0
 if [ -f "$workdir/failures" ]; then failures="$(wc -l <"$workdir/failures")"; fi
 if [ "$failures" -ne 0 ]; then
