@@ -155,7 +155,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             if name.isASCIICaseInsensitiveEqual(to: "host") {
                 hosts += 1
             } else if name.isASCIICaseInsensitiveEqual(to: "if-none-match") {
-                if fields.ifNoneMatch == nil { fields.ifNoneMatch = value }
+                // Several fields are one comma-separated list (RFC 9110 §5.3).
+                fields.ifNoneMatch = fields.ifNoneMatch.map { "\($0), \(value)" } ?? value
             } else if name.isASCIICaseInsensitiveEqual(to: "x-flipt-environment") {
                 if fields.environment == nil { fields.environment = value }
             } else if name.isASCIICaseInsensitiveEqual(to: "accept-encoding") {
@@ -391,9 +392,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         let condition = request.fields.ifNoneMatch
         let kind: SnapshotHeaderFields.Kind
         var body = ByteBuffer()
-        if let condition, condition == snapshot.etag {
+        if let condition, EntityTagCondition.matches(condition, etag: snapshot.etag) {
             kind = .notModified
-        } else if let condition, condition == snapshot.gzipETag {
+        } else if let condition, EntityTagCondition.matches(condition, etag: snapshot.gzipETag) {
             kind = .gzipNotModified
         } else if request.fields.hasAcceptEncoding, ContentCoding.acceptsGzip(request.head.headers),
             let gzip = snapshot.gzip.valueIfReady
