@@ -15,9 +15,13 @@ import Synchronization
 /// A job that has been submitted always runs, even when the task that waits for it is cancelled: it is one
 /// transaction, which must not be abandoned half-way.
 final class StoreThread: Sendable {
+    /// A job runs its work and returns how to hand the result over. The thread drops the job, and with it what the
+    /// work holds (the store among it), before it hands the result over: a caller that lets the store go right
+    /// after lets it go for good, and the store closes (and checkpoints) its file before, say, the process exits.
+    private typealias Job = @Sendable () -> @Sendable () -> Void
+
     private struct Queue: ~Copyable {
-        var jobs: [@Sendable () -> Void] = []
-        var next = 0
+        var jobs: [Job] = []
         var started = false
         var finished = false
     }
@@ -39,7 +43,8 @@ final class StoreThread: Sendable {
         let result = await withCheckedContinuation {
             (continuation: CheckedContinuation<Result<Value, StoreError>, Never>) in
             submit {
-                continuation.resume(returning: Result { () throws(StoreError) -> Value in try work() })
+                let result = Result { () throws(StoreError) -> Value in try work() }
+                return { continuation.resume(returning: result) }
             }
         }
         return try result.get()
@@ -57,10 +62,10 @@ final class StoreThread: Sendable {
 
     /// How many submitted jobs have not started yet (the one running, if any, is not counted).
     var queuedJobCount: Int {
-        queue.withLock { $0.jobs.count - $0.next }
+        queue.withLock { $0.jobs.count }
     }
 
-    private func submit(_ job: @escaping @Sendable () -> Void) {
+    private func submit(_ job: @escaping Job) {
         let starts = queue.withLock { queue in
             precondition(!queue.finished, "a job was submitted to a finished store thread")
             queue.jobs.append(job)
@@ -84,18 +89,12 @@ final class StoreThread: Sendable {
     private func drain() {
         while true {
             wake.wait()
-            let job = queue.withLock { queue -> (@Sendable () -> Void)? in
-                guard queue.next < queue.jobs.count else { return nil }
-                let job = queue.jobs[queue.next]
-                queue.next += 1
-                if queue.next == queue.jobs.count {
-                    queue.jobs.removeAll(keepingCapacity: true)
-                    queue.next = 0
-                }
-                return job
-            }
-            guard let job else { return }  // woken by finish() with nothing left to run
-            job()
+            // A queue holds a few jobs at most: taking the first out is cheap, and the queue no longer holds it.
+            var job = queue.withLock { queue in queue.jobs.isEmpty ? nil : queue.jobs.removeFirst() }
+            guard job != nil else { return }  // woken by finish() with nothing left to run
+            let handOver = job!()
+            job = nil
+            handOver()
         }
     }
 }
