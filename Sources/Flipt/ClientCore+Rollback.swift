@@ -36,28 +36,15 @@ extension ClientCore {
     }
 
     /// The pin on the client's cache key, or `nil` (no cache, not pinned, or the cache unreadable), read on the
-    /// calling thread: for ``start()``, which is not async.
-    func currentPin() -> RollbackPin? {
-        guard let store else { return nil }
-        do {
-            return notePin(try store.pin(for: key))
-        } catch {
-            return nil
-        }
-    }
-
-    /// The pin on the client's cache key, read on the store's thread.
+    /// store's thread.
     func currentPin() async -> RollbackPin? {
         guard let store else { return nil }
+        let pin: RollbackPin?
         do {
-            return notePin(try await store.pin(for: key))
+            pin = try await store.pin(for: key)
         } catch {
             return nil
         }
-    }
-
-    /// Notes in the status whether a rollback pins the cache, and returns `pin`.
-    private func notePin(_ pin: RollbackPin?) -> RollbackPin? {
         state.withLock { $0.pinnedByRollback = pin != nil }
         return pin
     }

@@ -12,7 +12,6 @@ extension ClientCore {
     func start() {
         let maximumAge = options.cache.maximumAge
         let online = !options.startsOffline && !options.isFedInProcess
-        _ = currentPin()  // for the status: whether a rollback pins the cached snapshot
         state.withLock { state in
             guard !state.started, !state.closed else { return }
             state.started = true
