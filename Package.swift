@@ -49,13 +49,15 @@ let package = Package(
         .target(name: "CFliptClock"),
         // The allocator's figures (bytes in use, bytes taken from the system), for the soak test's leak check.
         .target(name: "CFliptHeap"),
+        // The text formats several modules write: JSON string literals and the civil calendar of ISO-8601 times.
+        .target(name: "FliptFormats"),
         // Pure evaluation: decode a snapshot document, index it, evaluate. No I/O.
-        .target(name: "FliptEngine", dependencies: ["CFliptClock"]),
+        .target(name: "FliptEngine", dependencies: ["CFliptClock", "FliptFormats"]),
         // SQLite persistence of snapshots: connection, statements, migrator, SnapshotStore.
         .target(
             name: "FliptStore",
             dependencies: [
-                "CFliptSQLite", .product(name: "Logging", package: "swift-log"),
+                "CFliptSQLite", "FliptFormats", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -89,12 +91,12 @@ let package = Package(
         ),
         // Flags, segments, rules and rollouts built in code, and FliptClients over them with no network or cache
         // file, for apps' tests.
-        .target(name: "FliptTesting", dependencies: ["Flipt"]),
+        .target(name: "FliptTesting", dependencies: ["Flipt", "FliptFormats"]),
         // The `flipt-offline` command-line tool.
         .executableTarget(
             name: "FliptCLI",
             dependencies: [
-                "Flipt", "FliptEngine", "FliptRelay", "FliptStore", "FliptSync",
+                "Flipt", "FliptEngine", "FliptFormats", "FliptRelay", "FliptStore", "FliptSync",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -107,7 +109,7 @@ let package = Package(
         .target(
             name: "FliptRelay",
             dependencies: [
-                "FliptGzip", "FliptStore", .product(name: "Logging", package: "swift-log"),
+                "FliptFormats", "FliptGzip", "FliptStore", .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -123,7 +125,7 @@ let package = Package(
         .target(
             name: "FliptTestSupport",
             dependencies: [
-                "FliptEngine", "FliptGzip", .product(name: "Logging", package: "swift-log"),
+                "FliptEngine", "FliptFormats", "FliptGzip", .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio", condition: .when(platforms: [.linux])),
                 .product(name: "NIOPosix", package: "swift-nio", condition: .when(platforms: [.linux])),
@@ -135,12 +137,15 @@ let package = Package(
         .executableTarget(
             name: "FliptBenchmarks",
             dependencies: [
-                "CFliptHeap", "Flipt", "FliptEngine", "FliptStore",
+                "CFliptHeap", "Flipt", "FliptEngine", "FliptFormats", "FliptStore",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
-        .testTarget(name: "FliptEngineTests", dependencies: ["CFliptClock", "FliptEngine", "FliptTestSupport"]),
+        .testTarget(
+            name: "FliptEngineTests",
+            dependencies: ["CFliptClock", "FliptEngine", "FliptFormats", "FliptTestSupport"]
+        ),
         .testTarget(name: "FliptStoreTests", dependencies: ["FliptStore", "FliptEngine", "FliptTestSupport"]),
         .testTarget(
             name: "FliptSyncTests",

@@ -10,9 +10,11 @@ extension ClientCore {
     /// of other content). Returns `true` when the document is the one rolled back from: the store keeps the
     /// pinned generation (and logs the attempt as held), and the client serves that generation, switching to it
     /// if it still served the document rolled back from.
-    func holdsOffRollback(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) -> Bool {
-        guard let pin = currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else { return false }
-        persist(action: "record the held-off snapshot", save(fetched, at: now, timing: timing))
+    func holdsOffRollback(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) async -> Bool {
+        guard let pin = await currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else {
+            return false
+        }
+        await persist(action: "record the held-off snapshot", save(fetched, at: now, timing: timing))
         logger.warning(
             """
             The server still sends the snapshot an operator rolled back from; serving the pinned generation \
@@ -20,25 +22,26 @@ extension ClientCore {
             """,
             metadata: ["namespace": "\(namespace)", "generation": "\(pin.generation)"]
         )
-        servePinned(pin, at: now)
+        await servePinned(pin, at: now)
         return true
     }
 
     /// After a `304 Not Modified`: when the snapshot in memory is the one an operator has since rolled back from,
     /// switch to the pinned generation (the server confirmed the document the rollback holds off).
-    func servePinnedAfterConfirmation(at now: Date) {
-        guard let pin = currentPin() else { return }
+    func servePinnedAfterConfirmation(at now: Date) async {
+        guard let pin = await currentPin() else { return }
         let document = state.withLock { $0.served?.document }
         guard let document, SHA256.hex(document) == pin.rolledBackFromHash else { return }
-        servePinned(pin, at: now)
+        await servePinned(pin, at: now)
     }
 
-    /// The pin on the client's cache key, or `nil` (no cache, not pinned, or the cache unreadable).
-    func currentPin() -> RollbackPin? {
+    /// The pin on the client's cache key, or `nil` (no cache, not pinned, or the cache unreadable), read on the
+    /// store's thread.
+    func currentPin() async -> RollbackPin? {
         guard let store else { return nil }
         let pin: RollbackPin?
         do {
-            pin = try store.pin(for: key)
+            pin = try await store.pin(for: key)
         } catch {
             return nil
         }
@@ -47,12 +50,12 @@ extension ClientCore {
     }
 
     /// Loads the pinned generation and serves it, unless it is already served.
-    private func servePinned(_ pin: RollbackPin, at now: Date) {
+    private func servePinned(_ pin: RollbackPin, at now: Date) async {
         guard let store else { return }
         let stored: StoredSnapshot
         let snapshot: Snapshot
         do {
-            guard let found = try store.snapshot(for: key, generation: pin.generation) else { return }
+            guard let found = try await store.snapshot(for: key, generation: pin.generation) else { return }
             stored = found
             snapshot = try Snapshot(document: [UInt8](stored.document))
         } catch {
@@ -75,6 +78,6 @@ extension ClientCore {
             ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
             mark: .now
         )
-        _ = replace(with: served, at: now, persist: nil)
+        _ = replace(with: served, at: now)
     }
 }

@@ -12,7 +12,6 @@ extension ClientCore {
     func start() {
         let maximumAge = options.cache.maximumAge
         let online = !options.startsOffline && !options.isFedInProcess
-        _ = currentPin()  // for the status: whether a rollback pins the cached snapshot
         state.withLock { state in
             guard !state.started, !state.closed else { return }
             state.started = true
@@ -37,7 +36,7 @@ extension ClientCore {
     private func runLoop() async {
         await loop.run(
             currentETag: { [weak self] in self?.confirmableETag() },
-            onTimedEvent: { event, timing in self.handle(event, timing: timing) }
+            onTimedEvent: { event, timing in await self.handle(event, timing: timing) }
         )
     }
 
@@ -96,15 +95,15 @@ extension ClientCore {
         let (event, timing) = await loop.fetchNow(etag: confirmableETag())
         switch event {
         case .updated(let fetched):
-            guard let replaced = apply(fetched, at: options.wallClock(), timing: timing) else {
+            guard let replaced = await apply(fetched, at: options.wallClock(), timing: timing) else {
                 return .failed(FliptError(.closed, "The client was closed while the refresh was in flight."))
             }
             return .updated(replaced.status, changes: replaced.changes)
         case .unchanged:
-            handle(event, timing: timing)
+            await handle(event, timing: timing)
             return .notModified(status())
         case .failed(let error):
-            handle(event, timing: timing)
+            await handle(event, timing: timing)
             if error.kind == .cancelled {
                 return .failed(FliptError(.fetchFailed, "The refresh was cancelled.", underlying: error))
             }
@@ -143,19 +142,39 @@ extension ClientCore {
             ageAtMark: .zero,
             mark: .now
         )
-        guard let replaced = replace(with: served, at: now, persist: nil) else {
+        guard let replaced = replace(with: served, at: now) else {
             throw FliptError(.closed, "The client was closed; its snapshot is no longer replaced.")
         }
         return replaced.changes
     }
 
-    /// Swaps `served` in, computes which flags changed, persists with `persist`, then tells waiters and
-    /// subscribers. Returns nil when the client is closed.
+    /// Swaps `served` in, computes which flags changed, then tells waiters and subscribers; nothing is persisted.
+    /// Returns nil when the client is closed.
+    func replace(with served: Served, at now: Date) -> (status: ClientStatus, changes: FlagChanges)? {
+        guard let outcome = swapIn(served, at: now) else { return nil }
+        announce(outcome)
+        return (outcome.status, outcome.changes)
+    }
+
+    /// Swaps `served` in, then persists it with `persist` (on the store's thread), then tells subscribers.
+    /// Returns nil when the client is closed.
     func replace(
         with served: Served,
         at now: Date,
-        persist: ((SnapshotStore) throws -> Void)?
-    ) -> (status: ClientStatus, changes: FlagChanges)? {
+        persist: @escaping @Sendable (SnapshotStore) async throws(StoreError) -> Void
+    ) async -> (status: ClientStatus, changes: FlagChanges)? {
+        guard let outcome = swapIn(served, at: now) else { return nil }
+        await self.persist(action: "save the new snapshot", persist)
+        announce(outcome)
+        return (outcome.status, outcome.changes)
+    }
+
+    /// Swaps `served` in, computes which flags changed and resumes the waiters; returns nil when the client is
+    /// closed.
+    private func swapIn(
+        _ served: Served,
+        at now: Date
+    ) -> (recovered: Bool, status: ClientStatus, changes: FlagChanges)? {
         let next = FlagFingerprints(document: served.document)
         let outcome = fingerprints.withLock {
             previous -> (recovered: Bool, status: ClientStatus, changes: FlagChanges)? in
@@ -183,22 +202,25 @@ extension ClientCore {
         }
         guard let outcome else { return nil }
         resumeWaiters()
-        if let persist { self.persist(action: "save the new snapshot", persist) }
+        return outcome
+    }
+
+    /// Tells subscribers of a replacement made by ``swapIn(_:at:)``.
+    private func announce(_ outcome: (recovered: Bool, status: ClientStatus, changes: FlagChanges)) {
         let replacedEvent = ClientEvent.snapshotReplaced(outcome.status, changes: outcome.changes)
         publish(outcome.recovered ? [replacedEvent, .recovered(outcome.status)] : [replacedEvent])
-        return (outcome.status, outcome.changes)
     }
 
     /// Applies one outcome of the sync loop: swap in memory, persist after, tell subscribers last.
-    func handle(_ event: SyncLoop.Event, timing: SyncLoop.Timing) {
+    func handle(_ event: SyncLoop.Event, timing: SyncLoop.Timing) async {
         let now = options.wallClock()
         switch event {
         case .updated(let fetched):
-            apply(fetched, at: now, timing: timing)
+            await apply(fetched, at: now, timing: timing)
         case .unchanged:
-            confirm(at: now, timing: timing)
+            await confirm(at: now, timing: timing)
         case .failed(let error):
-            fail(error, at: now, timing: timing)
+            await fail(error, at: now, timing: timing)
         case .streamConnected:
             logger.debug("Stream connected", metadata: ["namespace": "\(namespace)"])
         case .streamEnded(let delay):
@@ -215,8 +237,8 @@ extension ClientCore {
         _ fetched: FetchedSnapshot,
         at now: Date,
         timing: SyncLoop.Timing
-    ) -> (status: ClientStatus, changes: FlagChanges)? {
-        if holdsOffRollback(fetched, at: now, timing: timing) {
+    ) async -> (status: ClientStatus, changes: FlagChanges)? {
+        if await holdsOffRollback(fetched, at: now, timing: timing) {
             resumeWaiters()
             return (status(), FlagChanges())
         }
@@ -230,9 +252,9 @@ extension ClientCore {
             ageAtMark: .zero,
             mark: .now
         )
-        let replaced = replace(with: served, at: now, persist: save(fetched, at: now, timing: timing))
+        let replaced = await replace(with: served, at: now, persist: save(fetched, at: now, timing: timing))
         guard let replaced else { return nil }
-        if state.withLock({ $0.pinnedByRollback }) { _ = currentPin() }  // the save lifted the pin
+        if state.withLock({ $0.pinnedByRollback }) { _ = await currentPin() }  // the save lifted the pin
         logger.info(
             "New snapshot",
             metadata: [
@@ -245,7 +267,7 @@ extension ClientCore {
         return replaced
     }
 
-    private func confirm(at now: Date, timing: SyncLoop.Timing) {
+    private func confirm(at now: Date, timing: SyncLoop.Timing) async {
         let (closed, recovered, current) = state.withLock { state -> (Bool, Bool, ClientStatus?) in
             guard !state.closed else { return (true, false, nil) }
             let recovered = state.fetchFailure != nil || state.staleReported
@@ -263,8 +285,9 @@ extension ClientCore {
         }
         guard !closed, let current else { return }
         resumeWaiters()
-        persist(action: "record the 304") { store in
-            try store.recordNotModified(
+        let key = self.key
+        await persist(action: "record the 304") { (store: SnapshotStore) async throws(StoreError) in
+            try await store.recordNotModified(
                 for: key,
                 at: now,
                 attempt: SyncAttempt(
@@ -276,10 +299,10 @@ extension ClientCore {
             )
         }
         publish(recovered ? [.confirmed(current), .recovered(current)] : [.confirmed(current)])
-        servePinnedAfterConfirmation(at: now)
+        await servePinnedAfterConfirmation(at: now)
     }
 
-    private func fail(_ error: SyncError, at now: Date, timing: SyncLoop.Timing) {
+    private func fail(_ error: SyncError, at now: Date, timing: SyncLoop.Timing) async {
         if error.kind == .cancelled { return }
         let failure = FliptError(error)
         let closed = state.withLock { state -> Bool in
@@ -293,8 +316,9 @@ extension ClientCore {
             "Fetch failed; \(options.errorStrategy == .fallback ? "serving the last good snapshot" : "evaluations report the error")",
             metadata: ["namespace": "\(namespace)", "error": "\(error.message)"]
         )
-        persist(action: "record the failed attempt") { store in
-            try store.recordAttempt(
+        let key = self.key
+        await persist(action: "record the failed attempt") { (store: SnapshotStore) async throws(StoreError) in
+            try await store.recordAttempt(
                 SyncAttempt(
                     startedAt: timing.startedAt,
                     outcome: error.kind == .badDocument ? .rejected : .failed,
@@ -310,10 +334,14 @@ extension ClientCore {
 
     /// The cache write of a fetched document, with its attempt (the store keeps a rollback's pinned generation
     /// when the document is the one rolled back from).
-    func save(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) -> (SnapshotStore) throws -> Void {
+    func save(
+        _ fetched: FetchedSnapshot,
+        at now: Date,
+        timing: SyncLoop.Timing
+    ) -> @Sendable (SnapshotStore) async throws(StoreError) -> Void {
         let key = self.key
-        return { store in
-            try store.save(
+        return { (store: SnapshotStore) async throws(StoreError) in
+            try await store.save(
                 NewSnapshot(
                     document: Data(fetched.document),
                     etag: fetched.etag,
@@ -332,11 +360,12 @@ extension ClientCore {
         }
     }
 
-    /// Runs a cache write; a failure is logged and noted in the status, never thrown: it must not stop serving.
-    func persist(action: String, _ write: (SnapshotStore) throws -> Void) {
+    /// Runs a cache write (its SQLite work on the store's thread, off the cooperative pool); a failure is logged
+    /// and noted in the status, never thrown: it must not stop serving.
+    func persist(action: String, _ write: @Sendable (SnapshotStore) async throws(StoreError) -> Void) async {
         guard let store, !store.isReadOnly else { return }
         do {
-            try write(store)
+            try await write(store)
             state.withLock { state in
                 if state.cacheProblem != nil && !store.isReadOnly { state.cacheProblem = nil }
             }

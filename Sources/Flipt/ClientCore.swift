@@ -187,6 +187,9 @@ final class ClientCore: Sendable {
             options: options,
             state: &initial
         )
+        // For the status: whether an operator's rollback pins the cached snapshot (read here, with the boot
+        // snapshot, so that starting the sync later touches no SQLite on the caller's thread).
+        initial.pinnedByRollback = (try? store?.pin(for: key)) != nil
         state = Locked(initial)
         fastPaths = initial.fastPaths
     }

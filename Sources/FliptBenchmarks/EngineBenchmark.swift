@@ -6,6 +6,7 @@
 // loopback HTTP responder that serves the document on 127.0.0.1.
 
 import FliptEngine
+import FliptFormats
 import Foundation
 
 #if canImport(Glibc)
@@ -414,7 +415,7 @@ struct BenchmarkRequest {
     }
 
     static func jsonString(_ text: String) -> String {
-        JSONWriter.quoted(text)
+        JSONString.quoted(text)
     }
 }
 

@@ -1,4 +1,4 @@
-import FliptEngine
+import FliptFormats
 
 /// A JSON value for `--json` output, with object members kept in the order they were written.
 indirect enum JSONValue: Sendable, Equatable {
@@ -67,7 +67,7 @@ indirect enum JSONValue: Sendable, Equatable {
     }
 
     private static func writeString(_ value: String, to output: inout String) {
-        output += JSONWriter.quoted(value)
+        output += JSONString.quoted(value)
     }
 
     static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {

@@ -291,7 +291,7 @@ struct ServeCommand: AsyncParsableCommand {
         if usesCache {
             let store: SnapshotStore
             do throws(StoreError) {
-                store = try SnapshotStore(path: cache.path)
+                store = try await SnapshotStore(path: cache.path)
             } catch {
                 throw CommandFailure.cache(error, doing: "open the cache to serve it")
             }

@@ -161,7 +161,7 @@ struct SyncCommand: AsyncParsableCommand {
         let store = try cache.openForWriting()
         let previous: StoredSnapshot?
         do {
-            previous = try store.lastGood(for: key)
+            previous = try await store.lastGood(for: key)
         } catch {
             throw CommandFailure.cache(error, doing: "read the last good snapshot")
         }
@@ -176,7 +176,7 @@ struct SyncCommand: AsyncParsableCommand {
             case .modified(let fetched):
                 let metadata: SnapshotMetadata
                 do {
-                    metadata = try store.save(
+                    metadata = try await store.save(
                         NewSnapshot(
                             document: Data(fetched.document),
                             etag: fetched.etag,
@@ -210,7 +210,7 @@ struct SyncCommand: AsyncParsableCommand {
             case .notModified:
                 let metadata: SnapshotMetadata?
                 do {
-                    metadata = try store.recordNotModified(
+                    metadata = try await store.recordNotModified(
                         for: key,
                         at: Date(),
                         attempt: SyncAttempt(
@@ -237,7 +237,7 @@ struct SyncCommand: AsyncParsableCommand {
             let duration = clock.now - start
             let outcome: SyncAttempt.Outcome = error.kind == .badDocument ? .rejected : .failed
             do {
-                try store.recordAttempt(
+                try await store.recordAttempt(
                     SyncAttempt(
                         startedAt: startedAt,
                         outcome: outcome,

@@ -1,3 +1,5 @@
+import FliptFormats
+
 /// A comparison between two ordered values.
 enum Comparison: UInt8, Sendable {
     case equal, notEqual, less, lessOrEqual, greater, greaterOrEqual
@@ -513,7 +515,7 @@ func parseRFC3339Seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int64? {
         if negative { offsetSeconds = -offsetSeconds }
     }
     guard index == bytes.count else { return nil }
-    let days = daysSince1970(year: year, month: month, day: day)
+    let days = CivilDate(year: year, month: month, day: day).daysSince1970
     return days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
 }
 
@@ -544,7 +546,8 @@ private func parseCompactRFC3339Seconds(_ bytes: UnsafeBufferPointer<UInt8>) -> 
     guard invalid == 0, (1...12).contains(month), day >= 1, day <= daysInMonth(year: year, month: month),
         hour <= 23, minute <= 59, second <= 60
     else { return nil }
-    return daysSince1970(year: year, month: month, day: day) * 86_400 + hour * 3600 + minute * 60 + min(second, 59)
+    return CivilDate(year: year, month: month, day: day).daysSince1970 * 86_400 + hour * 3600 + minute * 60
+        + min(second, 59)
 }
 
 private func daysInMonth(year: Int64, month: Int64) -> Int64 {

@@ -1,3 +1,5 @@
+import FliptFormats
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -52,12 +54,12 @@ public struct EvaluationTimestamp: Sendable, Hashable, Comparable, CustomStringC
     func appendRFC3339(to bytes: inout [UInt8]) {
         let days = secondsSince1970 >= 0 ? secondsSince1970 / 86_400 : (secondsSince1970 - 86_399) / 86_400
         let secondOfDay = secondsSince1970 - days * 86_400
-        let (year, month, day) = civilDate(fromDaysSince1970: days)
-        appendDigits(year, width: 4, to: &bytes)
+        let date = CivilDate(daysSince1970: days)
+        appendDigits(date.year, width: 4, to: &bytes)
         bytes.append(UInt8(ascii: "-"))
-        appendDigits(month, width: 2, to: &bytes)
+        appendDigits(date.month, width: 2, to: &bytes)
         bytes.append(UInt8(ascii: "-"))
-        appendDigits(day, width: 2, to: &bytes)
+        appendDigits(date.day, width: 2, to: &bytes)
         bytes.append(UInt8(ascii: "T"))
         appendDigits(secondOfDay / 3600, width: 2, to: &bytes)
         bytes.append(UInt8(ascii: ":"))
@@ -97,27 +99,4 @@ private func appendDigits(_ value: Int64, width: Int, to bytes: inout [UInt8]) {
         remaining /= 10
         position -= 1
     } while remaining > 0
-}
-
-/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's well-known civil-date algorithm).
-func daysSince1970(year: Int64, month: Int64, day: Int64) -> Int64 {
-    let shiftedYear = month <= 2 ? year - 1 : year
-    let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-    let yearOfEra = shiftedYear - era * 400
-    let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-    let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-    return era * 146_097 + dayOfEra - 719_468
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01.
-func civilDate(fromDaysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-    let shifted = days + 719_468
-    let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-    let dayOfEra = shifted - era * 146_097
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let monthIndex = (5 * dayOfYear + 2) / 153
-    let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-    let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
 }

@@ -1,3 +1,5 @@
+import FliptFormats
+
 /// Writes compact JSON into a byte buffer, escaping strings as the official engine (serde_json) does.
 package struct JSONWriter {
     private(set) var bytes: [UInt8] = []
@@ -36,42 +38,10 @@ package struct JSONWriter {
         }
     }
 
-    /// `value` as a JSON string literal, quotes included, escaped as ``string(_:)`` does: the one JSON string
-    /// escaper of the package.
-    package static func quoted(_ value: String) -> String {
-        var writer = JSONWriter(capacity: value.utf8.count + 2)
-        writer.string(value)
-        return writer.text
-    }
-
     /// Writes a JSON string: `"` and `\` escaped, control characters as `\b \t \n \f \r` or `\u00XX`, and every
-    /// other character as raw UTF-8.
+    /// other character as raw UTF-8 (`JSONString`).
     mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        value.withUTF8Bytes { source in
-            var runStart = 0
-            for (offset, byte) in source.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[runStart..<offset]))
-                runStart = offset + 1
-                bytes.append(UInt8(ascii: "\\"))
-                switch byte {
-                case 0x22: bytes.append(UInt8(ascii: "\""))
-                case 0x5C: bytes.append(UInt8(ascii: "\\"))
-                case 0x08: bytes.append(UInt8(ascii: "b"))
-                case 0x09: bytes.append(UInt8(ascii: "t"))
-                case 0x0A: bytes.append(UInt8(ascii: "n"))
-                case 0x0C: bytes.append(UInt8(ascii: "f"))
-                case 0x0D: bytes.append(UInt8(ascii: "r"))
-                default:
-                    let hexDigits: StaticString = "0123456789abcdef"
-                    raw("u00")
-                    bytes.append(hexDigits.utf8Start[Int(byte >> 4)])
-                    bytes.append(hexDigits.utf8Start[Int(byte & 0xF)])
-                }
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: source[runStart...]))
-        }
-        bytes.append(UInt8(ascii: "\""))
+        JSONString.append(value, to: &bytes)
     }
 
     mutating func optionalString(_ value: String?) {

@@ -1,3 +1,4 @@
+import FliptFormats
 import NIOCore
 import NIOHTTP1
 
@@ -87,7 +88,7 @@ struct RelayAnswer: Sendable {
             case 503: 14
             default: 13
             }
-        let body = "{\"code\":\(code),\"message\":\(JSONText.quoted(message)),\"details\":[]}"
+        let body = "{\"code\":\(code),\"message\":\(JSONString.quoted(message)),\"details\":[]}"
         return json(status, ByteBuffer(string: body), headers: ["Cache-Control": "no-store"])
     }
 
@@ -107,27 +108,6 @@ struct RelayAnswer: Sendable {
         answer.writeHead(into: &buffer, version: .http1_1, date: date, keepAlive: false)
         buffer.writeImmutableBuffer(answer.body)
         return buffer
-    }
-}
-
-/// JSON text helpers for the few bodies the relay writes itself.
-enum JSONText {
-    /// `text` as a JSON string literal, quotes included.
-    static func quoted(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case let scalar where scalar.value < 0x20:
-                output += "\\u00" + String(scalar.value >> 4, radix: 16) + String(scalar.value & 15, radix: 16)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
     }
 }
 

@@ -11,7 +11,9 @@ import Darwin
 
 /// Opening a cache file: creating it with mode 0600, falling back to read-only, moving a damaged file aside.
 extension SnapshotStore {
-    struct OpenedFile {
+    /// An opened file, handed once from the thread that opened it to the store, which then guards the connection
+    /// with its lock (hence `@unchecked`: the connection is never used by two threads at once).
+    struct OpenedFile: @unchecked Sendable {
         var connection: Connection
         var recovery: StoreRecovery?
         var readOnlyReason: String?

@@ -14,6 +14,11 @@ import Synchronization
 /// microseconds to a few milliseconds and writes happen once per sync, so a pool would add file handles and
 /// WAL readers without removing any measurable wait. Other processes (the CLI while an app runs) share the
 /// file through WAL journaling, a busy timeout and immediate write transactions.
+///
+/// Every method that reads or writes the file has an `async` form of the same name, which async code uses: it
+/// runs the work on the store's own thread, so that a write waiting for another process's lock suspends the
+/// task instead of blocking one of the few threads of Swift's cooperative pool. The synchronous forms run on
+/// the calling thread, for code that is not async (the command-line tool, the client's initialiser).
 public final class SnapshotStore: Sendable {
     /// The file path.
     public let path: String
@@ -26,6 +31,8 @@ public final class SnapshotStore: Sendable {
     /// The options the store was opened with.
     public let options: Options
     private let state: Mutex<State>
+    /// Where the async forms of the methods run their SQLite work (see `SnapshotStore+Async.swift`).
+    let thread: StoreThread
 
     /// The connection and what happened to the file, guarded together.
     private struct State: ~Copyable {
@@ -44,12 +51,28 @@ public final class SnapshotStore: Sendable {
     /// its readable snapshots are copied into a fresh file, and ``recovery`` says so. A write-protected file
     /// or directory opens read-only. A newer schema, an edited migration or another program's database is an
     /// error that leaves the file untouched.
-    public init(path: String, options: Options = Options()) throws(StoreError) {
-        let opened = try Self.openFile(path: path, options: options)
+    ///
+    /// This form blocks the calling thread while SQLite waits for another connection (up to the busy timeout) or
+    /// migrates the file; in async code the `async` form of this initialiser does that on the store's thread.
+    public convenience init(path: String, options: Options = Options()) throws(StoreError) {
+        self.init(
+            path: path,
+            options: options,
+            opened: try SnapshotStore.openFile(path: path, options: options),
+            thread: StoreThread(name: SnapshotStore.threadName)
+        )
+    }
+
+    init(path: String, options: Options, opened: OpenedFile, thread: StoreThread) {
         self.path = path
         self.options = options
         self.readOnlyReason = opened.readOnlyReason
         self.state = Mutex(State(connection: opened.connection, recovery: opened.recovery))
+        self.thread = thread
+    }
+
+    deinit {
+        thread.finish()
     }
 
     // MARK: Reading

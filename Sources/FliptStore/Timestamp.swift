@@ -1,3 +1,4 @@
+import FliptFormats
 import Foundation
 
 /// Converts between `Date` and the ISO-8601 UTC text with milliseconds the cache file stores
@@ -8,12 +9,13 @@ package enum Timestamp {
         let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
         let days = milliseconds.floorDivided(by: 86_400_000)
         let millisecondOfDay = milliseconds - days * 86_400_000
-        let (year, month, day) = civilDate(fromDays: days)
+        let date = CivilDate(daysSince1970: days)
         let hour = millisecondOfDay / 3_600_000
         let minute = millisecondOfDay / 60000 % 60
         let second = millisecondOfDay / 1000 % 60
         let millisecond = millisecondOfDay % 1000
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))."
+        return
+            "\(pad(date.year, 4))-\(pad(date.month, 2))-\(pad(date.day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2))."
             + "\(pad(millisecond, 3))Z"
     }
 
@@ -41,33 +43,9 @@ package enum Timestamp {
             guard separator(19, "."), let fraction = number(20..<23) else { return nil }
             millisecond = fraction
         }
-        let days = days(fromCivilYear: year, month: month, day: day)
+        let days = CivilDate(year: year, month: month, day: day).daysSince1970
         let total = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + millisecond
         return Date(timeIntervalSince1970: Double(total) / 1000)
-    }
-
-    /// Days since 1970-01-01 for a proleptic Gregorian date (the well-known era-based conversion).
-    private static func days(fromCivilYear year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = y.floorDivided(by: 400)
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// The proleptic Gregorian date for a count of days since 1970-01-01.
-    private static func civilDate(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let shifted = days + 719_468
-        let era = shifted.floorDivided(by: 146_097)
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (year, month, day)
     }
 
     private static func pad(_ value: Int64, _ width: Int) -> String {

@@ -1,3 +1,4 @@
+import FliptFormats
 import Foundation
 
 /// Builders of snapshot documents in Flipt v2 wire format, for tests and measurements.
@@ -36,9 +37,7 @@ public enum FixtureDocument {
                 )
             }
         }
-        let namespaceJSON = namespace.replacingOccurrences(of: "\\", with: "\\\\")
-            .replacingOccurrences(of: "\"", with: "\\\"")
-        return "{\"namespace\":{\"key\":\"\(namespaceJSON)\"},\"flags\":[\(flags.joined(separator: ","))]}"
+        return "{\"namespace\":{\"key\":\(JSONString.quoted(namespace))},\"flags\":[\(flags.joined(separator: ","))]}"
     }
 
     /// The same document as UTF-8 bytes.

@@ -1,3 +1,4 @@
+import FliptFormats
 import Foundation
 
 extension TestFliptServer {
@@ -108,8 +109,7 @@ extension TestFliptServer {
         default: grpcCode = 13
         }
         let text = message ?? reasonPhrase(for: status)
-        let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        return Array("{\"code\":\(grpcCode),\"message\":\"\(escaped)\",\"details\":[]}".utf8)
+        return Array("{\"code\":\(grpcCode),\"message\":\(JSONString.quoted(text)),\"details\":[]}".utf8)
     }
 
     /// The standard reason phrase of an HTTP status.

@@ -1,3 +1,4 @@
+import FliptFormats
 import Foundation
 
 extension TestData {
@@ -26,26 +27,9 @@ struct DocumentText {
         bytes.append(contentsOf: literal.utf8)
     }
 
-    /// A JSON string literal: `"`, `\` and control characters escaped, everything else as UTF-8 (as Go writes it,
-    /// apart from the HTML characters Go also escapes, which no reader needs escaped).
+    /// A JSON string literal (`JSONString`).
     mutating func string(_ value: String) {
-        bytes.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): raw(#"\""#)
-            case UInt8(ascii: "\\"): raw(#"\\"#)
-            case 0x0A: raw(#"\n"#)
-            case 0x0D: raw(#"\r"#)
-            case 0x09: raw(#"\t"#)
-            case 0..<0x20:
-                raw(#"\u00"#)
-                let digits = Array("0123456789abcdef".utf8)
-                bytes.append(digits[Int(byte >> 4)])
-                bytes.append(digits[Int(byte & 0xF)])
-            default: bytes.append(byte)
-            }
-        }
-        bytes.append(UInt8(ascii: "\""))
+        JSONString.append(value, to: &bytes)
     }
 
     mutating func member(_ name: String, _ value: String, first: Bool = false) {

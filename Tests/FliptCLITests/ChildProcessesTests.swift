@@ -15,15 +15,6 @@ struct ChildProcessesTests {
         return process
     }
 
-    private func eventually(_ condition: () -> Bool) async -> Bool {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if condition() { return true }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return condition()
-    }
-
     @Test("a child started as ChildProcesses starts it dies when its parent process is killed with SIGKILL")
     func diesWithItsParent() async throws {
         // The parent is a shell, killed as a crashed test process would be; its child is started with the very

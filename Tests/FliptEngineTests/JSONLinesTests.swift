@@ -1,3 +1,4 @@
+import FliptFormats
 import Foundation
 import Testing
 
@@ -158,8 +159,7 @@ struct JSONLinesTests {
     @Test("Civil dates round-trip across eras")
     func civilDates() {
         for days in stride(from: Int64(-800_000), through: 3_000_000, by: 997) {
-            let date = civilDate(fromDaysSince1970: days)
-            #expect(daysSince1970(year: date.year, month: date.month, day: date.day) == days)
+            #expect(CivilDate(daysSince1970: days).daysSince1970 == days)
         }
         #expect(EvaluationTimestamp(secondsSince1970: 0, nanoseconds: 0).rfc3339 == "1970-01-01T00:00:00Z")
         #expect(EvaluationTimestamp(secondsSince1970: 951_782_400, nanoseconds: 0).rfc3339 == "2000-02-29T00:00:00Z")

@@ -1,4 +1,5 @@
 import FliptStore
+import FliptTestSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -42,26 +43,29 @@ struct CacheWatcherTests {
 
     @Test("as a service, the watcher serves a write by another process and stops on a graceful shutdown")
     func service() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("c.sqlite3").path
-            let writer = try SnapshotStore(path: path)
+            let writer = try await SnapshotStore(path: path)
             let key = Self.key("http://up")
-            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "one")), etag: "1"), for: key)
+            try await writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "one")), etag: "1"), for: key)
             let catalog = SnapshotCatalog()
-            let watcher = CacheWatcher(store: try SnapshotStore(path: path), catalog: catalog)
+            let watcher = await CacheWatcher(store: try SnapshotStore(path: path), catalog: catalog)
             try watcher.refresh()
             let group = ServiceGroup(services: [watcher], logger: Logger(label: "test"))
             async let running: Void = group.run()
-            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "two")), etag: "2"), for: key)
+            try await writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "two")), etag: "2"), for: key)
             #expect(
-                await RelayFixtures.eventually(timeout: .seconds(30)) {
+                await eventually(timeout: .seconds(30)) {
                     Self.flagKey(catalog.snapshot(namespace: "default", environments: [])) == "two"
                 }
             )
             await group.triggerGracefulShutdown()
             try await running
             // Stopped: a later write is not served.
-            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "three")), etag: "3"), for: key)
+            try await writer.save(
+                NewSnapshot(document: Data(RelayFixtures.document(flag: "three")), etag: "3"),
+                for: key
+            )
             try await Task.sleep(for: .milliseconds(300))
             #expect(Self.flagKey(catalog.snapshot(namespace: "default", environments: [])) == "two")
             watcher.stop()  // idempotent after the service ended
@@ -70,7 +74,7 @@ struct CacheWatcherTests {
 
     @Test("every namespace and environment of the cache is served; the ETag is the stored one, else the hash")
     func servesEveryEntry() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let store = try SnapshotStore(path: directory.appendingPathComponent("c.sqlite3").path)
             let withETag = Data(RelayFixtures.document(namespace: "a", flag: "fa"))
             try store.save(NewSnapshot(document: withETag, etag: "etag-a"), for: Self.key("http://up", namespace: "a"))
@@ -98,7 +102,7 @@ struct CacheWatcherTests {
 
     @Test("a 304 recorded by another writer changes the Age, not the catalog generation")
     func confirmationIsNotAChange() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("c.sqlite3").path
             let writer = try SnapshotStore(path: path)
             let key = Self.key("http://up")
@@ -129,7 +133,7 @@ struct CacheWatcherTests {
 
     @Test("several servers for one namespace: --url chooses; without it the most recently confirmed wins")
     func selection() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let store = try SnapshotStore(path: directory.appendingPathComponent("c.sqlite3").path)
             try store.save(
                 NewSnapshot(
@@ -162,7 +166,7 @@ struct CacheWatcherTests {
 
     @Test("fixed documents fill in what the cache lacks; the cache wins for the same namespace")
     func fixedDocuments() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let store = try SnapshotStore(path: directory.appendingPathComponent("c.sqlite3").path)
             let catalog = SnapshotCatalog()
             let watcher = CacheWatcher(

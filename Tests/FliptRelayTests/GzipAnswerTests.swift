@@ -218,7 +218,7 @@ struct GzipAnswerTests {
             )
             #expect(await curl.waitForExit(timeout: .seconds(20)) == 0)
             // The output pipe may still be draining when the process has ended.
-            #expect(await RelayFixtures.eventually { curl.stdout.utf8.count >= first.documentSize })
+            #expect(await eventually { curl.stdout.utf8.count >= first.documentSize })
             #expect(Array(curl.stdout.utf8) == first.document)
             #expect(curl.stderr.lowercased().contains("content-encoding: gzip"))
 

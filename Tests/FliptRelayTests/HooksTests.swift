@@ -213,10 +213,10 @@ struct HooksTests {
         let client = try RawHTTPClient(port: port, timeout: .seconds(30))
         try client.send("GET /health HTTP/1.1\r\n")
         let idle = try RawHTTPClient(port: port)
-        #expect(await RelayFixtures.eventually(timeout: .seconds(30)) { server.statistics.openConnections == 2 })
+        #expect(await eventually(timeout: .seconds(30)) { server.statistics.openConnections == 2 })
         // The request is in flight when the shutdown begins.
         #expect(
-            await RelayFixtures.eventually(timeout: .seconds(30)) {
+            await eventually(timeout: .seconds(30)) {
                 server.requestsBeingRead.load(ordering: .relaxed) == 1
             }
         )

@@ -188,7 +188,7 @@ struct LimitsTests {
             #expect(try held[0].readResponse().status == 200)
             try held[1].get("/health", headers: ["Connection: close"])
             #expect(try held[1].readResponse().status == 200)
-            #expect(await RelayFixtures.eventually(timeout: .seconds(30)) { server.statistics.openConnections == 2 })
+            #expect(await eventually(timeout: .seconds(30)) { server.statistics.openConnections == 2 })
             try Self.expectServed(port: port)
         }
     }
@@ -218,7 +218,7 @@ struct LimitsTests {
             let client = try RawHTTPClient(port: port)
             try client.get("/health")
             #expect(try client.readResponse().status == 200)
-            #expect(await RelayFixtures.eventually { !log.matching("GET /health 200").isEmpty })
+            #expect(await eventually { !log.matching("GET /health 200").isEmpty })
             #expect(log.matching("GET /health 200").first?.contains("from 127.0.0.1:") == true)
             for _ in 0..<10 {
                 let bad = try RawHTTPClient(port: port)
@@ -265,7 +265,7 @@ struct LimitsTests {
             for client in slow { try client.send("GET /health HTTP/1.1\r\nHo") }
             let streams = try (0..<150).map { _ in try RawHTTPClient(port: port) }
             for client in streams { try client.get("/client/v2/environments/default/namespaces/absent/stream") }
-            #expect(await RelayFixtures.eventually(timeout: .seconds(30)) { server.statistics.openStreams == 150 })
+            #expect(await eventually(timeout: .seconds(30)) { server.statistics.openStreams == 150 })
             #expect(server.catalog.subscriberCount == 150)
             let client = try RawHTTPClient(port: port, timeout: .seconds(30))
             try client.get(Self.e1)

@@ -1,3 +1,4 @@
+import FliptTestSupport
 import Foundation
 import Metrics
 import MetricsTestKit
@@ -97,7 +98,7 @@ struct MetricsTests {
                 )
 
                 shutdown(stream.fd, Int32(SHUT_RDWR))
-                let closed = await RelayFixtures.eventually(timeout: .seconds(10)) {
+                let closed = await eventually(timeout: .seconds(10)) {
                     server.updateMetrics()
                     return (try? Self.gauge(metrics, "flipt_relay_open_streams")) == 0
                 }
@@ -187,7 +188,7 @@ struct MetricsTests {
         #expect(renders.count == 3)
 
         server.stop()
-        let refused = await RelayFixtures.eventually(timeout: .seconds(10)) {
+        let refused = await eventually(timeout: .seconds(10)) {
             (try? RawHTTPClient(port: bound.port)) == nil
         }
         #expect(refused)

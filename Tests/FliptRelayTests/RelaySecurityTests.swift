@@ -43,7 +43,7 @@ struct RelaySecurityTests {
 
     @Test("applied to a server: requests are checked with the tokens in use, and a reload changes them")
     func appliedAndReloaded() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("tokens").path
             try Data("\(Self.token) default\n".utf8).write(to: URL(fileURLWithPath: path))
             let security = RelaySecurity(tls: nil, tokens: try ClientTokenFile(path: path))
@@ -88,7 +88,7 @@ struct RelaySecurityTests {
 
     @Test("TLS files: the context in use serves each new connection; a reload logs warnings and failures")
     func tlsReloadOutcomes() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let (tls, chain, key) = try Self.serverTLS(in: directory)
             let security = RelaySecurity(tls: tls, tokens: nil)
             #expect(security.requirements.isEmpty)
@@ -116,7 +116,7 @@ struct RelaySecurityTests {
 
     @Test("a TLS handshake must be complete within the request timeout; a completed one is not cut by it")
     func handshakeDeadline() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let tls = try Self.serverTLS(in: directory).context
             var configuration = RelayServer.Configuration(
                 requestTimeout: .milliseconds(500),

@@ -1,3 +1,4 @@
+import FliptTestSupport
 import Foundation
 import Testing
 
@@ -252,7 +253,7 @@ struct RelayServerTests {
             let started = ContinuousClock.now
             #expect(client.isClosedByPeer())
             #expect(ContinuousClock.now - started < .seconds(5))
-            #expect(await RelayFixtures.eventually { server.statistics.openConnections == 0 })
+            #expect(await eventually { server.statistics.openConnections == 0 })
         }
     }
 

@@ -51,7 +51,7 @@ struct SecureServeTests {
     /// Runs `body` with the server certificate and key, the client CA, two documents (namespaces `default` and
     /// `other`) and a tokens file written (`defaultToken` for `default`, `hashedToken` as `sha256:` for all).
     static func withFiles<T>(_ body: (Files) async throws -> T) async throws -> T {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let files = Files(directory: directory)
             try files.write(TestCertificates.serverCertificate, to: "chain.pem")
             try files.write(TestCertificates.serverPrivateKey, to: "key.pem")
@@ -371,7 +371,7 @@ struct SecureServeTests {
             try FileManager.default.removeItem(atPath: files.path("tokens.txt"))
             serve.send(SIGHUP)
             #expect(
-                await RelayFixtures.eventually(timeout: .seconds(15)) {
+                await eventually(timeout: .seconds(15)) {
                     Self.occurrences(of: "the client tokens were not reloaded", in: serve) == 2
                 }
             )

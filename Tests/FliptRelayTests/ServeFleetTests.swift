@@ -33,7 +33,7 @@ struct ServeFleetTests {
             for namespace in present {
                 upstream.setDocument(FixtureDocument.bytes(namespace: namespace), namespace: namespace)
             }
-            try await RelayFixtures.withTemporaryDirectory { directory in
+            try await withTemporaryDirectory { directory in
                 let path = directory.appendingPathComponent("cache.sqlite3").path
                 let (serve, port) = try await ServeProcessTests.startServe([
                     "--cache", path, "--run", "--url", upstream.baseURL.absoluteString, "--update-interval", "200ms",
@@ -41,15 +41,15 @@ struct ServeFleetTests {
                 ])
                 defer { serve.send(SIGKILL) }
                 // Logged just after the "listening on" line that startServe waits for.
-                let announced = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let announced = await eventually(timeout: .seconds(15)) {
                     serve.stderr.contains("keeping alpha, beta, gamma")
                 }
                 #expect(announced, "\(serve.stderr)")
-                let allServed = await RelayFixtures.eventually(timeout: .seconds(30)) {
+                let allServed = await eventually(timeout: .seconds(30)) {
                     present.allSatisfy { Self.servedRevision(port: port, namespace: $0) == "revision 0" }
                 }
                 #expect(allServed, "\(serve.stderr)")
-                let reported = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let reported = await eventually(timeout: .seconds(15)) {
                     serve.stderr.contains("namespace nope: fetch failed")
                 }
                 #expect(reported, "\(serve.stderr)")
@@ -61,7 +61,7 @@ struct ServeFleetTests {
                 for namespace in present {
                     upstream.setDocument(FixtureDocument.bytes(namespace: namespace, revision: 1), namespace: namespace)
                 }
-                let allChanged = await RelayFixtures.eventually(timeout: .seconds(30)) {
+                let allChanged = await eventually(timeout: .seconds(30)) {
                     present.allSatisfy { Self.servedRevision(port: port, namespace: $0) == "revision 1" }
                 }
                 #expect(allChanged, "\(serve.stderr)")
@@ -114,7 +114,7 @@ struct ServeFleetTests {
     func metricsEndpoint() async throws {
         try await withTestServer { upstream in
             upstream.setDocument(FixtureDocument.bytes())
-            try await RelayFixtures.withTemporaryDirectory { directory in
+            try await withTemporaryDirectory { directory in
                 let path = directory.appendingPathComponent("cache.sqlite3").path
                 let (serve, port) = try await ServeProcessTests.startServe([
                     "--cache", path, "--run", "--url", upstream.baseURL.absoluteString, "--update-interval", "200ms",
@@ -131,7 +131,7 @@ struct ServeFleetTests {
                 // Every answer of the test is counted here, to compare with the server's counters.
                 var answers: [String: Int] = [:]
                 var etag: String?
-                let synced = try await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let synced = try await eventually(timeout: .seconds(15)) {
                     let client = try RawHTTPClient(port: port)
                     try client.get(Self.v1("default"))
                     let response = try client.readResponse()
@@ -179,7 +179,7 @@ struct ServeFleetTests {
                 ]
                 #expect(updated == 1, "\(samples)")
                 // Polls every 200 ms confirm the snapshot with 304s, and the scrape after shows more of them.
-                let confirmed = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let confirmed = await eventually(timeout: .seconds(15)) {
                     let later = (try? Self.scrape(port: metricsPort)) ?? [:]
                     return
                         (later[
@@ -193,7 +193,7 @@ struct ServeFleetTests {
                 #expect(try other.readResponse().status == 404)
 
                 shutdown(stream.fd, Int32(SHUT_RDWR))
-                let streamClosed = await RelayFixtures.eventually(timeout: .seconds(10)) {
+                let streamClosed = await eventually(timeout: .seconds(10)) {
                     (try? Self.scrape(port: metricsPort))?["flipt_relay_open_streams"] == 0
                 }
                 #expect(streamClosed)
@@ -205,7 +205,7 @@ struct ServeFleetTests {
 
     @Test("--metrics-listen beyond loopback refuses to start without --allow-anonymous, and starts with it")
     func metricsBeyondLoopback() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let document = directory.appendingPathComponent("doc.json")
             try Data(ServeProcessTests.document(flag: "f").utf8).write(to: document)
             for address in ["0.0.0.0:0", "[::]:0", "192.0.2.1:9464"] {
@@ -233,7 +233,7 @@ struct ServeFleetTests {
     func runMetrics() async throws {
         try await withTestServer { upstream in
             upstream.setDocument(FixtureDocument.bytes())
-            try await RelayFixtures.withTemporaryDirectory { directory in
+            try await withTemporaryDirectory { directory in
                 let path = directory.appendingPathComponent("cache.sqlite3").path
                 let arguments = ["run", "--cache", path, "--url", upstream.baseURL.absoluteString]
                 let refused = try ToolProcess(arguments + ["--metrics-listen", "0.0.0.0:0"])
@@ -246,7 +246,7 @@ struct ServeFleetTests {
                 defer { run.send(SIGKILL) }
                 let pattern = try NSRegularExpression(pattern: "metrics=http://127\\.0\\.0\\.1:([0-9]+)/metrics")
                 var port: UInt16?
-                let started = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let started = await eventually(timeout: .seconds(15)) {
                     let text = run.stdout
                     guard let match = pattern.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)),
                         let range = Range(match.range(at: 1), in: text)
@@ -256,7 +256,7 @@ struct ServeFleetTests {
                 }
                 #expect(started, "\(run.stdout)\n\(run.stderr)")
                 let metricsPort = try #require(port)
-                let counted = await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let counted = await eventually(timeout: .seconds(15)) {
                     let samples = (try? Self.scrape(port: metricsPort)) ?? [:]
                     let prefix = "flipt_sync_fetches_total{namespace=\"default\",result="
                     return samples[prefix + "\"updated\",status=\"200\"}"] == 1

@@ -47,15 +47,18 @@ struct ServeProcessTests {
 
     @Test("serve answers from a cache that another process writes, streams each change, stops on SIGTERM")
     func followsAnotherWriter() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite3").path
             let key = SnapshotKey(
                 url: URL(string: "http://upstream.test")!,
                 environment: "default",
                 namespace: "default"
             )
-            let writer = try SnapshotStore(path: path)
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "first").utf8), etag: "etag-1"), for: key)
+            let writer = try await SnapshotStore(path: path)
+            try await writer.save(
+                NewSnapshot(document: Data(Self.document(flag: "first").utf8), etag: "etag-1"),
+                for: key
+            )
             let (serve, port) = try await Self.startServe(["--cache", path, "--log-level", "debug"])
 
             let poll = try RawHTTPClient(port: port)
@@ -72,7 +75,10 @@ struct ServeProcessTests {
             #expect(try stream.readHead().status == 200)
             #expect(String(decoding: try stream.readChunk(), as: UTF8.self).contains("\"first\""))
 
-            try writer.save(NewSnapshot(document: Data(Self.document(flag: "second").utf8), etag: "etag-2"), for: key)
+            try await writer.save(
+                NewSnapshot(document: Data(Self.document(flag: "second").utf8), etag: "etag-2"),
+                for: key
+            )
             #expect(String(decoding: try stream.readChunk(), as: UTF8.self).contains("\"second\""))
             try poll.get(Self.e1, headers: ["If-None-Match: etag-1"])
             #expect(try poll.readResponse().header("Etag") == "etag-2")
@@ -89,7 +95,7 @@ struct ServeProcessTests {
     func runAlongside() async throws {
         try await withTestServer { upstream in
             upstream.setDocument(json: Self.document(flag: "upstream-1"))
-            try await RelayFixtures.withTemporaryDirectory { directory in
+            try await withTemporaryDirectory { directory in
                 let path = directory.appendingPathComponent("cache.sqlite3").path
                 let run = try ToolProcess([
                     "run", "--cache", path, "--url", upstream.baseURL.absoluteString, "--update-interval", "200ms",
@@ -98,7 +104,7 @@ struct ServeProcessTests {
                 let (serve, port) = try await Self.startServe(["--cache", path])
                 defer { serve.send(SIGKILL) }
                 let etag = try #require(upstream.digest())
-                let arrived = try await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let arrived = try await eventually(timeout: .seconds(15)) {
                     let client = try RawHTTPClient(port: port)
                     try client.get(Self.e1)
                     return try client.readResponse().header("Etag") == etag
@@ -122,13 +128,13 @@ struct ServeProcessTests {
     func runFlag() async throws {
         try await withTestServer { upstream in
             upstream.setDocument(json: Self.document(flag: "via-run"))
-            try await RelayFixtures.withTemporaryDirectory { directory in
+            try await withTemporaryDirectory { directory in
                 let path = directory.appendingPathComponent("cache.sqlite3").path
                 let (serve, port) = try await Self.startServe([
                     "--cache", path, "--run", "--url", upstream.baseURL.absoluteString, "--update-interval", "200ms",
                 ])
                 defer { serve.send(SIGKILL) }
-                let arrived = try await RelayFixtures.eventually(timeout: .seconds(15)) {
+                let arrived = try await eventually(timeout: .seconds(15)) {
                     let client = try RawHTTPClient(port: port)
                     try client.get(Self.e1)
                     return try client.readResponse().text.contains("via-run")
@@ -157,7 +163,7 @@ struct ServeProcessTests {
 
     @Test("serve on an address in use exits 1 with a message that names it")
     func addressInUse() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let document = directory.appendingPathComponent("doc.json")
             try Data(Self.document(flag: "f").utf8).write(to: document)
             try await RelayFixtures.withServer(catalog: SnapshotCatalog()) { _, port in

@@ -1,4 +1,5 @@
 import FliptStore
+import FliptTestSupport
 import Foundation
 import Testing
 
@@ -30,7 +31,7 @@ struct StreamTests {
         #expect(head.header("Transfer-Encoding") == "chunked")
         #expect(head.header("Content-Length") == nil)
         #expect(try client.readChunk() == Self.message(first))
-        #expect(await RelayFixtures.eventually { server.statistics.openStreams == 1 })
+        #expect(await eventually { server.statistics.openStreams == 1 })
 
         let second = RelayFixtures.served(flag: "two", etag: "e2")
         catalog.replace(with: [second])
@@ -113,8 +114,8 @@ struct StreamTests {
                 _ = try client.readHead()
                 _ = try client.readChunk()
             }
-            #expect(await RelayFixtures.eventually { server.statistics.openStreams == 0 })
-            #expect(await RelayFixtures.eventually { server.statistics.openConnections == 0 })
+            #expect(await eventually { server.statistics.openStreams == 0 })
+            #expect(await eventually { server.statistics.openConnections == 0 })
         }
     }
 
@@ -131,7 +132,7 @@ struct StreamTests {
         let head = try client.readHead()
         #expect(head.header("Transfer-Encoding") == nil)
         #expect(head.header("Connection") == "close")
-        #expect(await RelayFixtures.eventually { server.statistics.openStreams == 1 })
+        #expect(await eventually { server.statistics.openStreams == 1 })
         await server.shutdown()
         #expect(client.readToEnd() == Self.message(served))
         #expect(client.isClosedByPeer())
@@ -139,17 +140,20 @@ struct StreamTests {
 
     @Test("a stream follows a cache file written through another connection (as another process would)")
     func followsTheCache() async throws {
-        try await RelayFixtures.withTemporaryDirectory { directory in
+        try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite3").path
             let key = SnapshotKey(
                 url: URL(string: "http://upstream:8080")!,
                 environment: "default",
                 namespace: "default"
             )
-            let writer = try SnapshotStore(path: path)
-            try writer.save(NewSnapshot(document: Data(RelayFixtures.document(flag: "first")), etag: "up-1"), for: key)
+            let writer = try await SnapshotStore(path: path)
+            try await writer.save(
+                NewSnapshot(document: Data(RelayFixtures.document(flag: "first")), etag: "up-1"),
+                for: key
+            )
             let catalog = SnapshotCatalog()
-            let watcher = CacheWatcher(
+            let watcher = await CacheWatcher(
                 store: try SnapshotStore(path: path),
                 catalog: catalog,
                 interval: .milliseconds(50)

@@ -211,7 +211,7 @@ private func withPEMFiles<Result>(
     clientCA: String? = nil,
     _ body: (TLSFiles) async throws -> Result
 ) async throws -> Result {
-    try await RelayFixtures.withTemporaryDirectory { directory in
+    try await withTemporaryDirectory { directory in
         let files = TLSFiles(
             certificateChainPath: directory.appendingPathComponent("chain.pem").path,
             privateKeyPath: directory.appendingPathComponent("key.pem").path,

@@ -48,14 +48,14 @@ struct ProcessTests {
     func twoWriters() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite").path
-            _ = try SnapshotStore(path: path)  // create the file, so both writers race on writes, not creation
+            _ = try await SnapshotStore(path: path)  // create the file, so both writers race on writes, not creation
             let count = 40
             let writers = try ["a", "b"].map { try Self.writer(path: path, count: count, flags: 100, tag: $0) }
             for writer in writers { try ChildProcesses.run(writer) }
-            let reader = try SnapshotStore(path: path)
+            let reader = try await SnapshotStore(path: path)
             var reads = 0
             while writers.contains(where: \.isRunning) {
-                if let stored = try reader.lastGood(for: testKey) {
+                if let stored = try await reader.lastGood(for: testKey) {
                     #expect(SHA256.hex(stored.document) == stored.contentHash)
                     _ = try Snapshot(data: stored.document)
                     reads += 1
@@ -66,14 +66,14 @@ struct ProcessTests {
                 writer.waitUntilExit()
                 #expect(writer.terminationStatus == 0)
             }
-            let store = try SnapshotStore(path: path)
-            let history = try store.history(for: testKey)
+            let store = try await SnapshotStore(path: path)
+            let history = try await store.history(for: testKey)
             #expect(history.first?.generation == 2 * count)
             #expect(history.count == 3)
-            #expect(try store.attempts(for: testKey, limit: 1000).count == 2 * count)
-            let etags = Set(try store.attempts(for: testKey, limit: 1000).map(\.startedAt)).count
+            await #expect(try store.attempts(for: testKey, limit: 1000).count == 2 * count)
+            let etags = await Set(try store.attempts(for: testKey, limit: 1000).map(\.startedAt)).count
             #expect(etags > 1)
-            #expect(try store.verify().isHealthy)
+            await #expect(try store.verify().isHealthy)
             #expect(reads > 0)
         }
     }

@@ -1,3 +1,4 @@
+import FliptTestSupport
 import Foundation
 import Testing
 

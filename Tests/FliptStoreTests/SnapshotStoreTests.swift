@@ -1,4 +1,5 @@
 import FliptEngine
+import FliptTestSupport
 import Foundation
 import Testing
 
@@ -329,10 +330,10 @@ struct SnapshotStoreTests {
     @Test("many threads read and write one store at once without errors or torn reads")
     func concurrentUse() async throws {
         try await withTemporaryDirectory { directory in
-            let store = try SnapshotStore(path: directory.appendingPathComponent("cache.sqlite").path)
+            let store = try await SnapshotStore(path: directory.appendingPathComponent("cache.sqlite").path)
             let documents = (0..<20).map { snapshotDocument(flags: 20, seed: $0) }
             let hashes = Set(documents.map { SHA256.hex($0) })
-            try store.save(validatedSnapshot(documents[0]), for: testKey)
+            try await store.save(validatedSnapshot(documents[0]), for: testKey)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     for document in documents.dropFirst() { try store.save(validatedSnapshot(document), for: testKey) }
@@ -349,7 +350,7 @@ struct SnapshotStoreTests {
                 }
                 try await group.waitForAll()
             }
-            #expect(try store.lastGood(for: testKey)?.document == documents.last)
+            await #expect(try store.lastGood(for: testKey)?.document == documents.last)
         }
     }
 }

@@ -5,14 +5,6 @@ import FliptTestSupport
 import Foundation
 import Testing
 
-/// A temporary directory for one test's cache file, removed afterwards.
-func withTemporaryDirectory<Result>(_ body: (String) async throws -> Result) async throws -> Result {
-    let path = NSTemporaryDirectory() + "flipt-client-tests-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try await body(path)
-}
-
 /// Options for a test client: a fast poll, no jitter, short retry back-off, the given cache file.
 func testOptions(
     url: URL,
@@ -42,16 +34,6 @@ func testOptions(
     options.retryPolicy = RetryPolicy(maximumRetries: 3, baseDelay: .milliseconds(10), maximumDelay: .milliseconds(40))
     options.reconnectPolicy = ReconnectPolicy(baseDelay: .milliseconds(10), maximumDelay: .milliseconds(50))
     return options
-}
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
-func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try condition()
 }
 
 /// The description of the first flag: `revision N` in ``FixtureDocument`` documents, so it tells which revision

@@ -28,7 +28,7 @@ struct ClockJumpTests {
             let wall = MovableWallClock()
             var options = testOptions(
                 url: server.baseURL,
-                cache: directory + "/cache.sqlite3",
+                cache: directory.path + "/cache.sqlite3",
                 maximumAge: .milliseconds(1_500),
                 staleBehavior: .fail
             )
@@ -68,7 +68,7 @@ struct ClockJumpTests {
     func startUpAges() async throws {
         for (skew, expectStale) in [(Self.days, false), (-Self.days, true)] {
             try await withTemporaryDirectory { directory in
-                let cache = directory + "/cache.sqlite3"
+                let cache = directory.path + "/cache.sqlite3"
                 let server = try TestFliptServer()
                 let url = server.baseURL
                 server.setDocument(FixtureDocument.bytes(revision: 1))

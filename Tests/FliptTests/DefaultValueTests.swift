@@ -91,7 +91,7 @@ struct DefaultValueTests {
     @Test("no data and a stale snapshot under .fail give the default with their codes")
     func dataErrors() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             let server = try TestFliptServer()
             server.setDocument(FixtureDocument.bytes(revision: 1))
             let url = server.baseURL

@@ -20,7 +20,7 @@ struct EvaluationExporterTests {
         try await withTemporaryDirectory { directory in
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
-                let path = directory + "/evaluations.jsonl"
+                let path = directory.path + "/evaluations.jsonl"
                 let exporter = try JSONLinesEvaluationExporter(path: path, includesContext: true)
                 var options = testOptions(url: server.baseURL, cache: nil)
                 options.hooks = [exporter]
@@ -67,7 +67,7 @@ struct EvaluationExporterTests {
     @Test("records wait in the buffer, off the evaluating thread, and close() writes them all")
     func closeWritesEverything() async throws {
         try await withTemporaryDirectory { directory in
-            let path = directory + "/evaluations.jsonl"
+            let path = directory.path + "/evaluations.jsonl"
             // An hour between writes and room for 10,000: nothing is written before close().
             let exporter = try JSONLinesEvaluationExporter(path: path, flushInterval: .seconds(3_600))
             var options = testOptions(url: URL(string: "http://127.0.0.1:9")!, cache: nil)
@@ -97,7 +97,7 @@ struct EvaluationExporterTests {
     @Test("a full buffer drops records and counts them, in droppedCount and in a line of the file")
     func dropsWhenFull() async throws {
         try await withTemporaryDirectory { directory in
-            let path = directory + "/evaluations.jsonl"
+            let path = directory.path + "/evaluations.jsonl"
             let exporter = try JSONLinesEvaluationExporter(path: path, capacity: 4, flushInterval: .seconds(3_600))
             var options = testOptions(url: URL(string: "http://127.0.0.1:9")!, cache: nil)
             options.snapshot = FixtureDocument.json(flagCount: 2, revision: 1)

@@ -162,7 +162,7 @@ struct EvaluationHookTests {
     @Test("provenance tells a cached snapshot, with its ETag and age, from a seed and from no data")
     func provenance() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             let server = try TestFliptServer()
             server.setDocument(FixtureDocument.bytes(revision: 2))
             let url = server.baseURL

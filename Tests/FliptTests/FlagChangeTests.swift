@@ -31,7 +31,7 @@ struct FlagChangeTests {
     @Test("each replacement tells the flags added, removed and changed, by content, not by position")
     func changesByContent() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(try Self.data().document)
                 // Offline at first, so that the events of the first fetch are seen too.
@@ -77,7 +77,7 @@ struct FlagChangeTests {
     @Test("the first fetch after a start from the cache is compared with the cached snapshot")
     func firstFetchAfterCachedStart() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(try Self.data().document)
                 let first = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))

@@ -11,7 +11,7 @@ struct FliptClientTests {
     @Test("a cold start with the server down answers from the cache before any request")
     func coldStartOffline() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             let server = try TestFliptServer()
             let url = server.baseURL
             server.setDocument(FixtureDocument.bytes(revision: 1))
@@ -55,7 +55,7 @@ struct FliptClientTests {
     @Test("the first evaluation answers from the cache while the first request hangs", .timeLimit(.minutes(1)))
     func cacheAnswersWhileRequestHangs() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let first = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
@@ -80,7 +80,7 @@ struct FliptClientTests {
     @Test("a restart after a failed fetch keeps the last good snapshot", arguments: ErrorStrategy.allCases)
     func restartAfterFailure(strategy: ErrorStrategy) async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let options = testOptions(url: server.baseURL, cache: cache, strategy: strategy)
@@ -118,7 +118,7 @@ struct FliptClientTests {
     @Test("a bad document never replaces the snapshot in memory or in the file")
     func badDocumentIsRejected() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
@@ -145,10 +145,10 @@ struct FliptClientTests {
                     #expect(try lastGoodInFile(path: cache, url: server.baseURL)?.etag == goodETag)
                 }
                 await client.shutdown()
-                let store = try SnapshotStore(path: cache, options: SnapshotStore.Options(readOnly: true))
+                let store = try await SnapshotStore(path: cache, options: SnapshotStore.Options(readOnly: true))
                 let key = SnapshotKey(url: server.baseURL, environment: "default", namespace: "default")
-                #expect(try store.history(for: key).count == 1)
-                #expect(try store.attempts(for: key).contains { $0.outcome == .rejected })
+                await #expect(try store.history(for: key).count == 1)
+                await #expect(try store.attempts(for: key).contains { $0.outcome == .rejected })
             }
         }
     }
@@ -156,7 +156,7 @@ struct FliptClientTests {
     @Test("when the newest cached generation no longer decodes, start-up serves the previous one")
     func olderGenerationFallback() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             let url = try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
@@ -191,7 +191,7 @@ struct FliptClientTests {
     @Test("a 304 confirms the cached snapshot and sends the ETag verbatim")
     func notModified() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
@@ -208,7 +208,7 @@ struct FliptClientTests {
                 #expect(stored.lastConfirmedAt > stored.fetchedAt)
                 #expect(stored.generation == 1)
                 // The attempt log says what happened, when each attempt started and how long it took.
-                let log = try SnapshotStore(path: cache, options: SnapshotStore.Options(readOnly: true))
+                let log = try await SnapshotStore(path: cache, options: SnapshotStore.Options(readOnly: true))
                     .attempts(for: SnapshotKey(url: server.baseURL, environment: "default", namespace: "default"))
                 #expect(log.contains { $0.outcome == .updated && $0.httpStatus == 200 })
                 #expect(log.contains { $0.outcome == .notModified && $0.httpStatus == 304 })
@@ -228,7 +228,7 @@ struct FliptClientTests {
     @Test("streaming updates reach evaluations and the cache", .timeLimit(.minutes(1)))
     func streamingUpdates() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(
@@ -255,7 +255,7 @@ struct FliptClientTests {
     @Test("past the maximum age a snapshot is reported stale, and served or refused as configured")
     func maximumAge() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             let server = try TestFliptServer()
             defer { server.stop() }
             server.setDocument(FixtureDocument.bytes(revision: 1))
@@ -297,7 +297,7 @@ struct FliptClientTests {
     @Test("a credential replaced at runtime is used by the next request, and never written to the file")
     func credentialRotation() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 server.requireAuthentication(clientTokens: ["fresh-token-4f2a"])
@@ -319,8 +319,8 @@ struct FliptClientTests {
                 #expect(headers.first == "Bearer expired-token-91c3")
                 #expect(headers.last == "Bearer fresh-token-4f2a")
                 await client.shutdown()
-                for file in try FileManager.default.contentsOfDirectory(atPath: directory) {
-                    let bytes = try Data(contentsOf: URL(fileURLWithPath: directory + "/" + file))
+                for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+                    let bytes = try Data(contentsOf: directory.appendingPathComponent(file))
                     for token in ["expired-token-91c3", "fresh-token-4f2a"] {
                         #expect(bytes.range(of: Data(token.utf8)) == nil, "\(token) found in \(file)")
                     }

@@ -11,7 +11,7 @@ struct GzipClientTests {
     @Test("gzip snapshots are served and cached; a corrupt gzip body replaces nothing, in memory or in the file")
     func corruptGzipReplacesNothing() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.answerGzip()
                 server.setDocument(FixtureDocument.bytes(flagCount: 20, revision: 1))

@@ -20,7 +20,7 @@ struct OfflineControlTests {
             try await withTestServer { server in
                 server.setDocument(try Self.document(value: true))
                 let client = try FliptClient(
-                    options: testOptions(url: server.baseURL, cache: directory + "/cache.sqlite3")
+                    options: testOptions(url: server.baseURL, cache: directory.path + "/cache.sqlite3")
                 )
                 #expect(await server.wait(timeout: .seconds(30)) { $0.requests(to: .snapshot).count >= 3 })
                 client.setOffline(true)
@@ -112,7 +112,7 @@ struct OfflineControlTests {
     @Test("refresh() fetches now and says what happened: updated, not modified, failed")
     func refresh() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(try Self.document(value: true))
                 var options = testOptions(url: server.baseURL, cache: cache, updateInterval: .seconds(3_600))

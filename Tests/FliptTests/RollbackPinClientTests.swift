@@ -15,7 +15,7 @@ struct RollbackPinClientTests {
     @Test("a restarted client keeps the pinned generation while the server sends the bad one, then takes new content")
     func restartedClient() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let first = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
@@ -25,7 +25,7 @@ struct RollbackPinClientTests {
                 await first.shutdown()
 
                 // The operator rolls back (as `flipt-offline cache rollback` does) while the server still sends 2.
-                try SnapshotStore(path: cache).rollback(for: key(server.baseURL), to: 1)
+                try await SnapshotStore(path: cache).rollback(for: key(server.baseURL), to: 1)
                 server.resetLog()
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
                 #expect(try servedRevision(client) == "revision 1")
@@ -33,9 +33,9 @@ struct RollbackPinClientTests {
                 #expect(try servedRevision(client) == "revision 1")
                 #expect(client.status.isPinnedByRollback)
                 #expect(client.status.lastError == nil)
-                let store = try SnapshotStore(path: cache, options: .init(readOnly: true))
-                #expect(try store.lastGood(for: key(server.baseURL))?.generation == 1)
-                #expect(
+                let store = try await SnapshotStore(path: cache, options: .init(readOnly: true))
+                await #expect(try store.lastGood(for: key(server.baseURL))?.generation == 1)
+                await #expect(
                     try store.attempts(for: key(server.baseURL)).contains {
                         $0.outcome == .rejected && $0.errorClass == SnapshotStore.pinnedErrorClass
                     }
@@ -45,7 +45,7 @@ struct RollbackPinClientTests {
                 server.setDocument(FixtureDocument.bytes(revision: 3))
                 #expect(await eventually { (try? servedRevision(client)) == "revision 3" })
                 #expect(await eventually { !client.status.isPinnedByRollback })
-                #expect(try store.pin(for: key(server.baseURL)) == nil)
+                await #expect(try store.pin(for: key(server.baseURL)) == nil)
                 await client.shutdown()
             }
         }
@@ -54,7 +54,7 @@ struct RollbackPinClientTests {
     @Test("a running client that serves the document rolled back from switches to the pinned one at its next fetch")
     func runningClient() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
@@ -64,7 +64,7 @@ struct RollbackPinClientTests {
                 let events = client.events()
 
                 // The server answers 304 to the client's ETag of revision 2; the pin still takes effect.
-                try SnapshotStore(path: cache).rollback(for: key(server.baseURL), to: 1)
+                try await SnapshotStore(path: cache).rollback(for: key(server.baseURL), to: 1)
                 #expect(await eventually { (try? servedRevision(client)) == "revision 1" })
                 #expect(client.status.isPinnedByRollback)
                 #expect(client.status.source == .cache)

@@ -38,7 +38,7 @@ struct SecretsTests {
     @Test("tokens appear in no file, log line, status, event or error, through successes and failures")
     func tokensStayOut() async throws {
         try await withTemporaryDirectory { root in
-            let directory = root + "/state/flipt"  // created by the client
+            let directory = root.path + "/state/flipt"  // created by the client
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 server.requireAuthentication(clientTokens: [Self.token])

@@ -94,7 +94,7 @@ struct SharedTransportTests {
     @Test("the clients of several namespaces keep one connection to their cache file, closed with the last client")
     func oneCacheConnection() async throws {
         try await withTemporaryDirectory { directory in
-            let cache = directory + "/cache.sqlite3"
+            let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
                 for namespace in Self.namespaces {
                     server.setDocument(FixtureDocument.bytes(namespace: namespace), namespace: namespace)
@@ -104,7 +104,7 @@ struct SharedTransportTests {
                 #expect(try Self.openDescriptors(of: cache) == 1)
                 do {
                     // Each namespace is in the one file. (This reader is a connection of its own.)
-                    let store = try SnapshotStore(path: cache, options: .init(readOnly: true))
+                    let store = try await SnapshotStore(path: cache, options: .init(readOnly: true))
                     #expect(
                         await eventually { Set((try? store.keys().map(\.namespace)) ?? []) == Set(Self.namespaces) }
                     )

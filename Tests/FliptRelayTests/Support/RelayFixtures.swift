@@ -1,5 +1,6 @@
 import FliptRelay
 import FliptStore
+import FliptTestSupport
 import Foundation
 
 /// Documents, a temporary directory and a running relay for the tests.
@@ -48,24 +49,5 @@ enum RelayFixtures {
             await server.shutdown()
             throw error
         }
-    }
-
-    /// Runs `body` with a fresh temporary directory, removed afterwards.
-    static func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-        let directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("flipt-relay-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        return try await body(directory)
-    }
-
-    /// Waits until `condition` holds, checking every 20 ms, at most `timeout`; returns whether it held.
-    static func eventually(timeout: Duration = .seconds(5), _ condition: () throws -> Bool) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try condition() { return true }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return try condition()
     }
 }

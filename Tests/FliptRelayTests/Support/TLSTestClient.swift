@@ -84,12 +84,12 @@ final class TLSTestClient: Sendable {
 
     /// Waits until the received text contains `expected`; returns whether it did within `timeout`.
     func waitFor(_ expected: String, timeout: Duration = .seconds(15)) async -> Bool {
-        await RelayFixtures.eventually(timeout: timeout) { text.contains(expected) }
+        await eventually(timeout: timeout) { text.contains(expected) }
     }
 
     /// Waits until the connection ends; returns whether it did within `timeout`.
     func waitForClose(timeout: Duration = .seconds(15)) async -> Bool {
-        await RelayFixtures.eventually(timeout: timeout) { isClosed }
+        await eventually(timeout: timeout) { isClosed }
     }
 
     /// The answer to a request sent with `Connection: close`: waits for the server to close, then parses status,

@@ -1,5 +1,4 @@
 import Foundation
-import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -7,37 +6,35 @@ import Glibc
 import Darwin
 #endif
 
-/// Runs `body` with a fresh directory under the system temporary directory, removed afterwards (even if
-/// a test made files in it read-only or immutable).
-func withTemporaryDirectory<T>(_ body: (URL) async throws -> T) async throws -> T {
-    let directory = try makeTemporaryDirectory()
-    defer { removeTemporaryDirectory(directory) }
+/// Runs `body` with a fresh directory under the system temporary directory (made by `mkdtemp`, so owner-only),
+/// removed with everything in it afterwards, even files a test made read-only or immutable with
+/// ``ReadOnlyFiles/make(_:)``.
+public func withTemporaryDirectory<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
+    var template = Array(
+        FileManager.default.temporaryDirectory.appendingPathComponent("flipt-test-XXXXXX").path.utf8CString
+    )
+    guard let created = mkdtemp(&template) else {
+        throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)
+    }
+    let directory = URL(fileURLWithPath: String(cString: created), isDirectory: true)
+    defer {
+        if (try? FileManager.default.removeItem(at: directory)) == nil {
+            ReadOnlyFiles.restoreWritable(directory)
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
     return try await body(directory)
 }
 
-private func makeTemporaryDirectory() throws -> URL {
-    var template = Array(
-        FileManager.default.temporaryDirectory.appendingPathComponent("flipt-store-test-XXXXXX").path.utf8CString
-    )
-    guard let created = mkdtemp(&template) else {
-        throw POSIXError(.init(rawValue: errno) ?? .EIO)
+/// Checks `condition` every 10 ms until it holds or `timeout` has passed, and once more at the end; returns
+/// whether it held. The timeout is a generous upper bound for a busy machine: a passing check returns at once.
+public func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
     }
-    return URL(fileURLWithPath: String(cString: created), isDirectory: true)
-}
-
-private func removeTemporaryDirectory(_ directory: URL) {
-    ReadOnlyFiles.restoreWritable(directory)
-    try? FileManager.default.removeItem(at: directory)
-}
-
-/// The bytes of a file, or `nil` if it does not exist.
-func contents(of path: String) -> Data? {
-    FileManager.default.contents(atPath: path)
-}
-
-/// The permission bits of a file.
-func permissions(of path: String) throws -> Int {
-    (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    return try condition()
 }
 
 /// Makes files and directories truly read-only, for root too.
@@ -45,8 +42,9 @@ func permissions(of path: String) throws -> Int {
 /// Tests here usually run as root, which ignores permission bits; the immutable attribute (`chattr +i`) binds
 /// root as well, so as root it is used, and plain `chmod` otherwise. Callers check with ``isWritable(_:)``
 /// that the setup really denies writes, so that a test cannot pass by accident.
-enum ReadOnlyFiles {
-    static func make(_ paths: [String]) throws {
+public enum ReadOnlyFiles {
+    /// Makes `paths` (files or directories) read-only.
+    public static func make(_ paths: [String]) throws {
         if geteuid() == 0 {
             try run("/usr/bin/chattr", ["+i"] + paths)
         } else {
@@ -58,7 +56,8 @@ enum ReadOnlyFiles {
         }
     }
 
-    static func restoreWritable(_ directory: URL) {
+    /// Makes `directory` and the files directly in it writable again.
+    public static func restoreWritable(_ directory: URL) {
         let paths =
             [directory.path]
             + ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).map {
@@ -71,7 +70,7 @@ enum ReadOnlyFiles {
     }
 
     /// Whether a file can be opened for writing, or a new file created in a directory.
-    static func isWritable(_ path: String) -> Bool {
+    public static func isWritable(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {
