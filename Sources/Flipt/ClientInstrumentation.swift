@@ -129,10 +129,13 @@ final class ClientInstrumentation: Sendable {
 final class HookChain: Sendable {
     let hook: any EvaluationHook
     let next: HookChain?
+    /// `next`, unretained (this node keeps it alive), so that walking the chain counts no references.
+    private let nextNode: Unmanaged<HookChain>?
 
     private init(_ hook: any EvaluationHook, next: HookChain?) {
         self.hook = hook
         self.next = next
+        nextNode = next.map(Unmanaged.passUnretained)
     }
 
     /// The chain of `hooks` in this order, or nil when there are none.
@@ -141,24 +144,18 @@ final class HookChain: Sendable {
         self.init(first, next: HookChain(Array(hooks.dropFirst())))
     }
 
-    func before(_ evaluation: borrowing EvaluationHookContext) {
-        hook.before(evaluation)
-        next?.before(evaluation)
-    }
-
-    func after(_ evaluation: borrowing EvaluationHookContext, result: some FlagEvaluationResult) {
-        hook.after(evaluation, result: result)
-        next?.after(evaluation, result: result)
-    }
-
-    func error(_ evaluation: borrowing EvaluationHookContext, error: FliptError) {
-        hook.error(evaluation, error: error)
-        next?.error(evaluation, error: error)
-    }
-
-    func finally(_ evaluation: borrowing EvaluationHookContext) {
-        hook.finally(evaluation)
-        next?.finally(evaluation)
+    /// Calls `call` with each hook of the chain that starts at `first`, in order, each borrowed in place.
+    @inline(__always)
+    static func forEach(from first: Unmanaged<HookChain>, _ call: (borrowing any EvaluationHook) -> Void) {
+        var node = first
+        while true {
+            let next = node._withUnsafeGuaranteedRef { chain in
+                call(chain.hook)
+                return chain.nextNode
+            }
+            guard let next else { return }
+            node = next
+        }
     }
 }
 

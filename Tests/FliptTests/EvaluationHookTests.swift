@@ -254,30 +254,31 @@ struct EvaluationHookTests {
 
     @Test("with .provenance a hook sees the snapshot that answered, even when another replaces it meanwhile")
     func exactProvenance() async throws {
-        let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
-        var options = testOptions(url: URL(string: "http://127.0.0.1:9")!, cache: nil)
-        options.startsOffline = true
-        options.snapshot = FixtureDocument.json(revision: 3)
-        options.wallClock = { clock.withLock { $0 } }
-        let exact = RecordingHook("exact", stages: [.after, .provenance])
-        let current = RecordingHook("current", stages: .after)
-        options.hooks = [exact, current]
-        let client = try FliptClient(options: options)
-        let booted = try #require(client.status.fetchedAt)
+        /// Evaluates once with `hook` on a seeded client while a per-call hook, whose after stage runs first,
+        /// swaps in a snapshot made 1,000 s later; returns when the seed was made and what `hook` saw.
+        func provenanceSeen(by hook: RecordingHook) async throws -> (booted: Date, seen: SnapshotProvenance) {
+            let clock = Mutex(Date(timeIntervalSince1970: 1_800_000_000))
+            var options = testOptions(url: URL(string: "http://127.0.0.1:9")!, cache: nil)
+            options.startsOffline = true
+            options.snapshot = FixtureDocument.json(revision: 3)
+            options.wallClock = { clock.withLock { $0 } }
+            options.hooks = [hook]
+            let client = try FliptClient(options: options)
+            let booted = try #require(client.status.fetchedAt)
+            clock.withLock { $0 = $0.addingTimeInterval(1_000) }
+            let replacer = ActingHook { _ = try? client.replaceSnapshot(with: FixtureDocument.bytes(revision: 4)) }
+            _ = try client.evaluateBoolean(flagKey: "flag1", entityID: "user-1", hooks: [replacer])
+            #expect(client.status.fetchedAt == booted.addingTimeInterval(1_000))
+            await client.shutdown()
+            return (booted, try #require(hook.seen.first?.provenance))
+        }
 
-        // The per-call hook's after stage runs first and swaps in a snapshot made 1,000 s later; the client's
-        // hooks run after it.
-        clock.withLock { $0 = $0.addingTimeInterval(1_000) }
-        let replacer = ActingHook { _ = try? client.replaceSnapshot(with: FixtureDocument.bytes(revision: 4)) }
-        _ = try client.evaluateBoolean(flagKey: "flag1", entityID: "user-1", hooks: [replacer])
-
-        let answered = try #require(exact.seen.first?.provenance)
-        #expect(answered.source == .seed)
-        #expect(answered.fetchedAt == booted)
-        let read = try #require(current.seen.first?.provenance)
-        #expect(read.fetchedAt == booted.addingTimeInterval(1_000))
-        #expect(client.status.fetchedAt == booted.addingTimeInterval(1_000))
-        await client.shutdown()
+        let exact = try await provenanceSeen(by: RecordingHook("exact", stages: [.after, .provenance]))
+        #expect(exact.seen.source == .seed)
+        #expect(exact.seen.fetchedAt == exact.booted)
+        // Without .provenance the hook reads the snapshot in use when it asks: here, the replacement.
+        let current = try await provenanceSeen(by: RecordingHook("current", stages: .after))
+        #expect(current.seen.fetchedAt == current.booted.addingTimeInterval(1_000))
     }
 
     @Test("EvaluationHookContext.with lends a context made of given values, to test a hook without a client")
