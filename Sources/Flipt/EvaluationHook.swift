@@ -24,8 +24,9 @@ import FliptEngine
 /// evaluation metrics) pays a single branch per evaluation for this feature. One hook whose four stages do nothing
 /// adds about 360 instructions and no reference counting per evaluation (callgrind: 2,046 against 1,687 without
 /// hooks); with a context and a provenance copied for every stage it added 1,003 instructions and about 8
-/// retain/release pairs, +231 ns. Side by side on a loaded machine it now adds about 220-265 ns against 390-450 ns
-/// before in the same runs: above the 30 ns aimed at (see the "Hooks, default values and metrics" article).
+/// retain/release pairs, +231 ns. Side by side on a loaded machine (`flipt-bench hooks`) it now adds 117-165 ns
+/// against 452-499 ns before in the same runs: still above the 30 ns aimed at (see the "Hooks, default values and
+/// metrics" article).
 public protocol EvaluationHook: Sendable {
     /// The stages this hook implements: the client calls only these. The default is ``EvaluationHookStages/all``.
     ///
