@@ -24,6 +24,31 @@ extension ClientCore {
         return try evaluate(body)
     }
 
+    /// Evaluates as ``evaluate(_:)`` does, and sets `answered` to the fast path that answered (or refused to),
+    /// retained: the caller releases it. Hooks that read the provenance get it from there.
+    @inline(__always)
+    func evaluate<Value>(
+        _ body: (Evaluator) throws(EvaluationError) -> Value,
+        retaining answered: inout Unmanaged<FastPath>?
+    ) throws(FliptError) -> Value {
+        let plain = try fastPaths.read { (fast) throws(FliptError) -> Value? in
+            answered = Unmanaged.passRetained(fast)
+            guard fast.isPlain else { return nil }
+            do throws(EvaluationError) {
+                return try body(fast.evaluator)
+            } catch {
+                throw FliptError(error)
+            }
+        }
+        if let plain { return plain }
+        return try evaluate(body)
+    }
+
+    /// The fast path in use, retained: the caller releases it.
+    func retainedFastPath() -> Unmanaged<FastPath> {
+        fastPaths.read { Unmanaged.passRetained($0) }
+    }
+
     /// The provenance of the snapshot in use.
     func currentProvenance() -> SnapshotProvenance {
         fastPaths.read { $0.provenance }

@@ -7,7 +7,7 @@ extension FliptClient {
     ///
     /// For hot paths that must not fail: any error (no data yet, a missing flag, a variant flag, a failed fetch
     /// under ``ErrorStrategy/fail``, a stale snapshot under ``StaleBehavior/fail``, an empty key) returns
-    /// `defaultValue`. The error still reaches the hooks (``EvaluationHook/error(_:error:provenance:)``), the
+    /// `defaultValue`. The error still reaches the hooks (``EvaluationHook/error(_:error:)``), the
     /// `flipt_evaluation_defaults_total{namespace, code}` counter and the log (a warning, at most one per error code
     /// every 30 s, the next one counting those left out). ``booleanValueDetails(flagKey:entityID:context:default:hooks:)``
     /// says which error it was.
@@ -49,7 +49,6 @@ extension FliptClient {
                 return defaultValue
             }
         }
-        var provenance = SnapshotProvenance()
         do throws(FliptError) {
             return try observe(
                 .boolean,
@@ -57,8 +56,7 @@ extension FliptClient {
                 entityID: entityID,
                 context: context,
                 defaultValue: .boolean(defaultValue),
-                hooks: hooks,
-                provenance: &provenance
+                hooks: hooks
             ) { (evaluator) throws(EvaluationError) in
                 try evaluator.boolean(flagKey: flagKey, entityID: entityID, context: context)
             }.isEnabled
@@ -108,7 +106,6 @@ extension FliptClient {
                 return defaultValue
             }
         }
-        var provenance = SnapshotProvenance()
         do throws(FliptError) {
             return try observe(
                 .variant,
@@ -116,8 +113,7 @@ extension FliptClient {
                 entityID: entityID,
                 context: context,
                 defaultValue: .variant(defaultValue),
-                hooks: hooks,
-                provenance: &provenance
+                hooks: hooks
             ) { (evaluator) throws(EvaluationError) in
                 try evaluator.variant(flagKey: flagKey, entityID: entityID, context: context)
             }.variantKey

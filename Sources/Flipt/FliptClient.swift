@@ -171,7 +171,7 @@ public final class FliptClient: Sendable {
     }
 
     @inline(__always)
-    private static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
+    static func validate(flagKey: String, entityID: String, index: Int? = nil) throws(FliptError) {
         if isBlank(flagKey) || isBlank(entityID) { try reportBlank(flagKey: flagKey, entityID: entityID, index: index) }
     }
 

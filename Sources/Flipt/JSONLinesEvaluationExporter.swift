@@ -46,13 +46,43 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
 
     /// What an evaluation leaves in the buffer; made into an ``EvaluationRecord`` by the writer thread.
     struct Pending: Sendable {
-        var evaluation: EvaluationHookContext
+        var namespace: String
+        var flagKey: String
+        var entityID: String
+        var context: EvaluationContext?
+        var flagType: FlagType
+        var defaultValue: FlagValue?
         var time: EvaluationTimestamp
         var value: FlagValue?
         var reason: EvaluationReason?
         var error: FliptError?
-        var provenance: SnapshotProvenance
+        var source: DataSource
+        var etag: String?
         var age: Duration?
+
+        init(
+            _ evaluation: borrowing EvaluationHookContext,
+            includesContext: Bool,
+            time: EvaluationTimestamp,
+            value: FlagValue?,
+            reason: EvaluationReason?,
+            error: FliptError?
+        ) {
+            namespace = evaluation.namespace
+            flagKey = evaluation.flagKey
+            entityID = evaluation.entityID
+            context = includesContext ? evaluation.context : nil
+            flagType = evaluation.flagType
+            defaultValue = evaluation.defaultValue
+            self.time = time
+            self.value = value
+            self.reason = reason
+            self.error = error
+            let provenance = evaluation.provenance
+            source = provenance.source
+            etag = provenance.etag
+            age = provenance.age
+        }
     }
 
     private struct Buffer {
@@ -128,36 +158,33 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
 
     // MARK: EvaluationHook
 
+    /// The after and error stages, with the exact provenance of the snapshot that answered.
+    public var stages: EvaluationHookStages { [.after, .error, .provenance] }
+
     /// Buffers the record of a successful evaluation.
-    public func after(
-        _ evaluation: EvaluationHookContext,
-        result: some FlagEvaluationResult,
-        provenance: SnapshotProvenance
-    ) {
+    public func after(_ evaluation: borrowing EvaluationHookContext, result: some FlagEvaluationResult) {
         enqueue(
             Pending(
-                evaluation: evaluation,
+                evaluation,
+                includesContext: includesContext,
                 time: result.evaluatedAt,
                 value: result.value,
                 reason: result.reason,
-                error: nil,
-                provenance: provenance,
-                age: provenance.age
+                error: nil
             )
         )
     }
 
     /// Buffers the record of a failed evaluation, with its error and the caller's default, if any.
-    public func error(_ evaluation: EvaluationHookContext, error: FliptError, provenance: SnapshotProvenance) {
+    public func error(_ evaluation: borrowing EvaluationHookContext, error: FliptError) {
         enqueue(
             Pending(
-                evaluation: evaluation,
+                evaluation,
+                includesContext: includesContext,
                 time: .now(),
                 value: evaluation.defaultValue,
                 reason: nil,
-                error: error,
-                provenance: provenance,
-                age: provenance.age
+                error: error
             )
         )
     }
@@ -313,13 +340,12 @@ public struct EvaluationRecord: Sendable, Hashable, Codable {
     }
 
     init(_ pending: JSONLinesEvaluationExporter.Pending, includesContext: Bool) {
-        let evaluation = pending.evaluation
-        let (value, reason, error, provenance) = (pending.value, pending.reason, pending.error, pending.provenance)
+        let (value, reason, error) = (pending.value, pending.reason, pending.error)
         time = pending.time.rfc3339
-        namespace = evaluation.namespace
-        flag = evaluation.flagKey
-        entity = evaluation.entityID
-        type = evaluation.flagType == .variant ? "variant" : "boolean"
+        namespace = pending.namespace
+        flag = pending.flagKey
+        entity = pending.entityID
+        type = pending.flagType == .variant ? "variant" : "boolean"
         switch value {
         case .variant(let key): variant = key
         case .boolean(let value): enabled = value
@@ -329,12 +355,12 @@ public struct EvaluationRecord: Sendable, Hashable, Codable {
         errorCode = error?.code.description
         errorMessage = error?.message
         isDefault = error != nil && value != nil
-        source = provenance.source.rawValue
-        etag = provenance.etag
+        source = pending.source.rawValue
+        etag = pending.etag
         ageSeconds = pending.age.map { Double($0.components.seconds) + Double($0.components.attoseconds) * 1e-18 }
-        if includesContext {
+        if includesContext, let evaluationContext = pending.context {
             var properties: [String: String] = [:]
-            for entry in evaluation.context.entries { properties[entry.key] = entry.value }
+            for entry in evaluationContext.entries { properties[entry.key] = entry.value }
             context = properties
         }
     }

@@ -13,7 +13,9 @@ import Prometheus
 ///
 /// The clients boot from a cache file written for the run, so that their snapshot has an ETag as a fetched one
 /// does (the provenance hooks receive then holds a string on the heap). `--callgrind FORM` runs one warm-up pass,
-/// then N evaluations in `callgrindLoop` (`Tests/Scripts/callgrind-hooks.sh` counts them).
+/// then N evaluations in `callgrindLoop` (`Tests/Scripts/callgrind-hooks.sh` counts them). The exporter's buffer holds
+/// every record of a run and its writer waits an hour between writes, so that what is measured is the cost an
+/// evaluation pays (making and buffering the record), not the writer thread's encoding.
 enum HooksBenchmark {
     /// A hook that does nothing: every stage is the protocol's empty default.
     struct NoOpHook: EvaluationHook {}
@@ -22,12 +24,16 @@ enum HooksBenchmark {
         let plain: FliptClient
         let hooked: FliptClient
         let counting: FliptClient
+        let exporting: FliptClient
+        let exporter: JSONLinesEvaluationExporter
         let directory: String
 
         func close() {
             plain.close()
             hooked.close()
             counting.close()
+            exporting.close()
+            exporter.close()
             try? FileManager.default.removeItem(atPath: directory)
         }
     }
@@ -50,7 +56,7 @@ enum HooksBenchmark {
             default:
                 print(
                     "usage: flipt-bench hooks [--requests N] [--rounds N] [--flags N] "
-                        + "[--callgrind none|hook|metrics|default --evaluations N]"
+                        + "[--callgrind none|hook|metrics|default|exporter --evaluations N]"
                 )
                 return
             }
@@ -59,7 +65,7 @@ enum HooksBenchmark {
         do {
             let document = GeneratedDocument.make(flagCount: flagCount, seed: 7)
             let requests = try makeRequests(document: document, count: requestCount)
-            let clients = try makeClients(document: document)
+            let clients = try makeClients(document: document, records: max(evaluations, requestCount * rounds) * 4)
             defer { clients.close() }
             if let callgrindForm {
                 try callgrind(clients, requests, form: callgrindForm, evaluations: evaluations)
@@ -79,9 +85,9 @@ enum HooksBenchmark {
         }
     }
 
-    /// Three clients over one cache file holding the document with an ETag: no hook, one no-op hook, and the
-    /// evaluation counter reporting to a Prometheus registry.
-    private static func makeClients(document: [UInt8]) throws -> Clients {
+    /// Four clients over one cache file holding the document with an ETag: no hook, one no-op hook, the
+    /// evaluation counter reporting to a Prometheus registry, and a JSON-lines exporter holding `records` records.
+    private static func makeClients(document: [UInt8], records: Int) throws -> Clients {
         let directory = NSTemporaryDirectory() + "flipt-bench-hooks-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let path = directory + "/cache.sqlite3"
@@ -104,7 +110,22 @@ enum HooksBenchmark {
         options.metrics.countsEvaluations = true
         let factory = PrometheusMetricsFactory(registry: PrometheusCollectorRegistry())
         let counting = try withMetricsFactory(factory) { try FliptClient(options: options) }
-        return Clients(plain: plain, hooked: hooked, counting: counting, directory: directory)
+        options.metrics.countsEvaluations = false
+        let exporter = try JSONLinesEvaluationExporter(
+            path: directory + "/evaluations.jsonl",
+            capacity: records,
+            flushInterval: .seconds(3_600)
+        )
+        options.hooks = [exporter]
+        let exporting = try FliptClient(options: options)
+        return Clients(
+            plain: plain,
+            hooked: hooked,
+            counting: counting,
+            exporting: exporting,
+            exporter: exporter,
+            directory: directory
+        )
     }
 
     private static func measure(_ clients: Clients, _ requests: [BenchmarkRequest], rounds: Int, flagCount: Int) {
@@ -113,6 +134,7 @@ enum HooksBenchmark {
             ("one no-op hook in ClientOptions.hooks", { ShapeBenchmark.evaluateWithContexts(clients.hooked, $0) }),
             ("one no-op hook passed per call", { evaluateWithCallHook(clients.plain, $0) }),
             ("evaluation metrics (Prometheus)", { ShapeBenchmark.evaluateWithContexts(clients.counting, $0) }),
+            ("JSONLinesEvaluationExporter (buffering)", { ShapeBenchmark.evaluateWithContexts(clients.exporting, $0) }),
             ("booleanValue/variantKey(default:), no hook", { evaluateWithDefaults(clients.plain, $0) }),
             ("…Details(default:), no hook", { evaluateWithDetails(clients.plain, $0) }),
         ]
@@ -149,7 +171,8 @@ enum HooksBenchmark {
         case "hook": pass = { ShapeBenchmark.evaluateWithContexts(clients.hooked, $0) }
         case "metrics": pass = { ShapeBenchmark.evaluateWithContexts(clients.counting, $0) }
         case "default": pass = { evaluateWithDefaults(clients.plain, $0) }
-        default: throw BenchmarkFailure("--callgrind is none, hook, metrics or default, not \(form)")
+        case "exporter": pass = { ShapeBenchmark.evaluateWithContexts(clients.exporting, $0) }
+        default: throw BenchmarkFailure("--callgrind is none, hook, metrics, default or exporter, not \(form)")
         }
         var sink = pass(requests)
         sink &+= ShapeBenchmark.callgrindLoop(evaluations: evaluations, requests, pass)

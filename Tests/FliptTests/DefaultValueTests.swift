@@ -72,7 +72,7 @@ struct DefaultValueTests {
             let wrongType = client.booleanValueDetails(flagKey: "flag0", entityID: "user-1", default: false)
             #expect(wrongType.errorCode == .wrongFlagType && wrongType.value == false)
 
-            let errors = hook.stages.filter { $0.stage == "error" }
+            let errors = hook.seen.filter { $0.stage == "error" }
             #expect(
                 errors.map(\.errorCode) == [
                     .flagNotFound, .wrongFlagType, .wrongFlagType, .invalidRequest, .flagNotFound, .wrongFlagType,
