@@ -12,7 +12,7 @@ extension ClientCore {
     /// if it still served the document rolled back from.
     func holdsOffRollback(_ fetched: FetchedSnapshot, at now: Date, timing: SyncLoop.Timing) -> Bool {
         guard let pin = currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else { return false }
-        persist(action: "record the held-off snapshot", save(fetched, at: now, timing: timing))
+        persist(.updated(fetched), timing: timing, at: now, action: "record the held-off snapshot")
         logger.warning(
             """
             The server still sends the snapshot an operator rolled back from; serving the pinned generation \
@@ -54,7 +54,7 @@ extension ClientCore {
         do {
             guard let found = try store.snapshot(for: key, generation: pin.generation) else { return }
             stored = found
-            snapshot = try Snapshot(document: [UInt8](stored.document))
+            snapshot = try Snapshot(document: stored.document, namespace: namespace)
         } catch {
             logger.error(
                 "Could not load the pinned generation from the cache",
@@ -62,7 +62,6 @@ extension ClientCore {
             )
             return
         }
-        guard snapshot.namespaceKey == namespace else { return }
         let document = [UInt8](stored.document)
         if state.withLock({ $0.served?.document == document }) { return }
         let served = Served(
@@ -75,6 +74,6 @@ extension ClientCore {
             ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
             mark: .now
         )
-        _ = replace(with: served, at: now, persist: nil)
+        _ = replace(with: served, at: now, recording: nil)
     }
 }
