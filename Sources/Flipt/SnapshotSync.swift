@@ -247,6 +247,35 @@ package struct SnapshotSync: Sendable {
         }
     }
 
+    /// What ``syncOnce(into:)`` did.
+    package struct Round: Sendable {
+        /// The last good snapshot before the fetch, whose ETag the request carried.
+        package var previous: StoredSnapshot?
+        /// The fetch's outcome: ``SyncLoop/Event/updated(_:)``, ``SyncLoop/Event/unchanged(etag:)`` or
+        /// ``SyncLoop/Event/failed(_:)``.
+        package var event: SyncLoop.Event
+        /// When the fetch started and how long it took, retries included.
+        package var timing: SyncLoop.Timing
+        /// The cache write of the outcome: the last good snapshot's metadata after it, or the store's error.
+        package var written: Result<SnapshotMetadata?, StoreError>
+    }
+
+    /// One conditional fetch into `store` (`flipt-offline sync`): the request carries the ETag of the cached last
+    /// good snapshot, and the outcome is written as ``record(_:timing:at:in:)`` writes it, at the time it ends.
+    ///
+    /// - Throws: the store's error when the last good snapshot cannot be read; nothing was fetched then.
+    package func syncOnce(into store: SnapshotStore) async throws(StoreError) -> Round {
+        let previous = try store.lastGood(for: key)
+        let (event, timing) = await loop.fetchNow(etag: previous?.etag)
+        let written: Result<SnapshotMetadata?, StoreError>
+        do throws(StoreError) {
+            written = .success(try record(event, timing: timing, at: Date(), in: store))
+        } catch {
+            written = .failure(error)
+        }
+        return Round(previous: previous, event: event, timing: timing, written: written)
+    }
+
     /// How a failed fetch is logged: `rejected` for a document the engine refused, `failed` otherwise.
     package static func attemptOutcome(of error: SyncError) -> SyncAttempt.Outcome {
         error.kind == .badDocument ? .rejected : .failed

@@ -158,20 +158,20 @@ struct SyncCommand: AsyncParsableCommand {
         }
         let key = layer.key
         let store = try cache.openForWriting()
-        let previous: StoredSnapshot?
+        let round: SnapshotSync.Round
         do {
-            previous = try store.lastGood(for: key)
+            round = try await layer.syncOnce(into: store)
         } catch {
             throw CommandFailure.cache(error, doing: "read the last good snapshot")
         }
-        let (event, timing) = await layer.loop.fetchNow(etag: previous?.etag)
+        let previous = round.previous
         func previousFlags() -> Int? { previous.flatMap { Describe.flagCount($0.document) } }
         let report: Report
-        switch event {
+        switch round.event {
         case .updated(let fetched):
             let metadata: SnapshotMetadata?
             do {
-                metadata = try layer.record(event, timing: timing, at: Date(), in: store)
+                metadata = try round.written.get()
             } catch {
                 throw CommandFailure.cache(error, doing: "store the fetched snapshot (the cache was not changed)")
             }
@@ -184,13 +184,13 @@ struct SyncCommand: AsyncParsableCommand {
                 newGeneration: metadata?.generation != previous?.generation,
                 heldByRollback: held,
                 httpStatus: fetched.status,
-                duration: timing.duration,
+                duration: round.timing.duration,
                 status: held && detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
             )
         case .unchanged:
             let metadata: SnapshotMetadata?
             do {
-                metadata = try layer.record(event, timing: timing, at: Date(), in: store)
+                metadata = try round.written.get()
             } catch {
                 throw CommandFailure.cache(error, doing: "record the 304")
             }
@@ -200,14 +200,12 @@ struct SyncCommand: AsyncParsableCommand {
                 lastGood: metadata,
                 flags: previousFlags(),
                 httpStatus: 304,
-                duration: timing.duration,
+                duration: round.timing.duration,
                 status: detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
             )
         case .failed(let error):
-            do {
-                try layer.record(event, timing: timing, at: Date(), in: store)
-            } catch {
-                Terminal.note("note: the failed attempt could not be logged in the cache (\(error.message))")
+            if case .failure(let problem) = round.written {
+                Terminal.note("note: the failed attempt could not be logged in the cache (\(problem.message))")
             }
             report = Report(
                 outcome: SnapshotSync.attemptOutcome(of: error),
@@ -217,7 +215,7 @@ struct SyncCommand: AsyncParsableCommand {
                 httpStatus: error.httpStatus,
                 errorClass: error.errorClass,
                 error: error.description,
-                duration: timing.duration,
+                duration: round.timing.duration,
                 status: error.exitStatus
             )
         case .streamConnected, .streamEnded:

@@ -3,7 +3,6 @@ import FliptEngine
 import FliptStore
 import FliptSync
 import FliptTestSupport
-import Logging
 import Foundation
 import Testing
 
@@ -108,7 +107,8 @@ struct SnapshotSyncTests {
             try await withTestServer { server in
                 server.setDocument(FixtureDocument.bytes(revision: 1))
                 let options = testOptions(url: server.baseURL, cache: nil)
-                let sync = try SnapshotSync(namespace: "default", options: options) { (configuration) throws(SyncError) in
+                let sync = try SnapshotSync(namespace: "default", options: options) {
+                    (configuration) throws(SyncError) in
                     try SnapshotFetcher.defaultTransport(for: configuration)
                 }
                 let store = try SnapshotStore(path: directory + "/cache.sqlite3")
@@ -165,12 +165,15 @@ struct SnapshotSyncTests {
                 try SnapshotFetcher.defaultTransport(for: configuration)
             }
             let store = try SnapshotStore(path: directory + "/cache.sqlite3")
-            #expect(sync.lastUsable(in: store, logger: .init(label: "test")) == nil)
+            let log = LogRecorder()
+            #expect(sync.lastUsable(in: store, logger: log.logger) == nil)
             try store.save(NewSnapshot(document: Data(FixtureDocument.bytes(revision: 1))), for: sync.key)
             try store.save(NewSnapshot(document: Data(FixtureDocument.bytes(namespace: "other"))), for: sync.key)
-            let (stored, snapshot) = try #require(sync.lastUsable(in: store, logger: .init(label: "test")))
+            let (stored, snapshot) = try #require(sync.lastUsable(in: store, logger: log.logger))
             #expect(stored.generation == 1)
             #expect(snapshot.namespaceKey == "default")
+            #expect(log.matching("a snapshot of namespace \"other\"").count == 1, "\(log.lines)")
+            #expect(log.matching("serving an older generation").count == 1, "\(log.lines)")
         }
     }
 
