@@ -128,3 +128,27 @@ struct ClientLifecycleTests {
         #expect(lifecycle == .closed(offline: true, ending: [1]))
     }
 }
+
+/// The evaluation exporter's phases as values.
+@Suite("Exporter phases")
+struct ExporterPhaseTests {
+    typealias Phase = JSONLinesEvaluationExporter.Phase
+
+    @Test("the first close closes, later ones return at once; only an open exporter takes records")
+    func transitions() {
+        var phase = Phase.open
+        #expect(phase.accepts)
+        let first = phase.close()
+        #expect(first && phase == .closing && !phase.accepts)
+        let second = phase.close()
+        #expect(!second && phase == .closing)
+        phase.finishClosing()
+        #expect(phase == .closed && !phase.accepts)
+        let third = phase.close()
+        #expect(!third && phase == .closed)
+
+        var neverClosed = Phase.open
+        neverClosed.finishClosing()
+        #expect(neverClosed == .open, "only a close in progress finishes")
+    }
+}
