@@ -57,19 +57,7 @@ extension ClientCore {
     ) throws(FliptError) -> Served? {
         let now = options.wallClock()
         if let store, let cached = sync.lastUsable(in: store, logger: options.logger) {
-            let (stored, snapshot) = cached
-            // A confirmation time in the future (the clock was moved back) counts as age zero, never negative.
-            let age = max(0, now.timeIntervalSince(stored.lastConfirmedAt))
-            return Served(
-                evaluator: Evaluator(snapshot: snapshot, namespace: sync.namespace),
-                document: [UInt8](stored.document),
-                source: .cache,
-                etag: stored.etag,
-                fetchedAt: stored.fetchedAt,
-                lastConfirmedAt: stored.lastConfirmedAt,
-                ageAtMark: .seconds(age),
-                mark: .now
-            )
+            return Served(stored: cached.0, snapshot: cached.1, at: now)
         }
         guard let seed = options.snapshot else { return nil }
         let document: [UInt8]
@@ -94,15 +82,6 @@ extension ClientCore {
                 options.logger.warning("Could not save the seed snapshot in the cache", metadata: ["error": "\(error)"])
             }
         }
-        return Served(
-            evaluator: Evaluator(snapshot: snapshot, namespace: sync.namespace),
-            document: document,
-            source: .seed,
-            etag: nil,
-            fetchedAt: now,
-            lastConfirmedAt: now,
-            ageAtMark: .zero,
-            mark: .now
-        )
+        return Served(fresh: snapshot, document: document, source: .seed, etag: nil, at: now)
     }
 }

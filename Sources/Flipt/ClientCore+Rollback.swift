@@ -62,18 +62,8 @@ extension ClientCore {
             )
             return
         }
-        let document = [UInt8](stored.document)
-        if state.withLock({ $0.served?.document == document }) { return }
-        let served = Served(
-            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
-            document: document,
-            source: .cache,
-            etag: stored.etag,
-            fetchedAt: stored.fetchedAt,
-            lastConfirmedAt: stored.lastConfirmedAt,
-            ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
-            mark: .now
-        )
+        let served = Served(stored: stored, snapshot: snapshot, at: now)
+        if state.withLock({ $0.served?.document == served.document }) { return }
         _ = replace(with: served, at: now, recording: nil)
     }
 }

@@ -53,16 +53,7 @@ extension ClientCore {
     func replaceInProcess(document: [UInt8]) throws(FliptError) -> FlagChanges {
         let snapshot = try SnapshotSync.snapshot(of: document, namespace: namespace, from: .replacement)
         let now = options.wallClock()
-        let served = Served(
-            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
-            document: document,
-            source: .seed,
-            etag: nil,
-            fetchedAt: now,
-            lastConfirmedAt: now,
-            ageAtMark: .zero,
-            mark: .now
-        )
+        let served = Served(fresh: snapshot, document: document, source: .seed, etag: nil, at: now)
         guard let replaced = replace(with: served, at: now, recording: nil) else {
             throw FliptError(.closed, "The client was closed; its snapshot is no longer replaced.")
         }
@@ -139,14 +130,11 @@ extension ClientCore {
             return (status(), FlagChanges())
         }
         let served = Served(
-            evaluator: Evaluator(snapshot: fetched.snapshot, namespace: namespace),
+            fresh: fetched.snapshot,
             document: fetched.document,
             source: .network,
             etag: fetched.etag,
-            fetchedAt: now,
-            lastConfirmedAt: now,
-            ageAtMark: .zero,
-            mark: .now
+            at: now
         )
         let replaced = replace(with: served, at: now, recording: (.updated(fetched), timing))
         guard let replaced else { return nil }

@@ -29,6 +29,31 @@ final class ClientCore: Sendable {
             let elapsed = now - mark
             return ageAtMark + (elapsed > .zero ? elapsed : .zero)
         }
+
+        /// A snapshot received or given at `now`: fetched and confirmed then, of age zero.
+        init(fresh snapshot: Snapshot, document: [UInt8], source: DataSource, etag: String?, at now: Date) {
+            evaluator = Evaluator(snapshot: snapshot, namespace: snapshot.namespaceKey)
+            self.document = document
+            self.source = source
+            self.etag = etag
+            fetchedAt = now
+            lastConfirmedAt = now
+            ageAtMark = .zero
+            mark = .now
+        }
+
+        /// A snapshot read from the cache at `now`; its age counts from when the server last confirmed it (a time
+        /// in the future, after the clock was moved back, counts as age zero, never negative).
+        init(stored: StoredSnapshot, snapshot: Snapshot, at now: Date) {
+            evaluator = Evaluator(snapshot: snapshot, namespace: snapshot.namespaceKey)
+            document = [UInt8](stored.document)
+            source = .cache
+            etag = stored.etag
+            fetchedAt = stored.fetchedAt
+            lastConfirmedAt = stored.lastConfirmedAt
+            ageAtMark = .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt)))
+            mark = .now
+        }
     }
 
     /// The client's lifecycle with its real tasks and waiters.
