@@ -14,7 +14,7 @@ extension ClientCore {
         guard let pin = await currentPin(), pin.rolledBackFromHash == SHA256.hex(fetched.document) else {
             return false
         }
-        await persist(action: "record the held-off snapshot", save(fetched, at: now, timing: timing))
+        await persist(.updated(fetched), timing: timing, at: now, action: "record the held-off snapshot")
         logger.warning(
             """
             The server still sends the snapshot an operator rolled back from; serving the pinned generation \
@@ -57,7 +57,7 @@ extension ClientCore {
         do {
             guard let found = try await store.snapshot(for: key, generation: pin.generation) else { return }
             stored = found
-            snapshot = try Snapshot(document: [UInt8](stored.document))
+            snapshot = try Snapshot(document: stored.document, namespace: namespace)
         } catch {
             logger.error(
                 "Could not load the pinned generation from the cache",
@@ -65,19 +65,8 @@ extension ClientCore {
             )
             return
         }
-        guard snapshot.namespaceKey == namespace else { return }
-        let document = [UInt8](stored.document)
-        if state.withLock({ $0.served?.document == document }) { return }
-        let served = Served(
-            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
-            document: document,
-            source: .cache,
-            etag: stored.etag,
-            fetchedAt: stored.fetchedAt,
-            lastConfirmedAt: stored.lastConfirmedAt,
-            ageAtMark: .seconds(max(0, now.timeIntervalSince(stored.lastConfirmedAt))),
-            mark: .now
-        )
+        let served = Served(stored: stored, snapshot: snapshot, at: now)
+        if state.withLock({ $0.served?.document == served.document }) { return }
         _ = replace(with: served, at: now)
     }
 }

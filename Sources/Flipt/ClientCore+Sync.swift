@@ -2,44 +2,10 @@ import FliptEngine
 import FliptStore
 import FliptSync
 import Foundation
-import Logging
 
+/// Sync: what the loop's outcomes, a forced refresh and an in-process replacement do to the snapshot in use, the
+/// status and (through ``SnapshotSync/record(_:timing:at:in:)``) the cache.
 extension ClientCore {
-    /// Starts the background work: the sync loop (unless the client starts offline or is fed in process) and,
-    /// with a maximum age, the staleness watch. Both end on cancellation.
-    /// Does nothing once started (by the initialiser, or by ``FliptClient/run()`` for a client made with
-    /// `startsSyncing: false`) or closed.
-    func start() {
-        let maximumAge = options.cache.maximumAge
-        let online = !options.startsOffline && !options.isFedInProcess
-        state.withLock { state in
-            guard !state.started, !state.closed else { return }
-            state.started = true
-            state.isOffline = !online
-            // A client fed in process has its data from the start: nothing to wait for.
-            if options.isFedInProcess { state.hasFetched = true }
-            let gaugeInterval = instrumentation.gaugeInterval
-            if maximumAge != nil || gaugeInterval != nil {
-                // The staleness watch and the snapshot gauges run online and offline.
-                state.syncTask = Task.detached { [self] in
-                    await withTaskGroup(of: Void.self) { group in
-                        if let maximumAge { group.addTask { await self.watchStaleness(maximumAge: maximumAge) } }
-                        if let gaugeInterval { group.addTask { await self.reportSnapshotGauges(every: gaugeInterval) } }
-                    }
-                }
-            }
-            if online { state.loopTask = Task.detached { [self] in await self.runLoop() } }
-        }
-    }
-
-    /// The sync loop; each request confirms the snapshot in use at that moment.
-    private func runLoop() async {
-        await loop.run(
-            currentETag: { [weak self] in self?.confirmableETag() },
-            onTimedEvent: { event, timing in await self.handle(event, timing: timing) }
-        )
-    }
-
     /// The ETag to send as If-None-Match: only a snapshot the server sent (now or in an earlier run) may be
     /// confirmed with it, never a seed.
     func confirmableETag() -> String? {
@@ -49,40 +15,9 @@ extension ClientCore {
         }
     }
 
-    // MARK: Offline control
-
-    /// Stops (`true`) or resumes (`false`) the sync loop; see ``FliptClient/setOffline(_:)``.
-    func setOffline(_ offline: Bool) {
-        guard !options.isFedInProcess else { return }
-        let changed = state.withLock { state -> Bool in
-            guard !state.closed, state.isOffline != offline else { return false }
-            state.isOffline = offline
-            if offline {
-                state.loopTask?.cancel()
-            } else {
-                // The cancelled loop may still be finishing a request: the new one starts once it has ended.
-                let previous = state.loopTask
-                state.loopTask = Task.detached { [self] in
-                    await previous?.value
-                    if Task.isCancelled { return }
-                    await self.runLoop()
-                }
-            }
-            return true
-        }
-        if changed {
-            logger.info(
-                offline ? "Offline: polling and streaming stopped" : "Online: syncing again",
-                metadata: ["namespace": "\(namespace)"]
-            )
-        }
-    }
-
-    var isOffline: Bool { state.withLock { $0.isOffline } }
-
     /// One fetch now, applied as the loop applies its fetches; see ``FliptClient/refresh()``.
     func refresh() async -> RefreshResult {
-        let (closed, offline) = state.withLock { ($0.closed, $0.isOffline) }
+        let (closed, offline) = state.withLock { ($0.lifecycle.isClosed, $0.lifecycle.isOffline) }
         if closed { return .failed(FliptError(.closed, "The client was closed; create a new one to fetch flags.")) }
         if offline {
             let message =
@@ -113,68 +48,56 @@ extension ClientCore {
         }
     }
 
-    // MARK: Replacement
-
     /// Replaces the snapshot in use with `document` for a client fed in process (FliptTesting): validated as a
     /// seed is, swapped, and reported with its flag changes as a fetched one is. Nothing is persisted.
     func replaceInProcess(document: [UInt8]) throws(FliptError) -> FlagChanges {
-        let snapshot: Snapshot
-        do {
-            snapshot = try Snapshot(document: document)
-        } catch {
-            throw FliptError(.invalidSnapshot, "The replacement is not a valid snapshot document (\(error)).")
-        }
-        guard snapshot.namespaceKey == namespace else {
-            throw FliptError(
-                .invalidSnapshot,
-                "The replacement is a snapshot of namespace \"\(snapshot.namespaceKey)\", but the client is for "
-                    + "\"\(namespace)\"."
-            )
-        }
+        let snapshot = try SnapshotSync.snapshot(of: document, namespace: namespace, from: .replacement)
         let now = options.wallClock()
-        let served = Served(
-            evaluator: Evaluator(snapshot: snapshot, namespace: namespace),
-            document: document,
-            source: .seed,
-            etag: nil,
-            fetchedAt: now,
-            lastConfirmedAt: now,
-            ageAtMark: .zero,
-            mark: .now
-        )
+        let served = Served(fresh: snapshot, document: document, source: .seed, etag: nil, at: now)
         guard let replaced = replace(with: served, at: now) else {
             throw FliptError(.closed, "The client was closed; its snapshot is no longer replaced.")
         }
         return replaced.changes
     }
 
+    /// What swapping a snapshot in did: whether it ended a failure, the status after, the flags that changed.
+    struct Swap {
+        var recovered: Bool
+        var status: ClientStatus
+        var changes: FlagChanges
+    }
+
     /// Swaps `served` in, computes which flags changed, then tells waiters and subscribers; nothing is persisted.
     /// Returns nil when the client is closed.
     func replace(with served: Served, at now: Date) -> (status: ClientStatus, changes: FlagChanges)? {
-        guard let outcome = swapIn(served, at: now) else { return nil }
-        announce(outcome)
-        return (outcome.status, outcome.changes)
+        guard let swap = swapIn(served, at: now) else { return nil }
+        resumeWaiters()
+        announce(swap)
+        return (swap.status, swap.changes)
     }
 
-    /// Swaps `served` in, then persists it with `persist` (on the store's thread), then tells subscribers.
-    /// Returns nil when the client is closed.
+    /// Swaps `served` in, computes which flags changed, writes `recording` to the cache (on the store's thread),
+    /// then tells waiters and subscribers. Returns nil when the client is closed.
     func replace(
         with served: Served,
         at now: Date,
-        persist: @escaping @Sendable (SnapshotStore) async throws(StoreError) -> Void
+        recording: (event: SyncLoop.Event, timing: SyncLoop.Timing)
     ) async -> (status: ClientStatus, changes: FlagChanges)? {
-        guard let outcome = swapIn(served, at: now) else { return nil }
-        await self.persist(action: "save the new snapshot", persist)
-        announce(outcome)
-        return (outcome.status, outcome.changes)
+        guard let swap = swapIn(served, at: now) else { return nil }
+        resumeWaiters()
+        await persist(recording.event, timing: recording.timing, at: now, action: "save the new snapshot")
+        announce(swap)
+        return (swap.status, swap.changes)
     }
 
-    /// Swaps `served` in, computes which flags changed and resumes the waiters; returns nil when the client is
-    /// closed.
-    private func swapIn(
-        _ served: Served,
-        at now: Date
-    ) -> (recovered: Bool, status: ClientStatus, changes: FlagChanges)? {
+    /// Tells subscribers that a snapshot was swapped in (and that a failure ended, when it did).
+    private func announce(_ swap: Swap) {
+        let replacedEvent = ClientEvent.snapshotReplaced(swap.status, changes: swap.changes)
+        publish(swap.recovered ? [replacedEvent, .recovered(swap.status)] : [replacedEvent])
+    }
+
+    /// Swaps `served` in and computes which flags changed; nil when the client is closed.
+    private func swapIn(_ served: Served, at now: Date) -> Swap? {
         let next = FlagFingerprints(document: served.document)
         let outcome = fingerprints.withLock {
             previous -> (recovered: Bool, status: ClientStatus, changes: FlagChanges)? in
@@ -187,13 +110,9 @@ extension ClientCore {
                 changes = FlagChanges.byKeys(previous: replaced?.evaluator.snapshot, next: served.evaluator.snapshot)
             }
             let swapped = state.withLock { state -> (recovered: Bool, status: ClientStatus)? in
-                guard !state.closed else { return nil }
-                let recovered = state.fetchFailure != nil || state.staleReported
+                guard !state.lifecycle.isClosed else { return nil }
                 state.served = served
-                state.fetchFailure = nil
-                state.staleReported = false
-                state.lastAttemptAt = now
-                state.hasFetched = true
+                let recovered = state.progress.succeeded(at: now)
                 return (recovered, status(of: state, now: ContinuousClock.now))
             }
             guard let swapped else { return nil }
@@ -201,14 +120,7 @@ extension ClientCore {
             return (swapped.recovered, swapped.status, changes)
         }
         guard let outcome else { return nil }
-        resumeWaiters()
-        return outcome
-    }
-
-    /// Tells subscribers of a replacement made by ``swapIn(_:at:)``.
-    private func announce(_ outcome: (recovered: Bool, status: ClientStatus, changes: FlagChanges)) {
-        let replacedEvent = ClientEvent.snapshotReplaced(outcome.status, changes: outcome.changes)
-        publish(outcome.recovered ? [replacedEvent, .recovered(outcome.status)] : [replacedEvent])
+        return Swap(recovered: outcome.recovered, status: outcome.status, changes: outcome.changes)
     }
 
     /// Applies one outcome of the sync loop: swap in memory, persist after, tell subscribers last.
@@ -218,9 +130,9 @@ extension ClientCore {
         case .updated(let fetched):
             await apply(fetched, at: now, timing: timing)
         case .unchanged:
-            await confirm(at: now, timing: timing)
+            await confirm(event, at: now, timing: timing)
         case .failed(let error):
-            await fail(error, at: now, timing: timing)
+            await fail(error, event: event, at: now, timing: timing)
         case .streamConnected:
             logger.debug("Stream connected", metadata: ["namespace": "\(namespace)"])
         case .streamEnded(let delay):
@@ -243,16 +155,13 @@ extension ClientCore {
             return (status(), FlagChanges())
         }
         let served = Served(
-            evaluator: Evaluator(snapshot: fetched.snapshot, namespace: namespace),
+            fresh: fetched.snapshot,
             document: fetched.document,
             source: .network,
             etag: fetched.etag,
-            fetchedAt: now,
-            lastConfirmedAt: now,
-            ageAtMark: .zero,
-            mark: .now
+            at: now
         )
-        let replaced = await replace(with: served, at: now, persist: save(fetched, at: now, timing: timing))
+        let replaced = await replace(with: served, at: now, recording: (.updated(fetched), timing))
         guard let replaced else { return nil }
         if state.withLock({ $0.pinnedByRollback }) { _ = await currentPin() }  // the save lifted the pin
         logger.info(
@@ -267,48 +176,32 @@ extension ClientCore {
         return replaced
     }
 
-    private func confirm(at now: Date, timing: SyncLoop.Timing) async {
-        let (closed, recovered, current) = state.withLock { state -> (Bool, Bool, ClientStatus?) in
-            guard !state.closed else { return (true, false, nil) }
-            let recovered = state.fetchFailure != nil || state.staleReported
+    private func confirm(_ event: SyncLoop.Event, at now: Date, timing: SyncLoop.Timing) async {
+        let confirmed = state.withLock { state -> (recovered: Bool, status: ClientStatus)? in
+            guard !state.lifecycle.isClosed else { return nil }
             if var served = state.served {
                 served.lastConfirmedAt = now
                 served.ageAtMark = .zero
                 served.mark = .now
                 state.served = served
             }
-            state.fetchFailure = nil
-            state.staleReported = false
-            state.lastAttemptAt = now
-            state.hasFetched = true
-            return (false, recovered, status(of: state, now: ContinuousClock.now))
+            let recovered = state.progress.succeeded(at: now)
+            return (recovered, status(of: state, now: ContinuousClock.now))
         }
-        guard !closed, let current else { return }
+        guard let confirmed else { return }
         resumeWaiters()
-        let key = self.key
-        await persist(action: "record the 304") { (store: SnapshotStore) async throws(StoreError) in
-            try await store.recordNotModified(
-                for: key,
-                at: now,
-                attempt: SyncAttempt(
-                    startedAt: timing.startedAt,
-                    outcome: .notModified,
-                    httpStatus: 304,
-                    duration: timing.duration
-                )
-            )
-        }
-        publish(recovered ? [.confirmed(current), .recovered(current)] : [.confirmed(current)])
+        await persist(event, timing: timing, at: now, action: "record the 304")
+        let current = confirmed.status
+        publish(confirmed.recovered ? [.confirmed(current), .recovered(current)] : [.confirmed(current)])
         await servePinnedAfterConfirmation(at: now)
     }
 
-    private func fail(_ error: SyncError, at now: Date, timing: SyncLoop.Timing) async {
+    private func fail(_ error: SyncError, event: SyncLoop.Event, at now: Date, timing: SyncLoop.Timing) async {
         if error.kind == .cancelled { return }
         let failure = FliptError(error)
         let closed = state.withLock { state -> Bool in
-            guard !state.closed else { return true }
-            state.fetchFailure = failure
-            state.lastAttemptAt = now
+            guard !state.lifecycle.isClosed else { return true }
+            state.progress.failed(failure, at: now)
             return false
         }
         guard !closed else { return }
@@ -316,95 +209,27 @@ extension ClientCore {
             "Fetch failed; \(options.errorStrategy == .fallback ? "serving the last good snapshot" : "evaluations report the error")",
             metadata: ["namespace": "\(namespace)", "error": "\(error.message)"]
         )
-        let key = self.key
-        await persist(action: "record the failed attempt") { (store: SnapshotStore) async throws(StoreError) in
-            try await store.recordAttempt(
-                SyncAttempt(
-                    startedAt: timing.startedAt,
-                    outcome: error.kind == .badDocument ? .rejected : .failed,
-                    httpStatus: error.httpStatus,
-                    errorClass: error.errorClass,
-                    duration: timing.duration
-                ),
-                for: key
-            )
-        }
+        await persist(event, timing: timing, at: now, action: "record the failed attempt")
         publish([.fetchFailed(failure)])
     }
 
-    /// The cache write of a fetched document, with its attempt (the store keeps a rollback's pinned generation
-    /// when the document is the one rolled back from).
-    func save(
-        _ fetched: FetchedSnapshot,
-        at now: Date,
-        timing: SyncLoop.Timing
-    ) -> @Sendable (SnapshotStore) async throws(StoreError) -> Void {
-        let key = self.key
-        return { (store: SnapshotStore) async throws(StoreError) in
-            try await store.save(
-                NewSnapshot(
-                    document: Data(fetched.document),
-                    etag: fetched.etag,
-                    fetchedAt: now,
-                    serverDate: fetched.serverDate,
-                    source: .network
-                ),
-                for: key,
-                attempt: SyncAttempt(
-                    startedAt: timing.startedAt,
-                    outcome: .updated,
-                    httpStatus: fetched.status,
-                    duration: timing.duration
-                )
-            )
-        }
-    }
-
-    /// Runs a cache write (its SQLite work on the store's thread, off the cooperative pool); a failure is logged
-    /// and noted in the status, never thrown: it must not stop serving.
-    func persist(action: String, _ write: @Sendable (SnapshotStore) async throws(StoreError) -> Void) async {
+    /// Writes a fetch outcome to the cache through the sync layer, on the store's thread; a failure is logged and
+    /// noted in the status, never thrown: it must not stop serving.
+    func persist(_ event: SyncLoop.Event, timing: SyncLoop.Timing, at now: Date, action: String) async {
         guard let store, !store.isReadOnly else { return }
-        do {
-            try await write(store)
+        do throws(StoreError) {
+            try await sync.record(event, timing: timing, at: now, in: store)
             state.withLock { state in
-                if state.cacheProblem != nil && !store.isReadOnly { state.cacheProblem = nil }
+                if state.progress.cacheProblem != nil {
+                    state.progress.wroteCache(problem: nil, readOnly: store.isReadOnly)
+                }
             }
         } catch {
-            state.withLock { $0.cacheProblem = "\(error)" }
+            state.withLock { $0.progress.wroteCache(problem: "\(error)", readOnly: store.isReadOnly) }
             logger.error(
                 "Could not \(action) in the cache; the snapshot is still served from memory",
                 metadata: ["error": "\(error)"]
             )
-        }
-    }
-
-    func resumeWaiters() {
-        let waiters = state.withLock { state -> [Waiter] in
-            let waiters = Array(state.waiters.values)
-            state.waiters = [:]
-            return waiters
-        }
-        for case .waiting(let continuation) in waiters { continuation.resume() }
-    }
-
-    /// Reports ``ClientEvent/becameStale(_:)`` once each time the snapshot in use passes the maximum age.
-    private func watchStaleness(maximumAge: Duration) async {
-        while !Task.isCancelled {
-            let (wait, event) = state.withLock { state -> (Duration, ClientEvent?) in
-                guard let served = state.served, !state.closed else { return (maximumAge, nil) }
-                let age = served.age(at: .now)
-                if age > maximumAge {
-                    if state.staleReported { return (maximumAge, nil) }
-                    state.staleReported = true
-                    return (maximumAge, .becameStale(status(of: state, now: ContinuousClock.now)))
-                }
-                return (maximumAge - age + .milliseconds(1), nil)
-            }
-            if let event {
-                logger.warning("The snapshot is older than the maximum age", metadata: ["namespace": "\(namespace)"])
-                publish([event])
-            }
-            try? await Task.sleep(for: wait)
         }
     }
 }

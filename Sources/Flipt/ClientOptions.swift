@@ -205,14 +205,8 @@ public struct ClientOptions: Sendable {
         }
     }
 
-    /// ``url`` parsed, or the error that says it is not usable.
+    /// ``url`` parsed, or the error that says it is not usable (the sync layer's one URL rule).
     func validatedURL() throws(FliptError) -> URL {
-        guard let parsed = URL(string: url), parsed.scheme != nil, parsed.host != nil else {
-            throw FliptError(
-                .invalidConfiguration,
-                "The Flipt URL \"\(url)\" is not a valid http(s) URL; use one such as http://localhost:8080."
-            )
-        }
-        return parsed
+        try SnapshotSync.serverURL(url)
     }
 }

@@ -19,20 +19,3 @@ extension FliptClient: Service {
         await core.run()
     }
 }
-
-extension ClientCore {
-    /// The body of ``FliptClient/run()``.
-    func run() async {
-        start()
-        await withGracefulShutdownHandler {
-            await withTaskCancellationHandler {
-                await waitUntilClosed()
-            } onCancel: {
-                self.close()
-            }
-        } onGracefulShutdown: {
-            self.close()
-        }
-        await closeAndWait()
-    }
-}

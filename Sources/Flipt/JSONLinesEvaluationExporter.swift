@@ -91,7 +91,33 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
         var droppedTotal = 0
         var written = 0
         var wakeRequested = false
-        var closed = false
+        var phase = Phase.open
+    }
+
+    /// Where the exporter is in its life; it moves open → closing → closed, and never back.
+    enum Phase: Equatable {
+        /// Records are buffered and written.
+        case open
+        /// A close began: new records are dropped, the writer thread ends, the rest is written.
+        case closing
+        /// The file is closed.
+        case closed
+
+        /// A close request: returns whether this request closes (the first one does; the others find the
+        /// exporter closing or closed and return at once).
+        mutating func close() -> Bool {
+            guard self == .open else { return false }
+            self = .closing
+            return true
+        }
+
+        /// The close has written everything and closed the file.
+        mutating func finishClosing() {
+            if self == .closing { self = .closed }
+        }
+
+        /// Whether records are taken.
+        var accepts: Bool { self == .open }
     }
 
     private struct Output {
@@ -205,12 +231,7 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
     /// Writes every record still buffered, stops the writer thread and closes the file; later records are
     /// dropped. Idempotent.
     public func close() {
-        let first = buffer.withLock { buffer -> Bool in
-            if buffer.closed { return false }
-            buffer.closed = true
-            return true
-        }
-        guard first else { return }
+        guard buffer.withLock({ $0.phase.close() }) else { return }
         wake.signal()
         finished.wait()
         Self.drain(buffer: buffer, output: output, includesContext: includesContext)
@@ -218,11 +239,12 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
             if output.descriptor >= 0 { closeDescriptor(output.descriptor) }
             output.descriptor = -1
         }
+        buffer.withLock { $0.phase.finishClosing() }
     }
 
     private func enqueue(_ record: Pending) {
         let signal = buffer.withLock { buffer -> Bool in
-            if buffer.closed || buffer.records.count >= capacity {
+            if !buffer.phase.accepts || buffer.records.count >= capacity {
                 buffer.dropped += 1
                 buffer.droppedTotal += 1
                 return false
@@ -250,7 +272,7 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
         while true {
             _ = wake.wait(timeout: .now() + .nanoseconds(Int(max(nanoseconds, 1_000_000))))
             drain(buffer: buffer, output: output, includesContext: includesContext)
-            if buffer.withLock({ $0.closed }) { return }
+            if !buffer.withLock({ $0.phase.accepts }) { return }
         }
     }
 

@@ -65,13 +65,23 @@ struct CacheRollbackCommand: ParsableCommand {
                 target = previous.generation
             }
             let stored = try store.requireSnapshot(for: key, generation: target)
-            let snapshot = try stored.decoded()
-            guard snapshot.namespaceKey == key.namespace else {
-                throw CommandFailure(
-                    ExitStatus.invalidDocument,
-                    "generation \(target) is a snapshot of namespace \(snapshot.namespaceKey), not \(key.namespace); "
-                        + "refusing to roll back to it"
-                )
+            let snapshot: Snapshot
+            do throws(SnapshotRejection) {
+                snapshot = try Snapshot(document: stored.document, namespace: key.namespace)
+            } catch {
+                switch error {
+                case .undecodable(let reason):
+                    throw CommandFailure(
+                        ExitStatus.invalidDocument,
+                        "generation \(target) of \(key) no longer decodes (\(reason)); refusing to roll back to it"
+                    )
+                case .otherNamespace(let found):
+                    throw CommandFailure(
+                        ExitStatus.invalidDocument,
+                        "generation \(target) is a snapshot of namespace \(found), not \(key.namespace); "
+                            + "refusing to roll back to it"
+                    )
+                }
             }
             let metadata: SnapshotMetadata
             do throws(StoreError) {
@@ -206,16 +216,15 @@ struct CacheVerifyCommand: ParsableCommand {
                     guard let stored = try store.snapshot(for: entry.key, generation: metadata.generation) else {
                         continue
                     }
-                    do {
-                        let snapshot = try Snapshot(document: stored.document)
-                        if snapshot.namespaceKey != entry.key.namespace {
-                            undecodable.append(
-                                "\(entry.key) generation \(metadata.generation): a snapshot of namespace "
-                                    + "\(snapshot.namespaceKey)"
-                            )
-                        }
+                    do throws(SnapshotRejection) {
+                        _ = try Snapshot(document: stored.document, namespace: entry.key.namespace)
                     } catch {
-                        undecodable.append("\(entry.key) generation \(metadata.generation): \(error)")
+                        switch error {
+                        case .undecodable(let reason):
+                            undecodable.append("\(entry.key) generation \(metadata.generation): \(reason)")
+                        case .otherNamespace:
+                            undecodable.append("\(entry.key) generation \(metadata.generation): \(error)")
+                        }
                     }
                 }
             }

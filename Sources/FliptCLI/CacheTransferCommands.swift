@@ -106,20 +106,19 @@ struct CacheImportCommand: ParsableCommand {
             let text = try readInput()
             let document = try Self.document(from: text)
             let snapshot: Snapshot
-            do {
-                snapshot = try Snapshot(document: document)
+            do throws(SnapshotRejection) {
+                snapshot = try Snapshot(document: document, namespace: client.namespace)
             } catch {
-                throw CommandFailure(
-                    ExitStatus.invalidDocument,
-                    "the input is not a valid snapshot document (\(error)); nothing was imported"
-                )
-            }
-            guard snapshot.namespaceKey == client.namespace else {
-                throw CommandFailure(
-                    ExitStatus.invalidDocument,
-                    "the input is a snapshot of namespace \"\(snapshot.namespaceKey)\", not \"\(client.namespace)\"; "
-                        + "pass --namespace \(snapshot.namespaceKey) to import it; nothing was imported"
-                )
+                switch error {
+                case .undecodable:
+                    throw CommandFailure(ExitStatus.invalidDocument, "the input is \(error); nothing was imported")
+                case .otherNamespace(let found):
+                    throw CommandFailure(
+                        ExitStatus.invalidDocument,
+                        "the input is \(error), not \"\(client.namespace)\"; pass --namespace \(found) to import it; "
+                            + "nothing was imported"
+                    )
+                }
             }
             if client.url == nil && !FileManager.default.fileExists(atPath: cache.path) {
                 throw CommandFailure(

@@ -127,8 +127,11 @@ struct ClientOptionGroup: ParsableArguments {
     /// that lists the candidates when there are none or several.
     func key(in store: SnapshotStore) throws -> SnapshotKey {
         if let url {
-            guard let parsed = URL(string: url), parsed.host != nil else {
-                throw ValidationError("--url \(url) is not a valid http(s) URL.")
+            let parsed: URL
+            do throws(FliptError) {
+                parsed = try SnapshotSync.serverURL(url)
+            } catch {
+                throw ValidationError(error.message)
             }
             return SnapshotKey(url: parsed, environment: environment, namespace: namespace, reference: reference)
         }

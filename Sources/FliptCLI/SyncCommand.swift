@@ -1,4 +1,5 @@
 import ArgumentParser
+import Flipt
 import FliptEngine
 import FliptStore
 import FliptSync
@@ -54,10 +55,10 @@ struct SyncCommand: AsyncParsableCommand {
     )
     var idleTimeout = DurationArgument(.seconds(60), text: "60s")
 
-    @Flag(name: .long, help: "Print one JSON object instead of a line.")
+    @ArgumentParser.Flag(name: .long, help: "Print one JSON object instead of a line.")
     var json = false
 
-    @Flag(
+    @ArgumentParser.Flag(
         name: .long,
         help: "Exit 10 instead of 0 when the cache did not change (a 304, or the document a rollback holds off)."
     )
@@ -141,126 +142,84 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     private func sync() async throws -> Int32 {
-        let configuration = try client.syncConfiguration(retryPolicy: RetryPolicy(maximumRetries: retries))
-        let fetcher: SnapshotFetcher
+        var options = try client.clientOptions(cachePath: cache.path)
+        options.retryPolicy = RetryPolicy(maximumRetries: retries)
+        let layer: SnapshotSync
         do {
-            // A one-shot command must end: a connection silent for --idle-timeout fails the attempt (never
-            // sooner than an explicit --request-timeout), while a slow but steady download goes on.
-            let idle = max(idleTimeout.duration, configuration.requestTimeout ?? .zero)
-            let transport = try SnapshotFetcher.defaultTransport(for: configuration, idleTimeout: idle)
-            fetcher = try SnapshotFetcher(configuration: configuration, transport: transport)
+            layer = try SnapshotSync(namespace: client.namespace, options: options) {
+                (configuration) throws(SyncError) in
+                // A one-shot command must end: a connection silent for --idle-timeout fails the attempt (never
+                // sooner than an explicit --request-timeout), while a slow but steady download goes on.
+                let idle = max(idleTimeout.duration, configuration.requestTimeout ?? .zero)
+                return try SnapshotFetcher.defaultTransport(for: configuration, idleTimeout: idle)
+            }
         } catch {
             throw CommandFailure(ExitStatus.usage, error.message)
         }
-        let key = SnapshotKey(
-            url: configuration.url,
-            environment: configuration.environment,
-            namespace: configuration.namespace,
-            reference: configuration.reference
-        )
+        let key = layer.key
         let store = try cache.openForWriting()
-        let previous: StoredSnapshot?
+        let round: SnapshotSync.Round
         do {
-            previous = try await store.lastGood(for: key)
+            round = try await layer.syncOnce(into: store)
         } catch {
             throw CommandFailure.cache(error, doing: "read the last good snapshot")
         }
-        let startedAt = Date()
-        let clock = ContinuousClock()
-        let start = clock.now
+        let previous = round.previous
+        func previousFlags() -> Int? { previous.flatMap { Describe.flagCount($0.document) } }
         let report: Report
-        do {
-            let outcome = try await fetcher.fetch(ifNoneMatch: previous?.etag)
-            let duration = clock.now - start
-            switch outcome {
-            case .modified(let fetched):
-                let metadata: SnapshotMetadata
-                do {
-                    metadata = try await store.save(
-                        NewSnapshot(
-                            document: Data(fetched.document),
-                            etag: fetched.etag,
-                            fetchedAt: Date(),
-                            serverDate: fetched.serverDate,
-                            source: .network
-                        ),
-                        for: key,
-                        attempt: SyncAttempt(
-                            startedAt: startedAt,
-                            outcome: .updated,
-                            httpStatus: 200,
-                            duration: duration
-                        )
-                    )
-                } catch {
-                    throw CommandFailure.cache(error, doing: "store the fetched snapshot (the cache was not changed)")
-                }
-                let held = metadata.isPinned
-                report = Report(
-                    outcome: .updated,
-                    key: key,
-                    lastGood: metadata,
-                    flags: held ? previous.flatMap { Describe.flagCount($0.document) } : fetched.snapshot.flagCount,
-                    newGeneration: metadata.generation != previous?.generation,
-                    heldByRollback: held,
-                    httpStatus: fetched.status,
-                    duration: duration,
-                    status: held && detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
-                )
-            case .notModified:
-                let metadata: SnapshotMetadata?
-                do {
-                    metadata = try await store.recordNotModified(
-                        for: key,
-                        at: Date(),
-                        attempt: SyncAttempt(
-                            startedAt: startedAt,
-                            outcome: .notModified,
-                            httpStatus: 304,
-                            duration: duration
-                        )
-                    )
-                } catch {
-                    throw CommandFailure.cache(error, doing: "record the 304")
-                }
-                report = Report(
-                    outcome: .notModified,
-                    key: key,
-                    lastGood: metadata,
-                    flags: previous.flatMap { Describe.flagCount($0.document) },
-                    httpStatus: 304,
-                    duration: duration,
-                    status: detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
-                )
-            }
-        } catch let error as SyncError {
-            let duration = clock.now - start
-            let outcome: SyncAttempt.Outcome = error.kind == .badDocument ? .rejected : .failed
+        switch round.event {
+        case .updated(let fetched):
+            let metadata: SnapshotMetadata?
             do {
-                try await store.recordAttempt(
-                    SyncAttempt(
-                        startedAt: startedAt,
-                        outcome: outcome,
-                        httpStatus: error.httpStatus,
-                        errorClass: error.errorClass,
-                        duration: duration
-                    ),
-                    for: key
-                )
+                metadata = try round.written.get()
             } catch {
-                Terminal.note("note: the failed attempt could not be logged in the cache (\(error.message))")
+                throw CommandFailure.cache(error, doing: "store the fetched snapshot (the cache was not changed)")
+            }
+            let held = metadata?.isPinned ?? false
+            report = Report(
+                outcome: .updated,
+                key: key,
+                lastGood: metadata,
+                flags: held ? previousFlags() : fetched.snapshot.flagCount,
+                newGeneration: metadata?.generation != previous?.generation,
+                heldByRollback: held,
+                httpStatus: fetched.status,
+                duration: round.timing.duration,
+                status: held && detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
+            )
+        case .unchanged:
+            let metadata: SnapshotMetadata?
+            do {
+                metadata = try round.written.get()
+            } catch {
+                throw CommandFailure.cache(error, doing: "record the 304")
             }
             report = Report(
-                outcome: outcome,
+                outcome: .notModified,
+                key: key,
+                lastGood: metadata,
+                flags: previousFlags(),
+                httpStatus: 304,
+                duration: round.timing.duration,
+                status: detailedExitCodes ? ExitStatus.notModified : ExitStatus.success
+            )
+        case .failed(let error):
+            if case .failure(let problem) = round.written {
+                Terminal.note("note: the failed attempt could not be logged in the cache (\(problem.message))")
+            }
+            report = Report(
+                outcome: SnapshotSync.attemptOutcome(of: error),
                 key: key,
                 lastGood: previous?.metadata,
-                flags: previous.flatMap { Describe.flagCount($0.document) },
+                flags: previousFlags(),
                 httpStatus: error.httpStatus,
                 errorClass: error.errorClass,
                 error: error.description,
-                duration: duration,
+                duration: round.timing.duration,
                 status: error.exitStatus
             )
+        case .streamConnected, .streamEnded:
+            preconditionFailure("a single fetch reports no stream event")
         }
         let now = Date()
         if json { Terminal.line(report.jsonText(now: now)) }
@@ -271,32 +230,6 @@ struct SyncCommand: AsyncParsableCommand {
             Terminal.error(report.line(now: now), command: "sync")
         }
         return report.status
-    }
-}
-
-extension ClientOptionGroup {
-    /// The sync configuration these flags name, with the given retry policy.
-    func syncConfiguration(retryPolicy: RetryPolicy = RetryPolicy()) throws -> SyncConfiguration {
-        guard let url = URL(string: resolvedURL), let scheme = url.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", url.host != nil
-        else {
-            throw CommandFailure(
-                ExitStatus.usage,
-                "--url \(resolvedURL) is not a valid http(s) URL; use one such as http://localhost:8080"
-            )
-        }
-        return SyncConfiguration(
-            url: url,
-            namespace: namespace,
-            environment: environment,
-            reference: reference,
-            authentication: try authentication(),
-            requestTimeout: requestTimeout?.duration,
-            updateInterval: updateInterval.duration,
-            fetchMode: fetchMode,
-            tls: tlsOptions,
-            retryPolicy: retryPolicy
-        )
     }
 }
 

@@ -50,26 +50,26 @@ public struct FetchedSnapshot: Sendable {
         namespace: String,
         url: String?
     ) throws(SyncError) -> Snapshot {
-        let snapshot: Snapshot
-        do {
-            snapshot = try Snapshot(document: document)
+        do throws(SnapshotRejection) {
+            return try Snapshot(document: document, namespace: namespace)
         } catch {
             throw SyncError(
                 .badDocument,
-                "The server sent a snapshot document that is not valid (\(error)). It was not used; the last good "
-                    + "snapshot stays in use. Check the server's version and the namespace's flag data.",
+                Self.message(for: error, namespace: namespace),
                 url: url
             )
         }
-        guard snapshot.namespaceKey == namespace else {
-            throw SyncError(
-                .badDocument,
-                "The server sent a snapshot of namespace \"\(snapshot.namespaceKey)\" instead of \"\(namespace)\". "
-                    + "It was not used. Check the namespace setting and any proxy between the client and Flipt.",
-                url: url
-            )
+    }
+
+    private static func message(for rejection: SnapshotRejection, namespace: String) -> String {
+        switch rejection {
+        case .undecodable(let error):
+            "The server sent a snapshot document that is not valid (\(error)). It was not used; the last good "
+                + "snapshot stays in use. Check the server's version and the namespace's flag data."
+        case .otherNamespace(let found):
+            "The server sent a snapshot of namespace \"\(found)\" instead of \"\(namespace)\". "
+                + "It was not used. Check the namespace setting and any proxy between the client and Flipt."
         }
-        return snapshot
     }
 }
 

@@ -229,7 +229,15 @@ struct SyncCommandTests {
             let badURL = try await workspace.tool(["sync", "--cache", workspace.cache, "--url", "ftp://example.com"])
             #expect(badURL.status == 64, "\(badURL)")
             #expect(badURL.stderr.split(separator: "\n").count == 1)
+            #expect(badURL.stderr.contains("\"ftp://example.com\" is not an http or https URL"), "\(badURL)")
             #expect(!FileManager.default.fileExists(atPath: workspace.cache))
+
+            // The commands that name a cache entry by --url apply the same rule as sync and the library.
+            let synced = try await workspace.tool(["sync", "--cache", workspace.cache, "--url", workspace.url])
+            #expect(synced.status == 0, "\(synced)")
+            let history = try await workspace.tool(["cache", "history", "--cache", workspace.cache, "--url", "ftp://x"])
+            #expect(history.status == 64, "\(history)")
+            #expect(history.stderr.contains("\"ftp://x\" is not an http or https URL"), "\(history)")
         }
     }
 }

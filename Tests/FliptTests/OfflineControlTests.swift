@@ -109,6 +109,33 @@ struct OfflineControlTests {
         }
     }
 
+    @Test("a client left to run() starts as it was set: offline before run() sends nothing until it goes online")
+    func offlineBeforeRun() async throws {
+        try await withTestServer { server in
+            server.setDocument(try Self.document(value: true))
+            var options = testOptions(url: server.baseURL, cache: nil)
+            options.startsOffline = true
+            let startsOffline = try FliptClient(options: options, startsSyncing: false)
+            #expect(startsOffline.isOffline, "startsOffline holds before run()")
+            startsOffline.close()
+
+            let client = try FliptClient(options: testOptions(url: server.baseURL, cache: nil), startsSyncing: false)
+            #expect(!client.isOffline)
+            client.setOffline(true)
+            #expect(client.isOffline)
+            let running = Task { try await client.run() }
+            try await Task.sleep(for: .seconds(1))
+            #expect(server.requests.isEmpty, "set offline before run(), the client must not fetch")
+            #expect(client.isOffline)
+
+            client.setOffline(false)
+            try await client.waitUntilReady(timeout: .seconds(30))
+            #expect(server.requests(to: .snapshot).count >= 1)
+            client.close()
+            try await running.value
+        }
+    }
+
     @Test("refresh() fetches now and says what happened: updated, not modified, failed")
     func refresh() async throws {
         try await withTemporaryDirectory { directory in
