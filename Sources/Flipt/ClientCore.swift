@@ -156,7 +156,7 @@ final class ClientCore: Sendable {
         do throws(SyncError) {
             let transport: any HTTPTransport
             if let given = options.transport {
-                transport = given
+                transport = given.base
             } else {
                 transport = try SharedResources.transport(for: configuration, logger: options.logger)
             }
