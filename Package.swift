@@ -6,8 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
         // One library for apps, and one for their tests. The engine, store, sync, relay and gzip modules are the
-        // package's own: what the CLI, the benchmarks and the tests use of them is `package` API, and the engine
-        // types that appear in Flipt's API are re-exported by name (Sources/Flipt/EngineTypes.swift).
+        // package's own: what the CLI, the benchmarks and the tests use of them is `package` API, and the engine and
+        // sync types that appear in Flipt's API are re-exported one by one (Sources/Flipt/ReexportedTypes.swift).
         .library(name: "Flipt", targets: ["Flipt"]),
         .library(name: "FliptTesting", targets: ["FliptTesting"]),
         .executable(name: "flipt-offline", targets: ["FliptCLI"]),

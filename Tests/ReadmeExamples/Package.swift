@@ -21,6 +21,7 @@ let package = Package(
                 .product(name: "Flipt", package: "flipt-offline"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: [.enableUpcomingFeature("MemberImportVisibility")]
         ),

@@ -5,8 +5,8 @@
 #
 # A symbol is a public declaration: a type, case, property, method, initialiser or typealias, members of protocol
 # extensions included; the defaults a type inherits from a standard-library protocol (`!=`, `hashValue`, ...) are
-# counted apart, as "inherited". A product counts its targets' symbols and those of the modules they re-export
-# whole with `@_exported import`.
+# counted apart, as "inherited". A product counts its targets' symbols, those of the modules they re-export whole
+# (`@_exported import M`) and those of the types they re-export one by one (`@_exported import struct M.T`).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 build="$(cd "${1:-$root/.build/debug}" && pwd)"
@@ -39,22 +39,29 @@ import glob, json, os, re, sys
 
 out, root, modules = sys.argv[1], sys.argv[2], sys.argv[3:]
 
-def count(module):
-    """(own, inherited) public symbols of a module, its extensions of other modules' types included."""
-    own = inherited = 0
+def symbols(module):
+    """The public symbols of a module, its extensions of other modules' types included."""
+    found = []
     for path in glob.glob(os.path.join(out, f"{module}.symbols.json")) + glob.glob(os.path.join(out, f"{module}@*.symbols.json")):
-        for symbol in json.load(open(path))["symbols"]:
-            if "::SYNTHESIZED::" in symbol["identifier"]["precise"]:
-                inherited += 1
-            else:
-                own += 1
-    return own, inherited
+        found += json.load(open(path))["symbols"]
+    return found
+
+def tally(found):
+    """(own, inherited): inherited are the standard-library protocols' defaults."""
+    inherited = sum("::SYNTHESIZED::" in symbol["identifier"]["precise"] for symbol in found)
+    return len(found) - inherited, inherited
+
+def count(module):
+    return tally(symbols(module))
 
 def reexports(module):
-    names = set()
+    """Modules re-exported whole, and (module, type) pairs re-exported one by one."""
+    whole, scoped = set(), set()
     for path in glob.glob(os.path.join(root, "Sources", module, "**", "*.swift"), recursive=True):
-        names |= set(re.findall(r"^@_exported import (\w+)\s*$", open(path).read(), re.M))
-    return names
+        text = open(path).read()
+        whole |= set(re.findall(r"^@_exported import (\w+)\s*$", text, re.M))
+        scoped |= set(re.findall(r"^@_exported import (?:struct|enum|class|protocol|typealias|func|var|let) (\w+)\.(\w+)\s*$", text, re.M))
+    return whole, scoped
 
 counts = {module: count(module) for module in modules}
 print(f"{'module':<14} {'public':>7} {'inherited':>10}")
@@ -67,12 +74,20 @@ print(f"{'library product':<16} {'public':>7} {'inherited':>10}  modules")
 for product in package["products"]:
     if "library" not in product["type"]:
         continue
-    members = []
+    members, scoped = [], set()
     for target in product["targets"]:
-        for module in [target, *sorted(reexports(target))]:
+        whole, types = reexports(target)
+        scoped |= types
+        for module in [target, *sorted(whole)]:
             if module not in members:
                 members.append(module)
     own = sum(counts.get(m, (0, 0))[0] for m in members)
     inherited = sum(counts.get(m, (0, 0))[1] for m in members)
+    for module in sorted({m for m, _ in scoped} - set(members)):
+        names = {t for m, t in scoped if m == module}
+        picked = [s for s in symbols(module) if s["pathComponents"][0] in names]
+        own += tally(picked)[0]
+        inherited += tally(picked)[1]
+        members.append(f"{len(names)} types of {module}")
     print(f"{product['name']:<16} {own:>7} {inherited:>10}  {' + '.join(members)}")
 EOF

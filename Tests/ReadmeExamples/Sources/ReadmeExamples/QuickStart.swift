@@ -1,6 +1,7 @@
 import Flipt
 import Logging
 import ServiceLifecycle
+import UnixSignals  // `.sigterm`'s module: MemberImportVisibility asks for it (ServiceLifecycle does not re-export it)
 
 /// The README's quick start: a client for one namespace, a variant and a boolean evaluation, the status.
 public func quickStart(token: String) throws -> String {
