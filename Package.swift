@@ -5,10 +5,10 @@ let package = Package(
     name: "flipt-offline",
     platforms: [.macOS(.v15), .iOS(.v18)],
     products: [
+        // One library for apps, and one for their tests. The engine, store, sync, relay and gzip modules are the
+        // package's own: what the CLI, the benchmarks and the tests use of them is `package` API, and the engine and
+        // sync types that appear in Flipt's API are re-exported one by one (Sources/Flipt/ReexportedTypes.swift).
         .library(name: "Flipt", targets: ["Flipt"]),
-        .library(name: "FliptEngine", targets: ["FliptEngine"]),
-        .library(name: "FliptStore", targets: ["FliptStore"]),
-        .library(name: "FliptSync", targets: ["FliptSync"]),
         .library(name: "FliptTesting", targets: ["FliptTesting"]),
         .executable(name: "flipt-offline", targets: ["FliptCLI"]),
         .executable(name: "flipt-bench", targets: ["FliptBenchmarks"]),
@@ -194,3 +194,37 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// The libFuzzer harnesses of Tests/Fuzz (the snapshot decoder, the NDJSON stream splitter, the JSON-lines request
+// parser of `eval`, the cache import path), declared only when Tests/Fuzz/run.sh builds them (FLIPT_FUZZ=1, with
+// `-sanitize=fuzzer,address`), so that ordinary builds carry no fuzz-only targets. They belong to this package so
+// that they reach the modules' package API.
+if Context.environment["FLIPT_FUZZ"] == "1" {
+    let fuzz = "Tests/Fuzz/Sources/"
+    package.targets += [
+        // Declares libFuzzer's `LLVMFuzzerRunDriver`, which the harnesses' entry points call.
+        .target(name: "CLibFuzzer", path: fuzz + "CLibFuzzer"),
+        // The driver entry point, invariant checks and input slicing shared by the harnesses.
+        .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: fuzz + "FuzzSupport"),
+        .executableTarget(
+            name: "DocumentFuzzer",
+            dependencies: ["FuzzSupport", "FliptEngine"],
+            path: fuzz + "DocumentFuzzer"
+        ),
+        .executableTarget(
+            name: "StreamFuzzer",
+            dependencies: ["FuzzSupport", "FliptSync", "FliptEngine"],
+            path: fuzz + "StreamFuzzer"
+        ),
+        .executableTarget(
+            name: "RequestLineFuzzer",
+            dependencies: ["FuzzSupport", "FliptEngine"],
+            path: fuzz + "RequestLineFuzzer"
+        ),
+        .executableTarget(
+            name: "CacheImportFuzzer",
+            dependencies: ["FuzzSupport", "FliptEngine", "FliptStore"],
+            path: fuzz + "CacheImportFuzzer"
+        ),
+    ]
+}

@@ -126,7 +126,7 @@ final class ClientCore: Sendable {
         self.options = options
         self.logger = options.logger
         sync = try SnapshotSync(namespace: namespace, options: options) { (configuration) throws(SyncError) in
-            if let given = options.transport { return given }
+            if let given = options.transport { return given.base }
             return try SharedResources.transport(for: configuration, logger: options.logger)
         }
         instrumentation = ClientInstrumentation(namespace: namespace, options: options)

@@ -136,7 +136,7 @@ public struct ClientOptions: Sendable {
     /// likewise opened once. Give a transport from ``makeTransport()`` to own its lifetime instead: a client never
     /// shuts down a transport it was given; its owner calls `shutdown()` once, after shutting down every client
     /// that uses it. ``tls`` is then the transport's: it is not read.
-    public var transport: (any HTTPTransport)?
+    public var transport: SharedTransport?
     /// Whether the client starts offline (default `false`): no polling or streaming until
     /// ``FliptClient/setOffline(_:)`` is called with `false`; evaluations answer from the cache or the seed.
     public var startsOffline = false
@@ -172,7 +172,7 @@ public struct ClientOptions: Sendable {
         tls: TLSOptions = TLSOptions(),
         cache: CacheOptions = CacheOptions(),
         logger: Logger = Logger(label: "flipt", factory: { _ in SwiftLogNoOpLogHandler() }),
-        transport: (any HTTPTransport)? = nil
+        transport: SharedTransport? = nil
     ) {
         self.url = url
         self.environment = environment
@@ -193,13 +193,13 @@ public struct ClientOptions: Sendable {
     /// Creates the HTTP client a ``FliptClient`` makes for itself with these options (for ``url``, with ``tls``
     /// and the proxy the environment names), to share among several clients as their ``transport``.
     ///
-    /// The caller owns it: call its `shutdown()` once every client using it has shut down.
+    /// The caller owns it: call its ``SharedTransport/shutdown()`` once every client using it has shut down.
     /// - Throws: ``FliptError/Code/invalidConfiguration`` for an invalid URL, unusable TLS options or proxy
     ///   variables.
-    public func makeTransport() throws(FliptError) -> any HTTPTransport {
+    public func makeTransport() throws(FliptError) -> SharedTransport {
         let url = try validatedURL()
         do {
-            return try SnapshotFetcher.defaultTransport(url: url, tls: tls, logger: logger)
+            return SharedTransport(try SnapshotFetcher.defaultTransport(url: url, tls: tls, logger: logger))
         } catch {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }

@@ -1,4 +1,4 @@
-@_exported import FliptEngine
+import FliptEngine
 import FliptStore
 import FliptSync
 import Foundation

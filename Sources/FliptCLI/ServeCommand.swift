@@ -1,5 +1,6 @@
 import ArgumentParser
 import Flipt
+import FliptEngine
 import FliptRelay
 import FliptStore
 import Foundation

@@ -12,10 +12,10 @@ import Synchronization
 final class UpstreamClients: Sendable {
     /// The clients, in the order of the namespaces.
     let clients: [FliptClient]
-    private let transport: any HTTPTransport
+    private let transport: SharedTransport
     private let watchers: [Task<Void, Never>]
 
-    private init(clients: [FliptClient], transport: any HTTPTransport, watchers: [Task<Void, Never>]) {
+    private init(clients: [FliptClient], transport: SharedTransport, watchers: [Task<Void, Never>]) {
         self.clients = clients
         self.transport = transport
         self.watchers = watchers
@@ -32,7 +32,7 @@ final class UpstreamClients: Sendable {
         logger: Logger
     ) async throws -> UpstreamClients {
         var options = try client.clientOptions(cachePath: cachePath)
-        let transport: any HTTPTransport
+        let transport: SharedTransport
         do {
             transport = try options.makeTransport()
         } catch {

@@ -2,24 +2,24 @@
 ///
 /// The engine accepts exactly the documents the official Flipt engine accepts, so a document that fails here
 /// would also fail there. `description` reads like `flags[3]: missing required field "name"`.
-public struct DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct DocumentError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The location of the problem as a path from the document root, such as `flags[3].rules[0]`; empty for the
     /// root itself.
-    public let path: String
+    package let path: String
     /// What is wrong at `path`, such as `missing required field "name"`.
-    public let reason: String
+    package let reason: String
     /// The byte offset in the document where the problem was detected.
-    public let byteOffset: Int
+    package let byteOffset: Int
 
     /// Creates an error for a problem found at `path`.
-    public init(path: String, reason: String, byteOffset: Int) {
+    package init(path: String, reason: String, byteOffset: Int) {
         self.path = path
         self.reason = reason
         self.byteOffset = byteOffset
     }
 
     /// A one-line explanation naming the location, for example `flags[3]: missing required field "name"`.
-    public var description: String {
+    package var description: String {
         let location = path.isEmpty ? "document" : path
         return "\(location): \(reason) (at byte \(byteOffset))"
     }

@@ -16,14 +16,14 @@ public struct EvaluationTimestamp: Sendable, Hashable, Comparable, CustomStringC
     public let nanoseconds: Int32
 
     /// Creates an instant from its parts; `nanoseconds` must be in 0…999,999,999.
-    public init(secondsSince1970: Int64, nanoseconds: Int32) {
+    package init(secondsSince1970: Int64, nanoseconds: Int32) {
         precondition((0..<1_000_000_000).contains(nanoseconds), "nanoseconds must be in 0…999,999,999")
         self.secondsSince1970 = secondsSince1970
         self.nanoseconds = nanoseconds
     }
 
     /// The current wall-clock time.
-    public static func now() -> EvaluationTimestamp {
+    package static func now() -> EvaluationTimestamp {
         var spec = timespec()
         clock_gettime(CLOCK_REALTIME, &spec)
         return EvaluationTimestamp(unchecked: Int64(spec.tv_sec), Int32(spec.tv_nsec))

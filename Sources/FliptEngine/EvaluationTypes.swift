@@ -37,9 +37,9 @@ public enum BatchResponseType: String, Sendable, Hashable, CaseIterable {
 }
 
 /// A failed evaluation. `message` is the official engine's error string, character for character.
-public struct EvaluationError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct EvaluationError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What went wrong, for callers that branch on it.
-    public enum Kind: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
         /// The namespace has no flag with the requested key (or the snapshot is of another namespace).
         case flagNotFound
         /// A variant evaluation of a boolean flag, or a boolean evaluation of a variant flag.
@@ -49,18 +49,18 @@ public struct EvaluationError: Error, Sendable, Hashable, CustomStringConvertibl
     }
 
     /// What went wrong.
-    public let kind: Kind
+    package let kind: Kind
     /// The official engine's message, such as `invalid request: failed to get flag information default/f`.
-    public let message: String
+    package let message: String
 
     /// Creates an error carrying `message`.
-    public init(kind: Kind, message: String) {
+    package init(kind: Kind, message: String) {
         self.kind = kind
         self.message = message
     }
 
     /// The message.
-    public var description: String { message }
+    package var description: String { message }
 
     static func flagNotFound(namespace: String, flagKey: String) -> Self {
         Self(kind: .flagNotFound, message: "invalid request: failed to get flag information \(namespace)/\(flagKey)")
@@ -89,7 +89,7 @@ public struct DefaultVariant: Sendable, Hashable {
     public let attachment: String?
 
     /// Creates a default variant.
-    public init(id: String, key: String, attachment: String?) {
+    package init(id: String, key: String, attachment: String?) {
         self.id = id
         self.key = key
         self.attachment = attachment

@@ -3,16 +3,16 @@
 ///
 /// Evaluation never blocks and never allocates beyond the result; an `Evaluator` is a cheap value that can be
 /// created per snapshot and shared across threads.
-public struct Evaluator: Sendable {
+package struct Evaluator: Sendable {
     /// The snapshot evaluated.
-    public let snapshot: Snapshot
+    package let snapshot: Snapshot
     /// The client's configured namespace.
-    public let namespace: String
+    package let namespace: String
     /// Whether the document's namespace equals the configured one (byte for byte); when not, every lookup fails.
     private let namespaceMatches: Bool
 
     /// Creates an evaluator for `snapshot` in a client configured with `namespace`.
-    public init(snapshot: Snapshot, namespace: String) {
+    package init(snapshot: Snapshot, namespace: String) {
         self.snapshot = snapshot
         self.namespace = namespace
         namespaceMatches = snapshot.namespaceKey.bytesEqual(namespace)
@@ -29,7 +29,7 @@ public struct Evaluator: Sendable {
     /// Evaluates a variant flag for an entity.
     ///
     /// - Throws: `EvaluationError` when the flag does not exist in the namespace or is a boolean flag.
-    public func variant(
+    package func variant(
         flagKey: String,
         entityID: String,
         context: EvaluationContext
@@ -47,7 +47,7 @@ public struct Evaluator: Sendable {
     /// Evaluates a boolean flag for an entity.
     ///
     /// - Throws: `EvaluationError` when the flag does not exist in the namespace or is a variant flag.
-    public func boolean(
+    package func boolean(
         flagKey: String,
         entityID: String,
         context: EvaluationContext
@@ -64,7 +64,7 @@ public struct Evaluator: Sendable {
 
     /// Evaluates each request by its flag's actual type, in order. Unknown flags give error responses; the batch
     /// itself never fails.
-    public func batch(_ requests: [EvaluationRequest]) -> BatchResult {
+    package func batch(_ requests: [EvaluationRequest]) -> BatchResult {
         let start = EvaluationStart.now()
         var responses: [BatchResponse] = []
         responses.reserveCapacity(requests.count)
@@ -111,7 +111,7 @@ public struct Evaluator: Sendable {
     /// Lists the flags of the namespace, in document order.
     ///
     /// - Throws: `EvaluationError` when the document's namespace is not the configured one.
-    public func listFlags() throws(EvaluationError) -> [FlagSummary] {
+    package func listFlags() throws(EvaluationError) -> [FlagSummary] {
         guard namespaceMatches else { throw .flagsUnavailable(namespace: namespace) }
         return snapshot.summaries
     }

@@ -10,22 +10,22 @@
 /// `{"status":"failure","result":null,"error_message":"…"}`, with the official engine's field names and
 /// values inside `result`. As in the official FFI, context values that are not strings are dropped, and a key
 /// repeated in one context keeps its last value. A malformed line gets a failure answer naming the problem.
-public struct JSONLinesEvaluator: Sendable {
+package struct JSONLinesEvaluator: Sendable {
     /// The evaluator requests are answered with.
-    public let evaluator: Evaluator
+    package let evaluator: Evaluator
 
     /// Creates a JSON-lines front end for `snapshot` in a client configured with `namespace`.
-    public init(snapshot: Snapshot, namespace: String) {
+    package init(snapshot: Snapshot, namespace: String) {
         evaluator = Evaluator(snapshot: snapshot, namespace: namespace)
     }
 
     /// Creates a JSON-lines front end for an existing evaluator.
-    public init(evaluator: Evaluator) {
+    package init(evaluator: Evaluator) {
         self.evaluator = evaluator
     }
 
     /// Answers one request line (UTF-8 JSON, without its line terminator) with one JSON line (no newline).
-    public func answer(line: some Collection<UInt8>) -> String {
+    package func answer(line: some Collection<UInt8>) -> String {
         if let answer = line.withContiguousStorageIfAvailable({ answer(bytes: $0) }) { return answer }
         return Array(line).withUnsafeBufferPointer { answer(bytes: $0) }
     }
@@ -44,7 +44,7 @@ public struct JSONLinesEvaluator: Sendable {
     }
 
     /// Answers a request that is already parsed, with the same envelope as `answer(line:)`.
-    public func answer(_ request: JSONLinesRequest) -> String {
+    package func answer(_ request: JSONLinesRequest) -> String {
         var writer = JSONWriter()
         switch request {
         case .variant(let item):
@@ -85,7 +85,7 @@ public struct JSONLinesEvaluator: Sendable {
 }
 
 /// One request of the JSON-lines protocol.
-public enum JSONLinesRequest: Sendable, Hashable {
+package enum JSONLinesRequest: Sendable, Hashable {
     /// Evaluate a variant flag (`"type":"variant"`).
     case variant(EvaluationRequest)
     /// Evaluate a boolean flag (`"type":"boolean"`).

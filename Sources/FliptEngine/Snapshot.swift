@@ -7,9 +7,9 @@ import struct Foundation.Data
 /// Decoding accepts exactly the documents the official engine accepts (v1 and v2 wire shapes) and indexes them
 /// for evaluation: flags by the exact bytes of their key (a later flag with the same key replaces an earlier
 /// one), rules with their bucket boundaries computed, constraint values parsed, duplicate segments collapsed.
-public final class Snapshot: Sendable {
+package final class Snapshot: Sendable {
     /// The document's `namespace.key`.
-    public let namespaceKey: String
+    package let namespaceKey: String
     /// The distinct flags' summaries, in the order their keys first appear in the document.
     let summaries: [FlagSummary]
     /// The flags lowered for evaluation, with the flag-key table.
@@ -27,7 +27,7 @@ public final class Snapshot: Sendable {
     /// Decodes and indexes a snapshot document (UTF-8 JSON bytes).
     ///
     /// - Throws: `DocumentError` naming where and why the document is invalid.
-    public init(document: some Collection<UInt8>) throws(DocumentError) {
+    package init(document: some Collection<UInt8>) throws(DocumentError) {
         var builder = ProgramBuilder(documentSize: document.count)
         let namespaceKey: String
         if let result = try Self.decode(contiguous: document, into: &builder) {
@@ -43,7 +43,7 @@ public final class Snapshot: Sendable {
 
     #if canImport(Foundation)
     /// Decodes and indexes a snapshot document held in `Data`.
-    public convenience init(data: Data) throws(DocumentError) {
+    package convenience init(data: Data) throws(DocumentError) {
         try self.init(document: data)
     }
     #endif
@@ -74,11 +74,11 @@ public final class Snapshot: Sendable {
     }
 
     /// The number of distinct flags.
-    public var flagCount: Int { summaries.count }
+    package var flagCount: Int { summaries.count }
 
     /// A summary of the flag whose key has exactly the bytes of `key`, or nil when there is none. Unlike
     /// evaluation, this ignores the namespace.
-    public func flagSummary(forKey key: String) -> FlagSummary? {
+    package func flagSummary(forKey key: String) -> FlagSummary? {
         guard let offset = key.withUTF8Bytes({ program.offset(ofKey: $0) }) else { return nil }
         return summaries[Int(program.flag(at: offset).position)]
     }

@@ -4,20 +4,20 @@ import CFliptZlib
 ///
 /// Checksums of consecutive pieces combine without the bytes (``append(_:)``), so a member assembled from
 /// pieces compressed separately, at different times, gets its trailer without reading anything twice.
-public struct GzipChecksum: Sendable, Hashable {
+package struct GzipChecksum: Sendable, Hashable {
     /// The CRC-32 (ISO 3309, as gzip uses) of the bytes.
-    public private(set) var crc32: UInt32
+    package private(set) var crc32: UInt32
     /// How many bytes.
-    public private(set) var length: UInt64
+    package private(set) var length: UInt64
 
     /// The checksum of no bytes.
-    public init() {
+    package init() {
         crc32 = 0
         length = 0
     }
 
     /// The checksum of `bytes`.
-    public init(of bytes: some Collection<UInt8>) {
+    package init(of bytes: some Collection<UInt8>) {
         let value =
             bytes.withContiguousStorageIfAvailable { Self.crc(of: $0) }
             ?? Array(bytes).withUnsafeBufferPointer {
@@ -42,7 +42,7 @@ public struct GzipChecksum: Sendable, Hashable {
     }
 
     /// The checksum of these bytes followed by the bytes `next` was computed from.
-    public mutating func append(_ next: GzipChecksum) {
+    package mutating func append(_ next: GzipChecksum) {
         guard next.length > 0 else { return }
         crc32 = UInt32(
             truncatingIfNeeded: crc32_combine(UInt(crc32), UInt(next.crc32), .init(truncatingIfNeeded: next.length))
@@ -58,16 +58,16 @@ public struct GzipChecksum: Sendable, Hashable {
 /// This lets one compressed copy serve many responses: a server compresses a stream message once and sends the
 /// same bytes on every connection, each connection keeping only a ``GzipChecksum`` (no zlib state) to write the
 /// member's ``Gzip/header`` first and ``Gzip/ending(_:)`` last.
-public struct DeflateSegment: Sendable, Hashable {
+package struct DeflateSegment: Sendable, Hashable {
     /// The raw deflate data (non-final blocks, ending with an empty stored block).
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
     /// The checksum of the uncompressed bytes.
-    public let checksum: GzipChecksum
+    package let checksum: GzipChecksum
 
     /// Compresses `input` into a segment.
     ///
     /// - Parameter level: zlib's compression level, 1 (fastest) to 9 (smallest); 6 by default, as gzip's.
-    public init(compressing input: some Collection<UInt8>, level: Int = 6) {
+    package init(compressing input: some Collection<UInt8>, level: Int = 6) {
         let source = Array(input)
         checksum = GzipChecksum(of: source)
         let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
@@ -107,7 +107,7 @@ public struct DeflateSegment: Sendable, Hashable {
     }
 
     /// The segments one after another, as one segment: their bytes concatenated, their checksums combined.
-    public init(concatenating segments: [DeflateSegment]) {
+    package init(concatenating segments: [DeflateSegment]) {
         var checksum = GzipChecksum()
         var bytes: [UInt8] = []
         bytes.reserveCapacity(segments.reduce(0) { $0 + $1.bytes.count })
@@ -122,11 +122,11 @@ public struct DeflateSegment: Sendable, Hashable {
 
 extension Gzip {
     /// The 10-byte header that starts a gzip member: deflate, no name, no time, unknown operating system.
-    public static let header: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF]
+    package static let header: [UInt8] = [0x1F, 0x8B, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xFF]
 
     /// What ends a member whose deflate data so far is whole ``DeflateSegment``s: a final empty block, then the
     /// trailer (CRC-32 and length, little-endian) of everything the segments held.
-    public static func ending(_ checksum: GzipChecksum) -> [UInt8] {
+    package static func ending(_ checksum: GzipChecksum) -> [UInt8] {
         // A final block with fixed Huffman codes and no symbol but the end of block: bits 1, 01, 0000000.
         var bytes: [UInt8] = [0x03, 0x00]
         for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: checksum.crc32 >> shift)) }
@@ -136,7 +136,7 @@ extension Gzip {
     }
 
     /// A whole gzip member made of one segment.
-    public static func member(_ segment: DeflateSegment) -> [UInt8] {
+    package static func member(_ segment: DeflateSegment) -> [UInt8] {
         header + segment.bytes + ending(segment.checksum)
     }
 }

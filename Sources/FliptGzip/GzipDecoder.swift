@@ -1,9 +1,9 @@
 import CFliptZlib
 
 /// Why gzip input could not be decoded.
-public struct GzipError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct GzipError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What is wrong with the input.
-    public enum Kind: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
         /// The bytes are not gzip, or are damaged (a bad header, bad deflate data, a CRC-32 or length mismatch).
         case corrupt
         /// The input ended before the gzip member did.
@@ -15,18 +15,18 @@ public struct GzipError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What is wrong with the input.
-    public var kind: Kind
+    package var kind: Kind
     /// One sentence, with zlib's own reason where it gave one.
-    public var message: String
+    package var message: String
 
     /// Creates an error.
-    public init(_ kind: Kind, _ message: String) {
+    package init(_ kind: Kind, _ message: String) {
         self.kind = kind
         self.message = message
     }
 
     /// The message.
-    public var description: String { message }
+    package var description: String { message }
 }
 
 /// A gzip (RFC 1952) decoder for one member, fed piece by piece, with a limit on the decoded size.
@@ -34,13 +34,13 @@ public struct GzipError: Error, Sendable, Hashable, CustomStringConvertible {
 /// ``decode(_:)`` returns every byte the input so far decodes to (a sync-flushed stream message comes out whole
 /// as soon as its last byte is given); ``finish()`` checks that the member ended. One decoder serves one response
 /// and is not shared between threads.
-public final class GzipDecoder {
+package final class GzipDecoder {
     /// The largest total decoded size accepted.
-    public let maximumSize: Int
+    package let maximumSize: Int
     /// How many bytes have been decoded so far.
-    public private(set) var decodedSize = 0
+    package private(set) var decodedSize = 0
     /// Whether the member's trailer has been read.
-    public private(set) var isFinished = false
+    package private(set) var isFinished = false
 
     /// The zlib stream; zlib keeps its address, so it lives in storage of its own.
     private let stream: UnsafeMutablePointer<z_stream>
@@ -50,7 +50,7 @@ public final class GzipDecoder {
     ///
     /// - Parameter maximumSize: the largest total decoded size accepted (1 GiB by default); a gzip bomb stops
     ///   there with ``GzipError/Kind/tooLarge`` instead of filling memory.
-    public init(maximumSize: Int = 1 << 30) {
+    package init(maximumSize: Int = 1 << 30) {
         self.maximumSize = maximumSize
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
@@ -68,7 +68,7 @@ public final class GzipDecoder {
     /// Decodes the next bytes of the member; returns what they decode to (possibly nothing yet).
     ///
     /// - Throws: ``GzipError`` for damaged input, bytes after the member, or output past ``maximumSize``.
-    public func decode(_ bytes: some Collection<UInt8>) throws(GzipError) -> [UInt8] {
+    package func decode(_ bytes: some Collection<UInt8>) throws(GzipError) -> [UInt8] {
         let input = Array(bytes)
         guard !input.isEmpty else { return [] }
         guard !isFinished else {
@@ -125,7 +125,7 @@ public final class GzipDecoder {
     /// Checks that the whole member, trailer included, has been decoded.
     ///
     /// - Throws: ``GzipError/Kind/truncated`` if the input ended early.
-    public func finish() throws(GzipError) {
+    package func finish() throws(GzipError) {
         guard isFinished else {
             throw GzipError(.truncated, "The gzip data ends before its end marker: it was cut short.")
         }

@@ -7,9 +7,9 @@ import CFliptZlib
 /// before, decode to every byte given so far: a client's decoder can hand on each message as soon as its bytes
 /// arrive, which is what a stream of newline-delimited messages needs. ``finish()`` ends the member with its
 /// CRC-32 and length. One encoder serves one response and is not shared between threads.
-public final class GzipEncoder {
+package final class GzipEncoder {
     /// How ``compress(_:flush:)`` treats what it has buffered.
-    public enum FlushMode: Sendable, Hashable {
+    package enum FlushMode: Sendable, Hashable {
         /// Keep buffering for the best compression; the output may lag the input.
         case none
         /// Emit everything given so far, ending on a byte boundary (zlib's `Z_SYNC_FLUSH`).
@@ -24,7 +24,7 @@ public final class GzipEncoder {
     /// Creates an encoder.
     ///
     /// - Parameter level: zlib's compression level, 1 (fastest) to 9 (smallest); 6 by default, as gzip's.
-    public init(level: Int = 6) {
+    package init(level: Int = 6) {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         // 15 + 16: the largest window, with a gzip header and trailer instead of zlib's.
@@ -41,14 +41,14 @@ public final class GzipEncoder {
     /// Compresses `bytes`; with ``FlushMode/sync`` everything given so far is in the output.
     ///
     /// - Precondition: ``finish()`` has not been called.
-    public func compress(_ bytes: some Collection<UInt8>, flush: FlushMode = .sync) -> [UInt8] {
+    package func compress(_ bytes: some Collection<UInt8>, flush: FlushMode = .sync) -> [UInt8] {
         precondition(!finished, "GzipEncoder.compress(_:flush:) called after finish()")
         let input = Array(bytes)
         return run(input, mode: flush == .sync ? Z_SYNC_FLUSH : Z_NO_FLUSH)
     }
 
     /// Ends the member: whatever is buffered, then the trailer. Later calls return nothing.
-    public func finish() -> [UInt8] {
+    package func finish() -> [UInt8] {
         guard !finished else { return [] }
         finished = true
         return run([], mode: Z_FINISH)
@@ -85,11 +85,11 @@ public final class GzipEncoder {
 }
 
 /// One-shot gzip encoding and decoding.
-public enum Gzip {
+package enum Gzip {
     /// The bytes as one complete gzip member.
     ///
     /// - Parameter level: zlib's compression level, 1 to 9 (6 by default).
-    public static func compress(_ bytes: some Collection<UInt8>, level: Int = 6) -> [UInt8] {
+    package static func compress(_ bytes: some Collection<UInt8>, level: Int = 6) -> [UInt8] {
         let encoder = GzipEncoder(level: level)
         return encoder.compress(bytes, flush: .none) + encoder.finish()
     }
@@ -98,7 +98,7 @@ public enum Gzip {
     ///
     /// - Parameter maximumSize: the largest decoded size accepted; more throws ``GzipError/Kind/tooLarge``.
     /// - Throws: a ``GzipError`` for corrupt, truncated or oversized input, or bytes after the member.
-    public static func decompress(
+    package static func decompress(
         _ bytes: some Collection<UInt8>,
         maximumSize: Int = 1 << 30
     ) throws(GzipError)

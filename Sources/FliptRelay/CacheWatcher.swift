@@ -20,16 +20,16 @@ import Synchronization
 /// Documents given at start (``fixedSnapshots``) fill in the namespaces and environments the cache does not hold.
 ///
 /// It is a swift-service-lifecycle `Service`: ``run()`` checks until the task is cancelled or shut down gracefully.
-public final class CacheWatcher: Service, Sendable {
+package final class CacheWatcher: Service, Sendable {
     /// Which cache entries to serve when the cache holds a namespace from several servers or references.
-    public struct Selection: Sendable {
+    package struct Selection: Sendable {
         /// Serve only entries of this server (a URL; compared after the store's normalisation).
-        public var serverURL: String?
+        package var serverURL: String?
         /// Serve only entries with this reference; nil prefers entries without one.
-        public var reference: String?
+        package var reference: String?
 
         /// Creates a selection; nil fields do not filter.
-        public init(serverURL: String? = nil, reference: String? = nil) {
+        package init(serverURL: String? = nil, reference: String? = nil) {
             self.serverURL = serverURL.map { url in
                 URL(string: url).map { SnapshotKey(url: $0, environment: "", namespace: "").serverURL } ?? url
             }
@@ -38,19 +38,19 @@ public final class CacheWatcher: Service, Sendable {
     }
 
     /// The cache.
-    public let store: SnapshotStore
+    package let store: SnapshotStore
     /// The catalog kept up to date.
-    public let catalog: SnapshotCatalog
+    package let catalog: SnapshotCatalog
     /// Which entries are served.
-    public let selection: Selection
+    package let selection: Selection
     /// Snapshots served where the cache has none for the same namespace and environment.
-    public let fixedSnapshots: [ServedSnapshot]
+    package let fixedSnapshots: [ServedSnapshot]
     /// How often the cache file and its write-ahead log are looked at (`stat`).
-    public let interval: Duration
+    package let interval: Duration
     /// How often the cache's change counter (`PRAGMA data_version`) is read.
-    public let changeCounterInterval: Duration
+    package let changeCounterInterval: Duration
     /// How often the entry list is read even if the change counter did not move.
-    public let fullCheckInterval: Duration
+    package let fullCheckInterval: Duration
     private let logger: Logger
     private let state = Mutex(State())
     /// Wakes the checking thread early (``stop()``) and tells when it has ended.
@@ -95,7 +95,7 @@ public final class CacheWatcher: Service, Sendable {
     }
 
     /// Creates a watcher; call ``refresh()`` once to fill the catalog, then ``start()``.
-    public init(
+    package init(
         store: SnapshotStore,
         catalog: SnapshotCatalog,
         selection: Selection = Selection(),
@@ -117,7 +117,7 @@ public final class CacheWatcher: Service, Sendable {
 
     /// Reads the cache once and updates the catalog; returns whether a served document or ETag changed.
     @discardableResult
-    public func refresh() throws(StoreError) -> Bool {
+    package func refresh() throws(StoreError) -> Bool {
         let entries = try store.entries().filter { entry in
             entry.lastGood != nil && (selection.serverURL.map { $0 == entry.key.serverURL } ?? true)
                 && (selection.reference.map { $0 == entry.key.reference } ?? true)
@@ -169,7 +169,7 @@ public final class CacheWatcher: Service, Sendable {
     /// Starts checking the cache on a background thread, until ``stop()``: its files every ``interval``, its
     /// change counter every ``changeCounterInterval``, its entry list when either moved or ``fullCheckInterval``
     /// passed.
-    public func start() {
+    package func start() {
         let startsThread = state.withLock { state in
             let (phase, startsThread) = state.phase.starting()
             state.phase = phase
@@ -194,7 +194,7 @@ public final class CacheWatcher: Service, Sendable {
 
     /// Checks until the task is cancelled or a graceful shutdown is triggered, then stops and returns once the
     /// checking thread has ended. Starts the checks unless ``start()`` did.
-    public func run() async throws {
+    package func run() async throws {
         start()
         await withTaskCancellationOrGracefulShutdownHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -212,7 +212,7 @@ public final class CacheWatcher: Service, Sendable {
 
     /// Stops the background checks and waits for the thread to end (for synchronous callers; async code runs the
     /// watcher as a service instead).
-    public func stop() {
+    package func stop() {
         requestStop()
         signal.lock()
         while state.withLock({ $0.phase != .stopped }) { signal.wait() }

@@ -20,9 +20,9 @@ import Synchronization
 /// every time and each in constant time, so the answer's timing tells nothing about which bytes matched. No
 /// description or error of this type ever contains a token (tokens never reach logs): entries are named by their
 /// line number.
-public struct ClientTokens: Sendable, CustomStringConvertible {
+package struct ClientTokens: Sendable, CustomStringConvertible {
     /// The outcome of checking a request.
-    public enum Decision: Sendable, Hashable {
+    package enum Decision: Sendable, Hashable {
         /// A known token that may read the namespace.
         case allowed
         /// No `Authorization: Bearer` header, a malformed one, or an unknown token: answer 401.
@@ -32,30 +32,30 @@ public struct ClientTokens: Sendable, CustomStringConvertible {
     }
 
     /// One accepted token: its digest and what it may read.
-    public struct Entry: Sendable, Hashable, CustomStringConvertible {
+    package struct Entry: Sendable, Hashable, CustomStringConvertible {
         /// The SHA-256 of the token (32 bytes).
         let digest: [UInt8]
         /// The namespaces the token may read; nil for every namespace.
-        public let namespaces: Set<String>?
+        package let namespaces: Set<String>?
         /// The line of the file the entry is on (1-based).
-        public let line: Int
+        package let line: Int
 
         /// `client token on line N`, with its namespaces; never the token.
-        public var description: String {
+        package var description: String {
             let scope = namespaces.map { "namespaces " + $0.sorted().joined(separator: ", ") } ?? "every namespace"
             return "client token on line \(line) (\(scope))"
         }
     }
 
     /// The entries, in file order.
-    public let entries: [Entry]
+    package let entries: [Entry]
     /// Where the entries were read from (a path, or a label given to ``init(parsing:source:)``).
-    public let source: String
+    package let source: String
 
     /// Reads and parses a tokens file.
     ///
     /// - Throws: ``ClientTokensError`` naming the file (and line) when it cannot be read or an entry is malformed.
-    public init(contentsOf path: String) throws(ClientTokensError) {
+    package init(contentsOf path: String) throws(ClientTokensError) {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
@@ -78,7 +78,7 @@ public struct ClientTokens: Sendable, CustomStringConvertible {
     ///   - text: the file's contents.
     ///   - source: the file's path, named in errors.
     /// - Throws: ``ClientTokensError`` naming the source and line of the first malformed entry.
-    public init(parsing text: String, source: String) throws(ClientTokensError) {
+    package init(parsing text: String, source: String) throws(ClientTokensError) {
         var entries: [Entry] = []
         var firstLine: [[UInt8]: Int] = [:]
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -118,10 +118,10 @@ public struct ClientTokens: Sendable, CustomStringConvertible {
     }
 
     /// Whether the file has no entries, so that every request is refused.
-    public var isEmpty: Bool { entries.isEmpty }
+    package var isEmpty: Bool { entries.isEmpty }
 
     /// `N client tokens from PATH (M limited to some namespaces)`; never a token.
-    public var description: String {
+    package var description: String {
         let limited = entries.filter { $0.namespaces != nil }.count
         let noun = entries.count == 1 ? "client token" : "client tokens"
         return "\(entries.count) \(noun) from \(source) (\(limited) limited to some namespaces)"
@@ -136,7 +136,7 @@ public struct ClientTokens: Sendable, CustomStringConvertible {
     ///   - authorization: the header's value, or nil when the request has none.
     ///   - namespace: the namespace the request reads; nil for a route tied to no namespace, where any known
     ///     token is allowed.
-    public func authorize(_ authorization: String?, namespace: String?) -> Decision {
+    package func authorize(_ authorization: String?, namespace: String?) -> Decision {
         guard let authorization, let token = Self.bearerToken(in: authorization) else { return .unauthorized }
         let presented = Array(SHA256.hash(data: Array(token.utf8)))
         var matched: Entry?
@@ -264,23 +264,23 @@ public struct ClientTokens: Sendable, CustomStringConvertible {
 }
 
 /// A tokens file that cannot be used, with the file, the line and what is wrong; never a token's text.
-public struct ClientTokensError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct ClientTokensError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The tokens file.
-    public var path: String
+    package var path: String
     /// The 1-based line of the malformed entry; nil when the whole file is at fault.
-    public var line: Int?
+    package var line: Int?
     /// What is wrong, in a few words.
-    public var reason: String
+    package var reason: String
 
     /// Creates an error.
-    public init(path: String, line: Int?, reason: String) {
+    package init(path: String, line: Int?, reason: String) {
         self.path = path
         self.line = line
         self.reason = reason
     }
 
     /// `PATH, line N: reason.`
-    public var description: String {
+    package var description: String {
         if let line { return "\(path), line \(line): \(reason)." }
         return "\(path): \(reason)."
     }
@@ -290,21 +290,21 @@ public struct ClientTokensError: Error, Sendable, Hashable, CustomStringConverti
 ///
 /// A reload that fails keeps the tokens in use and throws, for the caller to log; ``authorize(_:namespace:)`` is
 /// safe to call from any thread at any time, during a reload too.
-public final class ClientTokenFile: Sendable {
+package final class ClientTokenFile: Sendable {
     /// The file's path.
-    public let path: String
+    package let path: String
     private let current: Mutex<ClientTokens>
 
     /// Reads the file.
     ///
     /// - Throws: ``ClientTokensError`` if it cannot be read or an entry is malformed.
-    public init(path: String) throws(ClientTokensError) {
+    package init(path: String) throws(ClientTokensError) {
         self.path = path
         current = Mutex(try ClientTokens(contentsOf: path))
     }
 
     /// The tokens in use.
-    public var tokens: ClientTokens {
+    package var tokens: ClientTokens {
         current.withLock { $0 }
     }
 
@@ -313,14 +313,14 @@ public final class ClientTokenFile: Sendable {
     /// - Returns: the new tokens.
     /// - Throws: ``ClientTokensError`` naming the file and line; nothing changed.
     @discardableResult
-    public func reload() throws(ClientTokensError) -> ClientTokens {
+    package func reload() throws(ClientTokensError) -> ClientTokens {
         let tokens = try ClientTokens(contentsOf: path)
         current.withLock { $0 = tokens }
         return tokens
     }
 
     /// Checks a request against the tokens in use (see ``ClientTokens/authorize(_:namespace:)``).
-    public func authorize(_ authorization: String?, namespace: String?) -> ClientTokens.Decision {
+    package func authorize(_ authorization: String?, namespace: String?) -> ClientTokens.Decision {
         tokens.authorize(authorization, namespace: namespace)
     }
 }

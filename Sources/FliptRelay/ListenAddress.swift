@@ -7,20 +7,20 @@ import Darwin
 #endif
 
 /// Where the relay listens: a host (a numeric address or a name) and a TCP port.
-public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+package struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     /// The host: `127.0.0.1`, `0.0.0.0` (every IPv4 interface), `::1`, `::` or a name such as `localhost`.
-    public var host: String
+    package var host: String
     /// The port; 0 picks a free one.
-    public var port: UInt16
+    package var port: UInt16
 
     /// Creates an address.
-    public init(host: String, port: UInt16) {
+    package init(host: String, port: UInt16) {
         self.host = host
         self.port = port
     }
 
     /// Parses `host:port`, `[ipv6]:port`, or a bare `port` (meaning 127.0.0.1); nil for anything else.
-    public init?(parsing text: String) {
+    package init?(parsing text: String) {
         if let port = UInt16(text) {
             self.init(host: "127.0.0.1", port: port)
             return
@@ -44,15 +44,15 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// `host:port`, with brackets around an IPv6 address.
-    public var description: String {
+    package var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 
     /// The base URL clients use to reach this address (`http://127.0.0.1:8080`); a wildcard host becomes loopback.
-    public var url: String { url(scheme: "http") }
+    package var url: String { url(scheme: "http") }
 
     /// The base URL with `scheme` (`https://127.0.0.1:8443`); a wildcard host becomes loopback.
-    public func url(scheme: String) -> String {
+    package func url(scheme: String) -> String {
         let reachable =
             switch host {
             case "0.0.0.0": "127.0.0.1"
@@ -64,7 +64,7 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Whether only this machine can reach the address: `localhost`, an IPv4 address in 127.0.0.0/8, `::1`, or
     /// an IPv4-mapped IPv6 address in 127.0.0.0/8. Wildcards (`0.0.0.0`, `::`) and other names are not.
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         if host.lowercased() == "localhost" || host.lowercased() == "localhost." { return true }
         var v4 = in_addr()
         if inet_pton(AF_INET, host, &v4) == 1 {

@@ -13,20 +13,20 @@ import Synchronization
 /// for 30 seconds are closed. It runs on the relay's event loops. As a swift-service-lifecycle `Service`,
 /// ``run()`` serves until the task is cancelled or a graceful shutdown is triggered; ``start()`` binds beforehand
 /// when the caller needs the bound address first.
-public final class MetricsServer: Service, Sendable {
+package final class MetricsServer: Service, Sendable {
     /// Where to listen and what to answer.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// Where to listen.
-        public var address: ListenAddress
+        package var address: ListenAddress
         /// The body of each answer to `GET /metrics`, made anew for each request (on an event loop: keep it quick).
-        public var render: @Sendable () -> [UInt8]
+        package var render: @Sendable () -> [UInt8]
         /// The `Content-Type` of the answers (default: Prometheus's text format, version 0.0.4).
-        public var contentType: String
+        package var contentType: String
         /// Where problems are logged.
-        public var logger: Logger
+        package var logger: Logger
 
         /// Creates a configuration.
-        public init(
+        package init(
             address: ListenAddress,
             contentType: String = "text/plain; version=0.0.4; charset=utf-8",
             logger: Logger = Logger(label: "flipt.metrics", factory: { _ in SwiftLogNoOpLogHandler() }),
@@ -51,17 +51,17 @@ public final class MetricsServer: Service, Sendable {
     }
 
     /// The configuration.
-    public let configuration: Configuration
+    package let configuration: Configuration
     private let state = Mutex(State())
     private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
 
     /// Creates a server; nothing listens until ``start()`` or ``run()``.
-    public init(configuration: Configuration) {
+    package init(configuration: Configuration) {
         self.configuration = configuration
     }
 
     /// Where the server listens (with the real port when port 0 was asked), or nil when it is not listening.
-    public var boundAddress: ListenAddress? {
+    package var boundAddress: ListenAddress? {
         state.withLock { state in
             if case .listening(_, let address) = state.phase { return address }
             return nil
@@ -73,7 +73,7 @@ public final class MetricsServer: Service, Sendable {
     ///
     /// - Throws: ``RelaySocketError`` when the address cannot be resolved or bound, or the server was stopped.
     @discardableResult
-    public func start() async throws(RelaySocketError) -> ListenAddress {
+    package func start() async throws(RelaySocketError) -> ListenAddress {
         if let boundAddress { return boundAddress }
         let address = configuration.address
         let channel: any Channel
@@ -98,7 +98,7 @@ public final class MetricsServer: Service, Sendable {
 
     /// Serves until the task is cancelled or a graceful shutdown is triggered, then closes the listener and every
     /// connection. Binds first unless ``start()`` did.
-    public func run() async throws {
+    package func run() async throws {
         if boundAddress == nil { try await start() }
         let listener: (any Channel)? = state.withLock { state in
             if case .listening(let channel, _) = state.phase { return channel }
@@ -114,7 +114,7 @@ public final class MetricsServer: Service, Sendable {
     }
 
     /// Closes the listener and every connection; idempotent.
-    public func stop() {
+    package func stop() {
         let (listener, connections): ((any Channel)?, [any Channel]) = state.withLock { state in
             defer {
                 state.phase = .stopped

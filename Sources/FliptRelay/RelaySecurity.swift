@@ -8,29 +8,29 @@ import NIOHTTP1
 /// when they are accepted, and every request to the snapshot API is checked against the tokens in use when it
 /// arrives. A reload therefore changes what new connections and new requests see, and leaves open connections and
 /// streams as they are (as Flipt does, a stream is authorized once, when it opens).
-public final class RelaySecurity: Sendable {
+package final class RelaySecurity: Sendable {
     /// The TLS identity, or nil for plain HTTP.
-    public let tls: ReloadableTLSContext?
+    package let tls: ReloadableTLSContext?
     /// The client tokens, or nil when requests need none.
-    public let tokens: ClientTokenFile?
+    package let tokens: ClientTokenFile?
 
     /// The message of every `401`: Flipt's own, so that a client sees what a Flipt server would say.
-    public static let unauthenticatedMessage = "request was not authenticated"
+    package static let unauthenticatedMessage = "request was not authenticated"
 
     /// The cookie Flipt reads a client token from when a request has no `Authorization` header.
-    public static let tokenCookieName = "flipt_client_token"
+    package static let tokenCookieName = "flipt_client_token"
 
     /// Combines what was loaded.
-    public init(tls: ReloadableTLSContext?, tokens: ClientTokenFile?) {
+    package init(tls: ReloadableTLSContext?, tokens: ClientTokenFile?) {
         self.tls = tls
         self.tokens = tokens
     }
 
     /// Whether clients must present a certificate signed by the client CA.
-    public var requiresClientCertificates: Bool { tls?.files.clientCAPath != nil }
+    package var requiresClientCertificates: Bool { tls?.files.clientCAPath != nil }
 
     /// Serves with the TLS context in use (if any) and checks client tokens (if any).
-    public func apply(to configuration: inout RelayServer.Configuration) {
+    package func apply(to configuration: inout RelayServer.Configuration) {
         if let tls {
             configuration.tlsContext = { tls.context }
         }
@@ -74,7 +74,7 @@ public final class RelaySecurity: Sendable {
     }
 
     /// What clients must present, for the start-up log; never a token. Empty when nothing is required.
-    public var requirements: [String] {
+    package var requirements: [String] {
         var parts: [String] = []
         if let tokens {
             parts.append("a client token (\(tokens.tokens))")
@@ -86,7 +86,7 @@ public final class RelaySecurity: Sendable {
     }
 
     /// What one file set's reload did.
-    public enum ReloadOutcome: Sendable {
+    package enum ReloadOutcome: Sendable {
         /// The files were read; the sentence says what is in use now.
         case reloaded(String)
         /// The files were read, and something about them needs attention (a certificate about to expire).
@@ -98,7 +98,7 @@ public final class RelaySecurity: Sendable {
     /// Re-reads the TLS files and the tokens file, each on its own: a set that fails keeps what was in use.
     ///
     /// - Returns: one outcome per file set configured (TLS first); empty when neither is.
-    public func reload() -> [ReloadOutcome] {
+    package func reload() -> [ReloadOutcome] {
         var outcomes: [ReloadOutcome] = []
         if let tls {
             do throws(TLSFilesError) {
@@ -129,7 +129,7 @@ public final class RelaySecurity: Sendable {
     ///
     /// - Returns: whether every file set was reloaded.
     @discardableResult
-    public func reload(logger: Logger) -> Bool {
+    package func reload(logger: Logger) -> Bool {
         var succeeded = true
         for outcome in reload() {
             switch outcome {

@@ -9,7 +9,7 @@ import ServiceLifecycle
 import Synchronization
 
 /// What the server's authorization hook decided for one request.
-public enum AuthorizationDecision: Sendable, Hashable {
+package enum AuthorizationDecision: Sendable, Hashable {
     /// The request is answered.
     case allowed
     /// No credentials, or unknown ones: `401` with Flipt's JSON error body carrying the message.
@@ -19,23 +19,23 @@ public enum AuthorizationDecision: Sendable, Hashable {
 }
 
 /// A socket call of the relay failed: which call, for which address, and the system's reason.
-public struct RelaySocketError: Error, CustomStringConvertible, Sendable {
+package struct RelaySocketError: Error, CustomStringConvertible, Sendable {
     /// The call that failed, for example `bind`.
-    public var operation: String
+    package var operation: String
     /// The address concerned, as given on the command line.
-    public var address: String
+    package var address: String
     /// The system's explanation.
-    public var reason: String
+    package var reason: String
 
     /// Creates an error.
-    public init(operation: String, address: String, reason: String) {
+    package init(operation: String, address: String, reason: String) {
         self.operation = operation
         self.address = address
         self.reason = reason
     }
 
     /// A sentence naming the call, the address and the reason, with what to do for the usual causes.
-    public var description: String {
+    package var description: String {
         var text = "cannot listen on \(address): \(operation) failed: \(reason)"
         if operation == "bind" {
             text += "; choose another address or port with --listen, or stop the process that uses it"
@@ -61,49 +61,49 @@ public struct RelaySocketError: Error, CustomStringConvertible, Sendable {
 /// As a swift-service-lifecycle `Service`, ``run()`` serves until the task is cancelled or a graceful shutdown
 /// is triggered; ``start()`` binds beforehand when the caller needs the bound address first, and ``shutdown()``
 /// stops it outside a service group.
-public final class RelayServer: Service, Sendable {
+package final class RelayServer: Service, Sendable {
     /// Limits, timeouts and hooks of the server.
-    public struct Configuration: Sendable {
+    package struct Configuration: Sendable {
         /// Where to listen.
-        public var address: ListenAddress
+        package var address: ListenAddress
         /// Connections served at once (default 10,000); more are answered `503` with `Retry-After: 1` and closed.
         /// Lowered at start to fit the open-file limit (see ``raisesOpenFileLimit``).
-        public var maxConnections: Int
+        package var maxConnections: Int
         /// The longest request line (method, target, version) accepted; longer gets `414` (default 8 KiB).
-        public var maxRequestLineLength: Int
+        package var maxRequestLineLength: Int
         /// The largest request head (request line and header fields) accepted; larger gets `431` (default 16 KiB).
-        public var maxHeadSize: Int
+        package var maxHeadSize: Int
         /// The largest request body accepted (and discarded); larger gets `413` (default 64 KiB).
-        public var maxBodySize: Int
+        package var maxBodySize: Int
         /// How long a client may take to send a whole request, head and body, from its first byte (default 10 s);
         /// then `408` and the connection closes. One deadline per request, not per read.
-        public var requestTimeout: Duration
+        package var requestTimeout: Duration
         /// How long a kept-alive connection may stay silent between requests before it is closed (default 75 s).
-        public var idleTimeout: Duration
+        package var idleTimeout: Duration
         /// How long a graceful shutdown waits for answers being written or requests being read before it closes
         /// the connections that are left (default 5 s).
-        public var shutdownGracePeriod: Duration
+        package var shutdownGracePeriod: Duration
         /// Whether answers depend on the request's `Authorization` header (client tokens): snapshot answers are
         /// then `Cache-Control: private, no-cache` and vary on `Authorization` too (default false).
-        public var requiresAuthorization: Bool
+        package var requiresAuthorization: Bool
         /// Decides, for each request to the snapshot API, whether it is answered; the namespace is the one asked
         /// for (nil for paths of the API that name none). `/health` is not asked. Default: everything allowed.
-        public var authorize: @Sendable (_ request: HTTPRequestHead, _ namespace: String?) -> AuthorizationDecision
+        package var authorize: @Sendable (_ request: HTTPRequestHead, _ namespace: String?) -> AuthorizationDecision
         /// Read for each new connection: a TLS context to serve it with, or nil for plain HTTP (the default).
         /// Returning another context later (after the files were re-read) changes new connections only. The TLS
         /// handshake must be complete within ``requestTimeout``.
-        public var tlsContext: @Sendable () -> NIOSSLContext?
+        package var tlsContext: @Sendable () -> NIOSSLContext?
         /// Whether ``RelayServer/start()`` raises the process's open-file soft limit to its hard limit, and lowers
         /// the connection limit to fit inside it (default true).
-        public var raisesOpenFileLimit: Bool
+        package var raisesOpenFileLimit: Bool
         /// At most one log line per kind of refusal or error in this time; the next says how many were not
         /// logged (default 10 s).
-        public var refusalLogInterval: Duration
+        package var refusalLogInterval: Duration
         /// Where requests (debug, with the client's address), refusals and problems (warning) are logged.
-        public var logger: Logger
+        package var logger: Logger
 
         /// Creates a configuration; every parameter has the default described on its property.
-        public init(
+        package init(
             address: ListenAddress = ListenAddress(host: "127.0.0.1", port: 8080),
             maxConnections: Int = 10_000,
             maxRequestLineLength: Int = 8 * 1024,
@@ -138,27 +138,27 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// Counters since the server started.
-    public struct Statistics: Sendable, Hashable {
+    package struct Statistics: Sendable, Hashable {
         /// Requests answered (a stream counts once, when it opens).
-        public var requests: Int
+        package var requests: Int
         /// `200` answers to snapshot requests.
-        public var snapshotsSent: Int
+        package var snapshotsSent: Int
         /// `304` answers.
-        public var notModified: Int
+        package var notModified: Int
         /// `4xx` and `5xx` answers.
-        public var errors: Int
+        package var errors: Int
         /// Connections refused because ``Configuration/maxConnections`` were open.
-        public var refusedConnections: Int
+        package var refusedConnections: Int
         /// Connections open now.
-        public var openConnections: Int
+        package var openConnections: Int
         /// Streams open now.
-        public var openStreams: Int
+        package var openStreams: Int
     }
 
     /// The configuration.
-    public let configuration: Configuration
+    package let configuration: Configuration
     /// What the server serves.
-    public let catalog: SnapshotCatalog
+    package let catalog: SnapshotCatalog
     var logger: Logger { configuration.logger }
     /// Refusals and errors, at most one line per kind per ``Configuration/refusalLogInterval``.
     let problems: RateLimitedLog
@@ -199,7 +199,7 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// Creates a server; nothing listens until ``start()`` or ``run()``.
-    public init(configuration: Configuration = Configuration(), catalog: SnapshotCatalog) {
+    package init(configuration: Configuration = Configuration(), catalog: SnapshotCatalog) {
         self.configuration = configuration
         self.catalog = catalog
         self.problems = RateLimitedLog(logger: configuration.logger, interval: configuration.refusalLogInterval)
@@ -207,11 +207,11 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// Where the server listens (with the real port when port 0 was asked), or nil before it is bound.
-    public var boundAddress: ListenAddress? { state.withLock { $0.boundAddress } }
+    package var boundAddress: ListenAddress? { state.withLock { $0.boundAddress } }
 
     /// Waits until the server is bound and returns where it listens (the real port when port 0 was asked); nil
     /// when binding failed or the server stopped first. For callers of ``run()`` that need the port.
-    public func listeningAddress() async -> ListenAddress? {
+    package func listeningAddress() async -> ListenAddress? {
         await withCheckedContinuation { continuation in
             let known: ListenAddress?? = state.withLock { state in
                 switch state.phase {
@@ -227,12 +227,12 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// The connection limit in force: ``Configuration/maxConnections``, lowered to fit the open-file limit.
-    public var connectionLimit: Int {
+    package var connectionLimit: Int {
         state.withLock { $0.connectionLimit == 0 ? configuration.maxConnections : $0.connectionLimit }
     }
 
     /// Whether a shutdown was asked for.
-    public var isStopping: Bool {
+    package var isStopping: Bool {
         state.withLock { state in
             switch state.phase {
             case .stopping, .stopped: true
@@ -242,7 +242,7 @@ public final class RelayServer: Service, Sendable {
     }
 
     /// The counters.
-    public var statistics: Statistics {
+    package var statistics: Statistics {
         Statistics(
             requests: requests.load(ordering: .relaxed),
             snapshotsSent: snapshotsSent.load(ordering: .relaxed),
@@ -265,7 +265,7 @@ public final class RelayServer: Service, Sendable {
     /// `flipt_relay_refused_connections_total`, `flipt_relay_open_connections`, `flipt_relay_open_streams` and
     /// `flipt_relay_snapshot_age_seconds{namespace, environment}` (seconds since the upstream server last sent or
     /// confirmed the snapshot; none for snapshots from document files).
-    public func updateMetrics() {
+    package func updateMetrics() {
         guard let metrics else { return }
         metrics.update(
             openConnections: state.withLock { $0.channels.count },
@@ -286,7 +286,7 @@ public final class RelayServer: Service, Sendable {
     /// - Throws: ``RelaySocketError`` when the address cannot be resolved or bound (in use, not local), or the
     ///   server was stopped.
     @discardableResult
-    public func start() async throws(RelaySocketError) -> ListenAddress {
+    package func start() async throws(RelaySocketError) -> ListenAddress {
         let address = configuration.address
         let alreadyBound: ListenAddress?? = state.withLock { state in
             switch state.phase {
@@ -347,7 +347,7 @@ public final class RelayServer: Service, Sendable {
     /// open streams end with the chunked terminator, answers being written and requests being read finish
     /// (for at most ``Configuration/shutdownGracePeriod``), the other connections close. Binds first unless
     /// ``start()`` did.
-    public func run() async throws {
+    package func run() async throws {
         if boundAddress == nil { try await start() }
         await withTaskCancellationOrGracefulShutdownHandler {
             await self.waitUntilStopped()
@@ -358,7 +358,7 @@ public final class RelayServer: Service, Sendable {
 
     /// Stops the server as a graceful shutdown of ``run()`` does and waits until every connection is closed.
     /// Idempotent; a server never started just becomes stopped.
-    public func shutdown() async {
+    package func shutdown() async {
         beginShutdown()
         await waitUntilStopped()
     }

@@ -4,28 +4,28 @@ import NIOCore
 import Synchronization
 
 /// One snapshot document the relay serves, for one namespace in one environment.
-public struct ServedSnapshot: Sendable {
+package struct ServedSnapshot: Sendable {
     /// The namespace key.
-    public let namespace: String
+    package let namespace: String
     /// The environment key.
-    public let environment: String
+    package let environment: String
     /// The `Etag` sent with it; `If-None-Match` must equal it exactly for a `304`.
-    public let etag: String
+    package let etag: String
     /// The document, byte for byte as stored (a copy of ``documentBuffer``).
-    public var document: [UInt8] { Array(documentBuffer.readableBytesView) }
+    package var document: [UInt8] { Array(documentBuffer.readableBytesView) }
     /// The stream line for it, `{"result":<document>}\n`, with the document's line breaks removed (a copy of
     /// ``streamMessageBuffer``).
-    public var streamMessage: [UInt8] { Array(streamMessageBuffer.readableBytesView) }
+    package var streamMessage: [UInt8] { Array(streamMessageBuffer.readableBytesView) }
     /// The document as it is written to connections: every answer shares these bytes, none copies them.
-    public let documentBuffer: ByteBuffer
+    package let documentBuffer: ByteBuffer
     /// The stream line as it is written to connections, shared like ``documentBuffer``.
-    public let streamMessageBuffer: ByteBuffer
+    package let streamMessageBuffer: ByteBuffer
     /// The size of the document in bytes.
-    public var documentSize: Int { documentBuffer.readableBytes }
+    package var documentSize: Int { documentBuffer.readableBytes }
     /// Where it comes from, for logs (`cache http://flipt:8080 default/ns`, `file example.json`).
-    public let origin: String
+    package let origin: String
     /// When the upstream server last sent or confirmed it, for the `Age` header; nil when unknown.
-    public let lastConfirmedAt: Date?
+    package let lastConfirmedAt: Date?
     /// An identity of the content: equal documents with equal ETags have equal versions.
     let version: String
     /// The `Etag` sent with the gzip form of the document (``etag`` with `-gzip` inside its quotes).
@@ -40,7 +40,7 @@ public struct ServedSnapshot: Sendable {
     static let messageSuffix = "}\n"
 
     /// Creates a served snapshot; `etag` defaults to the document's SHA-256 (lowercase hex).
-    public init(
+    package init(
         namespace: String,
         environment: String,
         document: [UInt8],
@@ -77,7 +77,7 @@ public struct ServedSnapshot: Sendable {
     /// Compresses the gzip forms (for clients that accept gzip) now, on the caller's thread, unless that was
     /// done before. Otherwise a large document is compressed in the background when a client first asks for
     /// it, and answered uncompressed until then.
-    public func prepareGzip() {
+    package func prepareGzip() {
         gzip.compressNow()
     }
 
@@ -106,18 +106,18 @@ public struct ServedSnapshot: Sendable {
 /// Readers work on a ``View``, an immutable copy of the table taken under a short lock. Open streams do not poll:
 /// they ``subscribe(namespace:_:)`` and are called once for each ``replace(with:)`` that changes their
 /// namespace, whatever the number of streams.
-public final class SnapshotCatalog: Sendable {
+package final class SnapshotCatalog: Sendable {
     /// An immutable table of served snapshots, and the generation it belongs to.
-    public struct View: Sendable {
+    package struct View: Sendable {
         /// The catalog generation this view was taken at; a later view has a larger one.
-        public let generation: UInt64
+        package let generation: UInt64
         /// The environment used when a request names none that the view holds.
-        public let defaultEnvironment: String
+        package let defaultEnvironment: String
         let table: [String: [String: ServedSnapshot]]
 
         /// The snapshot of `namespace` for the first of `environments` that holds it; else the default
         /// environment's, else the only one; nil when the namespace is unknown or the choice is ambiguous.
-        public func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {
+        package func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {
             guard let byEnvironment = table[namespace] else { return nil }
             for case let environment? in environments {
                 if let snapshot = byEnvironment[environment] { return snapshot }
@@ -127,12 +127,12 @@ public final class SnapshotCatalog: Sendable {
         }
 
         /// The environments that hold `namespace`, sorted.
-        public func environments(of namespace: String) -> [String] {
+        package func environments(of namespace: String) -> [String] {
             table[namespace].map { $0.keys.sorted() } ?? []
         }
 
         /// Every served snapshot, sorted by namespace then environment.
-        public var snapshots: [ServedSnapshot] {
+        package var snapshots: [ServedSnapshot] {
             table.values.flatMap(\.values).sorted {
                 ($0.namespace, $0.environment) < ($1.namespace, $1.environment)
             }
@@ -140,7 +140,7 @@ public final class SnapshotCatalog: Sendable {
     }
 
     /// A registration made by ``subscribe(namespace:_:)``; ``cancel()`` ends it (so does releasing it).
-    public final class Subscription: Sendable {
+    package final class Subscription: Sendable {
         private let catalog: SnapshotCatalog
         private let namespace: String
         private let id: UInt64
@@ -152,7 +152,7 @@ public final class SnapshotCatalog: Sendable {
         }
 
         /// Stops the calls; idempotent. A call already on its way may still arrive.
-        public func cancel() {
+        package func cancel() {
             catalog.unsubscribe(namespace: namespace, id: id)
         }
 
@@ -162,7 +162,7 @@ public final class SnapshotCatalog: Sendable {
     }
 
     /// A function called with the new view when the snapshots of a namespace change.
-    public typealias ChangeHandler = @Sendable (View) -> Void
+    package typealias ChangeHandler = @Sendable (View) -> Void
 
     private struct State {
         var view: View
@@ -172,35 +172,35 @@ public final class SnapshotCatalog: Sendable {
     }
 
     /// The environment used when a request names none that the catalog holds (Flipt's default environment).
-    public let defaultEnvironment: String
+    package let defaultEnvironment: String
     private let state: Mutex<State>
     private let generationCounter = Atomic<UInt64>(0)
 
     /// Creates a catalog holding `snapshots`.
-    public init(defaultEnvironment: String = "default", snapshots: [ServedSnapshot] = []) {
+    package init(defaultEnvironment: String = "default", snapshots: [ServedSnapshot] = []) {
         self.defaultEnvironment = defaultEnvironment
         state = Mutex(State(view: View(generation: 0, defaultEnvironment: defaultEnvironment, table: [:])))
         replace(with: snapshots)
     }
 
     /// A number that changes whenever a served document or ETag changes; reading it takes no lock.
-    public var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
+    package var generation: UInt64 { generationCounter.load(ordering: .acquiring) }
 
     /// The current table.
-    public var view: View { state.withLock { $0.view } }
+    package var view: View { state.withLock { $0.view } }
 
     /// Every served snapshot, sorted by namespace then environment.
-    public var snapshots: [ServedSnapshot] { view.snapshots }
+    package var snapshots: [ServedSnapshot] { view.snapshots }
 
     /// How many subscriptions are registered now.
-    public var subscriberCount: Int { state.withLock { $0.subscriberCount } }
+    package var subscriberCount: Int { state.withLock { $0.subscriberCount } }
 
     /// Calls `onChange` with the new view after each ``replace(with:)`` that changes a document or ETag of
     /// `namespace` (in any environment), including its first appearance, until the subscription is cancelled.
     ///
     /// Calls are made on the thread that replaced the table, after its lock is released, so they must be quick
     /// (hop to where the work is done). Two calls may overtake each other: compare ``View/generation``.
-    public func subscribe(namespace: String, _ onChange: @escaping ChangeHandler) -> Subscription {
+    package func subscribe(namespace: String, _ onChange: @escaping ChangeHandler) -> Subscription {
         let id = state.withLock { state in
             state.nextSubscriberID += 1
             state.subscribers[namespace, default: [:]][state.nextSubscriberID] = onChange
@@ -222,7 +222,7 @@ public final class SnapshotCatalog: Sendable {
     /// A later snapshot for the same namespace and environment replaces an earlier one. The subscribers of each
     /// namespace that changed are called once, with the new view.
     @discardableResult
-    public func replace(with snapshots: [ServedSnapshot]) -> Bool {
+    package func replace(with snapshots: [ServedSnapshot]) -> Bool {
         var table: [String: [String: ServedSnapshot]] = [:]
         for snapshot in snapshots { table[snapshot.namespace, default: [:]][snapshot.environment] = snapshot }
         let (view, changed, notified): (View, Bool, [ChangeHandler]) = state.withLock { state in
@@ -241,12 +241,12 @@ public final class SnapshotCatalog: Sendable {
     }
     /// The snapshot of `namespace` for the first of `environments` that the catalog holds it in; else the
     /// default environment's, else the only one; nil when the namespace is unknown or the choice is ambiguous.
-    public func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {
+    package func snapshot(namespace: String, environments: [String?]) -> ServedSnapshot? {
         view.snapshot(namespace: namespace, environments: environments)
     }
 
     /// The environments that hold `namespace`, sorted.
-    public func environments(of namespace: String) -> [String] {
+    package func environments(of namespace: String) -> [String] {
         view.environments(of: namespace)
     }
 }

@@ -14,41 +14,41 @@ import _CryptoExtras
 /// that cannot be read, is not PEM, or holds no certificate (or no key); a key that is encrypted or is not the
 /// certificate's. A certificate that has expired, or is not valid yet, or expires within
 /// ``expiryWarningInterval``, is a warning, not an error: the relay still starts, and says so.
-public struct TLSFiles: Sendable, Hashable {
+package struct TLSFiles: Sendable, Hashable {
     /// The PEM certificate chain: the server certificate first.
-    public var certificateChainPath: String
+    package var certificateChainPath: String
     /// The PEM private key of the server certificate, unencrypted.
-    public var privateKeyPath: String
+    package var privateKeyPath: String
     /// The PEM certificates that sign acceptable client certificates; nil to accept clients without one.
-    public var clientCAPath: String?
+    package var clientCAPath: String?
 
     /// How close to its expiry a certificate draws a warning: 14 days.
-    public static let expiryWarningInterval: TimeInterval = 14 * 24 * 3_600
+    package static let expiryWarningInterval: TimeInterval = 14 * 24 * 3_600
 
     /// Names the files.
-    public init(certificateChainPath: String, privateKeyPath: String, clientCAPath: String? = nil) {
+    package init(certificateChainPath: String, privateKeyPath: String, clientCAPath: String? = nil) {
         self.certificateChainPath = certificateChainPath
         self.privateKeyPath = privateKeyPath
         self.clientCAPath = clientCAPath
     }
 
     /// What loading the files produced: the context to serve with, and what to tell the operator.
-    public struct Loaded: Sendable {
+    package struct Loaded: Sendable {
         /// The server context: hand it to each accepted connection's `NIOSSLServerHandler`.
-        public let context: NIOSSLContext
+        package let context: NIOSSLContext
         /// The configuration the context was made from.
-        public let configuration: TLSConfiguration
+        package let configuration: TLSConfiguration
         /// The server certificate's end of validity.
-        public let notValidAfter: Date
+        package let notValidAfter: Date
         /// Problems that do not stop the relay (an expired certificate, for example), one sentence each.
-        public let warnings: [String]
+        package let warnings: [String]
     }
 
     /// Reads and checks the files and builds the server context.
     ///
     /// - Parameter now: the time validity is judged at.
     /// - Throws: ``TLSFilesError`` naming the file at fault and what is wrong with it.
-    public func load(now: Date = Date()) throws(TLSFilesError) -> Loaded {
+    package func load(now: Date = Date()) throws(TLSFilesError) -> Loaded {
         let chainText = try Self.read(certificateChainPath, what: "certificate chain")
         let chain = try Self.certificates(in: chainText, path: certificateChainPath, what: "certificate chain")
         let keyText = try Self.read(privateKeyPath, what: "private key")
@@ -228,7 +228,7 @@ public struct TLSFiles: Sendable, Hashable {
         guard certificatePublic == keyPublic else {
             throw TLSFilesError(
                 path: keyPath,
-                reason: "the private key does not belong to the first certificate of \(chainPath) (their public "
+                reason: "the private key does not belong to the first certificate of \(chainPath) (their package "
                     + "keys differ); give the key the certificate was issued for, and the server certificate first "
                     + "in the chain"
             )
@@ -254,20 +254,20 @@ public struct TLSFiles: Sendable, Hashable {
 }
 
 /// TLS files that cannot be used: the file at fault and what is wrong with it.
-public struct TLSFilesError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct TLSFilesError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file at fault.
-    public var path: String
+    package var path: String
     /// What is wrong, in a sentence.
-    public var reason: String
+    package var reason: String
 
     /// Creates an error.
-    public init(path: String, reason: String) {
+    package init(path: String, reason: String) {
         self.path = path
         self.reason = reason
     }
 
     /// `PATH: reason.`
-    public var description: String { "\(path): \(reason)." }
+    package var description: String { "\(path): \(reason)." }
 }
 
 /// The relay's TLS context, re-made from its files on ``reload()`` (on SIGHUP, say).
@@ -275,26 +275,26 @@ public struct TLSFilesError: Error, Sendable, Hashable, CustomStringConvertible 
 /// Connections take ``context`` when they are accepted, so a reload changes what new connections get and leaves
 /// open ones (streams included) as they are. A reload that fails keeps the context in use and throws, for the
 /// caller to log.
-public final class ReloadableTLSContext: Sendable {
+package final class ReloadableTLSContext: Sendable {
     /// The files.
-    public let files: TLSFiles
+    package let files: TLSFiles
     private let current: Mutex<TLSFiles.Loaded>
 
     /// Loads the files.
     ///
     /// - Throws: ``TLSFilesError`` naming the file at fault.
-    public init(files: TLSFiles) throws(TLSFilesError) {
+    package init(files: TLSFiles) throws(TLSFilesError) {
         self.files = files
         current = Mutex(try files.load())
     }
 
     /// The context for a new connection.
-    public var context: NIOSSLContext {
+    package var context: NIOSSLContext {
         current.withLock { $0.context }
     }
 
     /// What the last successful load produced (its warnings, the certificate's end of validity).
-    public var loaded: TLSFiles.Loaded {
+    package var loaded: TLSFiles.Loaded {
         current.withLock { $0 }
     }
 
@@ -303,7 +303,7 @@ public final class ReloadableTLSContext: Sendable {
     /// - Returns: the new load, with its warnings for the caller to log.
     /// - Throws: ``TLSFilesError`` naming the file at fault; nothing changed.
     @discardableResult
-    public func reload() throws(TLSFilesError) -> TLSFiles.Loaded {
+    package func reload() throws(TLSFilesError) -> TLSFiles.Loaded {
         let loaded = try files.load()
         current.withLock { $0 = loaded }
         return loaded

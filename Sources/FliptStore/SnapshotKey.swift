@@ -5,18 +5,18 @@ import Foundation
 /// The server URL is normalised so that equal servers give equal keys and no credential reaches the file:
 /// user and password, query and fragment are dropped, scheme and host are lowercased, trailing slashes are
 /// removed. A missing reference is stored as the empty string.
-public struct SnapshotKey: Hashable, Sendable, CustomStringConvertible {
+package struct SnapshotKey: Hashable, Sendable, CustomStringConvertible {
     /// The normalised server URL (`https://flipt.example.com/prefix`).
-    public let serverURL: String
+    package let serverURL: String
     /// The environment key (`default` on servers without environments).
-    public let environment: String
+    package let environment: String
     /// The namespace key.
-    public let namespace: String
+    package let namespace: String
     /// The reference (a branch, tag or commit on v1 servers), or `""` when none is configured.
-    public let reference: String
+    package let reference: String
 
     /// Creates a key from the client's configuration.
-    public init(url: URL, environment: String, namespace: String, reference: String? = nil) {
+    package init(url: URL, environment: String, namespace: String, reference: String? = nil) {
         self.init(
             normalizedServerURL: Self.normalize(url),
             environment: environment,
@@ -34,7 +34,7 @@ public struct SnapshotKey: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `server_url environment/namespace@reference`, for logs.
-    public var description: String {
+    package var description: String {
         "\(serverURL) \(environment)/\(namespace)" + (reference.isEmpty ? "" : "@\(reference)")
     }
 

@@ -6,7 +6,7 @@ import Foundation
 extension SnapshotStore {
     /// Opens the cache at `path` as the synchronous initialiser does, on the store's own thread: the open
     /// retries, the integrity checks and the migrations block that thread, not the calling task's.
-    public convenience init(path: String, options: Options = Options()) async throws(StoreError) {
+    package convenience init(path: String, options: Options = Options()) async throws(StoreError) {
         let thread = StoreThread(name: SnapshotStore.threadName)
         let opened = try await thread.run { () throws(StoreError) in
             try SnapshotStore.openFile(path: path, options: options)
@@ -18,43 +18,43 @@ extension SnapshotStore {
     static let threadName = "flipt-store"
 
     /// ``lastGood(for:)``, run on the store's thread.
-    public func lastGood(for key: SnapshotKey) async throws(StoreError) -> StoredSnapshot? {
+    package func lastGood(for key: SnapshotKey) async throws(StoreError) -> StoredSnapshot? {
         try await thread.run { () throws(StoreError) in try self.lastGood(for: key) }
     }
 
     /// ``snapshot(for:generation:)``, run on the store's thread.
-    public func snapshot(for key: SnapshotKey, generation: Int) async throws(StoreError) -> StoredSnapshot? {
+    package func snapshot(for key: SnapshotKey, generation: Int) async throws(StoreError) -> StoredSnapshot? {
         try await thread.run { () throws(StoreError) in try self.snapshot(for: key, generation: generation) }
     }
 
     /// ``history(for:)``, run on the store's thread.
-    public func history(for key: SnapshotKey) async throws(StoreError) -> [SnapshotMetadata] {
+    package func history(for key: SnapshotKey) async throws(StoreError) -> [SnapshotMetadata] {
         try await thread.run { () throws(StoreError) in try self.history(for: key) }
     }
 
     /// ``attempts(for:limit:)``, run on the store's thread.
-    public func attempts(for key: SnapshotKey, limit: Int = 20) async throws(StoreError) -> [SyncAttempt] {
+    package func attempts(for key: SnapshotKey, limit: Int = 20) async throws(StoreError) -> [SyncAttempt] {
         try await thread.run { () throws(StoreError) in try self.attempts(for: key, limit: limit) }
     }
 
     /// ``entries()``, run on the store's thread.
-    public func entries() async throws(StoreError) -> [CacheEntry] {
+    package func entries() async throws(StoreError) -> [CacheEntry] {
         try await thread.run { () throws(StoreError) in try self.entries() }
     }
 
     /// ``changeCounter()``, run on the store's thread.
-    public func changeCounter() async throws(StoreError) -> Int64 {
+    package func changeCounter() async throws(StoreError) -> Int64 {
         try await thread.run { () throws(StoreError) in try self.changeCounter() }
     }
 
     /// ``keys()``, run on the store's thread.
-    public func keys() async throws(StoreError) -> [SnapshotKey] {
+    package func keys() async throws(StoreError) -> [SnapshotKey] {
         try await thread.run { () throws(StoreError) in try self.keys() }
     }
 
     /// ``save(_:for:attempt:)``, run on the store's thread.
     @discardableResult
-    public func save(
+    package func save(
         _ snapshot: NewSnapshot,
         for key: SnapshotKey,
         attempt: SyncAttempt? = nil
@@ -64,7 +64,7 @@ extension SnapshotStore {
 
     /// ``recordNotModified(for:at:attempt:)``, run on the store's thread.
     @discardableResult
-    public func recordNotModified(
+    package func recordNotModified(
         for key: SnapshotKey,
         at date: Date,
         attempt: SyncAttempt? = nil
@@ -74,13 +74,13 @@ extension SnapshotStore {
     }
 
     /// ``recordAttempt(_:for:)``, run on the store's thread.
-    public func recordAttempt(_ attempt: SyncAttempt, for key: SnapshotKey) async throws(StoreError) {
+    package func recordAttempt(_ attempt: SyncAttempt, for key: SnapshotKey) async throws(StoreError) {
         try await thread.run { () throws(StoreError) in try self.recordAttempt(attempt, for: key) }
     }
 
     /// ``rollback(for:to:pinning:)``, run on the store's thread.
     @discardableResult
-    public func rollback(
+    package func rollback(
         for key: SnapshotKey,
         to generation: Int,
         pinning: Bool = true
@@ -89,35 +89,35 @@ extension SnapshotStore {
     }
 
     /// ``pin(for:)``, run on the store's thread.
-    public func pin(for key: SnapshotKey) async throws(StoreError) -> RollbackPin? {
+    package func pin(for key: SnapshotKey) async throws(StoreError) -> RollbackPin? {
         try await thread.run { () throws(StoreError) in try self.pin(for: key) }
     }
 
     /// ``unpin(for:)``, run on the store's thread.
     @discardableResult
-    public func unpin(for key: SnapshotKey) async throws(StoreError) -> RollbackPin? {
+    package func unpin(for key: SnapshotKey) async throws(StoreError) -> RollbackPin? {
         try await thread.run { () throws(StoreError) in try self.unpin(for: key) }
     }
 
     /// ``prune(keeping:)``, run on the store's thread.
     @discardableResult
-    public func prune(keeping generationsKept: Int? = nil) async throws(StoreError) -> Int {
+    package func prune(keeping generationsKept: Int? = nil) async throws(StoreError) -> Int {
         try await thread.run { () throws(StoreError) in try self.prune(keeping: generationsKept) }
     }
 
     /// ``removeEntry(for:)``, run on the store's thread.
     @discardableResult
-    public func removeEntry(for key: SnapshotKey) async throws(StoreError) -> Bool {
+    package func removeEntry(for key: SnapshotKey) async throws(StoreError) -> Bool {
         try await thread.run { () throws(StoreError) in try self.removeEntry(for: key) }
     }
 
     /// ``verify()``, run on the store's thread.
-    public func verify() async throws(StoreError) -> VerificationReport {
+    package func verify() async throws(StoreError) -> VerificationReport {
         try await thread.run { () throws(StoreError) in try self.verify() }
     }
 
     /// ``appliedMigrations()``, run on the store's thread.
-    public func appliedMigrations() async throws(StoreError) -> [(name: String, appliedAt: Date?)] {
+    package func appliedMigrations() async throws(StoreError) -> [(name: String, appliedAt: Date?)] {
         try await thread.run { () throws(StoreError) in try self.appliedMigrations() }
     }
 }

@@ -19,17 +19,17 @@ import Synchronization
 /// runs the work on the store's own thread, so that a write waiting for another process's lock suspends the
 /// task instead of blocking one of the few threads of Swift's cooperative pool. The synchronous forms run on
 /// the calling thread, for code that is not async (the command-line tool, the client's initialiser).
-public final class SnapshotStore: Sendable {
+package final class SnapshotStore: Sendable {
     /// The file path.
-    public let path: String
+    package let path: String
     /// Whether the store can only read (a write-protected file or directory, or ``Options/readOnly``).
-    public var isReadOnly: Bool { readOnlyReason != nil }
+    package var isReadOnly: Bool { readOnlyReason != nil }
     /// Why the store is read-only, or `nil` when it can write.
-    public let readOnlyReason: String?
+    package let readOnlyReason: String?
     /// What the store had to do to a damaged file (at open, or later when SQLite reported damage), or `nil`.
-    public var recovery: StoreRecovery? { state.withLock { $0.recovery } }
+    package var recovery: StoreRecovery? { state.withLock { $0.recovery } }
     /// The options the store was opened with.
-    public let options: Options
+    package let options: Options
     private let state: Mutex<State>
     /// Where the async forms of the methods run their SQLite work (see `SnapshotStore+Async.swift`).
     let thread: StoreThread
@@ -43,7 +43,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// The version of the system SQLite library in use ("3.40.1").
-    public static var sqliteVersion: String { Connection.libraryVersion }
+    package static var sqliteVersion: String { Connection.libraryVersion }
 
     /// Opens the cache at `path`, creating it (mode 0600) and its schema if needed.
     ///
@@ -54,7 +54,7 @@ public final class SnapshotStore: Sendable {
     ///
     /// This form blocks the calling thread while SQLite waits for another connection (up to the busy timeout) or
     /// migrates the file; in async code the `async` form of this initialiser does that on the store's thread.
-    public convenience init(path: String, options: Options = Options()) throws(StoreError) {
+    package convenience init(path: String, options: Options = Options()) throws(StoreError) {
         self.init(
             path: path,
             options: options,
@@ -83,7 +83,7 @@ public final class SnapshotStore: Sendable {
     /// longer matches (the file was damaged or edited in place), the error is logged and the newest older
     /// generation that still matches is returned instead, with `metadata.isLastGood == false`; the file is not
     /// changed.
-    public func lastGood(for key: SnapshotKey) throws(StoreError) -> StoredSnapshot? {
+    package func lastGood(for key: SnapshotKey) throws(StoreError) -> StoredSnapshot? {
         let stored = try read { connection in
             try connection.statement(
                 """
@@ -114,7 +114,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// One stored generation of `key` with its document, or `nil` if it is not (or no longer) stored.
-    public func snapshot(for key: SnapshotKey, generation: Int) throws(StoreError) -> StoredSnapshot? {
+    package func snapshot(for key: SnapshotKey, generation: Int) throws(StoreError) -> StoredSnapshot? {
         try read { connection in
             try connection.statement(
                 """
@@ -131,7 +131,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// The stored generations of `key`, newest first, without their documents.
-    public func history(for key: SnapshotKey) throws(StoreError) -> [SnapshotMetadata] {
+    package func history(for key: SnapshotKey) throws(StoreError) -> [SnapshotMetadata] {
         try read { connection in
             try connection.statement(
                 """
@@ -146,7 +146,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// The most recent sync attempts for `key`, newest first.
-    public func attempts(for key: SnapshotKey, limit: Int = 20) throws(StoreError) -> [SyncAttempt] {
+    package func attempts(for key: SnapshotKey, limit: Int = 20) throws(StoreError) -> [SyncAttempt] {
         try read { connection in
             try connection.statement(
                 """
@@ -161,7 +161,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// Every key in the file with its last good snapshot, generation count and latest attempt.
-    public func entries() throws(StoreError) -> [CacheEntry] {
+    package func entries() throws(StoreError) -> [CacheEntry] {
         try read { connection in
             let rows = try connection.statement(
                 """
@@ -203,12 +203,12 @@ public final class SnapshotStore: Sendable {
     /// A number that changes when another connection to the file (another process, or another store on the
     /// same path) commits a change, read without touching any table (`PRAGMA data_version`): a watcher reads it
     /// often and re-reads ``entries()`` only when it moved. Changes made through this store do not move it.
-    public func changeCounter() throws(StoreError) -> Int64 {
+    package func changeCounter() throws(StoreError) -> Int64 {
         try read { connection in try connection.integer("PRAGMA data_version") ?? 0 }
     }
 
     /// The keys that have an entry in the file.
-    public func keys() throws(StoreError) -> [SnapshotKey] {
+    package func keys() throws(StoreError) -> [SnapshotKey] {
         try entries().map(\.key)
     }
 
@@ -221,7 +221,7 @@ public final class SnapshotStore: Sendable {
     /// current last good one (same SHA-256) creates no new generation: its ETag, fetch time, server date and
     /// confirmation time are updated instead. On any error nothing changes and the previous last good stays.
     @discardableResult
-    public func save(
+    package func save(
         _ snapshot: NewSnapshot,
         for key: SnapshotKey,
         attempt: SyncAttempt? = nil
@@ -299,7 +299,7 @@ public final class SnapshotStore: Sendable {
     ///
     /// Returns the updated metadata, or `nil` when the key has no last good snapshot (nothing to confirm).
     @discardableResult
-    public func recordNotModified(
+    package func recordNotModified(
         for key: SnapshotKey,
         at date: Date,
         attempt: SyncAttempt? = nil
@@ -328,7 +328,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// Appends `attempt` to the key's log, dropping the oldest beyond ``Options/attemptsKept``.
-    public func recordAttempt(_ attempt: SyncAttempt, for key: SnapshotKey) throws(StoreError) {
+    package func recordAttempt(_ attempt: SyncAttempt, for key: SnapshotKey) throws(StoreError) {
         try write { connection in
             let entryID = try Self.entryID(for: key, in: connection)
             try Self.insertAttempt(attempt, entryID: entryID, keeping: options.attemptsKept, in: connection)
@@ -343,7 +343,7 @@ public final class SnapshotStore: Sendable {
     /// rolled back from; a rollback to that very content lifts the pin. Fails with ``StoreError/Code/notFound``
     /// when the generation is not stored. No generation is deleted.
     @discardableResult
-    public func rollback(
+    package func rollback(
         for key: SnapshotKey,
         to generation: Int,
         pinning: Bool = true
@@ -402,7 +402,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// The rollback that pins `key`'s last good snapshot, or `nil` when it is not pinned.
-    public func pin(for key: SnapshotKey) throws(StoreError) -> RollbackPin? {
+    package func pin(for key: SnapshotKey) throws(StoreError) -> RollbackPin? {
         try read { connection in
             guard
                 let entryID = try connection.statement(
@@ -421,7 +421,7 @@ public final class SnapshotStore: Sendable {
     ///
     /// Returns the pin that was lifted, or `nil` when the key was not pinned. The last good snapshot stays.
     @discardableResult
-    public func unpin(for key: SnapshotKey) throws(StoreError) -> RollbackPin? {
+    package func unpin(for key: SnapshotKey) throws(StoreError) -> RollbackPin? {
         try write { connection in
             let entryID = try Self.entryID(for: key, in: connection)
             let pin = try Self.pin(entryID: entryID, in: connection)
@@ -434,7 +434,7 @@ public final class SnapshotStore: Sendable {
     ///
     /// Returns how many generations were deleted.
     @discardableResult
-    public func prune(keeping generationsKept: Int? = nil) throws(StoreError) -> Int {
+    package func prune(keeping generationsKept: Int? = nil) throws(StoreError) -> Int {
         let kept = Int64(max(1, generationsKept ?? options.generationsKept))
         return try write { connection in
             let entryIDs = try connection.statement("SELECT id FROM cache_entries").rows { $0.int64(0) }
@@ -448,7 +448,7 @@ public final class SnapshotStore: Sendable {
 
     /// Deletes a key with all its generations and attempts. Returns whether the key existed.
     @discardableResult
-    public func removeEntry(for key: SnapshotKey) throws(StoreError) -> Bool {
+    package func removeEntry(for key: SnapshotKey) throws(StoreError) -> Bool {
         try write { connection in
             try connection.statement(
                 """
@@ -464,7 +464,7 @@ public final class SnapshotStore: Sendable {
     // MARK: Checking
 
     /// Runs `PRAGMA integrity_check` and re-hashes every stored document.
-    public func verify() throws(StoreError) -> VerificationReport {
+    package func verify() throws(StoreError) -> VerificationReport {
         try read { connection in
             let lines = try connection.statement("PRAGMA integrity_check").rows { $0.text(0) ?? "" }
             var mismatches: [VerificationReport.Mismatch] = []
@@ -501,7 +501,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// The schema migrations applied to the file, oldest first, as `(name, applied_at)`.
-    public func appliedMigrations() throws(StoreError) -> [(name: String, appliedAt: Date?)] {
+    package func appliedMigrations() throws(StoreError) -> [(name: String, appliedAt: Date?)] {
         try read { connection in
             try connection.statement("SELECT name, applied_at FROM schema_migrations ORDER BY id").rows {
                 ($0.text(0) ?? "", $0.text(1).flatMap(Timestamp.date(from:)))
@@ -633,7 +633,7 @@ public final class SnapshotStore: Sendable {
     }
 
     /// The error class of an attempt whose document a rollback pin held off (outcome `rejected`).
-    public static let pinnedErrorClass = "pinned"
+    package static let pinnedErrorClass = "pinned"
 
     /// The entry's pin when it still pins the last good snapshot (a pin left on another generation, which only
     /// an edit by hand makes, does not hold).

@@ -6,16 +6,16 @@ import Foundation
 /// `flipt-offline cache import` read it. Reading also accepts the document itself as JSON text, so a file fetched
 /// from a Flipt server can be used directly. This is the one reader of the format, so every place that takes a
 /// snapshot string accepts exactly the same inputs.
-public enum SnapshotString {
+package enum SnapshotString {
     /// Why a text is not a snapshot string.
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    package enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
         /// The text is empty or white space only.
         case empty
         /// The text is neither a JSON document (starting with `{`) nor base64 that decodes to some bytes.
         case notBase64
 
         /// What went wrong, for messages.
-        public var description: String {
+        package var description: String {
             switch self {
             case .empty: "the snapshot string is empty"
             case .notBase64: "the snapshot string is neither base64 nor a JSON document"
@@ -24,7 +24,7 @@ public enum SnapshotString {
     }
 
     /// The snapshot string of `document`: its standard base64, with padding and no line breaks.
-    public static func encode(_ document: some Sequence<UInt8>) -> String {
+    package static func encode(_ document: some Sequence<UInt8>) -> String {
         Data(document).base64EncodedString()
     }
 
@@ -35,7 +35,7 @@ public enum SnapshotString {
     /// The result is not checked as a snapshot document: decode it with `Snapshot(document:)`.
     ///
     /// - Throws: ``Failure`` when the text is empty or decodes to nothing.
-    public static func document(from text: some Sequence<UInt8>) throws(Failure) -> [UInt8] {
+    package static func document(from text: some Sequence<UInt8>) throws(Failure) -> [UInt8] {
         // White space is trimmed on the bytes: Foundation's trimming of a multi-megabyte String is far slower.
         let bytes = Array(text)
         let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }

@@ -4,9 +4,9 @@ import Foundation
 ///
 /// Descriptions name the file and the SQL statement text, never a bound value: documents, ETags and keys
 /// are always bound as parameters, so personal data in them cannot leak into logs through an error.
-public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+package struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The kind of failure, stable across releases so that callers can branch on it.
-    public struct Code: Hashable, Sendable, CustomStringConvertible {
+    package struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: String, Hashable, Sendable {
             case sqliteTooOld = "sqlite_too_old"
             case cannotOpen = "cannot_open"
@@ -30,49 +30,49 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         }
 
         /// The system SQLite library is older than the schema needs.
-        public static let sqliteTooOld = Code(.sqliteTooOld)
+        package static let sqliteTooOld = Code(.sqliteTooOld)
         /// The file cannot be opened at all (a directory, a missing parent, no permission).
-        public static let cannotOpen = Code(.cannotOpen)
+        package static let cannotOpen = Code(.cannotOpen)
         /// The file is damaged or is not an SQLite database.
-        public static let corrupt = Code(.corrupt)
+        package static let corrupt = Code(.corrupt)
         /// The file is a valid SQLite database that belongs to some other program.
-        public static let foreignDatabase = Code(.foreignDatabase)
+        package static let foreignDatabase = Code(.foreignDatabase)
         /// The file was written by a newer version of this package, with migrations this one does not know.
-        public static let newerSchema = Code(.newerSchema)
+        package static let newerSchema = Code(.newerSchema)
         /// A migration already applied to the file differs from the one shipped in this binary.
-        public static let migrationModified = Code(.migrationModified)
+        package static let migrationModified = Code(.migrationModified)
         /// The store is read-only (the file or its directory cannot be written).
-        public static let readOnly = Code(.readOnly)
+        package static let readOnly = Code(.readOnly)
         /// The disk, or the configured size limit, is full.
-        public static let full = Code(.full)
+        package static let full = Code(.full)
         /// Another connection held the lock for longer than the busy timeout.
-        public static let busy = Code(.busy)
+        package static let busy = Code(.busy)
         /// The operating system reported an I/O error.
-        public static let io = Code(.io)
+        package static let io = Code(.io)
         /// The requested entry or generation does not exist.
-        public static let notFound = Code(.notFound)
+        package static let notFound = Code(.notFound)
         /// An argument was rejected before it reached SQLite (for example a document that is not UTF-8).
-        public static let invalidInput = Code(.invalidInput)
+        package static let invalidInput = Code(.invalidInput)
         /// Any other SQLite failure.
-        public static let sqlite = Code(.sqlite)
+        package static let sqlite = Code(.sqlite)
 
         /// The snake_case name of the code, as written to logs.
-        public var description: String { base.rawValue }
+        package var description: String { base.rawValue }
     }
 
     /// The kind of failure.
-    public var code: Code
+    package var code: Code
     /// What happened and what to do, in one or two sentences.
-    public var message: String
+    package var message: String
     /// SQLite's extended result code, when SQLite reported the failure.
-    public var resultCode: ResultCode?
+    package var resultCode: ResultCode?
     /// The SQL text of the failing statement (parameters appear as `?`, never as values).
-    public var sql: String?
+    package var sql: String?
     /// The database file concerned.
-    public var path: String?
+    package var path: String?
 
     /// Creates an error.
-    public init(
+    package init(
         code: Code,
         message: String,
         resultCode: ResultCode? = nil,
@@ -87,7 +87,7 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// A one-line description for logs: code, message, file, SQLite code and statement.
-    public var description: String {
+    package var description: String {
         var text = "\(code): \(message)"
         if let path { text += " [file: \(path)]" }
         if let resultCode { text += " [sqlite: \(resultCode)]" }

@@ -26,9 +26,9 @@ import NIOSSL
 /// The transport owns an `HTTPClient` on the shared event loop group. ``shutdown()`` closes it; releasing the last
 /// reference without that starts the same shutdown in the background, without blocking. A stream keeps its
 /// transport alive until its body ends.
-public final class AsyncHTTPClientTransport: HTTPTransport {
+package final class AsyncHTTPClientTransport: HTTPTransport {
     /// The longest silence allowed on a connection, while waiting for the response or between body chunks.
-    public let idleTimeout: Duration
+    package let idleTimeout: Duration
     private let client: HTTPClient
     private static let maximumRedirects = 10
 
@@ -39,7 +39,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     /// Snapshot documents compress 10 to 50 times (the 10,000-flag fixture, whose flags differ only in their
     /// numbers, 42 times); deflate's own ceiling is about 1,000. The ratio is counted over the whole body, so a long
     /// stream of compressed messages is held to it as a whole, with no total-size cap to run into.
-    public static let maximumDecompressionRatio = 200
+    package static let maximumDecompressionRatio = 200
 
     /// Creates a transport.
     ///
@@ -51,11 +51,11 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     ///   - proxy: the proxy every request goes through, if any (``HTTPProxy/fromEnvironment(for:environment:)``
     ///     reads the usual environment variables).
     ///   - logger: receives one warning when certificate verification is disabled.
-    public init(
+    package init(
         tls: TLSOptions = TLSOptions(),
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
         proxy: HTTPProxy? = nil,
-        logger: Logger = .noop
+        logger: Logger = .discarding
     ) throws(SyncError) {
         let trust = try TrustEvaluator(tls)
         var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
@@ -149,17 +149,17 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     /// Closes every connection and releases the client; requests after this fail with a network error.
     ///
     /// Calling it more than once is harmless.
-    public func shutdown() async {
+    package func shutdown() async {
         try? await client.shutdown()
     }
 
     /// Sends a request and collects the whole body.
-    public func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+    package func send(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         try await collect(request)
     }
 
     /// Sends a request; returns when the final response's headers arrive, with the body as a stream of chunks.
-    public func openStream(_ request: HTTPRequest) async throws(SyncError) -> HTTPStreamResponse {
+    package func openStream(_ request: TransportRequest) async throws(SyncError) -> TransportStreamResponse {
         let original = request.url
         var url = request.url
         var headers = request.headers
@@ -167,12 +167,12 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
         while true {
             let response = try await execute(url: url, headers: headers)
             guard let next = Self.redirectTarget(of: response, from: url) else {
-                let head = HTTPResponseHead(
+                let head = TransportResponseHead(
                     status: Int(response.status.code),
-                    headers: response.headers.map { HTTPField($0.name, $0.value) },
+                    headers: response.headers.map { HeaderField($0.name, $0.value) },
                     url: url
                 )
-                return HTTPStreamResponse(head: head, body: body(of: response, url: url))
+                return TransportStreamResponse(head: head, body: body(of: response, url: url))
             }
             // A redirect's own body is small and unused; read it so the connection can be reused.
             _ = try? await response.body.collect(upTo: 65_536)
@@ -193,7 +193,7 @@ public final class AsyncHTTPClientTransport: HTTPTransport {
     }
 
     /// One exchange, without following redirects; returns at the response head.
-    private func execute(url: URL, headers: [HTTPField]) async throws(SyncError) -> HTTPClientResponse {
+    private func execute(url: URL, headers: [HeaderField]) async throws(SyncError) -> HTTPClientResponse {
         if Task.isCancelled { throw SyncError.cancelled(url: url.absoluteString) }
         var outgoing = HTTPClientRequest(url: url.absoluteString)
         outgoing.method = .GET

@@ -12,7 +12,7 @@ public enum Authentication: Sendable, Hashable, CustomStringConvertible, CustomD
     case jwt(String)
 
     /// The `Authorization` header value, or nil for ``none``.
-    public var authorizationHeaderValue: String? {
+    package var authorizationHeaderValue: String? {
         switch self {
         case .none: nil
         case .clientToken(let token): "Bearer \(token)"

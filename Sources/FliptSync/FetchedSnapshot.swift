@@ -2,23 +2,23 @@ import FliptEngine
 import Foundation
 
 /// A snapshot the server sent and the engine accepted, with what the store needs to persist it.
-public struct FetchedSnapshot: Sendable {
+package struct FetchedSnapshot: Sendable {
     /// The decoded, indexed snapshot, ready to evaluate.
-    public var snapshot: Snapshot
+    package var snapshot: Snapshot
     /// The document bytes exactly as received (for a stream message, the `result` member).
-    public var document: [UInt8]
+    package var document: [UInt8]
     /// The ETag to send back as `If-None-Match`: the response's `Etag` header verbatim, or for a stream message
     /// its `digest`; nil when the server gave none.
-    public var etag: String?
+    package var etag: String?
     /// The server's `Date` header, if it sent a parseable one.
-    public var serverDate: Date?
+    package var serverDate: Date?
     /// The HTTP status of the response that carried it (200).
-    public var status: Int
+    package var status: Int
     /// Where it came from.
-    public var source: Source
+    package var source: Source
 
     /// How a snapshot arrived.
-    public enum Source: Sendable, Hashable {
+    package enum Source: Sendable, Hashable {
         /// A response of the snapshot endpoint.
         case snapshotEndpoint
         /// A message on the stream.
@@ -26,7 +26,7 @@ public struct FetchedSnapshot: Sendable {
     }
 
     /// Creates a fetched snapshot.
-    public init(
+    package init(
         snapshot: Snapshot,
         document: [UInt8],
         etag: String?,
@@ -45,7 +45,7 @@ public struct FetchedSnapshot: Sendable {
     /// Decodes a document with the engine and checks that it is the requested namespace.
     ///
     /// - Throws: a ``SyncError/Kind/badDocument`` error; nothing that fails here may be used.
-    public static func validate(
+    package static func validate(
         _ document: [UInt8],
         namespace: String,
         url: String?
@@ -74,7 +74,7 @@ public struct FetchedSnapshot: Sendable {
 }
 
 /// What one conditional fetch of the snapshot endpoint ended with.
-public enum FetchOutcome: Sendable {
+package enum FetchOutcome: Sendable {
     /// The server sent a new, valid snapshot.
     case modified(FetchedSnapshot)
     /// The server answered `304 Not Modified`: the snapshot described by this ETag is current.

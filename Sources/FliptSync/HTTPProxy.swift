@@ -16,9 +16,9 @@ import Foundation
 /// A proxy is written `[scheme://][user:password@]host[:port]`, where the scheme is `http` (the default) or
 /// `socks5`/`socks5h`, the port defaults to 1080 (as in curl), and the user name and password are
 /// percent-decoded. Credentials in a proxy URL are sent only to the proxy and never logged.
-public struct HTTPProxy: Sendable, Hashable {
+package struct HTTPProxy: Sendable, Hashable {
     /// How the transport talks to the proxy.
-    public enum Kind: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
         /// An HTTP proxy, asked to `CONNECT` to the server.
         case http
         /// A SOCKS5 proxy.
@@ -26,18 +26,18 @@ public struct HTTPProxy: Sendable, Hashable {
     }
 
     /// How the transport talks to the proxy.
-    public var kind: Kind
+    package var kind: Kind
     /// The proxy's host name or IP address.
-    public var host: String
+    package var host: String
     /// The proxy's port.
-    public var port: Int
+    package var port: Int
     /// The user name for an HTTP proxy's `Proxy-Authorization: Basic`, if it needs one.
-    public var username: String?
+    package var username: String?
     /// The password that goes with ``username``.
-    public var password: String?
+    package var password: String?
 
     /// Creates a proxy setting.
-    public init(kind: Kind = .http, host: String, port: Int, username: String? = nil, password: String? = nil) {
+    package init(kind: Kind = .http, host: String, port: Int, username: String? = nil, password: String? = nil) {
         self.kind = kind
         self.host = host
         self.port = port
@@ -51,7 +51,7 @@ public struct HTTPProxy: Sendable, Hashable {
     /// - Parameter environment: the variables to read (the process environment by default).
     /// - Throws: a ``SyncError/Kind/configuration`` error naming the variable when its value is not a usable proxy
     ///   (an `https` or `socks4` proxy, a missing host, a bad port), rather than bypassing the proxy.
-    public static func fromEnvironment(
+    package static func fromEnvironment(
         for url: URL,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SyncError) -> HTTPProxy? {
@@ -149,7 +149,7 @@ public struct HTTPProxy: Sendable, Hashable {
 
 extension HTTPProxy: CustomStringConvertible {
     /// The proxy without its credentials, for logs: `http://proxy.internal:3128`.
-    public var description: String {
+    package var description: String {
         let host = self.host.contains(":") ? "[\(self.host)]" : self.host
         return "\(kind == .http ? "http" : "socks5")://\(host):\(port)"
     }

@@ -1,84 +1,84 @@
 import Foundation
 
 /// An HTTP header field, kept in order.
-public struct HTTPField: Sendable, Hashable, CustomStringConvertible {
+package struct HeaderField: Sendable, Hashable, CustomStringConvertible {
     /// The field name.
-    public var name: String
+    package var name: String
     /// The field value.
-    public var value: String
+    package var value: String
 
     /// Creates a field.
-    public init(_ name: String, _ value: String) {
+    package init(_ name: String, _ value: String) {
         self.name = name
         self.value = value
     }
 
     /// `name: value`, with the value of `Authorization` redacted.
-    public var description: String {
+    package var description: String {
         name.caseInsensitiveCompare("Authorization") == .orderedSame ? "\(name): <redacted>" : "\(name): \(value)"
     }
 }
 
 /// A GET request to send.
-public struct HTTPRequest: Sendable, Hashable {
+package struct TransportRequest: Sendable, Hashable {
     /// The full URL.
-    public var url: URL
+    package var url: URL
     /// The request headers, in order.
-    public var headers: [HTTPField]
+    package var headers: [HeaderField]
 
     /// Creates a request.
-    public init(url: URL, headers: [HTTPField]) {
+    package init(url: URL, headers: [HeaderField]) {
         self.url = url
         self.headers = headers
     }
 }
 
 /// The status line and headers of a response.
-public struct HTTPResponseHead: Sendable, Hashable {
+package struct TransportResponseHead: Sendable, Hashable {
     /// The status code.
-    public var status: Int
+    package var status: Int
     /// The response headers.
-    public var headers: [HTTPField]
+    package var headers: [HeaderField]
     /// The URL that answered, after redirects.
-    public var url: URL?
+    package var url: URL?
 
     /// Creates a response head.
-    public init(status: Int, headers: [HTTPField], url: URL?) {
+    package init(status: Int, headers: [HeaderField], url: URL?) {
         self.status = status
         self.headers = headers
         self.url = url
     }
 
     /// The first value of a header, compared case-insensitively.
-    public func value(for name: String) -> String? {
+    package func value(for name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
     }
 }
 
 /// A response with its whole body.
-public struct HTTPResponse: Sendable, Hashable {
+package struct TransportResponse: Sendable, Hashable {
     /// Status and headers.
-    public var head: HTTPResponseHead
+    package var head: TransportResponseHead
     /// The body bytes.
-    public var body: [UInt8]
+    package var body: [UInt8]
 
     /// Creates a response.
-    public init(head: HTTPResponseHead, body: [UInt8]) {
+    package init(head: TransportResponseHead, body: [UInt8]) {
         self.head = head
         self.body = body
     }
 }
 
 /// A response whose body arrives as chunks, as they are received.
-public struct HTTPStreamResponse: Sendable {
+package struct TransportStreamResponse: Sendable {
     /// Status and headers.
-    public var head: HTTPResponseHead
+    package var head: TransportResponseHead
     /// The body chunks; it finishes at the end of the body and throws a ``SyncError`` if the connection breaks.
     /// Ending the iteration (or cancelling the task iterating) cancels the request.
-    public var body: AsyncThrowingStream<[UInt8], any Error>
+    package var body: AsyncThrowingStream<[UInt8], any Error>
 
     /// Creates a streamed response.
-    public init(head: HTTPResponseHead, body: AsyncThrowingStream<[UInt8], any Error>) {
+    package init(head: TransportResponseHead, body: AsyncThrowingStream<[UInt8], any Error>) {
         self.head = head
         self.body = body
     }
@@ -94,12 +94,12 @@ public struct HTTPStreamResponse: Sendable {
 /// gzip` bodies (handing on decoded bytes as soon as they can be decoded, so that a flushed stream message arrives
 /// whole, and refusing a body that inflates far beyond its compressed size), hand body chunks on as they arrive, report failures with the same ``SyncError`` kinds, and end promptly (with a
 /// ``SyncError/Kind/cancelled`` error) when the calling task is cancelled.
-public protocol HTTPTransport: Sendable {
+package protocol HTTPTransport: Sendable {
     /// Sends a request and returns the whole response, whatever its status.
-    func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse
+    func send(_ request: TransportRequest) async throws(SyncError) -> TransportResponse
 
     /// Sends a request and returns as soon as the response headers arrive, with the body as a stream of chunks.
-    func openStream(_ request: HTTPRequest) async throws(SyncError) -> HTTPStreamResponse
+    func openStream(_ request: TransportRequest) async throws(SyncError) -> TransportStreamResponse
 
     /// Closes the transport's connections and releases its resources; requests after this fail. Calling it more
     /// than once is harmless.
@@ -111,12 +111,12 @@ public protocol HTTPTransport: Sendable {
 
 extension HTTPTransport {
     /// Does nothing: for transports that hold nothing to release, or release it when they are deinitialised.
-    public func shutdown() async {}
+    package func shutdown() async {}
 }
 
 extension HTTPTransport {
     /// Sends a request and collects the whole body, using ``openStream(_:)``.
-    public func collect(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+    package func collect(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         let stream = try await openStream(request)
         var body: [UInt8] = []
         do {
@@ -128,6 +128,6 @@ extension HTTPTransport {
         }
         // A cancelled iteration ends quietly; never hand on a partial body.
         if Task.isCancelled { throw SyncError.cancelled(url: request.url.absoluteString) }
-        return HTTPResponse(head: stream.head, body: body)
+        return TransportResponse(head: stream.head, body: body)
     }
 }

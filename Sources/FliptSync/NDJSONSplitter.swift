@@ -3,27 +3,27 @@
 /// Lines end at `\n`; one trailing `\r` is removed. Blank lines are returned (as empty arrays) so the caller can
 /// decide what they mean. A line split across chunks is reassembled; several lines in one chunk all come out in
 /// order; ``finish()`` returns a final line that had no newline.
-public struct NDJSONSplitter: Sendable {
+package struct NDJSONSplitter: Sendable {
     /// The longest line accepted, in bytes, without its terminator.
-    public let maximumLineLength: Int
+    package let maximumLineLength: Int
     private var pending: [UInt8] = []
 
     /// A line grew past ``maximumLineLength`` without a newline.
-    public struct LineTooLong: Error, Sendable, Hashable {
+    package struct LineTooLong: Error, Sendable, Hashable {
         /// The limit that was exceeded.
-        public var limit: Int
+        package var limit: Int
     }
 
     /// Creates a splitter; the default limit is 64 MiB per line.
-    public init(maximumLineLength: Int = 64 << 20) {
+    package init(maximumLineLength: Int = 64 << 20) {
         self.maximumLineLength = maximumLineLength
     }
 
     /// The bytes of an unfinished line held so far.
-    public var bufferedByteCount: Int { pending.count }
+    package var bufferedByteCount: Int { pending.count }
 
     /// Adds a chunk and returns every line it completes, in order.
-    public mutating func append(_ chunk: some Collection<UInt8>) throws(LineTooLong) -> [[UInt8]] {
+    package mutating func append(_ chunk: some Collection<UInt8>) throws(LineTooLong) -> [[UInt8]] {
         var lines: [[UInt8]] = []
         var start = chunk.startIndex
         var index = chunk.startIndex
@@ -49,7 +49,7 @@ public struct NDJSONSplitter: Sendable {
     }
 
     /// Ends the stream: returns the final line if bytes remain without a newline, and empties the buffer.
-    public mutating func finish() -> [UInt8]? {
+    package mutating func finish() -> [UInt8]? {
         guard !pending.isEmpty else { return nil }
         var line = pending
         pending.removeAll()

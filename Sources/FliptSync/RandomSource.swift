@@ -3,16 +3,16 @@ import Synchronization
 /// A shareable source of random numbers, injected wherever jitter is drawn so tests can be deterministic.
 ///
 /// Copies share one underlying generator.
-public struct RandomSource: RandomNumberGenerator, Sendable {
+package struct RandomSource: RandomNumberGenerator, Sendable {
     private let generate: @Sendable () -> UInt64
 
     /// Wraps a function that returns uniformly distributed 64-bit values.
-    public init(_ generate: @escaping @Sendable () -> UInt64) {
+    package init(_ generate: @escaping @Sendable () -> UInt64) {
         self.generate = generate
     }
 
     /// The system's cryptographically secure generator.
-    public static var system: RandomSource {
+    package static var system: RandomSource {
         RandomSource {
             var generator = SystemRandomNumberGenerator()
             return generator.next()
@@ -20,13 +20,13 @@ public struct RandomSource: RandomNumberGenerator, Sendable {
     }
 
     /// A deterministic generator (SplitMix64) for tests and reproducible simulations.
-    public static func seeded(_ seed: UInt64) -> RandomSource {
+    package static func seeded(_ seed: UInt64) -> RandomSource {
         let state = SeedState(seed)
         return RandomSource { state.next() }
     }
 
     /// The next random value.
-    public mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         generate()
     }
 

@@ -3,22 +3,22 @@
 /// A pure state machine. After a connection ends, the delay is uniform in `0...min(maximumDelay, baseDelay × 2^n)`,
 /// where `n` counts the consecutive connections that delivered no valid snapshot; a connection that delivered at
 /// least one resets `n` to zero first, so a healthy stream that the server closes reconnects within `baseDelay`.
-public struct ReconnectPolicy: Sendable, Hashable {
+package struct ReconnectPolicy: Sendable, Hashable {
     /// The nominal delay after a good connection.
-    public var baseDelay: Duration
+    package var baseDelay: Duration
     /// The cap on any delay.
-    public var maximumDelay: Duration
+    package var maximumDelay: Duration
     /// Consecutive connections that delivered nothing valid.
-    public private(set) var failuresInARow = 0
+    package private(set) var failuresInARow = 0
 
     /// Creates a policy; the defaults are base 1 s, cap 30 s.
-    public init(baseDelay: Duration = .seconds(1), maximumDelay: Duration = .seconds(30)) {
+    package init(baseDelay: Duration = .seconds(1), maximumDelay: Duration = .seconds(30)) {
         self.baseDelay = baseDelay
         self.maximumDelay = maximumDelay
     }
 
     /// The delay before the next connection, given whether the one that just ended delivered a valid snapshot.
-    public mutating func next(
+    package mutating func next(
         afterConnectionDelivering deliveredSnapshot: Bool,
         using random: inout some RandomNumberGenerator
     ) -> Duration {
@@ -29,7 +29,7 @@ public struct ReconnectPolicy: Sendable, Hashable {
     }
 
     /// Starts over, as after a good message.
-    public mutating func reset() {
+    package mutating func reset() {
         failuresInARow = 0
     }
 

@@ -4,9 +4,9 @@
 /// status ends the request at once. The delay before retry `k` (from 0) is uniform in
 /// `0...min(maximumDelay, baseDelay × 2^k)`; a `Retry-After` from the server replaces it, capped at
 /// `maximumDelay`. Use a fresh value (or ``reset()``) for every request.
-public struct RetryPolicy: Sendable, Hashable {
+package struct RetryPolicy: Sendable, Hashable {
     /// What an attempt ended with.
-    public enum Outcome: Sendable, Hashable {
+    package enum Outcome: Sendable, Hashable {
         /// The server answered with this status, and a parsed `Retry-After` if it sent one.
         case response(status: Int, retryAfter: Duration?)
         /// The attempt failed without a response, or with a body that could not be read.
@@ -14,7 +14,7 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// What to do next.
-    public enum Decision: Sendable, Hashable {
+    package enum Decision: Sendable, Hashable {
         /// Wait this long, then try again.
         case retry(after: Duration)
         /// Do not retry: hand the outcome to the caller.
@@ -22,33 +22,33 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// At most this many retries per request (so `maximumRetries + 1` attempts).
-    public var maximumRetries: Int
+    package var maximumRetries: Int
     /// The nominal delay before the first retry.
-    public var baseDelay: Duration
+    package var baseDelay: Duration
     /// The cap on any delay, `Retry-After` included.
-    public var maximumDelay: Duration
+    package var maximumDelay: Duration
     /// Retries decided so far for the current request.
-    public private(set) var retriesSoFar = 0
+    package private(set) var retriesSoFar = 0
 
     /// Creates a policy; the defaults are 3 retries, base 1 s, cap 30 s.
-    public init(maximumRetries: Int = 3, baseDelay: Duration = .seconds(1), maximumDelay: Duration = .seconds(30)) {
+    package init(maximumRetries: Int = 3, baseDelay: Duration = .seconds(1), maximumDelay: Duration = .seconds(30)) {
         self.maximumRetries = maximumRetries
         self.baseDelay = baseDelay
         self.maximumDelay = maximumDelay
     }
 
     /// Whether a status is worth retrying: 408, 429 and 500–599.
-    public static func isRetryable(status: Int) -> Bool {
+    package static func isRetryable(status: Int) -> Bool {
         status == 408 || status == 429 || (500...599).contains(status)
     }
 
     /// Whether a failure without a response is worth retrying: network problems and timeouts.
-    public static func isRetryable(failure kind: SyncError.Kind) -> Bool {
+    package static func isRetryable(failure kind: SyncError.Kind) -> Bool {
         kind == .network || kind == .timeout
     }
 
     /// Decides after an attempt, drawing the jitter from `random`.
-    public mutating func next(after outcome: Outcome, using random: inout some RandomNumberGenerator) -> Decision {
+    package mutating func next(after outcome: Outcome, using random: inout some RandomNumberGenerator) -> Decision {
         let retryAfter: Duration?
         switch outcome {
         case .response(let status, let serverDelay):
@@ -68,7 +68,7 @@ public struct RetryPolicy: Sendable, Hashable {
     }
 
     /// Starts over for a new request.
-    public mutating func reset() {
+    package mutating func reset() {
         retriesSoFar = 0
     }
 

@@ -9,9 +9,9 @@ import Synchronization
 /// verbatim. Flipt compresses snapshots and streams for such requests (a 10,000-flag document travels in a few
 /// percent of its size); the transport decodes them, so documents, ETags and stream messages are as without. The credential can be replaced at any time; the next request uses
 /// it. Cancelling the calling task ends any wait at once.
-public final class SnapshotFetcher: Sendable {
+package final class SnapshotFetcher: Sendable {
     /// The configuration in use (its ``SyncConfiguration/authentication`` is the initial credential).
-    public let configuration: SyncConfiguration
+    package let configuration: SyncConfiguration
     private let transport: any HTTPTransport
     private let clock: any Clock<Duration>
     private let random: RandomSource
@@ -20,14 +20,14 @@ public final class SnapshotFetcher: Sendable {
     private let counters = Mutex(Counters())
 
     /// Request counters, for diagnostics and tests.
-    public struct Counters: Sendable, Hashable {
+    package struct Counters: Sendable, Hashable {
         /// HTTP attempts started (snapshot and stream, retries included).
-        public var attempts = 0
+        package var attempts = 0
         /// Retries scheduled.
-        public var retries = 0
+        package var retries = 0
 
         /// Creates counters.
-        public init(attempts: Int = 0, retries: Int = 0) {
+        package init(attempts: Int = 0, retries: Int = 0) {
             self.attempts = attempts
             self.retries = retries
         }
@@ -43,12 +43,12 @@ public final class SnapshotFetcher: Sendable {
     ///   - clock: used for back-off waits and per-attempt deadlines.
     ///   - random: the jitter source.
     ///   - logger: receives retries and failures (never credentials); silent by default.
-    public init(
+    package init(
         configuration: SyncConfiguration,
         transport: (any HTTPTransport)? = nil,
         clock: any Clock<Duration> = ContinuousClock(),
         random: RandomSource = .system,
-        logger: Logger = .noop
+        logger: Logger = .discarding
     ) throws(SyncError) {
         try configuration.validate()
         self.configuration = configuration
@@ -73,10 +73,10 @@ public final class SnapshotFetcher: Sendable {
     ///     nothing for hours). A one-shot fetch can give a short one, so that a server that stops answering ends it.
     ///   - logger: receives the proxy in use and a warning when certificate verification is off.
     /// - Throws: a ``SyncError/Kind/configuration`` error for unusable TLS options or proxy variables.
-    public static func defaultTransport(
+    package static func defaultTransport(
         for configuration: SyncConfiguration,
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
-        logger: Logger = .noop
+        logger: Logger = .discarding
     ) throws(SyncError) -> any HTTPTransport {
         try defaultTransport(url: configuration.url, tls: configuration.tls, idleTimeout: idleTimeout, logger: logger)
     }
@@ -86,11 +86,11 @@ public final class SnapshotFetcher: Sendable {
     /// server (one per namespace) can share.
     ///
     /// - Throws: a ``SyncError/Kind/configuration`` error for unusable TLS options or proxy variables.
-    public static func defaultTransport(
+    package static func defaultTransport(
         url: URL,
         tls: TLSOptions,
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
-        logger: Logger = .noop
+        logger: Logger = .discarding
     ) throws(SyncError) -> any HTTPTransport {
         #if canImport(FoundationNetworking) && canImport(AsyncHTTPClient)
         let proxy = try HTTPProxy.fromEnvironment(for: url)
@@ -102,17 +102,17 @@ public final class SnapshotFetcher: Sendable {
     }
 
     /// The credential the next request will carry.
-    public var authentication: Authentication {
+    package var authentication: Authentication {
         credential.withLock { $0 }
     }
 
     /// Replaces the credential; the next request and the next stream connection use it.
-    public func updateAuthentication(_ authentication: Authentication) {
+    package func updateAuthentication(_ authentication: Authentication) {
         credential.withLock { $0 = authentication }
     }
 
     /// Attempts and retries so far.
-    public var statistics: Counters {
+    package var statistics: Counters {
         counters.withLock { $0 }
     }
 
@@ -122,10 +122,10 @@ public final class SnapshotFetcher: Sendable {
     /// - Returns: ``FetchOutcome/modified(_:)`` with a validated snapshot, or ``FetchOutcome/notModified(etag:)``.
     /// - Throws: a classified ``SyncError``: statuses, network, timeouts, bad documents, unexpected answers
     ///   (204, a 304 to a request without `If-None-Match`), and cancellation.
-    public func fetch(ifNoneMatch etag: String?) async throws(SyncError) -> FetchOutcome {
+    package func fetch(ifNoneMatch etag: String?) async throws(SyncError) -> FetchOutcome {
         let url = configuration.snapshotURL
         let target = url.absoluteString
-        let response = try await withRetries(url: url) { () async throws(SyncError) -> HTTPResponse in
+        let response = try await withRetries(url: url) { () async throws(SyncError) -> TransportResponse in
             let response = try await self.attempt(self.request(for: url, etag: etag))
             guard response.head.status == 200 || response.head.status == 304 else {
                 throw Self.error(for: response, url: target)
@@ -163,9 +163,9 @@ public final class SnapshotFetcher: Sendable {
     /// Opens the stream endpoint, retrying the connection like a request; returns once a `200` arrives.
     ///
     /// - Parameter etag: sent as `If-None-Match` (the server ignores it on streams).
-    public func openStream(etag: String?) async throws(SyncError) -> HTTPStreamResponse {
+    package func openStream(etag: String?) async throws(SyncError) -> TransportStreamResponse {
         let url = configuration.streamURL
-        return try await withRetries(url: url) { () async throws(SyncError) -> HTTPStreamResponse in
+        return try await withRetries(url: url) { () async throws(SyncError) -> TransportStreamResponse in
             let request = self.request(for: url, etag: etag)
             self.counters.withLock { $0.attempts += 1 }
             let stream = try await self.transport.openStream(request)
@@ -178,7 +178,7 @@ public final class SnapshotFetcher: Sendable {
                         if body.count > 65_536 { break }
                     }
                 } catch {}
-                throw Self.error(for: HTTPResponse(head: stream.head, body: body), url: url.absoluteString)
+                throw Self.error(for: TransportResponse(head: stream.head, body: body), url: url.absoluteString)
             }
             return stream
         }
@@ -188,30 +188,30 @@ public final class SnapshotFetcher: Sendable {
 
     /// The request headers of protocol-spec §2.1, plus `Accept-Encoding: gzip` (the official engine sends none, so
     /// it gets identity; gzip costs a device on a metered link a few percent of the bytes).
-    func request(for url: URL, etag: String?) -> HTTPRequest {
+    func request(for url: URL, etag: String?) -> TransportRequest {
         var headers = [
-            HTTPField("Accept", "application/json"),
-            HTTPField("Accept-Encoding", "gzip"),
-            HTTPField("X-Flipt-Accept-Server-Version", configuration.acceptServerVersion),
+            HeaderField("Accept", "application/json"),
+            HeaderField("Accept-Encoding", "gzip"),
+            HeaderField("X-Flipt-Accept-Server-Version", configuration.acceptServerVersion),
         ]
-        if let etag { headers.append(HTTPField("If-None-Match", etag)) }
-        headers.append(HTTPField("X-Flipt-Environment", configuration.environment))
+        if let etag { headers.append(HeaderField("If-None-Match", etag)) }
+        headers.append(HeaderField("X-Flipt-Environment", configuration.environment))
         if let authorization = authentication.authorizationHeaderValue {
-            headers.append(HTTPField("Authorization", authorization))
+            headers.append(HeaderField("Authorization", authorization))
         }
-        headers.append(HTTPField("User-Agent", configuration.userAgent))
-        return HTTPRequest(url: url, headers: headers)
+        headers.append(HeaderField("User-Agent", configuration.userAgent))
+        return TransportRequest(url: url, headers: headers)
     }
 
     /// One attempt under the per-attempt deadline.
-    private func attempt(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+    private func attempt(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         counters.withLock { $0.attempts += 1 }
         let transport = self.transport
         guard let timeout = configuration.requestTimeout else {
             return try await transport.send(request)
         }
         return try await Deadline.run(timeout, clock: clock, url: request.url.absoluteString) {
-            () async throws(SyncError) -> HTTPResponse in
+            () async throws(SyncError) -> TransportResponse in
             try await transport.send(request)
         }
     }
@@ -269,7 +269,7 @@ public final class SnapshotFetcher: Sendable {
     }
 
     /// The error for a response that is neither 200 nor 304, carrying `Retry-After` for the retry policy.
-    static func error(for response: HTTPResponse, url: String) -> SyncError {
+    static func error(for response: TransportResponse, url: String) -> SyncError {
         let status = response.head.status
         let detail = serverMessage(in: response.body).map { " The server said: \($0)." } ?? ""
         var error: SyncError

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One line of the Flipt v2 stream, classified without decoding the snapshot itself.
-public enum StreamMessage: Sendable, Hashable {
+package enum StreamMessage: Sendable, Hashable {
     /// `{"result": <document>}`: the raw bytes of the document, and its `digest` field if it has one.
     case result(document: [UInt8], digest: String?)
     /// `{"error": {"code": …, "message": …}}`: the server reports an error and will end the stream.
@@ -12,7 +12,7 @@ public enum StreamMessage: Sendable, Hashable {
     case invalid(reason: String)
 
     /// Classifies one line (without its newline).
-    public init(line: some Collection<UInt8>) {
+    package init(line: some Collection<UInt8>) {
         let bytes = Array(line)
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D || $0 == 0x0A }) {
             self = .blank

@@ -2,7 +2,7 @@ import Foundation
 
 /// How the client fetches snapshots from a Flipt server.
 public enum FetchMode: String, Sendable, Hashable, CaseIterable {
-    /// Conditional GETs of the snapshot endpoint every ``SyncConfiguration/updateInterval`` (the default).
+    /// Conditional GETs of the snapshot endpoint at the update interval (the default).
     case polling
     /// One conditional GET, then the Flipt v2 newline-delimited JSON stream, reconnecting with back-off.
     case streaming
@@ -32,42 +32,42 @@ public struct TLSOptions: Sendable, Hashable {
 }
 
 /// Everything the sync layer needs to talk to one namespace on one Flipt server.
-public struct SyncConfiguration: Sendable {
+package struct SyncConfiguration: Sendable {
     /// The client's default `User-Agent`.
-    public static let defaultUserAgent = "flipt-offline-swift/0.1.0"
+    package static let defaultUserAgent = "flipt-offline-swift/0.1.0"
 
     /// The server's base URL, `http` or `https`; a path prefix (`https://host/flipt`) and a trailing slash work.
-    public var url: URL
+    package var url: URL
     /// The namespace key.
-    public var namespace: String
+    package var namespace: String
     /// The environment key, sent as `X-Flipt-Environment` and used in the stream path.
-    public var environment: String
+    package var environment: String
     /// A reference (branch, tag, commit) for Flipt v1 storage backends, sent as `?reference=` on snapshot requests.
-    public var reference: String?
+    package var reference: String?
     /// The credential; it can be replaced at run time with ``SnapshotFetcher/updateAuthentication(_:)``.
-    public var authentication: Authentication
+    package var authentication: Authentication
     /// A total deadline for each attempt (connect, headers and body); nil means none. Not applied to streams.
-    public var requestTimeout: Duration?
+    package var requestTimeout: Duration?
     /// The time between the end of one poll and the start of the next (polling mode).
-    public var updateInterval: Duration
+    package var updateInterval: Duration
     /// How much each wait between polls may differ from ``updateInterval``, as a fraction in `0...1`: each wait is
     /// uniform in `updateInterval × (1 ± jitter)`, so a fleet of devices does not poll in lock-step.
-    public var jitter: Double
+    package var jitter: Double
     /// Polling or streaming.
-    public var fetchMode: FetchMode
+    package var fetchMode: FetchMode
     /// Transport security.
-    public var tls: TLSOptions
+    package var tls: TLSOptions
     /// The `User-Agent` header.
-    public var userAgent: String
+    package var userAgent: String
     /// Retries of a single request (its state is fresh for every request).
-    public var retryPolicy: RetryPolicy
+    package var retryPolicy: RetryPolicy
     /// Stream reconnection back-off (streaming mode).
-    public var reconnectPolicy: ReconnectPolicy
+    package var reconnectPolicy: ReconnectPolicy
     /// The `X-Flipt-Accept-Server-Version` value; v1 servers strip newer fields below `1.47.0`.
-    public var acceptServerVersion: String
+    package var acceptServerVersion: String
 
     /// Creates a configuration; only the URL is required.
-    public init(
+    package init(
         url: URL,
         namespace: String = "default",
         environment: String = "default",
@@ -100,7 +100,7 @@ public struct SyncConfiguration: Sendable {
     }
 
     /// Checks the configuration; throws a ``SyncError/Kind/configuration`` error that says what to change.
-    public func validate() throws(SyncError) {
+    package func validate() throws(SyncError) {
         func fail(_ message: String) -> SyncError { SyncError(.configuration, message) }
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw fail("The Flipt URL must start with http:// or https://; got \"\(Self.redacted(url))\".")
@@ -134,14 +134,14 @@ public struct SyncConfiguration: Sendable {
     }
 
     /// The snapshot endpoint: `{url}/internal/v1/evaluation/snapshot/namespace/{namespace}[?reference=…]`.
-    public var snapshotURL: URL {
+    package var snapshotURL: URL {
         var text = Self.base(url) + "/internal/v1/evaluation/snapshot/namespace/" + Self.pathSegment(namespace)
         if let reference, !reference.isEmpty { text += "?reference=" + Self.queryValue(reference) }
         return URL(string: text)!
     }
 
     /// The stream endpoint: `{url}/client/v2/environments/{environment}/namespaces/{namespace}/stream`.
-    public var streamURL: URL {
+    package var streamURL: URL {
         URL(
             string: Self.base(url) + "/client/v2/environments/" + Self.pathSegment(environment) + "/namespaces/"
                 + Self.pathSegment(namespace) + "/stream"

@@ -1,9 +1,9 @@
 /// A failure to fetch or stream a snapshot, classified, with a message that says what to do.
 ///
 /// Messages never contain credentials. Nothing that failed is ever handed on as a snapshot.
-public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
+package struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of failure this is.
-    public enum Kind: Sendable, Hashable {
+    package enum Kind: Sendable, Hashable {
         /// The server could not be reached or the connection broke: refused, reset, DNS, TLS, a truncated body.
         case network
         /// An attempt did not finish within `requestTimeout`, or the transport's idle timeout fired.
@@ -26,18 +26,18 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// What kind of failure this is.
-    public var kind: Kind
+    package var kind: Kind
     /// What happened and what to do, in one or two sentences.
-    public var message: String
+    package var message: String
     /// The URL of the failed request (never with credentials), if there was one.
-    public var url: String?
+    package var url: String?
     /// How many attempts were made, retries included, if known.
-    public var attempts: Int?
+    package var attempts: Int?
     /// The delay the server asked for with `Retry-After` on this response, if any.
-    public var retryAfter: Duration?
+    package var retryAfter: Duration?
 
     /// Creates an error.
-    public init(_ kind: Kind, _ message: String, url: String? = nil, attempts: Int? = nil) {
+    package init(_ kind: Kind, _ message: String, url: String? = nil, attempts: Int? = nil) {
         self.kind = kind
         self.message = message
         self.url = url
@@ -45,13 +45,13 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     /// The message, with the attempt count when there was more than one.
-    public var description: String {
+    package var description: String {
         if let attempts, attempts > 1 { return "\(message) (\(attempts) attempts)" }
         return message
     }
 
     /// Whether the retry policy may retry an attempt that failed this way.
-    public var isTransient: Bool {
+    package var isTransient: Bool {
         switch kind {
         case .network, .timeout: true
         case .httpStatus(let code): RetryPolicy.isRetryable(status: code)
@@ -70,7 +70,7 @@ public struct SyncError: Error, Sendable, Hashable, CustomStringConvertible {
 
 extension SyncError {
     /// The HTTP status of the response behind the error, if one arrived.
-    public var httpStatus: Int? {
+    package var httpStatus: Int? {
         switch kind {
         case .httpStatus(let code), .authentication(let code): code
         default: nil
@@ -79,7 +79,7 @@ extension SyncError {
 
     /// A short, stable class for attempt logs and metrics (`network`, `timeout`, `http_503`, `auth_401`,
     /// `invalid_document`, …). Never the message, which may hold a URL.
-    public var errorClass: String {
+    package var errorClass: String {
         switch kind {
         case .network: "network"
         case .timeout: "timeout"

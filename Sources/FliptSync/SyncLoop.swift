@@ -13,9 +13,9 @@ import Logging
 /// each poll and stream connection, retries included; `flipt_sync_received_bytes_total{namespace}`, the decoded
 /// bytes of the new documents; `flipt_sync_failures_total{namespace, error}` by kind of failure. Each poll runs in a
 /// `flipt.sync.fetch` span (swift-distributed-tracing) when a tracer is in force.
-public struct SyncLoop: Sendable {
+package struct SyncLoop: Sendable {
     /// One thing that happened.
-    public enum Event: Sendable {
+    package enum Event: Sendable {
         /// A new valid snapshot arrived (from the snapshot endpoint or the stream).
         case updated(FetchedSnapshot)
         /// The server confirmed that the snapshot with this ETag is current (a `304`).
@@ -29,7 +29,7 @@ public struct SyncLoop: Sendable {
     }
 
     /// The fetcher whose configuration and credential are used.
-    public let fetcher: SnapshotFetcher
+    package let fetcher: SnapshotFetcher
     private let clock: any Clock<Duration>
     private let random: RandomSource
     private let logger: Logger
@@ -44,11 +44,11 @@ public struct SyncLoop: Sendable {
     ///   - clock: measures the poll interval and the reconnect back-off.
     ///   - random: the jitter source.
     ///   - logger: silent by default.
-    public init(
+    package init(
         fetcher: SnapshotFetcher,
         clock: any Clock<Duration> = ContinuousClock(),
         random: RandomSource = .system,
-        logger: Logger = .noop
+        logger: Logger = .discarding
     ) {
         self.fetcher = fetcher
         self.clock = clock
@@ -59,14 +59,14 @@ public struct SyncLoop: Sendable {
     }
 
     /// When the attempt behind an event started, and how long it took.
-    public struct Timing: Sendable, Hashable {
+    package struct Timing: Sendable, Hashable {
         /// When the request (or the stream connection) started, on the wall clock.
-        public var startedAt: Date
+        package var startedAt: Date
         /// How long the request took, retries included, on the monotonic clock; zero for a stream message.
-        public var duration: Duration
+        package var duration: Duration
 
         /// Creates a timing.
-        public init(startedAt: Date, duration: Duration) {
+        package init(startedAt: Date, duration: Duration) {
             self.startedAt = startedAt
             self.duration = duration
         }
@@ -77,7 +77,7 @@ public struct SyncLoop: Sendable {
     /// - Parameters:
     ///   - etag: the ETag of the snapshot the caller already has (from its cache), or nil.
     ///   - onEvent: awaited for each event before the loop goes on.
-    public func run(etag: String?, onEvent: @Sendable (Event) async -> Void) async {
+    package func run(etag: String?, onEvent: @Sendable (Event) async -> Void) async {
         await run(etag: etag, onTimedEvent: { event, _ in await onEvent(event) })
     }
 
@@ -89,7 +89,7 @@ public struct SyncLoop: Sendable {
     ///
     /// Each outcome is also counted in the sync's metrics (see ``SyncLoop``) when a swift-metrics backend was in
     /// force when the loop was created.
-    public func run(etag: String?, onTimedEvent: @Sendable (Event, Timing) async -> Void) async {
+    package func run(etag: String?, onTimedEvent: @Sendable (Event, Timing) async -> Void) async {
         await run(etag: etag, currentETag: nil, onTimedEvent: onTimedEvent)
     }
 
@@ -100,7 +100,7 @@ public struct SyncLoop: Sendable {
     /// - Parameters:
     ///   - currentETag: the ETag of the snapshot the caller has now, or nil for an unconditional request.
     ///   - onTimedEvent: awaited for each event before the loop goes on.
-    public func run(
+    package func run(
         currentETag: @escaping @Sendable () -> String?,
         onTimedEvent: @Sendable (Event, Timing) async -> Void
     ) async {
@@ -128,7 +128,7 @@ public struct SyncLoop: Sendable {
     /// - Parameter etag: the ETag of the snapshot the caller has, or nil for an unconditional request.
     /// - Returns: ``Event/updated(_:)``, ``Event/unchanged(etag:)`` or ``Event/failed(_:)`` with the timing of
     ///   the attempt; a cancelled fetch is ``Event/failed(_:)`` with a ``SyncError/Kind/cancelled`` error.
-    public func fetchNow(etag: String?) async -> (event: Event, timing: Timing) {
+    package func fetchNow(etag: String?) async -> (event: Event, timing: Timing) {
         let start = Self.startTiming()
         let event: Event
         do {
@@ -155,7 +155,7 @@ public struct SyncLoop: Sendable {
     }
 
     /// The wait before the next poll: uniform in `interval × (1 ± jitter)`.
-    public static func pollDelay(
+    package static func pollDelay(
         interval: Duration,
         jitter: Double,
         using random: inout some RandomNumberGenerator

@@ -21,9 +21,9 @@ import FoundationNetworking
 /// for those options instead of ignoring them. There it also keeps a processor core busy for as long as it waits
 /// for a response, so ``SnapshotFetcher`` uses ``AsyncHTTPClientTransport`` on Linux and this transport on Apple
 /// platforms.
-public final class URLSessionTransport: HTTPTransport {
+package final class URLSessionTransport: HTTPTransport {
     /// The idle timeout given to URLSession for every request.
-    public let idleTimeout: Duration
+    package let idleTimeout: Duration
     private let session: URLSession
     private let events: SessionEvents
 
@@ -34,10 +34,10 @@ public final class URLSessionTransport: HTTPTransport {
     ///   - idleTimeout: how long a connection may stay silent before URLSession gives up (default 7 days; whole
     ///     seconds, at least 1).
     ///   - logger: receives a warning when certificate verification is disabled.
-    public init(
+    package init(
         tls: TLSOptions = TLSOptions(),
         idleTimeout: Duration = .seconds(7 * 24 * 3_600),
-        logger: Logger = .noop
+        logger: Logger = .discarding
     ) throws(SyncError) {
         let trust = try TrustEvaluator(tls)
         #if canImport(FoundationNetworking)
@@ -68,17 +68,17 @@ public final class URLSessionTransport: HTTPTransport {
     }
 
     /// Cancels every request in flight and invalidates the session; requests after this fail.
-    public func shutdown() async {
+    package func shutdown() async {
         session.invalidateAndCancel()
     }
 
     /// Sends a request and collects the whole body.
-    public func send(_ request: HTTPRequest) async throws(SyncError) -> HTTPResponse {
+    package func send(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         try await collect(request)
     }
 
     /// Sends a request; returns when the response headers arrive, with the body as a stream of chunks.
-    public func openStream(_ request: HTTPRequest) async throws(SyncError) -> HTTPStreamResponse {
+    package func openStream(_ request: TransportRequest) async throws(SyncError) -> TransportStreamResponse {
         var urlRequest = URLRequest(url: request.url)
         urlRequest.httpMethod = "GET"
         urlRequest.cachePolicy = .reloadIgnoringLocalCacheData
@@ -95,13 +95,13 @@ public final class URLSessionTransport: HTTPTransport {
         } onCancel: {
             handle.cancel()
         }
-        return HTTPStreamResponse(head: try head.get(), body: body)
+        return TransportStreamResponse(head: try head.get(), body: body)
     }
 }
 
 extension Logger {
     /// A logger that discards everything: the default of every type in this module.
-    public static var noop: Logger {
+    package static var discarding: Logger {
         Logger(label: "flipt.sync", factory: { _ in SwiftLogNoOpLogHandler() })
     }
 }
@@ -127,8 +127,8 @@ final class Exchange: Sendable {
     private let state = Mutex<State>(State())
 
     private struct State {
-        var waiter: CheckedContinuation<Result<HTTPResponseHead, SyncError>, Never>?
-        var outcome: Result<HTTPResponseHead, SyncError>?
+        var waiter: CheckedContinuation<Result<TransportResponseHead, SyncError>, Never>?
+        var outcome: Result<TransportResponseHead, SyncError>?
     }
 
     init(url: URL, body: AsyncThrowingStream<[UInt8], any Error>.Continuation) {
@@ -137,9 +137,9 @@ final class Exchange: Sendable {
     }
 
     /// Starts the task and waits for the response head (or the failure that prevented it).
-    func head(starting task: TaskHandle) async -> Result<HTTPResponseHead, SyncError> {
+    func head(starting task: TaskHandle) async -> Result<TransportResponseHead, SyncError> {
         await withCheckedContinuation { continuation in
-            let early: Result<HTTPResponseHead, SyncError>? = state.withLock { state in
+            let early: Result<TransportResponseHead, SyncError>? = state.withLock { state in
                 if let outcome = state.outcome { return outcome }
                 state.waiter = continuation
                 return nil
@@ -155,8 +155,8 @@ final class Exchange: Sendable {
         }
     }
 
-    func resolve(_ outcome: Result<HTTPResponseHead, SyncError>) {
-        let waiter: CheckedContinuation<Result<HTTPResponseHead, SyncError>, Never>? = state.withLock { state in
+    func resolve(_ outcome: Result<TransportResponseHead, SyncError>) {
+        let waiter: CheckedContinuation<Result<TransportResponseHead, SyncError>, Never>? = state.withLock { state in
             guard state.outcome == nil else { return nil }
             state.outcome = outcome
             defer { state.waiter = nil }
@@ -234,13 +234,13 @@ final class SessionEvents: NSObject, URLSessionDataDelegate, @unchecked Sendable
     ) {
         if let exchange = exchange(for: dataTask) {
             let http = response as? HTTPURLResponse
-            var headers: [HTTPField] = []
+            var headers: [HeaderField] = []
             for (name, value) in http?.allHeaderFields ?? [:] {
-                headers.append(HTTPField(String(describing: name), String(describing: value)))
+                headers.append(HeaderField(String(describing: name), String(describing: value)))
             }
             headers.sort { $0.name.lowercased() < $1.name.lowercased() }
             exchange.resolve(
-                .success(HTTPResponseHead(status: http?.statusCode ?? 0, headers: headers, url: response.url))
+                .success(TransportResponseHead(status: http?.statusCode ?? 0, headers: headers, url: response.url))
             )
         }
         completionHandler(.allow)

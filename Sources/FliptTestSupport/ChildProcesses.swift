@@ -14,7 +14,7 @@ import Darwin
 /// dies. The kernel means the parent *thread*, so every child is started from one thread that lives as long as the
 /// process: children outlive the threads that asked for them, never the process. Elsewhere (no `setpriv`), the
 /// program starts as it is.
-public enum ChildProcesses {
+package enum ChildProcesses {
     /// `setpriv`, when the system has it.
     static let deathSignalTool: URL? = {
         #if os(Linux)
@@ -32,7 +32,7 @@ public enum ChildProcesses {
     ///
     /// `process.processIdentifier`, signals, pipes and the termination handler work as after `run()`: `setpriv`
     /// replaces itself with the program, keeping its process id.
-    public static func run(_ process: Process) throws {
+    package static func run(_ process: Process) throws {
         try run(process, on: launcher)
     }
 

@@ -8,19 +8,19 @@ import Synchronization
 /// It records each `CONNECT` it receives (target and `Proxy-Authorization` header) and, when ``requiredAuthorization``
 /// is set, refuses others with `407`. Bytes are copied both ways until either side closes. ``stop()`` closes the
 /// listener and every tunnel.
-public final class ConnectProxy: Sendable {
+package final class ConnectProxy: Sendable {
     /// One `CONNECT` request the proxy received.
-    public struct Tunnel: Sendable, Hashable {
+    package struct Tunnel: Sendable, Hashable {
         /// The request target, `host:port`.
-        public var target: String
+        package var target: String
         /// The `Proxy-Authorization` header, if any.
-        public var authorization: String?
+        package var authorization: String?
     }
 
     /// The TCP port on 127.0.0.1 the proxy listens on.
-    public let port: UInt16
+    package let port: UInt16
     /// The `Proxy-Authorization` value a `CONNECT` must carry; nil accepts any.
-    public let requiredAuthorization: String?
+    package let requiredAuthorization: String?
     private let listener: Int32
     private let state = Mutex(State())
     private let threads = DispatchGroup()
@@ -34,10 +34,10 @@ public final class ConnectProxy: Sendable {
     }
 
     /// The `CONNECT` requests received so far, in order.
-    public var tunnels: [Tunnel] { state.withLock { $0.tunnels } }
+    package var tunnels: [Tunnel] { state.withLock { $0.tunnels } }
 
     /// Starts listening on a free port of 127.0.0.1.
-    public init(requiredAuthorization: String? = nil) throws {
+    package init(requiredAuthorization: String? = nil) throws {
         self.requiredAuthorization = requiredAuthorization
         (listener, port) = try LoopbackSocket.openListener()
         threads.enter()
@@ -60,7 +60,7 @@ public final class ConnectProxy: Sendable {
     }
 
     /// Closes the listener and every tunnel, and waits for the proxy's threads to end.
-    public func stop() {
+    package func stop() {
         let sockets: Set<Int32>? = state.withLock { state in
             guard !state.stopped else { return nil }
             state.stopped = true

@@ -2,11 +2,11 @@ import FliptFormats
 import Foundation
 
 /// Builders of snapshot documents in Flipt v2 wire format, for tests and measurements.
-public enum FixtureDocument {
+package enum FixtureDocument {
     /// A document for `namespace` with `flagCount` flags: even ones are variant flags with one rule, odd ones are
     /// boolean flags with a segment rollout and a threshold rollout. `revision` changes the descriptions, so each
     /// revision has a different digest.
-    public static func json(namespace: String = "default", flagCount: Int = 2, revision: Int = 0) -> String {
+    package static func json(namespace: String = "default", flagCount: Int = 2, revision: Int = 0) -> String {
         var flags: [String] = []
         flags.reserveCapacity(flagCount)
         let segment = """
@@ -41,7 +41,7 @@ public enum FixtureDocument {
     }
 
     /// The same document as UTF-8 bytes.
-    public static func bytes(namespace: String = "default", flagCount: Int = 2, revision: Int = 0) -> [UInt8] {
+    package static func bytes(namespace: String = "default", flagCount: Int = 2, revision: Int = 0) -> [UInt8] {
         Array(json(namespace: namespace, flagCount: flagCount, revision: revision).utf8)
     }
 }

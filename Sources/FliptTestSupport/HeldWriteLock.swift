@@ -5,7 +5,7 @@ import Foundation
 ///
 /// The hold ends by itself after `maximumHold` even when the test process cannot act (its threads all blocked),
 /// so that a test of waiting on the lock fails instead of hanging; ``isHeld`` then turns false.
-public struct HeldWriteLock {
+package struct HeldWriteLock {
     private let process: Process
     private let input: Pipe
     private let output: PipeOutput
@@ -15,7 +15,7 @@ public struct HeldWriteLock {
     ///
     /// - Throws: when `sqlite3` cannot start or cannot take the lock within 30 seconds (another connection holds
     ///   it); the message has what `sqlite3` wrote.
-    public static func acquire(path: String, maximumHold: Duration = .seconds(60)) async throws -> HeldWriteLock {
+    package static func acquire(path: String, maximumHold: Duration = .seconds(60)) async throws -> HeldWriteLock {
         let lock = try HeldWriteLock(path: path, maximumHold: maximumHold)
         let deadline = ContinuousClock.now + .seconds(30)
         while !lock.isHeld {
@@ -54,12 +54,12 @@ public struct HeldWriteLock {
     }
 
     /// Whether the other process still holds the lock.
-    public var isHeld: Bool {
+    package var isHeld: Bool {
         process.isRunning && output.text.contains("locked")
     }
 
     /// Commits the other process's empty transaction, which releases the lock, and waits until it has exited.
-    public func release() async {
+    package func release() async {
         try? input.fileHandleForWriting.write(contentsOf: Data("\n".utf8))
         try? input.fileHandleForWriting.close()
         let deadline = ContinuousClock.now + .seconds(30)

@@ -7,14 +7,14 @@ import Darwin
 #endif
 
 /// A failure of a POSIX socket call made by the loopback test server.
-public struct SocketError: Error, CustomStringConvertible, Sendable {
+package struct SocketError: Error, CustomStringConvertible, Sendable {
     /// The call that failed, for example `bind`.
-    public var operation: String
+    package var operation: String
     /// The `errno` value the call left behind.
-    public var code: Int32
+    package var code: Int32
 
     /// A readable description naming the call and the system error.
-    public var description: String {
+    package var description: String {
         "\(operation) failed: \(String(cString: strerror(code))) (errno \(code))"
     }
 }

@@ -6,12 +6,12 @@ import Synchronization
 ///
 /// A `FileHandle.readabilityHandler` is not used: on Linux it lost the rest of the output of a child that wrote
 /// quickly and exited (one callback, then nothing).
-public final class PipeOutput: Sendable {
+package final class PipeOutput: Sendable {
     private let data = Mutex(Data())
     private let ended = Mutex(false)
 
     /// Starts reading `pipe` until its end.
-    public init(reading pipe: Pipe) {
+    package init(reading pipe: Pipe) {
         let handle = pipe.fileHandleForReading
         Thread.detachNewThread { [self] in
             while true {
@@ -24,13 +24,13 @@ public final class PipeOutput: Sendable {
     }
 
     /// Everything read so far, as UTF-8 text.
-    public var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
+    package var text: String { data.withLock { String(decoding: $0, as: UTF8.self) } }
 
     /// Whether the pipe ended: every process holding its write end has exited or closed it.
-    public var isComplete: Bool { ended.withLock { $0 } }
+    package var isComplete: Bool { ended.withLock { $0 } }
 
     /// Waits until both pipes ended, or `timeout` passed (a child's own children may hold a pipe open longer).
-    public static func waitUntilComplete(_ outputs: PipeOutput..., timeout: Duration = .seconds(2)) async {
+    package static func waitUntilComplete(_ outputs: PipeOutput..., timeout: Duration = .seconds(2)) async {
         let deadline = ContinuousClock.now + timeout
         while !outputs.allSatisfy(\.isComplete) && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))

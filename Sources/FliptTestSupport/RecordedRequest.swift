@@ -2,32 +2,32 @@ import Foundation
 
 extension TestFliptServer {
     /// One request as the server read it off the wire.
-    public struct RecordedRequest: Sendable, Hashable {
+    package struct RecordedRequest: Sendable, Hashable {
         /// The request method, for example `GET`.
-        public var method: String
+        package var method: String
         /// The request target's path, still percent-encoded, without the query.
-        public var path: String
+        package var path: String
         /// The raw query string after `?`, still percent-encoded, or nil when the target had no `?`.
-        public var rawQuery: String?
+        package var rawQuery: String?
         /// Every header line in the order received, names as sent.
-        public var headers: [HeaderField]
+        package var headers: [HeaderField]
         /// When the server finished reading the request head.
-        public var receivedAt: ContinuousClock.Instant
+        package var receivedAt: ContinuousClock.Instant
         /// The connection it arrived on; requests on a reused keep-alive connection share the number.
-        public var connectionID: Int
+        package var connectionID: Int
 
         /// The first value of the header called `name`, compared case-insensitively.
-        public func header(_ name: String) -> String? {
+        package func header(_ name: String) -> String? {
             headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
         }
 
         /// Every value of the headers called `name`, compared case-insensitively.
-        public func headerValues(_ name: String) -> [String] {
+        package func headerValues(_ name: String) -> [String] {
             headers.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
         }
 
         /// The percent-decoded values of the query parameter `name`.
-        public func queryValues(_ name: String) -> [String] {
+        package func queryValues(_ name: String) -> [String] {
             guard let rawQuery else { return [] }
             var values: [String] = []
             for pair in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
@@ -42,14 +42,14 @@ extension TestFliptServer {
     }
 
     /// Bytes and connections the server has seen, for traffic measurements.
-    public struct Traffic: Sendable, Hashable {
+    package struct Traffic: Sendable, Hashable {
         /// Bytes read from clients, request heads included.
-        public var bytesReceived: Int = 0
+        package var bytesReceived: Int = 0
         /// Bytes written to clients, response heads and chunk framing included.
-        public var bytesSent: Int = 0
+        package var bytesSent: Int = 0
         /// Connections accepted.
-        public var connections: Int = 0
+        package var connections: Int = 0
         /// Requests read.
-        public var requests: Int = 0
+        package var requests: Int = 0
     }
 }

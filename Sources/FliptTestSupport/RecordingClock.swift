@@ -4,43 +4,43 @@ import Synchronization
 ///
 /// Use it to test intervals and back-off without waiting: run the code under test, then read ``sleeps``.
 /// Cancellation is honoured: sleeping in a cancelled task throws `CancellationError`.
-public final class RecordingClock: Clock, Sendable {
+package final class RecordingClock: Clock, Sendable {
     /// A point in the recording clock's virtual time.
-    public struct Instant: InstantProtocol, Sendable {
+    package struct Instant: InstantProtocol, Sendable {
         /// Time since the clock was created.
-        public var offset: Duration
+        package var offset: Duration
 
         /// Creates an instant at `offset` from the clock's origin.
-        public init(offset: Duration) {
+        package init(offset: Duration) {
             self.offset = offset
         }
 
         /// The instant `duration` later.
-        public func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        package func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
 
         /// The duration from this instant to `other`.
-        public func duration(to other: Instant) -> Duration { other.offset - offset }
+        package func duration(to other: Instant) -> Duration { other.offset - offset }
 
         /// Orders instants by time.
-        public static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
+        package static func < (lhs: Instant, rhs: Instant) -> Bool { lhs.offset < rhs.offset }
     }
 
     private let state = Mutex<(now: Instant, sleeps: [Duration])>((Instant(offset: .zero), []))
 
     /// Creates a clock at virtual time zero.
-    public init() {}
+    package init() {}
 
     /// The current virtual time: the sum of every sleep so far.
-    public var now: Instant { state.withLock { $0.now } }
+    package var now: Instant { state.withLock { $0.now } }
 
     /// The resolution of the clock (one nanosecond).
-    public var minimumResolution: Duration { .nanoseconds(1) }
+    package var minimumResolution: Duration { .nanoseconds(1) }
 
     /// Every duration slept so far, in order (deadlines in the past are recorded as zero).
-    public var sleeps: [Duration] { state.withLock { $0.sleeps } }
+    package var sleeps: [Duration] { state.withLock { $0.sleeps } }
 
     /// Records the sleep, moves virtual time to `deadline` and returns without waiting.
-    public func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+    package func sleep(until deadline: Instant, tolerance: Duration?) async throws {
         try Task.checkCancellation()
         state.withLock { state in
             let duration = max(.zero, state.now.duration(to: deadline))

@@ -1,9 +1,9 @@
 /// SHA-1 (FIPS 180-4), used by the test server to compute Flipt-style 40-hex digests of documents.
 ///
 /// Not for security: Flipt uses SHA-1 as a content fingerprint, and so does the test server.
-public enum SHA1 {
+package enum SHA1 {
     /// The digest of `bytes` as 40 lowercase hexadecimal characters.
-    public static func hexDigest(of bytes: some Collection<UInt8>) -> String {
+    package static func hexDigest(of bytes: some Collection<UInt8>) -> String {
         let digest = self.digest(of: bytes)
         let hex: [Character] = Array("0123456789abcdef")
         var text = ""
@@ -16,7 +16,7 @@ public enum SHA1 {
     }
 
     /// The 20-byte digest of `bytes`.
-    public static func digest(of bytes: some Collection<UInt8>) -> [UInt8] {
+    package static func digest(of bytes: some Collection<UInt8>) -> [UInt8] {
         var message = Array(bytes)
         let bitLength = UInt64(message.count) &* 8
         message.append(0x80)

@@ -13,11 +13,11 @@ import Synchronization
 /// are copied both ways as they arrive, and closing or resetting either side closes the other. The forwarder counts
 /// connections and handshakes, so tests can tell a client that gave up during the handshake from one that sent a
 /// request. ``stop()`` closes the listener and every connection.
-public final class TLSForwarder: Sendable {
+package final class TLSForwarder: Sendable {
     /// The TCP port on 127.0.0.1 the forwarder listens on.
-    public let port: UInt16
+    package let port: UInt16
     /// The server behind the forwarder.
-    public let server: TestFliptServer
+    package let server: TestFliptServer
     private let listener: any Channel
     private let state: StateBox
 
@@ -37,17 +37,17 @@ public final class TLSForwarder: Sendable {
     }
 
     /// What the forwarder has seen.
-    public struct Statistics: Sendable, Hashable {
+    package struct Statistics: Sendable, Hashable {
         /// TCP connections accepted.
-        public var connections = 0
+        package var connections = 0
         /// TLS handshakes completed.
-        public var handshakes = 0
+        package var handshakes = 0
         /// TLS handshakes or sessions that failed with an error (a client rejecting the certificate, for example).
-        public var failures = 0
+        package var failures = 0
     }
 
     /// The `https` URL of the server behind it: `https://127.0.0.1:<port><basePath>`.
-    public var baseURL: URL { URL(string: "https://127.0.0.1:\(port)\(server.basePath)")! }
+    package var baseURL: URL { URL(string: "https://127.0.0.1:\(port)\(server.basePath)")! }
 
     /// Starts forwarding TLS connections on a free port of 127.0.0.1 to `server`.
     ///
@@ -55,7 +55,7 @@ public final class TLSForwarder: Sendable {
     ///   - server: the plain HTTP server to forward to.
     ///   - certificate: the PEM certificate chain to present (by default one for 127.0.0.1 and localhost).
     ///   - privateKey: its PEM private key.
-    public init(
+    package init(
         to server: TestFliptServer,
         certificate: String = TestCertificates.serverCertificate,
         privateKey: String = TestCertificates.serverPrivateKey
@@ -107,12 +107,12 @@ public final class TLSForwarder: Sendable {
     }
 
     /// Connections and handshakes so far.
-    public var statistics: Statistics {
+    package var statistics: Statistics {
         state.withLock { $0.statistics }
     }
 
     /// Closes the listener and every forwarded connection; safe to call more than once.
-    public func stop() {
+    package func stop() {
         let connections: [any Channel] = state.withLock { state in
             guard !state.stopped else { return [] }
             state.stopped = true
@@ -175,7 +175,7 @@ public final class TLSForwarder: Sendable {
 ///   - certificate: the PEM certificate the forwarder presents.
 ///   - privateKey: its PEM private key.
 ///   - body: the test; it receives the plain server and the forwarder (whose ``TLSForwarder/baseURL`` is `https`).
-public func withTLSTestServer<Result>(
+package func withTLSTestServer<Result>(
     version: TestFliptServer.Version = .v2,
     certificate: String = TestCertificates.serverCertificate,
     privateKey: String = TestCertificates.serverPrivateKey,

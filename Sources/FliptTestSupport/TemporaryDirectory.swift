@@ -9,7 +9,7 @@ import Darwin
 /// Runs `body` with a fresh directory under the system temporary directory (made by `mkdtemp`, so owner-only),
 /// removed with everything in it afterwards, even files a test made read-only or immutable with
 /// ``ReadOnlyFiles/make(_:)``.
-public func withTemporaryDirectory<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
+package func withTemporaryDirectory<Result>(_ body: (URL) async throws -> Result) async throws -> Result {
     var template = Array(
         FileManager.default.temporaryDirectory.appendingPathComponent("flipt-test-XXXXXX").path.utf8CString
     )
@@ -28,7 +28,7 @@ public func withTemporaryDirectory<Result>(_ body: (URL) async throws -> Result)
 
 /// Checks `condition` every 10 ms until it holds or `timeout` has passed, and once more at the end; returns
 /// whether it held. The timeout is a generous upper bound for a busy machine: a passing check returns at once.
-public func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
+package func eventually(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + timeout
     while ContinuousClock.now < deadline {
         if try condition() { return true }
@@ -42,9 +42,9 @@ public func eventually(timeout: Duration = .seconds(30), _ condition: () throws 
 /// Tests here usually run as root, which ignores permission bits; the immutable attribute (`chattr +i`) binds
 /// root as well, so as root it is used, and plain `chmod` otherwise. Callers check with ``isWritable(_:)``
 /// that the setup really denies writes, so that a test cannot pass by accident.
-public enum ReadOnlyFiles {
+package enum ReadOnlyFiles {
     /// Makes `paths` (files or directories) read-only.
-    public static func make(_ paths: [String]) throws {
+    package static func make(_ paths: [String]) throws {
         if geteuid() == 0 {
             try run("/usr/bin/chattr", ["+i"] + paths)
         } else {
@@ -57,7 +57,7 @@ public enum ReadOnlyFiles {
     }
 
     /// Makes `directory` and the files directly in it writable again.
-    public static func restoreWritable(_ directory: URL) {
+    package static func restoreWritable(_ directory: URL) {
         let paths =
             [directory.path]
             + ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).map {
@@ -70,7 +70,7 @@ public enum ReadOnlyFiles {
     }
 
     /// Whether a file can be opened for writing, or a new file created in a directory.
-    public static func isWritable(_ path: String) -> Bool {
+    package static func isWritable(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
         if isDirectory.boolValue {

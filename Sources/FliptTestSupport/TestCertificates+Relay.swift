@@ -2,7 +2,7 @@
 
 extension TestCertificates {
     /// A certificate authority for client certificates, which signed ``clientCertificate``.
-    public static let clientCACertificate = """
+    package static let clientCACertificate = """
         -----BEGIN CERTIFICATE-----
         MIIBjzCCATagAwIBAgIQZGm6Zj2JOwX0ttDjGW7CgjAKBggqhkjOPQQDAjAnMSUw
         IwYDVQQDDBxGbGlwdCBPZmZsaW5lIFRlc3QgQ2xpZW50IENBMCAXDTI1MDEwMTAw
@@ -17,7 +17,7 @@ extension TestCertificates {
         """
 
     /// A client certificate (extended key usage clientAuth) signed by ``clientCACertificate``.
-    public static let clientCertificate = """
+    package static let clientCertificate = """
         -----BEGIN CERTIFICATE-----
         MIIBwDCCAWagAwIBAgIQZGm6Zj2JOwX0ttDjGW7CgzAKBggqhkjOPQQDAjAnMSUw
         IwYDVQQDDBxGbGlwdCBPZmZsaW5lIFRlc3QgQ2xpZW50IENBMCAXDTI1MDEwMTAw
@@ -33,7 +33,7 @@ extension TestCertificates {
         """
 
     /// The private key of ``clientCertificate``.
-    public static let clientPrivateKey = """
+    package static let clientPrivateKey = """
         -----BEGIN PRIVATE KEY-----
         MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgmjperU00TKq2BzQ2
         jQR+hO4UURkvDnb6PLp83FWL4TuhRANCAATL54eQBHcAyhbp4paNonhVsC1NldIC
@@ -42,7 +42,7 @@ extension TestCertificates {
         """
 
     /// A self-signed certificate for `127.0.0.1` that was valid only in 2020.
-    public static let expiredCertificate = """
+    package static let expiredCertificate = """
         -----BEGIN CERTIFICATE-----
         MIIBlzCCAT2gAwIBAgIRALIpj+DcjUzdW6/Y3DutVCAwCgYIKoZIzj0EAwIwFDES
         MBAGA1UEAwwJMTI3LjAuMC4xMB4XDTIwMDEwMTAwMDAwMFoXDTIxMDEwMTAwMDAw
@@ -57,7 +57,7 @@ extension TestCertificates {
         """
 
     /// The private key of ``expiredCertificate``.
-    public static let expiredPrivateKey = """
+    package static let expiredPrivateKey = """
         -----BEGIN PRIVATE KEY-----
         MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+x5Y3xQhxKUL5GTT
         bcCY6BxHyKNsJT4a679FU/yv0BehRANCAATY/EGWwc8HfVszCycHJ8t5LO+2Ofp/
@@ -66,7 +66,7 @@ extension TestCertificates {
         """
 
     /// A self-signed RSA-2048 certificate for `127.0.0.1` and `localhost`, valid from 2025 to 2125.
-    public static let rsaCertificate = """
+    package static let rsaCertificate = """
         -----BEGIN CERTIFICATE-----
         MIIDJTCCAg2gAwIBAgIRAIICXOgKYv52VJnoqFCl8WIwDQYJKoZIhvcNAQELBQAw
         FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI1MDEwMTAwMDAwMFoYDzIxMjUwMTAx
@@ -89,7 +89,7 @@ extension TestCertificates {
         """
 
     /// The private key of ``rsaCertificate`` (PKCS#8).
-    public static let rsaPrivateKey = """
+    package static let rsaPrivateKey = """
         -----BEGIN PRIVATE KEY-----
         MIIEvAIBADANBgkqhkiG9w0BAQEFAASCBKYwggSiAgEAAoIBAQCfx/1/0ppZnOdW
         FLtLBi0LSLQtcEGe2wpQ0pdvyge7c2l3v2U9TMDV+KrCyjKgLhrhR1FaoR3FIgHr
@@ -121,7 +121,7 @@ extension TestCertificates {
         """
 
     /// A P-256 private key encrypted with the passphrase `test` (PKCS#8, AES-256-CBC).
-    public static let encryptedPrivateKey = """
+    package static let encryptedPrivateKey = """
         -----BEGIN ENCRYPTED PRIVATE KEY-----
         MIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAj13thJwQnb/AICCAAw
         DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEEA7vLZQpSMLcB53llzvMAHAEgZAY

@@ -3,7 +3,7 @@ import Foundation
 
 extension TestFliptServer {
     /// Which requests a queued fault applies to.
-    public enum Endpoint: Sendable, Hashable {
+    package enum Endpoint: Sendable, Hashable {
         /// The snapshot endpoints: `/internal/v1/evaluation/snapshot/...` and `/client/v2/.../snapshot`.
         case snapshot
         /// The stream endpoint `/client/v2/environments/{env}/namespaces/{ns}/stream`.
@@ -13,7 +13,7 @@ extension TestFliptServer {
     }
 
     /// One step of a scripted stream response (see ``Fault/stream(_:)``).
-    public enum StreamStep: Sendable, Hashable {
+    package enum StreamStep: Sendable, Hashable {
         /// Sends `HTTP/1.1 200`, `Content-Type: application/json` and `Transfer-Encoding: chunked`.
         case headers
         /// Sends the current document of the requested namespace as one `{"result":…}\n` line, in one chunk.
@@ -30,11 +30,11 @@ extension TestFliptServer {
         case hold
 
         /// A chunk holding the UTF-8 bytes of `text`.
-        public static func text(_ text: String) -> StreamStep { .chunk(Array(text.utf8)) }
+        package static func text(_ text: String) -> StreamStep { .chunk(Array(text.utf8)) }
     }
 
     /// A misbehaviour the server applies to the next matching request instead of its normal answer.
-    public enum Fault: Sendable, Hashable {
+    package enum Fault: Sendable, Hashable {
         /// Answers with this status, these headers and this body (`Content-Length` is added).
         case respond(status: Int, headers: [HeaderField] = [], body: [UInt8] = [])
         /// Reads the request and closes the connection without answering.
@@ -55,46 +55,46 @@ extension TestFliptServer {
         case stream([StreamStep])
 
         /// A response with only a status, and the standard error body for statuses of 400 and above.
-        public static func status(_ code: Int, headers: [HeaderField] = []) -> Fault {
+        package static func status(_ code: Int, headers: [HeaderField] = []) -> Fault {
             .respond(status: code, headers: headers, body: code >= 400 ? errorBody(forStatus: code) : [])
         }
 
         /// A `429` or `503` style response carrying `Retry-After: value`.
-        public static func retryAfter(_ value: String, status: Int = 429) -> Fault {
+        package static func retryAfter(_ value: String, status: Int = 429) -> Fault {
             .status(status, headers: [HeaderField("Retry-After", value)])
         }
 
         /// A redirect to `location` (a path, or an absolute URL).
-        public static func redirect(to location: String, status: Int = 302) -> Fault {
+        package static func redirect(to location: String, status: Int = 302) -> Fault {
             .respond(status: status, headers: [HeaderField("Location", location)])
         }
 
         /// A stream that never sends its response headers.
-        public static let streamWithoutHeaders = Fault.stream([.pause(.seconds(3_600))])
+        package static let streamWithoutHeaders = Fault.stream([.pause(.seconds(3_600))])
 
         /// A stream that sends its headers, then nothing at all.
-        public static let streamSilentAfterHeaders = Fault.stream([.headers, .pause(.seconds(3_600))])
+        package static let streamSilentAfterHeaders = Fault.stream([.headers, .pause(.seconds(3_600))])
     }
 
     /// An HTTP header name and value, kept in order.
-    public struct HeaderField: Sendable, Hashable, CustomStringConvertible {
+    package struct HeaderField: Sendable, Hashable, CustomStringConvertible {
         /// The header name as sent.
-        public var name: String
+        package var name: String
         /// The header value as sent.
-        public var value: String
+        package var value: String
 
         /// Creates a header field.
-        public init(_ name: String, _ value: String) {
+        package init(_ name: String, _ value: String) {
             self.name = name
             self.value = value
         }
 
         /// `name: value`.
-        public var description: String { "\(name): \(value)" }
+        package var description: String { "\(name): \(value)" }
     }
 
     /// The gateway-style JSON error body Flipt sends with a status: `{"code":N,"message":"…","details":[]}`.
-    public static func errorBody(forStatus status: Int, message: String? = nil) -> [UInt8] {
+    package static func errorBody(forStatus status: Int, message: String? = nil) -> [UInt8] {
         let grpcCode: Int
         switch status {
         case 400: grpcCode = 3
@@ -113,7 +113,7 @@ extension TestFliptServer {
     }
 
     /// The standard reason phrase of an HTTP status.
-    public static func reasonPhrase(for status: Int) -> String {
+    package static func reasonPhrase(for status: Int) -> String {
         switch status {
         case 200: "OK"
         case 204: "No Content"

@@ -10,9 +10,9 @@ import Synchronization
 /// request is logged with its headers in wire order. Faults queued with ``enqueue(_:on:times:)`` replace the normal
 /// answer of the next matching requests, byte for byte. One thread serves each connection; ``stop()`` closes every
 /// socket and waits for every thread. The control surface is safe to call from any thread or task.
-public final class TestFliptServer: Sendable {
+package final class TestFliptServer: Sendable {
     /// Which Flipt server generation to imitate.
-    public enum Version: Sendable, Hashable {
+    package enum Version: Sendable, Hashable {
         /// Flipt v1: only the `/internal/v1` snapshot endpoint; `/client/v2/...` answers `404 page not found`.
         case v1
         /// Flipt v2: snapshot, `/client/v2` snapshot and stream endpoints.
@@ -20,25 +20,25 @@ public final class TestFliptServer: Sendable {
     }
 
     /// The TCP port on 127.0.0.1 the server listens on.
-    public let port: UInt16
+    package let port: UInt16
     /// A path prefix every endpoint lives under, for example `/flipt` (empty by default).
-    public let basePath: String
+    package let basePath: String
     /// The server generation imitated.
-    public let version: Version
+    package let version: Version
 
     private let listener: Int32
     private let state = Mutex(State())
     private let threads = DispatchGroup()
 
     /// The URL clients should use: `http://127.0.0.1:<port><basePath>`.
-    public var baseURL: URL { URL(string: "http://127.0.0.1:\(port)\(basePath)")! }
+    package var baseURL: URL { URL(string: "http://127.0.0.1:\(port)\(basePath)")! }
 
     /// Starts listening on 127.0.0.1 on a free port.
     ///
     /// - Parameters:
     ///   - version: the server generation to imitate.
     ///   - basePath: a path prefix for every endpoint, such as `/flipt`; no trailing slash.
-    public init(version: Version = .v2, basePath: String = "") throws {
+    package init(version: Version = .v2, basePath: String = "") throws {
         self.version = version
         self.basePath = basePath
         let (fd, port) = try LoopbackSocket.openListener()
@@ -58,7 +58,7 @@ public final class TestFliptServer: Sendable {
     }
 
     /// A port on 127.0.0.1 where nothing listens, for connection-refused tests.
-    public static func unusedPort() throws -> UInt16 {
+    package static func unusedPort() throws -> UInt16 {
         try LoopbackSocket.unusedPort()
     }
 
@@ -68,7 +68,7 @@ public final class TestFliptServer: Sendable {
     ///
     /// The ETag and `digest` is the SHA-1 of the bytes, as 40 lowercase hex characters. The bytes are served
     /// as given, so tests can serve invalid or schema-invalid documents.
-    public func setDocument(
+    package func setDocument(
         _ document: some Collection<UInt8>,
         namespace: String = "default",
         environment: String = "default"
@@ -88,17 +88,17 @@ public final class TestFliptServer: Sendable {
     }
 
     /// Sets the snapshot document of a namespace from JSON text.
-    public func setDocument(json: String, namespace: String = "default", environment: String = "default") {
+    package func setDocument(json: String, namespace: String = "default", environment: String = "default") {
         setDocument(Array(json.utf8), namespace: namespace, environment: environment)
     }
 
     /// Removes a namespace; requests for it then get `404`, and open streams are not told (as in Flipt).
-    public func removeNamespace(_ namespace: String, environment: String = "default") {
+    package func removeNamespace(_ namespace: String, environment: String = "default") {
         state.withLock { _ = $0.documents[environment]?.removeValue(forKey: namespace) }
     }
 
     /// The current digest (and ETag) of a namespace, or nil if it has no document.
-    public func digest(namespace: String = "default", environment: String = "default") -> String? {
+    package func digest(namespace: String = "default", environment: String = "default") -> String? {
         state.withLock { $0.documents[environment]?[namespace]?.digest }
     }
 
@@ -106,12 +106,12 @@ public final class TestFliptServer: Sendable {
 
     /// Requires `Authorization: Bearer <token>` with one of `clientTokens`, or `JWT <token>` with one of
     /// `jwtTokens`; anything else gets Flipt's `401`.
-    public func requireAuthentication(clientTokens: Set<String> = [], jwtTokens: Set<String> = []) {
+    package func requireAuthentication(clientTokens: Set<String> = [], jwtTokens: Set<String> = []) {
         state.withLock { $0.authentication = AuthenticationRule(clientTokens: clientTokens, jwtTokens: jwtTokens) }
     }
 
     /// Stops checking credentials; the `Authorization` header is then ignored.
-    public func disableAuthentication() {
+    package func disableAuthentication() {
         state.withLock { $0.authentication = nil }
     }
 
@@ -123,55 +123,55 @@ public final class TestFliptServer: Sendable {
     /// gzip-compressed, with `Content-Encoding: gzip` and `Vary: Accept-Encoding`; a stream is compressed too, each
     /// message (and each scripted chunk) flushed on its own so that it decodes at once, as Flipt's compression
     /// middleware does. The ETag stays the document's digest. Fault responses are sent as scripted.
-    public func answerGzip(_ enabled: Bool = true) {
+    package func answerGzip(_ enabled: Bool = true) {
         state.withLock { $0.gzip = enabled }
     }
 
     // MARK: - Faults
 
     /// Queues a fault for the next `times` requests to `endpoint`. Faults are applied in the order queued.
-    public func enqueue(_ fault: Fault, on endpoint: Endpoint = .snapshot, times: Int = 1) {
+    package func enqueue(_ fault: Fault, on endpoint: Endpoint = .snapshot, times: Int = 1) {
         state.withLock { state in
             for _ in 0..<max(0, times) { state.faults.append(QueuedFault(endpoint: endpoint, fault: fault)) }
         }
     }
 
     /// Drops every queued fault.
-    public func clearFaults() {
+    package func clearFaults() {
         state.withLock { $0.faults.removeAll() }
     }
 
     /// How many queued faults have not been applied yet.
-    public var pendingFaultCount: Int {
+    package var pendingFaultCount: Int {
         state.withLock { $0.faults.count }
     }
 
     // MARK: - Observation
 
     /// Every request read so far, in arrival order.
-    public var requests: [RecordedRequest] {
+    package var requests: [RecordedRequest] {
         state.withLock { $0.requests }
     }
 
     /// The requests whose path is a snapshot (or stream) endpoint.
-    public func requests(to endpoint: Endpoint) -> [RecordedRequest] {
+    package func requests(to endpoint: Endpoint) -> [RecordedRequest] {
         let all = requests
         guard endpoint != .any else { return all }
         return all.filter { Route(path: $0.path, basePath: basePath, version: version).endpoint == endpoint }
     }
 
     /// How many stream requests are being served right now (with or without headers sent).
-    public var openStreamCount: Int {
+    package var openStreamCount: Int {
         state.withLock { $0.openStreams }
     }
 
     /// Bytes, connections and requests seen so far.
-    public var traffic: Traffic {
+    package var traffic: Traffic {
         state.withLock { $0.traffic }
     }
 
     /// Clears the request log and the traffic counters.
-    public func resetLog() {
+    package func resetLog() {
         state.withLock { state in
             state.requests.removeAll()
             state.traffic = Traffic()
@@ -179,7 +179,7 @@ public final class TestFliptServer: Sendable {
     }
 
     /// Polls `condition` every 10 ms until it holds or `timeout` passes; returns whether it held.
-    public func wait(
+    package func wait(
         timeout: Duration = .seconds(5),
         until condition: @Sendable (TestFliptServer) -> Bool
     ) async -> Bool {
@@ -196,7 +196,7 @@ public final class TestFliptServer: Sendable {
     /// Closes the listening socket and every connection, and waits for every server thread to end.
     ///
     /// Safe to call more than once. Silent and held connections are shut down, so nothing leaks.
-    public func stop() {
+    package func stop() {
         let connections: [Int32]? = state.withLock { state in
             guard !state.stopping else { return nil }
             state.stopping = true

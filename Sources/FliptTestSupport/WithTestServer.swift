@@ -4,7 +4,7 @@
 ///   - version: the Flipt generation the server imitates.
 ///   - basePath: a path prefix for every endpoint, such as `/flipt`.
 ///   - body: the test; it receives the running server.
-public func withTestServer<Result>(
+package func withTestServer<Result>(
     version: TestFliptServer.Version = .v2,
     basePath: String = "",
     _ body: (TestFliptServer) async throws -> Result

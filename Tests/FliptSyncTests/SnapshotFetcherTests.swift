@@ -427,6 +427,6 @@ struct AuthenticationTests {
             #expect(!"\(authentication) \(String(reflecting: authentication)) \(dumped)".contains(secret))
             #expect(authentication.authorizationHeaderValue?.hasSuffix(secret) == true)
         }
-        #expect(!HTTPField("Authorization", "Bearer \(secret)").description.contains(secret))
+        #expect(!HeaderField("Authorization", "Bearer \(secret)").description.contains(secret))
     }
 }

@@ -9,7 +9,7 @@ import Testing
 /// Runs `body` with an ``AsyncHTTPClientTransport`` and shuts it down afterwards.
 func withClientTransport<Result>(
     tls: TLSOptions = TLSOptions(),
-    logger: Logger = .noop,
+    logger: Logger = .discarding,
     _ body: (AsyncHTTPClientTransport) async throws -> Result
 ) async throws -> Result {
     let transport = try AsyncHTTPClientTransport(tls: tls, logger: logger)
@@ -28,7 +28,7 @@ func tlsFetcher(
     _ url: URL,
     tls: TLSOptions = TLSOptions(),
     transport: (any HTTPTransport)? = nil,
-    logger: Logger = .noop,
+    logger: Logger = .discarding,
     configure: (inout SyncConfiguration) -> Void = { _ in }
 ) throws -> SnapshotFetcher {
     var configuration = SyncConfiguration(url: url, authentication: .clientToken(TLSTransportTests.token), tls: tls)
@@ -367,7 +367,7 @@ struct TransportParityTests {
             server.setDocument(FixtureDocument.bytes(flagCount: 20))
             server.enqueue(.slowBody(chunkSize: 100, interval: .milliseconds(100)))
             try await withClientTransport { client in
-                let request = HTTPRequest(url: SyncConfiguration(url: server.baseURL).snapshotURL, headers: [])
+                let request = TransportRequest(url: SyncConfiguration(url: server.baseURL).snapshotURL, headers: [])
                 let stream = try await client.openStream(request)
                 var iterator = stream.body.makeAsyncIterator()
                 let start = ContinuousClock.now

@@ -67,7 +67,7 @@ struct SharedTransportTests {
             // The control: a transport per client, one connection each.
             server.resetLog()
             var separate: [FliptClient] = []
-            var transports: [any HTTPTransport] = []
+            var transports: [SharedTransport] = []
             for namespace in Self.namespaces {
                 var own = options
                 own.transport = try options.makeTransport()
@@ -145,8 +145,8 @@ struct SharedTransportTests {
             await transport.shutdown()
 
             // Once the owner shut it down, the transport refuses new requests.
-            let request = HTTPRequest(url: server.baseURL, headers: [])
-            await #expect(throws: SyncError.self) { try await transport.send(request) }
+            let request = TransportRequest(url: server.baseURL, headers: [])
+            await #expect(throws: SyncError.self) { try await transport.base.send(request) }
         }
     }
 }

@@ -55,16 +55,21 @@ max_len() {
 }
 
 echo "==> building the fuzz harnesses (release, -sanitize=fuzzer,address)"
+# The harnesses are targets of the main package (they use its package API), declared only with FLIPT_FUZZ=1.
+export FLIPT_FUZZ=1
 build=(swift build -c release -Xswiftc -sanitize=fuzzer,address --scratch-path "$scratch")
 mkdir -p "$scratch"
-if ! (cd "$here" && "${build[@]}") >"$scratch/fuzz-build.log" 2>&1; then
-    cat "$scratch/fuzz-build.log"
-    echo "run.sh: the build failed" >&2
-    exit 1
-fi
+: >"$scratch/fuzz-build.log"
+for harness in "${harnesses[@]}"; do
+    if ! (cd "$root" && "${build[@]}" --product "$(executable "$harness")") >>"$scratch/fuzz-build.log" 2>&1; then
+        cat "$scratch/fuzz-build.log"
+        echo "run.sh: the build of $(executable "$harness") failed" >&2
+        exit 1
+    fi
+done
 # The linker warns about one AddressSanitizer symbol on every executable; the rest is worth showing.
 grep -v "Cannot export local symbol '__asan_extra_spill_area'" "$scratch/fuzz-build.log" | tail -3 || true
-bin="$(cd "$here" && "${build[@]}" --show-bin-path)"
+bin="$(cd "$root" && "${build[@]}" --show-bin-path)"
 
 # Crashes are reported by libFuzzer and AddressSanitizer; the Swift runtime's own backtracer would only slow
 # them down.

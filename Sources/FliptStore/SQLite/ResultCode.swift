@@ -13,38 +13,38 @@ import CFliptSQLite
 /// default: …
 /// }
 /// ```
-public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+package struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
     /// The raw SQLite result code.
-    public let rawValue: Int32
+    package let rawValue: Int32
 
     /// Creates a result code from SQLite's raw integer.
-    public init(rawValue: Int32) {
+    package init(rawValue: Int32) {
         self.rawValue = rawValue
     }
 
     /// The primary code: the least significant 8 bits of an extended code.
-    public var primary: ResultCode {
+    package var primary: ResultCode {
         ResultCode(rawValue: rawValue & 0xFF)
     }
 
     /// Whether this code is a primary code rather than an extended one.
-    public var isPrimary: Bool {
+    package var isPrimary: Bool {
         rawValue == rawValue & 0xFF
     }
 
     /// SQLite's English description of the code (for example "database is locked").
-    public var description: String {
+    package var description: String {
         let text = sqlite3_errstr(rawValue).map { String(cString: $0) } ?? "unknown result code"
         return "\(text) (\(name ?? "code \(rawValue)"))"
     }
 
     /// Matches a primary pattern against any code of its family and an extended pattern exactly.
-    public static func ~= (pattern: ResultCode, code: ResultCode) -> Bool {
+    package static func ~= (pattern: ResultCode, code: ResultCode) -> Bool {
         pattern.isPrimary ? pattern == code.primary : pattern == code
     }
 
     /// Matches an optional code (as found on ``StoreError/resultCode``).
-    public static func ~= (pattern: ResultCode, code: ResultCode?) -> Bool {
+    package static func ~= (pattern: ResultCode, code: ResultCode?) -> Bool {
         code.map { pattern ~= $0 } ?? false
     }
 
@@ -55,114 +55,114 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     // Primary codes (https://www.sqlite.org/rescode.html).
 
     /// Successful result.
-    public static let SQLITE_OK = ResultCode(rawValue: 0)
+    package static let SQLITE_OK = ResultCode(rawValue: 0)
     /// Generic error.
-    public static let SQLITE_ERROR = ResultCode(rawValue: 1)
+    package static let SQLITE_ERROR = ResultCode(rawValue: 1)
     /// Internal logic error in SQLite.
-    public static let SQLITE_INTERNAL = ResultCode(rawValue: 2)
+    package static let SQLITE_INTERNAL = ResultCode(rawValue: 2)
     /// Access permission denied.
-    public static let SQLITE_PERM = ResultCode(rawValue: 3)
+    package static let SQLITE_PERM = ResultCode(rawValue: 3)
     /// Callback routine requested an abort.
-    public static let SQLITE_ABORT = ResultCode(rawValue: 4)
+    package static let SQLITE_ABORT = ResultCode(rawValue: 4)
     /// The database file is locked by another connection.
-    public static let SQLITE_BUSY = ResultCode(rawValue: 5)
+    package static let SQLITE_BUSY = ResultCode(rawValue: 5)
     /// A table in the database is locked.
-    public static let SQLITE_LOCKED = ResultCode(rawValue: 6)
+    package static let SQLITE_LOCKED = ResultCode(rawValue: 6)
     /// A memory allocation failed.
-    public static let SQLITE_NOMEM = ResultCode(rawValue: 7)
+    package static let SQLITE_NOMEM = ResultCode(rawValue: 7)
     /// Attempt to write a read-only database.
-    public static let SQLITE_READONLY = ResultCode(rawValue: 8)
+    package static let SQLITE_READONLY = ResultCode(rawValue: 8)
     /// Operation interrupted.
-    public static let SQLITE_INTERRUPT = ResultCode(rawValue: 9)
+    package static let SQLITE_INTERRUPT = ResultCode(rawValue: 9)
     /// Disk I/O error.
-    public static let SQLITE_IOERR = ResultCode(rawValue: 10)
+    package static let SQLITE_IOERR = ResultCode(rawValue: 10)
     /// The database disk image is malformed.
-    public static let SQLITE_CORRUPT = ResultCode(rawValue: 11)
+    package static let SQLITE_CORRUPT = ResultCode(rawValue: 11)
     /// Unknown opcode in a file control.
-    public static let SQLITE_NOTFOUND = ResultCode(rawValue: 12)
+    package static let SQLITE_NOTFOUND = ResultCode(rawValue: 12)
     /// Insertion failed because the database (or the disk) is full.
-    public static let SQLITE_FULL = ResultCode(rawValue: 13)
+    package static let SQLITE_FULL = ResultCode(rawValue: 13)
     /// Unable to open the database file.
-    public static let SQLITE_CANTOPEN = ResultCode(rawValue: 14)
+    package static let SQLITE_CANTOPEN = ResultCode(rawValue: 14)
     /// Database lock protocol error.
-    public static let SQLITE_PROTOCOL = ResultCode(rawValue: 15)
+    package static let SQLITE_PROTOCOL = ResultCode(rawValue: 15)
     /// The database schema changed.
-    public static let SQLITE_SCHEMA = ResultCode(rawValue: 17)
+    package static let SQLITE_SCHEMA = ResultCode(rawValue: 17)
     /// String or blob exceeds the size limit.
-    public static let SQLITE_TOOBIG = ResultCode(rawValue: 18)
+    package static let SQLITE_TOOBIG = ResultCode(rawValue: 18)
     /// Constraint violation.
-    public static let SQLITE_CONSTRAINT = ResultCode(rawValue: 19)
+    package static let SQLITE_CONSTRAINT = ResultCode(rawValue: 19)
     /// Data type mismatch.
-    public static let SQLITE_MISMATCH = ResultCode(rawValue: 20)
+    package static let SQLITE_MISMATCH = ResultCode(rawValue: 20)
     /// Library used incorrectly.
-    public static let SQLITE_MISUSE = ResultCode(rawValue: 21)
+    package static let SQLITE_MISUSE = ResultCode(rawValue: 21)
     /// Authorization denied.
-    public static let SQLITE_AUTH = ResultCode(rawValue: 23)
+    package static let SQLITE_AUTH = ResultCode(rawValue: 23)
     /// Bind parameter index out of range.
-    public static let SQLITE_RANGE = ResultCode(rawValue: 25)
+    package static let SQLITE_RANGE = ResultCode(rawValue: 25)
     /// The file is not a database.
-    public static let SQLITE_NOTADB = ResultCode(rawValue: 26)
+    package static let SQLITE_NOTADB = ResultCode(rawValue: 26)
     /// A row is ready (from `sqlite3_step`).
-    public static let SQLITE_ROW = ResultCode(rawValue: 100)
+    package static let SQLITE_ROW = ResultCode(rawValue: 100)
     /// The statement finished (from `sqlite3_step`).
-    public static let SQLITE_DONE = ResultCode(rawValue: 101)
+    package static let SQLITE_DONE = ResultCode(rawValue: 101)
 
     // Extended codes this package meets or reports.
 
     /// A read failed at the operating-system level.
-    public static let SQLITE_IOERR_READ = extended(SQLITE_IOERR, 1)
+    package static let SQLITE_IOERR_READ = extended(SQLITE_IOERR, 1)
     /// A read returned fewer bytes than requested (often a truncated file).
-    public static let SQLITE_IOERR_SHORT_READ = extended(SQLITE_IOERR, 2)
+    package static let SQLITE_IOERR_SHORT_READ = extended(SQLITE_IOERR, 2)
     /// A write failed at the operating-system level.
-    public static let SQLITE_IOERR_WRITE = extended(SQLITE_IOERR, 3)
+    package static let SQLITE_IOERR_WRITE = extended(SQLITE_IOERR, 3)
     /// An fsync failed.
-    public static let SQLITE_IOERR_FSYNC = extended(SQLITE_IOERR, 4)
+    package static let SQLITE_IOERR_FSYNC = extended(SQLITE_IOERR, 4)
     /// A truncate failed.
-    public static let SQLITE_IOERR_TRUNCATE = extended(SQLITE_IOERR, 6)
+    package static let SQLITE_IOERR_TRUNCATE = extended(SQLITE_IOERR, 6)
     /// Opening the shared-memory (-shm) file failed.
-    public static let SQLITE_IOERR_SHMOPEN = extended(SQLITE_IOERR, 18)
+    package static let SQLITE_IOERR_SHMOPEN = extended(SQLITE_IOERR, 18)
     /// Locking in the shared-memory file failed.
-    public static let SQLITE_IOERR_SHMLOCK = extended(SQLITE_IOERR, 20)
+    package static let SQLITE_IOERR_SHMLOCK = extended(SQLITE_IOERR, 20)
     /// A busy error during WAL recovery.
-    public static let SQLITE_BUSY_RECOVERY = extended(SQLITE_BUSY, 1)
+    package static let SQLITE_BUSY_RECOVERY = extended(SQLITE_BUSY, 1)
     /// A WAL reader's snapshot went stale while it tried to write.
-    public static let SQLITE_BUSY_SNAPSHOT = extended(SQLITE_BUSY, 2)
+    package static let SQLITE_BUSY_SNAPSHOT = extended(SQLITE_BUSY, 2)
     /// A busy error on a timeout-less lock.
-    public static let SQLITE_BUSY_TIMEOUT = extended(SQLITE_BUSY, 3)
+    package static let SQLITE_BUSY_TIMEOUT = extended(SQLITE_BUSY, 3)
     /// The -shm file cannot be opened and the WAL cannot be recovered read-only.
-    public static let SQLITE_READONLY_RECOVERY = extended(SQLITE_READONLY, 1)
+    package static let SQLITE_READONLY_RECOVERY = extended(SQLITE_READONLY, 1)
     /// Attempt to write a database opened read-only that cannot take a lock.
-    public static let SQLITE_READONLY_CANTLOCK = extended(SQLITE_READONLY, 2)
+    package static let SQLITE_READONLY_CANTLOCK = extended(SQLITE_READONLY, 2)
     /// A rollback journal is hot but the database is read-only.
-    public static let SQLITE_READONLY_ROLLBACK = extended(SQLITE_READONLY, 3)
+    package static let SQLITE_READONLY_ROLLBACK = extended(SQLITE_READONLY, 3)
     /// The database file was moved or unlinked while open.
-    public static let SQLITE_READONLY_DBMOVED = extended(SQLITE_READONLY, 4)
+    package static let SQLITE_READONLY_DBMOVED = extended(SQLITE_READONLY, 4)
     /// A read-only WAL database cannot initialise its shared memory.
-    public static let SQLITE_READONLY_CANTINIT = extended(SQLITE_READONLY, 5)
+    package static let SQLITE_READONLY_CANTINIT = extended(SQLITE_READONLY, 5)
     /// The directory holding the database is read-only.
-    public static let SQLITE_READONLY_DIRECTORY = extended(SQLITE_READONLY, 6)
+    package static let SQLITE_READONLY_DIRECTORY = extended(SQLITE_READONLY, 6)
     /// The corrupt virtual table.
-    public static let SQLITE_CORRUPT_VTAB = extended(SQLITE_CORRUPT, 1)
+    package static let SQLITE_CORRUPT_VTAB = extended(SQLITE_CORRUPT, 1)
     /// A sequence table is corrupt.
-    public static let SQLITE_CORRUPT_SEQUENCE = extended(SQLITE_CORRUPT, 2)
+    package static let SQLITE_CORRUPT_SEQUENCE = extended(SQLITE_CORRUPT, 2)
     /// An index is corrupt.
-    public static let SQLITE_CORRUPT_INDEX = extended(SQLITE_CORRUPT, 3)
+    package static let SQLITE_CORRUPT_INDEX = extended(SQLITE_CORRUPT, 3)
     /// The path names a directory.
-    public static let SQLITE_CANTOPEN_ISDIR = extended(SQLITE_CANTOPEN, 2)
+    package static let SQLITE_CANTOPEN_ISDIR = extended(SQLITE_CANTOPEN, 2)
     /// A path could not be converted to a full path.
-    public static let SQLITE_CANTOPEN_FULLPATH = extended(SQLITE_CANTOPEN, 3)
+    package static let SQLITE_CANTOPEN_FULLPATH = extended(SQLITE_CANTOPEN, 3)
     /// A CHECK constraint failed.
-    public static let SQLITE_CONSTRAINT_CHECK = extended(SQLITE_CONSTRAINT, 1)
+    package static let SQLITE_CONSTRAINT_CHECK = extended(SQLITE_CONSTRAINT, 1)
     /// A foreign key constraint failed.
-    public static let SQLITE_CONSTRAINT_FOREIGNKEY = extended(SQLITE_CONSTRAINT, 3)
+    package static let SQLITE_CONSTRAINT_FOREIGNKEY = extended(SQLITE_CONSTRAINT, 3)
     /// A NOT NULL constraint failed.
-    public static let SQLITE_CONSTRAINT_NOTNULL = extended(SQLITE_CONSTRAINT, 5)
+    package static let SQLITE_CONSTRAINT_NOTNULL = extended(SQLITE_CONSTRAINT, 5)
     /// A PRIMARY KEY constraint failed.
-    public static let SQLITE_CONSTRAINT_PRIMARYKEY = extended(SQLITE_CONSTRAINT, 6)
+    package static let SQLITE_CONSTRAINT_PRIMARYKEY = extended(SQLITE_CONSTRAINT, 6)
     /// A UNIQUE constraint failed.
-    public static let SQLITE_CONSTRAINT_UNIQUE = extended(SQLITE_CONSTRAINT, 8)
+    package static let SQLITE_CONSTRAINT_UNIQUE = extended(SQLITE_CONSTRAINT, 8)
     /// A value does not fit the declared type of a STRICT table column.
-    public static let SQLITE_CONSTRAINT_DATATYPE = extended(SQLITE_CONSTRAINT, 12)
+    package static let SQLITE_CONSTRAINT_DATATYPE = extended(SQLITE_CONSTRAINT, 12)
 
     private static let names: [Int32: String] = {
         let all: [(ResultCode, String)] = [
@@ -199,7 +199,7 @@ public struct ResultCode: RawRepresentable, Hashable, Sendable, CustomStringConv
     }()
 
     /// The symbolic name (`SQLITE_BUSY_SNAPSHOT`) when this package knows it.
-    public var name: String? {
+    package var name: String? {
         Self.names[rawValue]
     }
 }
