@@ -109,7 +109,7 @@ struct StoreThreadTests {
             let thread = try await store!.thread.run { () throws(StoreError) in Self.currentThread() }
             #expect(FileManager.default.fileExists(atPath: "/proc/" + thread))
             try await store!.save(validatedSnapshot(snapshotDocument()), for: testKey)
-            weak var released = store
+            weak let released = store
             store = nil
             // Released at once: the store closes (and checkpoints) its file before the caller goes on, which
             // matters to a command that exits right after its last write.
