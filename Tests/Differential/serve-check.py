@@ -173,7 +173,7 @@ def test_certificates():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     text = read_text(os.path.join(root, "Sources", "FliptTestSupport", "TestCertificates.swift"))
     found = {}
-    for name, body in re.findall(r'public static let (\w+) = """\n(.*?)\n\s*"""', text, re.S):
+    for name, body in re.findall(r'(?:public|package) static let (\w+) = """\n(.*?)\n\s*"""', text, re.S):
         found[name] = "\n".join(line.strip() for line in body.split("\n")) + "\n"
     return found
 

@@ -52,7 +52,7 @@ openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
     openssl pkcs8 -topk8 -v2 aes-256-cbc -passout pass:test -out encrypted.key
 
 constant() { # swift name, file, doc
-    printf '\n    /// %s\n    public static let %s = """\n' "$3" "$1"
+    printf '\n    /// %s\n    package static let %s = """\n' "$3" "$1"
     sed 's/^/        /' "$2"
     printf '        """\n'
 }
