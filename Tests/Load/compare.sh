@@ -151,12 +151,13 @@ etag_of() {
 
 # CPU time (user + system, in clock ticks) of the given processes and all their threads, so far.
 cpu_ticks() {
-    local total=0 pid stat
+    local total=0 pid stat ticks
     for pid in "$@"; do
         for stat in /proc/"$pid"/task/*/stat; do
-            [ -r "$stat" ] || continue
-            # Fields 14 and 15 (utime, stime), counted after the command name, which may hold spaces.
-            total=$((total + $(sed 's/.*) //' "$stat" | awk '{print $12 + $13}')))
+            # Fields 14 and 15 (utime, stime), counted after the command name, which may hold spaces. A thread
+            # may end between the listing and the read: it is skipped.
+            ticks="$(sed 's/.*) //' "$stat" 2>/dev/null | awk '{print $12 + $13}' || true)"
+            [ -n "$ticks" ] && total=$((total + ticks))
         done
     done
     echo "$total"
