@@ -88,17 +88,7 @@ extension ClientCore {
         _ body: (Evaluator) throws(EvaluationError) -> Value,
         provenance: inout SnapshotProvenance
     ) throws(FliptError) -> Value {
-        let plain = try fastPaths.read { (fast) throws(FliptError) -> Value? in
-            provenance = fast.provenance
-            guard fast.isPlain else { return nil }
-            do throws(EvaluationError) {
-                return try body(fast.evaluator)
-            } catch {
-                throw FliptError(error)
-            }
-        }
-        if let plain { return plain }
-        return try evaluate(body)
+        try evaluate(body) { provenance = $0.provenance }
     }
 
     /// Evaluates as ``evaluate(_:)`` does, and sets `answered` to the fast path that answered (or refused to),
@@ -108,8 +98,19 @@ extension ClientCore {
         _ body: (Evaluator) throws(EvaluationError) -> Value,
         retaining answered: inout Unmanaged<FastPath>?
     ) throws(FliptError) -> Value {
+        try evaluate(body) { answered = Unmanaged.passRetained($0) }
+    }
+
+    /// Evaluates as ``evaluate(_:)`` does, first showing `note` the fast path read for the answer. In the common
+    /// case (data, no failure, no deadline) the answer comes from that one read; otherwise ``evaluate(_:)``
+    /// decides (a failed fetch, no data, a stale snapshot).
+    @inline(__always)
+    private func evaluate<Value>(
+        _ body: (Evaluator) throws(EvaluationError) -> Value,
+        noting note: (FastPath) -> Void
+    ) throws(FliptError) -> Value {
         let plain = try fastPaths.read { (fast) throws(FliptError) -> Value? in
-            answered = Unmanaged.passRetained(fast)
+            note(fast)
             guard fast.isPlain else { return nil }
             do throws(EvaluationError) {
                 return try body(fast.evaluator)
