@@ -77,32 +77,21 @@ enum EngineBenchmark {
         var evaluations = 100_000
 
         init(arguments: [String]) throws {
-            var rest = arguments[...]
-            func value(_ name: String) throws -> String {
-                guard let next = rest.popFirst() else { throw BenchmarkFailure("\(name) needs a value\n\n\(usage)") }
-                return next
-            }
-            func number(_ name: String) throws -> Int {
-                let text = try value(name)
-                guard let count = Int(text), count > 0 else {
-                    throw BenchmarkFailure("\(name) needs a positive integer, not \(text)")
-                }
-                return count
-            }
-            while let argument = rest.popFirst() {
+            var reader = BenchmarkArguments(arguments, usage: usage)
+            while let argument = reader.next() {
                 switch argument {
-                case "--official-lib": officialLibrary = try value(argument)
-                case "--document": documents.append(try value(argument))
-                case "--requests": requestCount = try number(argument)
-                case "--rounds": rounds = try number(argument)
+                case "--official-lib": officialLibrary = try reader.value(argument)
+                case "--document": documents.append(try reader.value(argument))
+                case "--requests": requestCount = try reader.number(argument)
+                case "--rounds": rounds = try reader.number(argument)
                 case "--shapes": runsShapes = true
                 case "--shape":
                     runsShapes = true
-                    shapes.append(try value(argument))
-                case "--seed": seed = UInt64(try number(argument))
-                case "--callgrind": callgrindShape = try value(argument)
-                case "--form": form = try value(argument)
-                case "--evaluations": evaluations = try number(argument)
+                    shapes.append(try reader.value(argument))
+                case "--seed": seed = UInt64(try reader.number(argument))
+                case "--callgrind": callgrindShape = try reader.value(argument)
+                case "--form": form = try reader.value(argument)
+                case "--evaluations": evaluations = try reader.number(argument)
                 case "-h", "--help":
                     print(usage)
                     exit(0)

@@ -175,27 +175,16 @@ enum LoadBenchmark {
 
     static func parse(_ arguments: [String]) throws -> Options {
         var options = Options()
-        var rest = arguments[...]
-        func value(_ name: String) throws -> String {
-            guard let next = rest.popFirst() else { throw BenchmarkFailure("\(name) needs a value\n\n\(usage)") }
-            return next
-        }
-        func number(_ name: String) throws -> Int {
-            let text = try value(name)
-            guard let count = Int(text), count > 0 else {
-                throw BenchmarkFailure("\(name) needs a positive integer, not \(text)")
-            }
-            return count
-        }
-        while let argument = rest.popFirst() {
+        var reader = BenchmarkArguments(arguments, usage: usage)
+        while let argument = reader.next() {
             switch argument {
-            case "--official-lib": options.officialLibrary = try value(argument)
-            case "--shape": options.shapes.append(try value(argument))
-            case "--rounds": options.rounds = try number(argument)
-            case "--boot-rounds": options.bootRounds = try number(argument)
-            case "--seed": options.seed = UInt64(try number(argument))
-            case "--callgrind": options.callgrindShape = try value(argument)
-            case "--count": options.count = try number(argument)
+            case "--official-lib": options.officialLibrary = try reader.value(argument)
+            case "--shape": options.shapes.append(try reader.value(argument))
+            case "--rounds": options.rounds = try reader.number(argument)
+            case "--boot-rounds": options.bootRounds = try reader.number(argument)
+            case "--seed": options.seed = UInt64(try reader.number(argument))
+            case "--callgrind": options.callgrindShape = try reader.value(argument)
+            case "--count": options.count = try reader.number(argument)
             case "-h", "--help":
                 print(usage)
                 exit(0)
