@@ -21,12 +21,12 @@ import FliptEngine
 ///
 /// Every stage is given the same ``EvaluationHookContext``, borrowed: the client builds it once per evaluation
 /// from its arguments without copying them, so a stage pays only for what it reads. A client with no hook (and no
-/// evaluation metrics) pays a single branch per evaluation for this feature. One hook whose four stages do nothing
-/// adds about 360 instructions and no reference counting per evaluation (callgrind: 2,046 against 1,687 without
-/// hooks); with a context and a provenance copied for every stage it added 1,003 instructions and about 8
-/// retain/release pairs, +231 ns. Side by side on a loaded machine (`flipt-bench hooks`) it now adds 117-165 ns
-/// against 452-499 ns before in the same runs: still above the 30 ns aimed at (see the "Hooks, default values and
-/// metrics" article).
+/// evaluation metrics) pays a single branch per evaluation for this feature. One hook in ``ClientOptions/hooks``
+/// whose four stages do nothing adds about 240 instructions and no reference counting per evaluation (callgrind:
+/// 1,889 against 1,651 without hooks), about 20-25 ns measured side by side (`flipt-bench hooks`). A hook passed
+/// per call (`hooks:`) costs more, about 750 instructions and 100 ns, because each stage copies it out of the
+/// array: register hooks for hot paths in ``ClientOptions/hooks`` (see the "Hooks, default values and metrics"
+/// article).
 public protocol EvaluationHook: Sendable {
     /// The stages this hook implements: the client calls only these. The default is ``EvaluationHookStages/all``.
     ///
@@ -104,59 +104,56 @@ public struct EvaluationHookStages: OptionSet, Sendable, Hashable {
 /// from its own arguments without copying them, and a property costs a copy only when a hook reads it. A hook that
 /// keeps something for later (a record to export, say) reads the properties it needs into values of its own.
 public struct EvaluationHookContext: ~Copyable {
-    // Views of the evaluating call's arguments, valid while the context is lent: the context cannot outlive the
-    // call that lends it, because it can be neither copied nor consumed by a hook.
-    private let namespacePointer: UnsafePointer<String>
-    private let flagKeyPointer: UnsafePointer<String>
-    private let entityIDPointer: UnsafePointer<String>
-    private let contextPointer: UnsafePointer<EvaluationContext>
-    private let defaultValuePointer: UnsafePointer<FlagValue?>
-    /// The client, to read the provenance of the snapshot in use; nil for a context made by ``with(namespace:flagKey:entityID:context:flagType:defaultValue:provenance:_:)``.
-    private unowned(unsafe) let core: ClientCore?
-    /// The fast path that answered (or failed to), retained by the client while the hooks run; set after the
-    /// evaluation when a hook reads the provenance.
-    var answered: Unmanaged<ClientCore.FastPath>?
+    // One pointer to a frame on the evaluating call's stack, valid while the context is lent: the context cannot
+    // outlive the call that lends it, because it can be neither copied nor consumed by a hook. One word, so that
+    // lending it to a stage passes one register instead of the eight words of the frame (callgrind, one no-op
+    // hook: 1,986 -> 1,931 instructions per evaluation).
+    private let frame: UnsafeMutablePointer<Frame>
 
-    /// The type of flag the caller asked for (``FlagType/variant`` or ``FlagType/boolean``).
-    public let flagType: FlagType
+    /// What a context shows: views of the evaluating call's arguments and the snapshot that answered.
+    struct Frame {
+        let namespace: UnsafePointer<String>
+        let flagKey: UnsafePointer<String>
+        let entityID: UnsafePointer<String>
+        let context: UnsafePointer<EvaluationContext>
+        let defaultValue: UnsafePointer<FlagValue?>
+        let flagType: FlagType
+        unowned(unsafe) let core: ClientCore?
+        /// The fast path that answered, when the client kept it (a hook reads the provenance); unretained here.
+        var answered: Unmanaged<ClientCore.FastPath>?
+    }
 
-    init(
-        namespace: UnsafePointer<String>,
-        flagKey: UnsafePointer<String>,
-        entityID: UnsafePointer<String>,
-        context: UnsafePointer<EvaluationContext>,
-        flagType: FlagType,
-        defaultValue: UnsafePointer<FlagValue?>,
-        core: ClientCore?,
-        answered: Unmanaged<ClientCore.FastPath>? = nil
-    ) {
-        namespacePointer = namespace
-        flagKeyPointer = flagKey
-        entityIDPointer = entityID
-        contextPointer = context
-        self.flagType = flagType
-        defaultValuePointer = defaultValue
-        self.core = core
-        self.answered = answered
+    /// A context over `frame`, which must stay valid while the context is lent.
+    init(frame: UnsafeMutablePointer<Frame>) {
+        self.frame = frame
+    }
+
+    /// The type of the flag the caller asked for: ``FlagType/variant`` for the variant forms, ``FlagType/boolean``
+    /// for the boolean forms.
+    public var flagType: FlagType { frame.pointee.flagType }
+
+    /// Records the fast path that answered, for ``provenance``.
+    func noteAnswered(_ answered: Unmanaged<ClientCore.FastPath>?) {
+        frame.pointee.answered = answered
     }
 
     /// The namespace of the client that evaluates.
-    public var namespace: String { namespacePointer.pointee }
+    public var namespace: String { frame.pointee.namespace.pointee }
     /// The key of the flag, as the caller passed it.
-    public var flagKey: String { flagKeyPointer.pointee }
+    public var flagKey: String { frame.pointee.flagKey.pointee }
     /// The entity the flag is evaluated for.
-    public var entityID: String { entityIDPointer.pointee }
+    public var entityID: String { frame.pointee.entityID.pointee }
     /// The entity's properties.
-    public var context: EvaluationContext { contextPointer.pointee }
+    public var context: EvaluationContext { frame.pointee.context.pointee }
     /// The caller's default for the default-value forms (``FliptClient/booleanValue(flagKey:entityID:context:default:hooks:)``
     /// and the like); nil for the throwing forms.
-    public var defaultValue: FlagValue? { defaultValuePointer.pointee }
+    public var defaultValue: FlagValue? { frame.pointee.defaultValue.pointee }
 
     /// Where the snapshot that answered came from, and how old it is. In ``EvaluationHook/before(_:)``, the
     /// snapshot in use. Exact when the hook declares ``EvaluationHookStages/provenance`` (see there).
     public var provenance: SnapshotProvenance {
-        if let answered { return answered._withUnsafeGuaranteedRef { $0.provenance } }
-        return core?.currentProvenance() ?? .noData
+        if let answered = frame.pointee.answered { return answered._withUnsafeGuaranteedRef { $0.provenance } }
+        return frame.pointee.core?.currentProvenance() ?? .noData
     }
 
     /// Lends `body` a context made of these values: for testing a hook without a client.
@@ -180,17 +177,19 @@ public struct EvaluationHookContext: ~Copyable {
         )
         return try withExtendedLifetime(fast) { () throws(Failure) -> Result in
             try withUnsafeMutablePointer(to: &values) { (values) throws(Failure) -> Result in
-                let evaluation = EvaluationHookContext(
+                var frame = Frame(
                     namespace: UnsafePointer(values.pointer(to: \.namespace)!),
                     flagKey: UnsafePointer(values.pointer(to: \.flagKey)!),
                     entityID: UnsafePointer(values.pointer(to: \.entityID)!),
                     context: UnsafePointer(values.pointer(to: \.context)!),
-                    flagType: flagType,
                     defaultValue: UnsafePointer(values.pointer(to: \.defaultValue)!),
+                    flagType: flagType,
                     core: nil,
                     answered: Unmanaged.passUnretained(fast)
                 )
-                return try body(evaluation)
+                return try withUnsafeMutablePointer(to: &frame) { (frame) throws(Failure) -> Result in
+                    try body(EvaluationHookContext(frame: frame))
+                }
             }
         }
     }

@@ -130,10 +130,10 @@ extension FliptClient {
     /// pointers to the arguments (no copy, no reference count), and lent to every stage; the client's hooks are
     /// sorted by stage into chains when the client is made (``HookChain``), so a stage a hook does not implement
     /// costs nothing and each hook is called in place;
-    /// the snapshot that answered is retained only when a hook reads its provenance. With one no-op hook
-    /// (`Tests/Scripts/callgrind-hooks.sh hook`): 2,046 instructions per evaluation against 1,687 without hooks, and
-    /// no retain or release more; the copies of a context and a provenance made for each stage cost 1,003
-    /// instructions and about 8 retain/release pairs more before (2,690).
+    /// the snapshot that answered is retained only when a hook reads its provenance; the context is one pointer to
+    /// a frame on this stack. With one no-op hook (`Tests/Scripts/callgrind-hooks.sh hook`): 1,889 instructions per
+    /// evaluation against 1,651 without hooks, and no retain or release more (2,690 when a context and a provenance
+    /// were copied for each stage; 2,049 with an eight-word context passed by value).
     @inline(never)
     private func observe<Value: FlagEvaluationResult>(
         _ flagType: FlagType,
@@ -167,16 +167,19 @@ extension FliptClient {
                 try withUnsafePointer(to: entityID) { (entityIDPointer) throws(FliptError) -> Value in
                     try withUnsafePointer(to: context) { (contextPointer) throws(FliptError) -> Value in
                         try withUnsafePointer(to: defaultValue) { (defaultValuePointer) throws(FliptError) -> Value in
-                            var evaluation = EvaluationHookContext(
+                            var frame = EvaluationHookContext.Frame(
                                 namespace: namespacePointer,
                                 flagKey: flagKeyPointer,
                                 entityID: entityIDPointer,
                                 context: contextPointer,
-                                flagType: flagType,
                                 defaultValue: defaultValuePointer,
-                                core: core
+                                flagType: flagType,
+                                core: core,
+                                answered: nil
                             )
-                            return try run(&evaluation, flagKey, entityID, callHooks, provenance, body)
+                            return try withUnsafeMutablePointer(to: &frame) { (frame) throws(FliptError) -> Value in
+                                try run(EvaluationHookContext(frame: frame), flagKey, entityID, callHooks, provenance, body)
+                            }
                         }
                     }
                 }
@@ -187,7 +190,7 @@ extension FliptClient {
     /// Runs the stages around the evaluation, with `evaluation` lent to each.
     @inline(__always)
     private func run<Value: FlagEvaluationResult>(
-        _ evaluation: inout EvaluationHookContext,
+        _ evaluation: borrowing EvaluationHookContext,
         _ flagKey: String,
         _ entityID: String,
         _ callHooks: [any EvaluationHook],
@@ -215,10 +218,10 @@ extension FliptClient {
                 result = try core.evaluate(body)
             }
         } catch {
-            reportError(error, &evaluation, answered, callHooks, provenance)
+            reportError(error, evaluation, answered, callHooks, provenance)
             throw error
         }
-        evaluation.answered = answered
+        evaluation.noteAnswered(answered)
         if _slowPath(!callHooks.isEmpty) {
             callHooks.withUnsafeBufferPointer { hooks in
                 for index in hooks.indices.reversed() where hooks[index].stages.contains(.after) {
@@ -242,14 +245,14 @@ extension FliptClient {
     @inline(never)
     private func reportError(
         _ error: FliptError,
-        _ evaluation: inout EvaluationHookContext,
+        _ evaluation: borrowing EvaluationHookContext,
         _ answered: Unmanaged<ClientCore.FastPath>?,
         _ callHooks: [any EvaluationHook],
         _ provenance: UnsafeMutablePointer<SnapshotProvenance>?
     ) {
         let answered = answered ?? core.retainedFastPath()
         defer { answered.release() }
-        evaluation.answered = answered
+        evaluation.noteAnswered(answered)
         for hook in callHooks.reversed() where hook.stages.contains(.error) {
             hook.error(evaluation, error: error)
         }

@@ -195,8 +195,9 @@ public final class FliptClient: Sendable {
     /// answers at once without walking grapheme clusters.
     @inline(__always)
     private static func isBlank(_ text: String) -> Bool {
+        // `String.isEmpty` inlines; `utf8.isEmpty` (Collection's) was a call where the hooks' path inlines this.
+        if text.isEmpty { return true }
         let utf8 = text.utf8
-        if utf8.isEmpty { return true }
         let first = utf8[utf8.startIndex]
         if first > 0x20 && first < 0x7F { return false }
         return text.allSatisfy(\.isWhitespace)

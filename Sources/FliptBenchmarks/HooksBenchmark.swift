@@ -9,7 +9,7 @@ import Prometheus
 /// run against the same client with none of them, on the same requests (interleaved rounds, medians).
 ///
 ///     swift run -c release flipt-bench hooks [--requests N] [--rounds N] [--flags N]
-///     flipt-bench hooks --callgrind none|hook|metrics|default [--evaluations N] [--flags N]
+///     flipt-bench hooks --callgrind none|hook|callhook|metrics|default|exporter [--evaluations N] [--flags N]
 ///
 /// The clients boot from a cache file written for the run, so that their snapshot has an ETag as a fetched one
 /// does (the provenance hooks receive then holds a string on the heap). `--callgrind FORM` runs one warm-up pass,
@@ -56,7 +56,7 @@ enum HooksBenchmark {
             default:
                 print(
                     "usage: flipt-bench hooks [--requests N] [--rounds N] [--flags N] "
-                        + "[--callgrind none|hook|metrics|default|exporter --evaluations N]"
+                        + "[--callgrind none|hook|callhook|metrics|default|exporter --evaluations N]"
                 )
                 return
             }
@@ -169,10 +169,12 @@ enum HooksBenchmark {
         switch form {
         case "none": pass = { ShapeBenchmark.evaluateWithContexts(clients.plain, $0) }
         case "hook": pass = { ShapeBenchmark.evaluateWithContexts(clients.hooked, $0) }
+        case "callhook": pass = { evaluateWithCallHook(clients.plain, $0) }
         case "metrics": pass = { ShapeBenchmark.evaluateWithContexts(clients.counting, $0) }
         case "default": pass = { evaluateWithDefaults(clients.plain, $0) }
         case "exporter": pass = { ShapeBenchmark.evaluateWithContexts(clients.exporting, $0) }
-        default: throw BenchmarkFailure("--callgrind is none, hook, metrics, default or exporter, not \(form)")
+        default:
+            throw BenchmarkFailure("--callgrind is none, hook, callhook, metrics, default or exporter, not \(form)")
         }
         var sink = pass(requests)
         sink &+= ShapeBenchmark.callgrindLoop(evaluations: evaluations, requests, pass)

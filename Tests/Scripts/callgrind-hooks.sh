@@ -3,16 +3,16 @@
 # benchmark runs a warm-up pass, then N evaluations inside `callgrindLoop`; only that function is collected, and
 # its Ir and its calls to swift_retain/swift_release (and the bridge-object forms) are divided by N.
 #
-#   Tests/Scripts/callgrind-hooks.sh none|hook|metrics|default|exporter [N] [extra flipt-bench arguments...]
+#   Tests/Scripts/callgrind-hooks.sh none|hook|callhook|metrics|default|exporter [N] [extra flipt-bench arguments...]
 #
-# none: no hook; hook: one no-op hook in ClientOptions.hooks; metrics: the opt-in evaluation counter (Prometheus);
+# none: no hook; hook: one no-op hook in ClientOptions.hooks; callhook: one no-op hook passed per call; metrics: the opt-in evaluation counter (Prometheus);
 # default: booleanValue/variantKey(default:) with no hook; exporter: a JSONLinesEvaluationExporter (buffering
 # only). Needs valgrind and a release build (`swift build -c release --product flipt-bench`).
 # `FLIPT_BENCH=PATH` runs another build of flipt-bench; `CALLGRIND_FUNCTIONS=1` also prints the 25 costliest
 # functions (self cost per evaluation).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-form="${1:?usage: callgrind-hooks.sh none|hook|metrics|default|exporter [N] [flipt-bench arguments...]}"
+form="${1:?usage: callgrind-hooks.sh none|hook|callhook|metrics|default|exporter [N] [flipt-bench arguments...]}"
 count="${2:-100000}"
 shift $(($# < 2 ? $# : 2))
 bench="${FLIPT_BENCH:-$(cd "$root" && swift build -c release --product flipt-bench --show-bin-path)/flipt-bench}"
