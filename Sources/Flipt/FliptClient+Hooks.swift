@@ -178,7 +178,14 @@ extension FliptClient {
                                 answered: nil
                             )
                             return try withUnsafeMutablePointer(to: &frame) { (frame) throws(FliptError) -> Value in
-                                try run(EvaluationHookContext(frame: frame), flagKey, entityID, callHooks, provenance, body)
+                                try run(
+                                    EvaluationHookContext(frame: frame),
+                                    flagKey,
+                                    entityID,
+                                    callHooks,
+                                    provenance,
+                                    body
+                                )
                             }
                         }
                     }
