@@ -242,14 +242,17 @@ public final class JSONLinesEvaluationExporter: EvaluationHook, @unchecked Senda
         buffer.withLock { $0.phase.finishClosing() }
     }
 
-    private func enqueue(_ record: Pending) {
+    private func enqueue(_ record: consuming Pending) {
+        // Moved into the buffer, not copied: a copy and the original's destruction retain and release each of
+        // the record's strings once more.
+        var taken: Pending? = consume record
         let signal = buffer.withLock { buffer -> Bool in
             if !buffer.phase.accepts || buffer.records.count >= capacity {
                 buffer.dropped += 1
                 buffer.droppedTotal += 1
                 return false
             }
-            buffer.records.append(record)
+            buffer.records.append(taken.take()!)
             if buffer.records.count >= (capacity + 1) / 2 && !buffer.wakeRequested {
                 buffer.wakeRequested = true
                 return true
