@@ -5,8 +5,8 @@
 //   cold boot         a fresh process of this benchmark opens a client on a cache file written beforehand and
 //                     evaluates once: the time from the client's creation to that first answer, and the whole
 //                     process's time from spawn to the answer
-//   memory            the RSS of that process before the client and while it holds the snapshot, against the
-//                     document's size
+//   memory            the RSS of that process before the client and while it holds the snapshot (anonymous and
+//                     file-backed pages apart), and the allocator's live heap, against the document's size
 
 import CFliptHeap
 import Flipt
@@ -138,7 +138,8 @@ enum LoadBenchmark {
                                instructions per load = (Ir with --count N - Ir with --count 1) / (N - 1), each Ir
                                the summary of valgrind --tool=callgrind on a copy stripped with --strip-debug
 
-        Prints medians. Cold boot runs for the issue18-1000 and issue18-10000 shapes (when selected).
+        Prints medians. Cold boot and memory run for every selected shape. With FLIPT_BENCH_SMAPS=DIR, each boot
+        process writes its /proc/self/smaps before the client and while it holds the snapshot into DIR.
         Build with `swift build -c release --product flipt-bench`.
         """
 
@@ -241,7 +242,7 @@ enum LoadBenchmark {
                 format(mine / reference) + "x",
             ]
             print(EngineBenchmark.row(cells, widths))
-            if shape.name.hasPrefix("issue18-") { boots.append((shape, document, request)) }
+            boots.append((shape, document, request))
         }
         if !boots.isEmpty { try measureBoots(boots, options) }
     }
@@ -263,14 +264,15 @@ enum LoadBenchmark {
         print("")
         print("cold boot: a fresh `flipt-bench load boot` process, cache written beforehand; client = FliptClient(…)")
         print("with the cache file to its first answer; process = spawn to that answer; RSS = the process's resident")
-        print("memory before the client and while it holds the snapshot (after the first answer); heap = bytes the")
-        print("allocator has handed out and not had back (mallinfo), the live part of the RSS added")
-        let widths = [20, 9, 10, 11, 11, 10, 10, 9, 11, 9]
+        print("memory before the client and while it holds the snapshot (after the first answer), with its anonymous")
+        print("and file-backed parts (RssAnon, RssFile); heap = bytes the allocator has handed out and not had back")
+        print("(mallinfo2), the live part of the RSS added")
+        let widths = [18, 7, 10, 11, 11, 10, 9, 10, 10, 10, 9]
         print(
             EngineBenchmark.row(
                 [
-                    "shape", "doc MB", "client ms", "process ms", "RSS before", "RSS held", "RSS added", "added/doc",
-                    "heap added", "heap/doc",
+                    "shape", "doc MB", "client ms", "process ms", "RSS before", "RSS added", "added/doc", "anon added",
+                    "file added", "heap added", "heap/doc",
                 ],
                 widths
             )
@@ -292,15 +294,16 @@ enum LoadBenchmark {
             }
             func medianOf(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
             let before = medianOf(reports.map(\.rssBefore))
-            let held = medianOf(reports.map(\.rssHeld))
             let added = medianOf(reports.map { $0.rssHeld - $0.rssBefore })
             let megabytes = Double(document.count) / 1e6
             let cells = [
                 shape.name, format(megabytes),
                 format(medianOf(reports.map(\.clientMilliseconds))) + " ms",
                 format(medianOf(reports.map(\.processMilliseconds))) + " ms",
-                format(before / 1e6) + " MB", format(held / 1e6) + " MB", format(added / 1e6) + " MB",
+                format(before / 1e6) + " MB", format(added / 1e6) + " MB",
                 format(added / Double(document.count)) + "x",
+                format(medianOf(reports.map { $0.anonHeld - $0.anonBefore }) / 1e6) + " MB",
+                format(medianOf(reports.map { $0.fileHeld - $0.fileBefore }) / 1e6) + " MB",
                 format(medianOf(reports.map(\.heapAdded)) / 1e6) + " MB",
                 format(medianOf(reports.map(\.heapAdded)) / Double(document.count)) + "x",
             ]
@@ -324,10 +327,15 @@ enum LoadBenchmark {
         var rssBefore: Double
         var rssHeld: Double
         var heapAdded: Double
+        var anonBefore: Double
+        var anonHeld: Double
+        var fileBefore: Double
+        var fileHeld: Double
     }
 
-    /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns> <RSS before> <RSS held>` after
-    /// its first answer and then waits for its standard input to close.
+    /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns> <RSS before> <RSS held> <heap added>
+    /// <anon before> <anon held> <file before> <file held>` after its first answer and then waits for its standard
+    /// input to close.
     static func bootProcess(cachePath: String, request: BenchmarkRequest) throws -> BootReport {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
@@ -351,17 +359,20 @@ enum LoadBenchmark {
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
         let fields = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard fields.count == 5, fields[0] == "boot", let nanoseconds = Double(fields[1]),
-            let before = Double(fields[2]), let held = Double(fields[3]), let heap = Double(fields[4])
-        else {
+        let numbers = fields.dropFirst().compactMap { Double($0) }
+        guard fields.count == 9, fields[0] == "boot", numbers.count == 8 else {
             throw BenchmarkFailure("the boot process printed \(String(decoding: line, as: UTF8.self))")
         }
         return BootReport(
-            clientMilliseconds: nanoseconds / 1e6,
+            clientMilliseconds: numbers[0] / 1e6,
             processMilliseconds: processTime / .milliseconds(1),
-            rssBefore: before,
-            rssHeld: held,
-            heapAdded: heap
+            rssBefore: numbers[1],
+            rssHeld: numbers[2],
+            heapAdded: numbers[3],
+            anonBefore: numbers[4],
+            anonHeld: numbers[5],
+            fileBefore: numbers[6],
+            fileHeld: numbers[7]
         )
     }
 
@@ -371,7 +382,9 @@ enum LoadBenchmark {
             print("usage: flipt-bench load boot CACHE variant|boolean FLAG ENTITY")
             exit(2)
         }
-        let before = residentBytes()
+        let smaps = ProcessInfo.processInfo.environment["FLIPT_BENCH_SMAPS"]
+        if let smaps { copySmaps(to: "\(smaps)/before-\(getpid())") }
+        let before = resident()
         let heapBefore = heapInUse()
         let clock = ContinuousClock()
         let start = clock.now
@@ -383,10 +396,13 @@ enum LoadBenchmark {
                 blackHole(try client.evaluateVariant(flagKey: arguments[2], entityID: arguments[3]).variantKey.count)
             }
             let elapsed = clock.now - start
-            let held = residentBytes()
+            let held = resident()
             let heap = heapInUse() - heapBefore
+            if let smaps { copySmaps(to: "\(smaps)/held-\(getpid())") }
             // Written unbuffered, so that the parent reads it at once.
-            let line = "boot \(Int(elapsed / .nanoseconds(1))) \(before) \(held) \(heap)\n"
+            let line =
+                "boot \(Int(elapsed / .nanoseconds(1))) \(before.total) \(held.total) \(heap) \(before.anonymous) "
+                + "\(held.anonymous) \(before.file) \(held.file)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
             // Hold the client until the parent closes standard input.
             _ = FileHandle.standardInput.readDataToEndOfFile()
@@ -402,14 +418,25 @@ enum LoadBenchmark {
         Int(flipt_heap_current().in_use)
     }
 
-    /// The process's resident set size in bytes (`VmRSS` of /proc/self/status; 0 where there is none).
-    static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let digits = line.split(whereSeparator: \.isWhitespace).dropFirst().first
-            return (digits.flatMap { Int($0) } ?? 0) * 1024
+    /// The process's resident set size in bytes, with its anonymous and file-backed parts (`VmRSS`, `RssAnon`,
+    /// `RssFile` of /proc/self/status; 0 where there is none).
+    static func resident() -> (total: Int, anonymous: Int, file: Int) {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0, 0) }
+        var values: [Substring: Int] = [:]
+        for line in status.split(separator: "\n") {
+            let fields = line.split(whereSeparator: \.isWhitespace)
+            guard fields.count >= 2, let kilobytes = Int(fields[1]) else { continue }
+            values[fields[0]] = kilobytes * 1024
         }
-        return 0
+        return (values["VmRSS:"] ?? 0, values["RssAnon:"] ?? 0, values["RssFile:"] ?? 0)
+    }
+
+    /// Copies /proc/self/smaps to `path` (for FLIPT_BENCH_SMAPS).
+    static func copySmaps(to path: String) {
+        // Read to its end: /proc files report a size of zero.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return }
+        FileManager.default.createFile(atPath: path, contents: file.readDataToEndOfFile())
+        try? file.close()
     }
 
     // MARK: Callgrind
