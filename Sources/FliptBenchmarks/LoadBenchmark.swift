@@ -266,13 +266,14 @@ enum LoadBenchmark {
         print("with the cache file to its first answer; process = spawn to that answer; RSS = the process's resident")
         print("memory before the client and while it holds the snapshot (after the first answer), with its anonymous")
         print("and file-backed parts (RssAnon, RssFile); heap = bytes the allocator has handed out and not had back")
-        print("(mallinfo2), the live part of the RSS added")
-        let widths = [18, 7, 10, 11, 11, 10, 9, 10, 10, 10, 9]
+        print("(mallinfo2), the live part of the RSS added. Row `settled`: the same process once the client's")
+        print("background step has compressed the held document (run at once here, compactHeldDocument())")
+        let widths = [18, 8, 7, 10, 11, 11, 10, 9, 10, 10, 10, 9]
         print(
             EngineBenchmark.row(
                 [
-                    "shape", "doc MB", "client ms", "process ms", "RSS before", "RSS added", "added/doc", "anon added",
-                    "file added", "heap added", "heap/doc",
+                    "shape", "at", "doc MB", "client ms", "process ms", "RSS before", "RSS added", "added/doc",
+                    "anon added", "file added", "heap added", "heap/doc",
                 ],
                 widths
             )
@@ -293,21 +294,23 @@ enum LoadBenchmark {
                 reports.append(try bootProcess(cachePath: path, request: request))
             }
             func medianOf(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-            let before = medianOf(reports.map(\.rssBefore))
-            let added = medianOf(reports.map { $0.rssHeld - $0.rssBefore })
+            let before = medianOf(reports.map(\.before.rss))
             let megabytes = Double(document.count) / 1e6
-            let cells = [
-                shape.name, format(megabytes),
-                format(medianOf(reports.map(\.clientMilliseconds))) + " ms",
-                format(medianOf(reports.map(\.processMilliseconds))) + " ms",
-                format(before / 1e6) + " MB", format(added / 1e6) + " MB",
-                format(added / Double(document.count)) + "x",
-                format(medianOf(reports.map { $0.anonHeld - $0.anonBefore }) / 1e6) + " MB",
-                format(medianOf(reports.map { $0.fileHeld - $0.fileBefore }) / 1e6) + " MB",
-                format(medianOf(reports.map(\.heapAdded)) / 1e6) + " MB",
-                format(medianOf(reports.map(\.heapAdded)) / Double(document.count)) + "x",
-            ]
-            print(EngineBenchmark.row(cells, widths))
+            for (phase, memory) in [("answer", \BootReport.held), ("settled", \BootReport.settled)] {
+                let added = medianOf(reports.map { $0[keyPath: memory].rss - $0.before.rss })
+                let heap = medianOf(reports.map { $0[keyPath: memory].heap - $0.before.heap })
+                let cells = [
+                    shape.name, phase, format(megabytes),
+                    format(medianOf(reports.map(\.clientMilliseconds))) + " ms",
+                    format(medianOf(reports.map(\.processMilliseconds))) + " ms",
+                    format(before / 1e6) + " MB", format(added / 1e6) + " MB",
+                    format(added / Double(document.count)) + "x",
+                    format(medianOf(reports.map { $0[keyPath: memory].anonymous - $0.before.anonymous }) / 1e6) + " MB",
+                    format(medianOf(reports.map { $0[keyPath: memory].file - $0.before.file }) / 1e6) + " MB",
+                    format(heap / 1e6) + " MB", format(heap / Double(document.count)) + "x",
+                ]
+                print(EngineBenchmark.row(cells, widths))
+            }
         }
     }
 
@@ -321,21 +324,56 @@ enum LoadBenchmark {
         )
     }
 
+    /// A boot process's memory at one point, in bytes.
+    struct Memory {
+        var rss: Double
+        var anonymous: Double
+        var file: Double
+        /// The allocator's live heap.
+        var heap: Double
+
+        /// The process's memory now.
+        static func now() -> Memory {
+            let resident = LoadBenchmark.resident()
+            return Memory(
+                rss: Double(resident.total),
+                anonymous: Double(resident.anonymous),
+                file: Double(resident.file),
+                heap: Double(heapInUse())
+            )
+        }
+
+        /// `rss anonymous file heap`, as a boot process prints them.
+        var fields: String { "\(Int(rss)) \(Int(anonymous)) \(Int(file)) \(Int(heap))" }
+
+        init(rss: Double, anonymous: Double, file: Double, heap: Double) {
+            self.rss = rss
+            self.anonymous = anonymous
+            self.file = file
+            self.heap = heap
+        }
+
+        init?(_ numbers: ArraySlice<Double>) {
+            guard numbers.count == 4 else { return nil }
+            let values = Array(numbers)
+            self.init(rss: values[0], anonymous: values[1], file: values[2], heap: values[3])
+        }
+    }
+
     struct BootReport {
         var clientMilliseconds: Double
         var processMilliseconds: Double
-        var rssBefore: Double
-        var rssHeld: Double
-        var heapAdded: Double
-        var anonBefore: Double
-        var anonHeld: Double
-        var fileBefore: Double
-        var fileHeld: Double
+        /// Before the client.
+        var before: Memory
+        /// After the first answer.
+        var held: Memory
+        /// After the held document was compacted.
+        var settled: Memory
     }
 
-    /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns> <RSS before> <RSS held> <heap added>
-    /// <anon before> <anon held> <file before> <file held>` after its first answer and then waits for its standard
-    /// input to close.
+    /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns>`, then the memory (``Memory/fields``)
+    /// before the client, after its first answer and after the held document was compacted, and then waits for its
+    /// standard input to close.
     static func bootProcess(cachePath: String, request: BenchmarkRequest) throws -> BootReport {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
@@ -360,19 +398,17 @@ enum LoadBenchmark {
         process.waitUntilExit()
         let fields = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
         let numbers = fields.dropFirst().compactMap { Double($0) }
-        guard fields.count == 9, fields[0] == "boot", numbers.count == 8 else {
+        guard fields.count == 14, fields[0] == "boot", numbers.count == 13, let before = Memory(numbers[1..<5]),
+            let held = Memory(numbers[5..<9]), let settled = Memory(numbers[9..<13])
+        else {
             throw BenchmarkFailure("the boot process printed \(String(decoding: line, as: UTF8.self))")
         }
         return BootReport(
             clientMilliseconds: numbers[0] / 1e6,
             processMilliseconds: processTime / .milliseconds(1),
-            rssBefore: numbers[1],
-            rssHeld: numbers[2],
-            heapAdded: numbers[3],
-            anonBefore: numbers[4],
-            anonHeld: numbers[5],
-            fileBefore: numbers[6],
-            fileHeld: numbers[7]
+            before: before,
+            held: held,
+            settled: settled
         )
     }
 
@@ -384,8 +420,7 @@ enum LoadBenchmark {
         }
         let smaps = ProcessInfo.processInfo.environment["FLIPT_BENCH_SMAPS"]
         if let smaps { copySmaps(to: "\(smaps)/before-\(getpid())") }
-        let before = resident()
-        let heapBefore = heapInUse()
+        let before = Memory.now()
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -396,13 +431,13 @@ enum LoadBenchmark {
                 blackHole(try client.evaluateVariant(flagKey: arguments[2], entityID: arguments[3]).variantKey.count)
             }
             let elapsed = clock.now - start
-            let held = resident()
-            let heap = heapInUse() - heapBefore
+            let held = Memory.now()
             if let smaps { copySmaps(to: "\(smaps)/held-\(getpid())") }
+            client.compactHeldDocument()
+            let settled = Memory.now()
+            if let smaps { copySmaps(to: "\(smaps)/settled-\(getpid())") }
             // Written unbuffered, so that the parent reads it at once.
-            let line =
-                "boot \(Int(elapsed / .nanoseconds(1))) \(before.total) \(held.total) \(heap) \(before.anonymous) "
-                + "\(held.anonymous) \(before.file) \(held.file)\n"
+            let line = "boot \(Int(elapsed / .nanoseconds(1))) \(before.fields) \(held.fields) \(settled.fields)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
             // Hold the client until the parent closes standard input.
             _ = FileHandle.standardInput.readDataToEndOfFile()
@@ -435,7 +470,7 @@ enum LoadBenchmark {
     static func copySmaps(to path: String) {
         // Read to its end: /proc files report a size of zero.
         guard let file = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return }
-        FileManager.default.createFile(atPath: path, contents: file.readDataToEndOfFile())
+        _ = FileManager.default.createFile(atPath: path, contents: file.readDataToEndOfFile())
         try? file.close()
     }
 
