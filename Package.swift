@@ -138,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "FliptBenchmarks",
             dependencies: [
-                "CFliptHeap", "Flipt", "FliptEngine", "FliptFormats", "FliptStore",
+                "CFliptHeap", "Flipt", "FliptEngine", "FliptFormats", "FliptGzip", "FliptStore",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

@@ -11,6 +11,7 @@
 import CFliptHeap
 import Flipt
 import FliptEngine
+import FliptGzip
 import FliptStore
 import Foundation
 
@@ -216,13 +217,19 @@ enum LoadBenchmark {
         let shapes = try selected(options.shapes)
         print("flipt-bench load: seed \(options.seed), \(options.rounds) rounds, medians (release build expected)")
         print("decode + index: Snapshot(document:); official: initialize_engine (loopback fetch + parse) to its first")
-        print("successful answer, rounds interleaved")
-        let widths = [20, 7, 9, 10, 10, 7]
-        print(EngineBenchmark.row(["shape", "flags", "MB", "this ms", "official", "ratio"], widths))
+        print("successful answer, rounds interleaved; held = the heap the Snapshot keeps (program, strings,")
+        print("summaries); gzip = the client's held copy of the document (zlib level 1, HeldDocument) and its time")
+        let widths = [20, 7, 7, 9, 9, 7, 9, 9, 9, 9]
+        let titles = [
+            "shape", "flags", "MB", "this ms", "official", "ratio", "held MB", "held/doc", "gzip MB", "gzip ms",
+        ]
+        print(EngineBenchmark.row(titles, widths))
         var boots: [(LoadShape, [UInt8], BenchmarkRequest)] = []
         for shape in shapes {
             let document = shape.document(seed: options.seed)
+            let heapBefore = heapInUse()
             let snapshot = try Snapshot(document: document)
+            let held = Double(heapInUse() - heapBefore)
             let flags = try Evaluator(snapshot: snapshot, namespace: "default").listFlags()
             var random = SplitMix64(seed: options.seed)
             let request = BenchmarkRequest.random(flag: flags[flags.count / 2], using: &random)
@@ -234,12 +241,17 @@ enum LoadBenchmark {
                 ours.append(decodeAndIndex(document))
                 theirs.append(try official.startup(url: server.url, request: request, rounds: 1))
             }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let compressed = Gzip.compress(document, level: 1)
+            let compression = clock.now - start
             let mine = median(ours)
             let reference = median(theirs)
             let cells = [
                 shape.name, "\(snapshot.flagCount)", format(Double(document.count) / 1e6),
                 EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(reference),
-                format(mine / reference) + "x",
+                format(mine / reference) + "x", format(held / 1e6), format(held / Double(document.count)) + "x",
+                format(Double(compressed.count) / 1e6), EngineBenchmark.milliseconds(compression),
             ]
             print(EngineBenchmark.row(cells, widths))
             boots.append((shape, document, request))
