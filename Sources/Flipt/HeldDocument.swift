@@ -7,9 +7,10 @@ import Foundation
 /// ``FliptClient/getSnapshot()``, the rollback checks, and the flag changes of the next replacement.
 ///
 /// None of them is on the evaluation path, so a document of ``compactionThreshold`` bytes or more is kept
-/// gzip-compressed once ``compact()`` has run (level 1: a tenth to a twentieth of the size for Flipt's JSON, at
-/// a few milliseconds per megabyte). The client compacts in a background task after it serves a snapshot
-/// (``compactInBackground()``), so neither boot nor a replacement waits for it; until then the raw bytes are held.
+/// gzip-compressed once ``compact()`` has run (zlib level 1: 5-11 % of the size of the 10,000-flag documents of
+/// `flipt-bench load`, 4-11 ms per MB of CPU on a busy 2-core VM). The client compacts in a background task after
+/// it serves a snapshot (``compactInBackground()``), so neither boot nor a replacement waits for it; until then the
+/// raw bytes are held.
 final class HeldDocument: Sendable {
     /// Documents smaller than this stay raw: compressing them saves little, and a zlib stream costs ~270 KB.
     static let compactionThreshold = 64 * 1024
