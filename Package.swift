@@ -84,7 +84,8 @@ let package = Package(
         .target(
             name: "Flipt",
             dependencies: [
-                "FliptEngine", "FliptStore", "FliptSync", .product(name: "Logging", package: "swift-log"),
+                "CFliptHeap", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]
@@ -137,7 +138,7 @@ let package = Package(
         .executableTarget(
             name: "FliptBenchmarks",
             dependencies: [
-                "CFliptHeap", "Flipt", "FliptEngine", "FliptFormats", "FliptStore",
+                "CFliptHeap", "Flipt", "FliptEngine", "FliptFormats", "FliptGzip", "FliptStore",
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ]

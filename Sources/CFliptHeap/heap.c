@@ -22,3 +22,9 @@ flipt_heap_usage flipt_heap_current(void) {
 #endif
     return usage;
 }
+
+void flipt_heap_trim(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}

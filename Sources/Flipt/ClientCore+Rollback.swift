@@ -31,7 +31,7 @@ extension ClientCore {
     func servePinnedAfterConfirmation(at now: Date) async {
         guard let pin = await currentPin() else { return }
         let document = state.withLock { $0.served?.document }
-        guard let document, SHA256.hex(document) == pin.rolledBackFromHash else { return }
+        guard let document, document.contentHash() == pin.rolledBackFromHash else { return }
         await servePinned(pin, at: now)
     }
 
@@ -66,7 +66,10 @@ extension ClientCore {
             return
         }
         let served = Served(stored: stored, snapshot: snapshot, at: now)
-        if state.withLock({ $0.served?.document == served.document }) { return }
+        let current = state.withLock { $0.served?.document }
+        if let current, current.count == served.document.count, current.contentHash() == served.document.contentHash() {
+            return
+        }
         _ = replace(with: served, at: now)
     }
 }

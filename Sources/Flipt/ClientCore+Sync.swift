@@ -98,11 +98,11 @@ extension ClientCore {
 
     /// Swaps `served` in and computes which flags changed; nil when the client is closed.
     private func swapIn(_ served: Served, at now: Date) -> Swap? {
-        let next = FlagFingerprints(document: served.document)
+        let next = FlagFingerprints(document: served.document.bytes())
         let outcome = fingerprints.withLock {
             previous -> (recovered: Bool, status: ClientStatus, changes: FlagChanges)? in
             let replaced = state.withLock { $0.served }
-            if previous == nil, let replaced { previous = FlagFingerprints(document: replaced.document) }
+            if previous == nil, let replaced { previous = FlagFingerprints(document: replaced.document.bytes()) }
             let changes: FlagChanges
             if let next, replaced == nil || previous != nil {
                 changes = FlagChanges.between(previous: previous, next: next)

@@ -15,7 +15,9 @@ final class ClientCore: Sendable {
     /// The snapshot in use, with its provenance and the monotonic mark its age is counted from.
     struct Served: Sendable {
         var evaluator: Evaluator
-        var document: [UInt8]
+        /// The document, kept compressed once a background task has compacted it (it is read only for
+        /// getSnapshot(), the rollback checks and the flag changes of the next replacement).
+        var document: HeldDocument
         var source: DataSource
         var etag: String?
         var fetchedAt: Date
@@ -33,7 +35,8 @@ final class ClientCore: Sendable {
         /// A snapshot received or given at `now`: fetched and confirmed then, of age zero.
         init(fresh snapshot: Snapshot, document: [UInt8], source: DataSource, etag: String?, at now: Date) {
             evaluator = Evaluator(snapshot: snapshot, namespace: snapshot.namespaceKey)
-            self.document = document
+            self.document = HeldDocument(document)
+            self.document.compactInBackground()
             self.source = source
             self.etag = etag
             fetchedAt = now
@@ -46,7 +49,8 @@ final class ClientCore: Sendable {
         /// in the future, after the clock was moved back, counts as age zero, never negative).
         init(stored: StoredSnapshot, snapshot: Snapshot, at now: Date) {
             evaluator = Evaluator(snapshot: snapshot, namespace: snapshot.namespaceKey)
-            document = [UInt8](stored.document)
+            document = HeldDocument(stored.document)
+            document.compactInBackground()
             source = .cache
             etag = stored.etag
             fetchedAt = stored.fetchedAt

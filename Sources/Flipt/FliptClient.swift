@@ -218,7 +218,7 @@ public final class FliptClient: Sendable {
                     + "and no fetch has completed."
             )
         }
-        return SnapshotString.encode(document)
+        return SnapshotString.encode(document.bytes())
     }
 
     // MARK: Status and events

@@ -5,12 +5,13 @@
 //   cold boot         a fresh process of this benchmark opens a client on a cache file written beforehand and
 //                     evaluates once: the time from the client's creation to that first answer, and the whole
 //                     process's time from spawn to the answer
-//   memory            the RSS of that process before the client and while it holds the snapshot, against the
-//                     document's size
+//   memory            the RSS of that process before the client and while it holds the snapshot (anonymous and
+//                     file-backed pages apart), and the allocator's live heap, against the document's size
 
 import CFliptHeap
 import Flipt
 import FliptEngine
+import FliptGzip
 import FliptStore
 import Foundation
 
@@ -138,7 +139,8 @@ enum LoadBenchmark {
                                instructions per load = (Ir with --count N - Ir with --count 1) / (N - 1), each Ir
                                the summary of valgrind --tool=callgrind on a copy stripped with --strip-debug
 
-        Prints medians. Cold boot runs for the issue18-1000 and issue18-10000 shapes (when selected).
+        Prints medians. Cold boot and memory run for every selected shape. With FLIPT_BENCH_SMAPS=DIR, each boot
+        process writes its /proc/self/smaps before the client and while it holds the snapshot into DIR.
         Build with `swift build -c release --product flipt-bench`.
         """
 
@@ -215,13 +217,19 @@ enum LoadBenchmark {
         let shapes = try selected(options.shapes)
         print("flipt-bench load: seed \(options.seed), \(options.rounds) rounds, medians (release build expected)")
         print("decode + index: Snapshot(document:); official: initialize_engine (loopback fetch + parse) to its first")
-        print("successful answer, rounds interleaved")
-        let widths = [20, 7, 9, 10, 10, 7]
-        print(EngineBenchmark.row(["shape", "flags", "MB", "this ms", "official", "ratio"], widths))
+        print("successful answer, rounds interleaved; held = the heap the Snapshot keeps (program, strings,")
+        print("summaries); gzip = the client's held copy of the document (zlib level 1, HeldDocument) and its time")
+        let widths = [20, 7, 7, 9, 9, 7, 9, 9, 9, 9]
+        let titles = [
+            "shape", "flags", "MB", "this ms", "official", "ratio", "held MB", "held/doc", "gzip MB", "gzip ms",
+        ]
+        print(EngineBenchmark.row(titles, widths))
         var boots: [(LoadShape, [UInt8], BenchmarkRequest)] = []
         for shape in shapes {
             let document = shape.document(seed: options.seed)
+            let heapBefore = heapInUse()
             let snapshot = try Snapshot(document: document)
+            let held = Double(heapInUse() - heapBefore)
             let flags = try Evaluator(snapshot: snapshot, namespace: "default").listFlags()
             var random = SplitMix64(seed: options.seed)
             let request = BenchmarkRequest.random(flag: flags[flags.count / 2], using: &random)
@@ -233,15 +241,20 @@ enum LoadBenchmark {
                 ours.append(decodeAndIndex(document))
                 theirs.append(try official.startup(url: server.url, request: request, rounds: 1))
             }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let compressed = Gzip.compress(document, level: 1)
+            let compression = clock.now - start
             let mine = median(ours)
             let reference = median(theirs)
             let cells = [
                 shape.name, "\(snapshot.flagCount)", format(Double(document.count) / 1e6),
                 EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(reference),
-                format(mine / reference) + "x",
+                format(mine / reference) + "x", format(held / 1e6), format(held / Double(document.count)) + "x",
+                format(Double(compressed.count) / 1e6), EngineBenchmark.milliseconds(compression),
             ]
             print(EngineBenchmark.row(cells, widths))
-            if shape.name.hasPrefix("issue18-") { boots.append((shape, document, request)) }
+            boots.append((shape, document, request))
         }
         if !boots.isEmpty { try measureBoots(boots, options) }
     }
@@ -263,14 +276,16 @@ enum LoadBenchmark {
         print("")
         print("cold boot: a fresh `flipt-bench load boot` process, cache written beforehand; client = FliptClient(…)")
         print("with the cache file to its first answer; process = spawn to that answer; RSS = the process's resident")
-        print("memory before the client and while it holds the snapshot (after the first answer); heap = bytes the")
-        print("allocator has handed out and not had back (mallinfo), the live part of the RSS added")
-        let widths = [20, 9, 10, 11, 11, 10, 10, 9, 11, 9]
+        print("memory before the client and while it holds the snapshot (after the first answer), with its anonymous")
+        print("and file-backed parts (RssAnon, RssFile); heap = bytes the allocator has handed out and not had back")
+        print("(mallinfo2), the live part of the RSS added. Row `settled`: the same process once the client's")
+        print("background step has compressed the held document (run at once here, compactHeldDocument())")
+        let widths = [18, 8, 7, 10, 11, 11, 10, 9, 10, 10, 10, 9]
         print(
             EngineBenchmark.row(
                 [
-                    "shape", "doc MB", "client ms", "process ms", "RSS before", "RSS held", "RSS added", "added/doc",
-                    "heap added", "heap/doc",
+                    "shape", "at", "doc MB", "client ms", "process ms", "RSS before", "RSS added", "added/doc",
+                    "anon added", "file added", "heap added", "heap/doc",
                 ],
                 widths
             )
@@ -291,20 +306,23 @@ enum LoadBenchmark {
                 reports.append(try bootProcess(cachePath: path, request: request))
             }
             func medianOf(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-            let before = medianOf(reports.map(\.rssBefore))
-            let held = medianOf(reports.map(\.rssHeld))
-            let added = medianOf(reports.map { $0.rssHeld - $0.rssBefore })
+            let before = medianOf(reports.map(\.before.rss))
             let megabytes = Double(document.count) / 1e6
-            let cells = [
-                shape.name, format(megabytes),
-                format(medianOf(reports.map(\.clientMilliseconds))) + " ms",
-                format(medianOf(reports.map(\.processMilliseconds))) + " ms",
-                format(before / 1e6) + " MB", format(held / 1e6) + " MB", format(added / 1e6) + " MB",
-                format(added / Double(document.count)) + "x",
-                format(medianOf(reports.map(\.heapAdded)) / 1e6) + " MB",
-                format(medianOf(reports.map(\.heapAdded)) / Double(document.count)) + "x",
-            ]
-            print(EngineBenchmark.row(cells, widths))
+            for (phase, memory) in [("answer", \BootReport.held), ("settled", \BootReport.settled)] {
+                let added = medianOf(reports.map { $0[keyPath: memory].rss - $0.before.rss })
+                let heap = medianOf(reports.map { $0[keyPath: memory].heap - $0.before.heap })
+                let cells = [
+                    shape.name, phase, format(megabytes),
+                    format(medianOf(reports.map(\.clientMilliseconds))) + " ms",
+                    format(medianOf(reports.map(\.processMilliseconds))) + " ms",
+                    format(before / 1e6) + " MB", format(added / 1e6) + " MB",
+                    format(added / Double(document.count)) + "x",
+                    format(medianOf(reports.map { $0[keyPath: memory].anonymous - $0.before.anonymous }) / 1e6) + " MB",
+                    format(medianOf(reports.map { $0[keyPath: memory].file - $0.before.file }) / 1e6) + " MB",
+                    format(heap / 1e6) + " MB", format(heap / Double(document.count)) + "x",
+                ]
+                print(EngineBenchmark.row(cells, widths))
+            }
         }
     }
 
@@ -318,16 +336,56 @@ enum LoadBenchmark {
         )
     }
 
+    /// A boot process's memory at one point, in bytes.
+    struct Memory {
+        var rss: Double
+        var anonymous: Double
+        var file: Double
+        /// The allocator's live heap.
+        var heap: Double
+
+        /// The process's memory now.
+        static func now() -> Memory {
+            let resident = LoadBenchmark.resident()
+            return Memory(
+                rss: Double(resident.total),
+                anonymous: Double(resident.anonymous),
+                file: Double(resident.file),
+                heap: Double(heapInUse())
+            )
+        }
+
+        /// `rss anonymous file heap`, as a boot process prints them.
+        var fields: String { "\(Int(rss)) \(Int(anonymous)) \(Int(file)) \(Int(heap))" }
+
+        init(rss: Double, anonymous: Double, file: Double, heap: Double) {
+            self.rss = rss
+            self.anonymous = anonymous
+            self.file = file
+            self.heap = heap
+        }
+
+        init?(_ numbers: ArraySlice<Double>) {
+            guard numbers.count == 4 else { return nil }
+            let values = Array(numbers)
+            self.init(rss: values[0], anonymous: values[1], file: values[2], heap: values[3])
+        }
+    }
+
     struct BootReport {
         var clientMilliseconds: Double
         var processMilliseconds: Double
-        var rssBefore: Double
-        var rssHeld: Double
-        var heapAdded: Double
+        /// Before the client.
+        var before: Memory
+        /// After the first answer.
+        var held: Memory
+        /// After the held document was compacted.
+        var settled: Memory
     }
 
-    /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns> <RSS before> <RSS held>` after
-    /// its first answer and then waits for its standard input to close.
+    /// Spawns `flipt-bench load boot`, which prints one line `boot <client ns>`, then the memory (``Memory/fields``)
+    /// before the client, after its first answer and after the held document was compacted, and then waits for its
+    /// standard input to close.
     static func bootProcess(cachePath: String, request: BenchmarkRequest) throws -> BootReport {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL
@@ -351,17 +409,18 @@ enum LoadBenchmark {
         try input.fileHandleForWriting.close()
         process.waitUntilExit()
         let fields = String(decoding: line, as: UTF8.self).split(whereSeparator: \.isWhitespace)
-        guard fields.count == 5, fields[0] == "boot", let nanoseconds = Double(fields[1]),
-            let before = Double(fields[2]), let held = Double(fields[3]), let heap = Double(fields[4])
+        let numbers = fields.dropFirst().compactMap { Double($0) }
+        guard fields.count == 14, fields[0] == "boot", numbers.count == 13, let before = Memory(numbers[1..<5]),
+            let held = Memory(numbers[5..<9]), let settled = Memory(numbers[9..<13])
         else {
             throw BenchmarkFailure("the boot process printed \(String(decoding: line, as: UTF8.self))")
         }
         return BootReport(
-            clientMilliseconds: nanoseconds / 1e6,
+            clientMilliseconds: numbers[0] / 1e6,
             processMilliseconds: processTime / .milliseconds(1),
-            rssBefore: before,
-            rssHeld: held,
-            heapAdded: heap
+            before: before,
+            held: held,
+            settled: settled
         )
     }
 
@@ -371,8 +430,9 @@ enum LoadBenchmark {
             print("usage: flipt-bench load boot CACHE variant|boolean FLAG ENTITY")
             exit(2)
         }
-        let before = residentBytes()
-        let heapBefore = heapInUse()
+        let smaps = ProcessInfo.processInfo.environment["FLIPT_BENCH_SMAPS"]
+        if let smaps { copySmaps(to: "\(smaps)/before-\(getpid())") }
+        let before = Memory.now()
         let clock = ContinuousClock()
         let start = clock.now
         do {
@@ -383,10 +443,13 @@ enum LoadBenchmark {
                 blackHole(try client.evaluateVariant(flagKey: arguments[2], entityID: arguments[3]).variantKey.count)
             }
             let elapsed = clock.now - start
-            let held = residentBytes()
-            let heap = heapInUse() - heapBefore
+            let held = Memory.now()
+            if let smaps { copySmaps(to: "\(smaps)/held-\(getpid())") }
+            client.compactHeldDocument()
+            let settled = Memory.now()
+            if let smaps { copySmaps(to: "\(smaps)/settled-\(getpid())") }
             // Written unbuffered, so that the parent reads it at once.
-            let line = "boot \(Int(elapsed / .nanoseconds(1))) \(before) \(held) \(heap)\n"
+            let line = "boot \(Int(elapsed / .nanoseconds(1))) \(before.fields) \(held.fields) \(settled.fields)\n"
             FileHandle.standardOutput.write(Data(line.utf8))
             // Hold the client until the parent closes standard input.
             _ = FileHandle.standardInput.readDataToEndOfFile()
@@ -402,14 +465,25 @@ enum LoadBenchmark {
         Int(flipt_heap_current().in_use)
     }
 
-    /// The process's resident set size in bytes (`VmRSS` of /proc/self/status; 0 where there is none).
-    static func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let digits = line.split(whereSeparator: \.isWhitespace).dropFirst().first
-            return (digits.flatMap { Int($0) } ?? 0) * 1024
+    /// The process's resident set size in bytes, with its anonymous and file-backed parts (`VmRSS`, `RssAnon`,
+    /// `RssFile` of /proc/self/status; 0 where there is none).
+    static func resident() -> (total: Int, anonymous: Int, file: Int) {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (0, 0, 0) }
+        var values: [Substring: Int] = [:]
+        for line in status.split(separator: "\n") {
+            let fields = line.split(whereSeparator: \.isWhitespace)
+            guard fields.count >= 2, let kilobytes = Int(fields[1]) else { continue }
+            values[fields[0]] = kilobytes * 1024
         }
-        return 0
+        return (values["VmRSS:"] ?? 0, values["RssAnon:"] ?? 0, values["RssFile:"] ?? 0)
+    }
+
+    /// Copies /proc/self/smaps to `path` (for FLIPT_BENCH_SMAPS).
+    static func copySmaps(to path: String) {
+        // Read to its end: /proc files report a size of zero.
+        guard let file = FileHandle(forReadingAtPath: "/proc/self/smaps") else { return }
+        _ = FileManager.default.createFile(atPath: path, contents: file.readDataToEndOfFile())
+        try? file.close()
     }
 
     // MARK: Callgrind

@@ -526,6 +526,9 @@ package final class SnapshotStore: Sendable {
             guard let connection = state.connection else {
                 throw state.unusable ?? StoreError(code: .cannotOpen, message: "the store is closed", path: path)
             }
+            // Whole documents pass through the page cache, each read once: free its pages after each call (up to
+            // SQLite's 2 MB default stays allocated otherwise, for a process's lifetime).
+            defer { connection.releaseMemory() }
             do throws(StoreError) {
                 return try StoreError.catching(path: path) { try body(connection) }
             } catch let error where error.code == .corrupt && readOnlyReason == nil && error.resultCode != nil {

@@ -12,15 +12,21 @@ struct RollbackPinClientTests {
         SnapshotKey(url: url, environment: "default", namespace: "default")
     }
 
-    @Test("a restarted client keeps the pinned generation while the server sends the bad one, then takes new content")
-    func restartedClient() async throws {
+    /// Flag counts of the documents: 2 gives a document held raw, 400 one held compressed (HeldDocumentTests).
+    static let flagCounts = [2, 400]
+
+    @Test(
+        "a restarted client keeps the pinned generation while the server sends the bad one, then takes new content",
+        arguments: flagCounts
+    )
+    func restartedClient(flagCount: Int) async throws {
         try await withTemporaryDirectory { directory in
             let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
-                server.setDocument(FixtureDocument.bytes(revision: 1))
+                server.setDocument(FixtureDocument.bytes(flagCount: flagCount, revision: 1))
                 let first = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
                 try await first.waitUntilReady(timeout: .seconds(30))
-                server.setDocument(FixtureDocument.bytes(revision: 2))
+                server.setDocument(FixtureDocument.bytes(flagCount: flagCount, revision: 2))
                 #expect(await eventually { (try? servedRevision(first)) == "revision 2" })
                 await first.shutdown()
 
@@ -30,6 +36,12 @@ struct RollbackPinClientTests {
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
                 #expect(try servedRevision(client) == "revision 1")
                 #expect(await server.wait(timeout: .seconds(30)) { $0.requests(to: .snapshot).count >= 3 })
+                if flagCount > 2 {
+                    // Held compressed now: the next fetches compare the pinned generation with it by its hash.
+                    #expect(await eventually { client.holdsCompactDocument })
+                    server.resetLog()
+                    #expect(await server.wait(timeout: .seconds(30)) { $0.requests(to: .snapshot).count >= 2 })
+                }
                 #expect(try servedRevision(client) == "revision 1")
                 #expect(client.status.isPinnedByRollback)
                 #expect(client.status.lastError == nil)
@@ -42,7 +54,7 @@ struct RollbackPinClientTests {
                 )
 
                 // Other content from the server lifts the pin.
-                server.setDocument(FixtureDocument.bytes(revision: 3))
+                server.setDocument(FixtureDocument.bytes(flagCount: flagCount, revision: 3))
                 #expect(await eventually { (try? servedRevision(client)) == "revision 3" })
                 #expect(await eventually { !client.status.isPinnedByRollback })
                 await #expect(try store.pin(for: key(server.baseURL)) == nil)
@@ -51,16 +63,21 @@ struct RollbackPinClientTests {
         }
     }
 
-    @Test("a running client that serves the document rolled back from switches to the pinned one at its next fetch")
-    func runningClient() async throws {
+    @Test(
+        "a running client that serves the document rolled back from switches to the pinned one at its next fetch",
+        arguments: flagCounts
+    )
+    func runningClient(flagCount: Int) async throws {
         try await withTemporaryDirectory { directory in
             let cache = directory.path + "/cache.sqlite3"
             try await withTestServer { server in
-                server.setDocument(FixtureDocument.bytes(revision: 1))
+                server.setDocument(FixtureDocument.bytes(flagCount: flagCount, revision: 1))
                 let client = try FliptClient(options: testOptions(url: server.baseURL, cache: cache))
                 try await client.waitUntilReady(timeout: .seconds(30))
-                server.setDocument(FixtureDocument.bytes(revision: 2))
+                server.setDocument(FixtureDocument.bytes(flagCount: flagCount, revision: 2))
                 #expect(await eventually { (try? servedRevision(client)) == "revision 2" })
+                // The document rolled back from is recognised by its hash, whether it is held raw or compressed.
+                if flagCount > 2 { #expect(await eventually { client.holdsCompactDocument }) }
                 let events = client.events()
 
                 // The server answers 304 to the client's ETag of revision 2; the pin still takes effect.

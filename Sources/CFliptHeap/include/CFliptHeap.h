@@ -1,4 +1,6 @@
-// The allocator's own account of this process's heap, for the soak test's leak check (flipt-bench soak-client).
+// The allocator's own account of this process's heap, for the soak test's leak check (flipt-bench soak-client)
+// and the memory figures of flipt-bench load; and a trim of what it keeps free, for the client after it drops a
+// large document (HeldDocument).
 //
 // Resident memory (VmRSS) mixes what the program holds with what the allocator keeps for reuse: glibc gives each
 // thread that contends for the heap an arena of its own (up to eight per core), and memory freed in an arena
@@ -23,5 +25,9 @@ typedef struct {
 
 /// Reads the allocator's figures (mallinfo2 on glibc, the default zone's statistics on Darwin).
 flipt_heap_usage flipt_heap_current(void);
+
+/// Returns the free pages the allocator keeps, in every arena, to the system (malloc_trim(0) on glibc, where
+/// freed blocks inside the heap otherwise stay resident; nothing elsewhere). Walks the arenas: not for hot paths.
+void flipt_heap_trim(void);
 
 #endif

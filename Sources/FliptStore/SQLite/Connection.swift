@@ -143,6 +143,11 @@ package final class Connection {
         }
     }
 
+    /// Frees the pages the connection's page cache holds and no statement uses (`sqlite3_db_release_memory`).
+    package func releaseMemory() {
+        sqlite3_db_release_memory(handle)
+    }
+
     /// Reads one integer from a statement with no parameters (for `PRAGMA` reads and counts).
     package func integer(_ sql: String) throws(StoreError) -> Int64? {
         let statement = try statement(sql)
