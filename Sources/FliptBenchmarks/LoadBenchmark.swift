@@ -1,7 +1,8 @@
 // flipt-bench load: how long a snapshot takes to load and how much memory it keeps (issue 18 items 3 and 4).
 //
-//   decode + index    `Snapshot(document:)` on documents of several shapes, beside the official engine's
-//                     `initialize_engine` (loopback fetch + parse) until its first successful answer, in one run
+//   decode + index    `Snapshot(document:)` on documents of several shapes (split over two threads from 256 KiB),
+//                     the same on one thread, and the official engine's `initialize_engine` (loopback fetch +
+//                     parse) until its first successful answer, rounds interleaved in one run
 //   cold boot         a fresh process of this benchmark opens a client on a cache file written beforehand and
 //                     evaluates once: the time from the client's creation to that first answer, and the whole
 //                     process's time from spawn to the answer
@@ -216,8 +217,9 @@ enum LoadBenchmark {
         print("flipt-bench load: seed \(options.seed), \(options.rounds) rounds, medians (release build expected)")
         print("decode + index: Snapshot(document:); official: initialize_engine (loopback fetch + parse) to its first")
         print("successful answer, rounds interleaved")
-        let widths = [20, 7, 9, 10, 10, 7]
-        print(EngineBenchmark.row(["shape", "flags", "MB", "this ms", "official", "ratio"], widths))
+        print("split: documents of 256 KiB or more are decoded on two threads; 1 thread: the same with no split")
+        let widths = [20, 7, 9, 10, 10, 10, 7]
+        print(EngineBenchmark.row(["shape", "flags", "MB", "this ms", "1 thread", "official", "ratio"], widths))
         var boots: [(LoadShape, [UInt8], BenchmarkRequest)] = []
         for shape in shapes {
             let document = shape.document(seed: options.seed)
@@ -228,17 +230,19 @@ enum LoadBenchmark {
             let server = try LoopbackDocumentServer(body: document)
             defer { server.close() }
             var ours: [Duration] = []
+            var oneThread: [Duration] = []
             var theirs: [Duration] = []
             for _ in 0..<options.rounds {
                 ours.append(decodeAndIndex(document))
+                oneThread.append(decodeAndIndex(document, splitAbove: .max))
                 theirs.append(try official.startup(url: server.url, request: request, rounds: 1))
             }
             let mine = median(ours)
             let reference = median(theirs)
             let cells = [
                 shape.name, "\(snapshot.flagCount)", format(Double(document.count) / 1e6),
-                EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(reference),
-                format(mine / reference) + "x",
+                EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(median(oneThread)),
+                EngineBenchmark.milliseconds(reference), format(mine / reference) + "x",
             ]
             print(EngineBenchmark.row(cells, widths))
             if shape.name.hasPrefix("issue18-") { boots.append((shape, document, request)) }
@@ -246,11 +250,11 @@ enum LoadBenchmark {
         if !boots.isEmpty { try measureBoots(boots, options) }
     }
 
-    /// One decode + index, timed.
-    static func decodeAndIndex(_ document: [UInt8]) -> Duration {
+    /// One decode + index, timed; split over two threads from `splitAbove` bytes on.
+    static func decodeAndIndex(_ document: [UInt8], splitAbove threshold: Int = Snapshot.splitThreshold) -> Duration {
         let clock = ContinuousClock()
         let start = clock.now
-        let snapshot = try! Snapshot(document: document)
+        let snapshot = try! Snapshot(document: document, splitAbove: threshold)
         let elapsed = clock.now - start
         blackHole(snapshot.flagCount)
         return elapsed
