@@ -1,8 +1,7 @@
 // flipt-bench load: how long a snapshot takes to load and how much memory it keeps (issue 18 items 3 and 4).
 //
-//   decode + index    `Snapshot(document:)` on documents of several shapes (split over two threads from 256 KiB),
-//                     the same on one thread, and the official engine's `initialize_engine` (loopback fetch +
-//                     parse) until its first successful answer, rounds interleaved in one run
+//   decode + index    `Snapshot(document:)` on documents of several shapes, beside the official engine's
+//                     `initialize_engine` (loopback fetch + parse) until its first successful answer, in one run
 //   cold boot         a fresh process of this benchmark opens a client on a cache file written beforehand and
 //                     evaluates once: the time from the client's creation to that first answer, and the whole
 //                     process's time from spawn to the answer
@@ -218,13 +217,11 @@ enum LoadBenchmark {
         let shapes = try selected(options.shapes)
         print("flipt-bench load: seed \(options.seed), \(options.rounds) rounds, medians (release build expected)")
         print("decode + index: Snapshot(document:); official: initialize_engine (loopback fetch + parse) to its first")
-        print("successful answer, rounds interleaved; split: documents of 256 KiB or more are decoded on two")
-        print("threads, 1 thread: the same with no split; held = the heap the Snapshot keeps (program, strings,")
+        print("successful answer, rounds interleaved; held = the heap the Snapshot keeps (program, strings,")
         print("summaries); gzip = the client's held copy of the document (zlib level 1, HeldDocument) and its time")
-        let widths = [20, 7, 7, 9, 9, 9, 7, 9, 9, 9, 9]
+        let widths = [20, 7, 7, 9, 9, 7, 9, 9, 9, 9]
         let titles = [
-            "shape", "flags", "MB", "this ms", "1 thread", "official", "ratio", "held MB", "held/doc", "gzip MB",
-            "gzip ms",
+            "shape", "flags", "MB", "this ms", "official", "ratio", "held MB", "held/doc", "gzip MB", "gzip ms",
         ]
         print(EngineBenchmark.row(titles, widths))
         var boots: [(LoadShape, [UInt8], BenchmarkRequest)] = []
@@ -239,11 +236,9 @@ enum LoadBenchmark {
             let server = try LoopbackDocumentServer(body: document)
             defer { server.close() }
             var ours: [Duration] = []
-            var oneThread: [Duration] = []
             var theirs: [Duration] = []
             for _ in 0..<options.rounds {
                 ours.append(decodeAndIndex(document))
-                oneThread.append(decodeAndIndex(document, splitAbove: .max))
                 theirs.append(try official.startup(url: server.url, request: request, rounds: 1))
             }
             let clock = ContinuousClock()
@@ -254,10 +249,9 @@ enum LoadBenchmark {
             let reference = median(theirs)
             let cells = [
                 shape.name, "\(snapshot.flagCount)", format(Double(document.count) / 1e6),
-                EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(median(oneThread)),
-                EngineBenchmark.milliseconds(reference), format(mine / reference) + "x", format(held / 1e6),
-                format(held / Double(document.count)) + "x", format(Double(compressed.count) / 1e6),
-                EngineBenchmark.milliseconds(compression),
+                EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(reference),
+                format(mine / reference) + "x", format(held / 1e6), format(held / Double(document.count)) + "x",
+                format(Double(compressed.count) / 1e6), EngineBenchmark.milliseconds(compression),
             ]
             print(EngineBenchmark.row(cells, widths))
             boots.append((shape, document, request))
@@ -265,11 +259,11 @@ enum LoadBenchmark {
         if !boots.isEmpty { try measureBoots(boots, options) }
     }
 
-    /// One decode + index, timed; split over two threads from `splitAbove` bytes on.
-    static func decodeAndIndex(_ document: [UInt8], splitAbove threshold: Int = Snapshot.splitThreshold) -> Duration {
+    /// One decode + index, timed.
+    static func decodeAndIndex(_ document: [UInt8]) -> Duration {
         let clock = ContinuousClock()
         let start = clock.now
-        let snapshot = try! Snapshot(document: document, splitAbove: threshold)
+        let snapshot = try! Snapshot(document: document)
         let elapsed = clock.now - start
         blackHole(snapshot.flagCount)
         return elapsed

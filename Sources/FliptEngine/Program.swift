@@ -329,10 +329,6 @@ struct ProgramBuilder {
     var summaries: [FlagSummary] = []
     /// The FlagRecord offset of each summary's flag (a later flag with the same key replaces an earlier one).
     var offsets: [Int] = []
-    /// The FlagRecord offset of every flag written, replaced ones included, in the order they were written.
-    private var written: [Int] = []
-    /// How many builders' flags were appended with `append(contentsOf:)`.
-    private(set) var appendedParts = 0
     private var distinct = DistinctKeys(capacity: 64)
     /// The draft being added and its constraints relocated into `bytes`, in the order they are written.
     private var relocated: [CompiledConstraint] = []
@@ -350,7 +346,6 @@ struct ProgramBuilder {
         if documentSize > 4096 {
             distinct = DistinctKeys(capacity: documentSize / 256)
             offsets.reserveCapacity(documentSize / 512)
-            written.reserveCapacity(documentSize / 512)
         }
     }
 
@@ -387,7 +382,6 @@ struct ProgramBuilder {
         }
         pad()
         let offset = bytes.count
-        written.append(offset)
         var checksum = CRC32()
         checksum.update(draft.key)
         var record = FlagRecord(
@@ -621,103 +615,5 @@ struct ProgramBuilder {
 
     private mutating func overwrite<Record>(_ record: Record, at offset: Int) {
         bytes.withUnsafeMutableBytes { $0.storeBytes(of: record, toByteOffset: offset, as: Record.self) }
-    }
-}
-
-extension ProgramBuilder {
-    /// Appends the flags another builder wrote, as if they had been added here one by one after this builder's
-    /// own: its block follows this one (every offset, string index, key-list index and flag position it holds is
-    /// moved accordingly), and a key this builder already has is replaced at its position. The result is the
-    /// builder that adding the same flags here would have given, byte for byte.
-    mutating func append(contentsOf part: ProgramBuilder) {
-        // The part's block begins with the 8 bytes no record starts at; every flag block is 4-aligned and ends
-        // 4-aligned, so dropping them keeps the part's padding as writing here would have made it.
-        let distance = bytes.count - 8
-        let stringBase = Int32(strings.count)
-        let keyListBase = Int32(keyLists.count)
-        bytes.append(contentsOf: part.bytes[8...])
-        strings.append(contentsOf: part.strings)
-        keyLists.append(contentsOf: part.keyLists)
-        // Each of the part's positions becomes the position here: an existing key's, or the next new one.
-        var positions: [Int32] = []
-        positions.reserveCapacity(part.summaries.count)
-        for (position, summary) in part.summaries.enumerated() {
-            let offset = part.offsets[position] + distance
-            if let existing = distinct.insert(summary.key, position: summaries.count) {
-                offsets[existing] = offset
-                summaries[existing] = summary
-                positions.append(Int32(existing))
-            } else {
-                positions.append(Int32(summaries.count))
-                offsets.append(offset)
-                summaries.append(summary)
-            }
-        }
-        bytes.withUnsafeMutableBytes { block in
-            guard let base = block.baseAddress else { return }
-            for offset in part.written {
-                Self.move(
-                    flagAt: offset + distance,
-                    in: base,
-                    by: Int32(distance),
-                    strings: stringBase,
-                    keyLists: keyListBase,
-                    positions: positions
-                )
-            }
-        }
-        written.append(contentsOf: part.written.lazy.map { $0 + distance })
-        appendedParts += 1 + part.appendedParts
-    }
-
-    /// Moves the references of the flag block at `offset` (its records' byte offsets, string indices and key-list
-    /// indices, and its position), following the layout described at the top of this file.
-    private static func move(
-        flagAt offset: Int,
-        in base: UnsafeMutableRawPointer,
-        by distance: Int32,
-        strings stringBase: Int32,
-        keyLists keyListBase: Int32,
-        positions: [Int32]
-    ) {
-        func moved(_ index: Int32, _ by: Int32) -> Int32 { index < 0 ? index : index + by }
-        var flag = base.loadUnaligned(fromByteOffset: offset, as: FlagRecord.self)
-        flag.position = positions[Int(flag.position)]
-        flag.defaultVariantKey = moved(flag.defaultVariantKey, stringBase)
-        flag.defaultAttachment = moved(flag.defaultAttachment, stringBase)
-        base.storeBytes(of: flag, toByteOffset: offset, as: FlagRecord.self)
-        var item = offset + FlagRecord.size + roundedUp(Int(flag.keyCount))
-        for _ in 0..<Int(flag.itemCount) {
-            var rule = base.loadUnaligned(fromByteOffset: item, as: RuleRecord.self)
-            rule.allKeys = moved(rule.allKeys, keyListBase)
-            rule.subsetKeys = moved(rule.subsetKeys, keyListBase)
-            base.storeBytes(of: rule, toByteOffset: item, as: RuleRecord.self)
-            var segment = item + RuleRecord.size
-            for _ in 0..<Int(rule.segmentCount) {
-                var record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
-                record.key = moved(record.key, stringBase)
-                record.keyList = moved(record.keyList, keyListBase)
-                base.storeBytes(of: record, toByteOffset: segment, as: SegmentRecord.self)
-                var constraint = segment + SegmentRecord.size
-                for _ in 0..<Int(record.constraintCount) {
-                    var entry = base.loadUnaligned(fromByteOffset: constraint, as: ConstraintRecord.self)
-                    entry.move(by: distance, listsIn: base)
-                    base.storeBytes(of: entry, toByteOffset: constraint, as: ConstraintRecord.self)
-                    constraint += ConstraintRecord.size
-                }
-                segment += Int(record.byteCount)
-            }
-            if rule.kind == .rule {
-                let first = item + Int(rule.distributionOffset) + Int(rule.distributionCount) * 4
-                for index in 0..<Int(rule.distributionCount) {
-                    let position = first + index * MemoryLayout<DistributionRecord>.stride
-                    var entry = base.loadUnaligned(fromByteOffset: position, as: DistributionRecord.self)
-                    entry.variantKey = moved(entry.variantKey, stringBase)
-                    entry.attachment = moved(entry.attachment, stringBase)
-                    base.storeBytes(of: entry, toByteOffset: position, as: DistributionRecord.self)
-                }
-            }
-            item += Int(rule.byteCount)
-        }
     }
 }
