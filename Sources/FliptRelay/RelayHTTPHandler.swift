@@ -488,8 +488,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         let notModified = kind == .notModified || kind == .gzipNotModified
         let includeBody = head.method != .HEAD && !notModified
         let date = dates.current()
+        let etag = kind == .document || kind == .notModified ? snapshot.etag : snapshot.gzipETag
         let key = SnapshotHeadKey(
-            etag: kind == .document || kind == .notModified ? snapshot.etag : snapshot.gzipETag,
+            version: snapshot.version,
             kind: kind,
             bodyLength: body.readableBytes,
             includesBody: includeBody && body.readableBytes <= Self.copiedBodyLimit,
@@ -540,7 +541,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         }
         finishAnswer(keepAlive: keepAlive, context: context)
         noteRepeatable(request, keepAlive: keepAlive)
-        let served = (snapshot: snapshot, etag: key.etag)
+        let served = (snapshot: snapshot, etag: etag)
         server.logger.debug(
             "\(logLine(head, status: status, bodyBytes: body.readableBytes, started: request.started, served: served))"
         )
@@ -738,8 +739,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
 
 /// What the head of a snapshot answer depends on: equal keys, equal bytes.
 private struct SnapshotHeadKey: Equatable {
-    /// The ETag named in the head (the gzip form's for gzip answers).
-    var etag: String
+    /// The snapshot's content identity (its ETag and content hash): the ETag in the head, and a small body
+    /// copied into it, are those of this content.
+    var version: String
     var kind: SnapshotHeaderFields.Kind
     /// The body's length, for `Content-Length`.
     var bodyLength: Int

@@ -64,6 +64,24 @@ struct RepeatedRequestTests {
         }
     }
 
+    @Test("a small document replaced by another of the same length under the same ETag is sent anew, not reused")
+    func sameETagOtherContent() async throws {
+        let first = RelayFixtures.served(flag: "aaaa", etag: "\"fixed\"")
+        let second = RelayFixtures.served(flag: "bbbb", etag: "\"fixed\"")
+        #expect(first.document.count == second.document.count)
+        let catalog = SnapshotCatalog(snapshots: [first])
+        try await RelayFixtures.withServer(catalog: catalog) { _, port in
+            let client = try RawHTTPClient(port: port)
+            try client.send(Self.poll())
+            #expect(try client.readResponse().body == first.document)
+            catalog.replace(with: [second])
+            try client.send(Self.poll())
+            let response = try client.readResponse()
+            #expect(response.header("Etag") == "\"fixed\"")
+            #expect(response.body == second.document)
+        }
+    }
+
     @Test("the same bytes again are authorized again: a token withdrawn meanwhile gets 403, restored 304")
     func repeatedPollsAreAuthorizedEachTime() async throws {
         let served = RelayFixtures.served()
