@@ -16,21 +16,39 @@ import Darwin
 /// that sends it is out and its snapshot is gone.
 final class BodyFile: Sendable {
     /// The open file.
-    let handle: NIOFileHandle
+    private let descriptor: CInt
     /// Its size in bytes.
     let size: Int
+    /// One handle (a duplicate of ``descriptor``) for each event loop that sends the file: NIO marks a handle in
+    /// use while it sends from it, and a second loop sending from the same handle at that moment fails.
+    private let handles = Mutex<[ObjectIdentifier: NIOFileHandle]>([:])
 
-    private init(handle: NIOFileHandle, size: Int) {
-        self.handle = handle
+    private init(descriptor: CInt, size: Int) {
+        self.descriptor = descriptor
         self.size = size
     }
 
     deinit {
-        try? handle.close()
+        for handle in handles.withLock({ Array($0.values) }) { try? handle.close() }
+        close(descriptor)
     }
 
-    /// The whole file, to write to a channel.
-    var region: FileRegion { FileRegion(fileHandle: handle, readerIndex: 0, endIndex: size) }
+    /// The whole file, to write to a channel of `eventLoop`; nil when no handle can be made (out of descriptors).
+    func region(for eventLoop: any EventLoop) -> FileRegion? {
+        let handle: NIOFileHandle? = handles.withLock { handles in
+            let key = ObjectIdentifier(eventLoop)
+            if let handle = handles[key] { return handle }
+            let copy = dup(descriptor)
+            guard copy >= 0 else { return nil }
+            _ = fcntl(copy, F_SETFD, FD_CLOEXEC)
+            // The underscored initialiser is NIO's own way to wrap a descriptor without the deprecation warning
+            // of `init(descriptor:)`; the handle is closed in deinit.
+            let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: copy)
+            handles[key] = handle
+            return handle
+        }
+        return handle.map { FileRegion(fileHandle: $0, readerIndex: 0, endIndex: size) }
+    }
 
     /// Writes `bytes` to a new unlinked temporary file; nil when no file can be made or written (no space in
     /// `/dev/shm`, no temporary directory): the bytes are then sent from memory.
@@ -58,10 +76,7 @@ final class BodyFile: Sendable {
             close(descriptor)
             return nil
         }
-        // The underscored initialiser is NIO's own way to wrap a descriptor without the deprecation warning of
-        // `init(descriptor:)`; the handle is closed in deinit.
-        let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: descriptor)
-        return BodyFile(handle: handle, size: bytes.readableBytes)
+        return BodyFile(descriptor: descriptor, size: bytes.readableBytes)
     }
 }
 

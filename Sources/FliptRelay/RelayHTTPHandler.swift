@@ -529,12 +529,13 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         context.write(wrapOutboundOut(bytes), promise: nil)
         if includeBody && !key.includesBody {
             if sendsFiles, body.readableBytes >= BodyFiles.minimumSize,
-                let file = snapshot.bodyFiles.file(kind == .gzipDocument ? .gzipDocument : .document, bytes: body)
+                let file = snapshot.bodyFiles.file(kind == .gzipDocument ? .gzipDocument : .document, bytes: body),
+                let region = file.region(for: context.eventLoop)
             {
                 // The file stays open until the write is done, even if the snapshot is replaced meanwhile.
                 let written = context.eventLoop.makePromise(of: Void.self)
                 written.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
-                context.write(NIOAny(IOData.fileRegion(file.region)), promise: written)
+                context.write(NIOAny(IOData.fileRegion(region)), promise: written)
             } else {
                 context.write(wrapOutboundOut(body), promise: nil)
             }

@@ -82,6 +82,27 @@ struct BodyFileTests {
         }
     }
 
+    @Test("many connections on every event loop send the same file at once, each answer whole")
+    func concurrentSends() async throws {
+        let document = FixtureDocument.bytes(flagCount: 1_500, revision: 4)
+        let catalog = SnapshotCatalog(snapshots: [Self.served(revision: 4)])
+        try await RelayFixtures.withServer(catalog: catalog) { _, port in
+            let clients = try (0..<16).map { _ in try RawHTTPClient(port: port) }
+            for _ in 0..<3 {
+                for client in clients {
+                    try client.send(String(repeating: "GET \(Self.v1) HTTP/1.1\r\nHost: test\r\n\r\n", count: 4))
+                }
+                for client in clients {
+                    for _ in 0..<4 {
+                        let response = try client.readResponse()
+                        #expect(response.status == 200)
+                        #expect(response.body == document)
+                    }
+                }
+            }
+        }
+    }
+
     @Test("over TLS a large document goes out from memory, whole")
     func largeBodiesOverTLS() async throws {
         let served = Self.served(revision: 3)
