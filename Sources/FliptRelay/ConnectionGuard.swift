@@ -1,6 +1,14 @@
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Sent up the pipeline when a request was not complete within its deadline.
 struct RequestDeadlineExceeded: Sendable {}
 
@@ -56,6 +64,18 @@ final class ConnectionGuard: ChannelInboundHandler {
     private var passingRead = false
     /// Whether a request without a body was completed while the decoder worked on the current read.
     private var completedInRead = false
+    /// Requests completed while the decoder worked on the current read.
+    private var requestsCompletedInRead = 0
+    /// The bytes of the last request that came alone in one read, began and ended it, and that ``responder``
+    /// can answer again without the decoder (see ``channelRead(context:data:)``). Its storage is reused.
+    private var repeatableRequest = ByteBuffer()
+    /// Whether ``repeatableRequest`` holds a request.
+    private var hasRepeatableRequest = false
+    /// The connection's HTTP handler, which answers a repeated request; set by it when it is added, cleared
+    /// when either handler is removed.
+    var responder: RelayHTTPHandler?
+    /// Requests longer than this are not kept for ``repeatableRequest`` (an official SDK's poll is ~250 bytes).
+    static let repeatableRequestLimit = 2048
 
     init(server: RelayServer, requestTimeout: TimeAmount, idleTimeout: TimeAmount) {
         self.server = server
@@ -78,6 +98,7 @@ final class ConnectionGuard: ChannelInboundHandler {
         timer?.cancel()
         timer = nil
         phase = .refusing
+        responder = nil
         self.context = nil
     }
 
@@ -89,23 +110,49 @@ final class ConnectionGuard: ChannelInboundHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        let startedIdle: Bool
         switch phase {
         case .streaming, .refusing:
             return
         case .idle:
+            // A polling client sends the same request again and again. When this read is, byte for byte, the
+            // last request that came alone in a read, the decoder would turn it into the same request head as
+            // then, from the same state (it holds nothing between requests while the connection is idle): the
+            // HTTP handler answers that head again, and the read does not go through the decoder. The answer
+            // itself is made anew from the current snapshot, tokens and server state.
+            if hasRepeatableRequest, bytes.readableBytes == repeatableRequest.readableBytes, let responder,
+                Self.equalBytes(bytes, repeatableRequest), responder.answerRepeatedRequest()
+            {
+                arm(idleTimeout)
+                return
+            }
+            startedIdle = true
             phase = .receiving
             sawLineEnd = false
-            firstRead = unwrapInboundIn(data)
+            firstRead = bytes
             arm(requestTimeout)
         case .receiving:
-            break
+            startedIdle = false
         }
-        let bytes = unwrapInboundIn(data)
-        if !sawLineEnd && bytes.readableBytesView.contains(10) { sawLineEnd = true }
+        if !sawLineEnd && Self.containsLineFeed(bytes) { sawLineEnd = true }
         passingRead = true
         completedInRead = false
+        requestsCompletedInRead = 0
         context.fireChannelRead(data)
         passingRead = false
+        // Kept for the next read: a read that began while idle and held exactly one request without a body,
+        // ending with it, which left the connection idle and which the HTTP handler may answer again.
+        if startedIdle, requestsCompletedInRead == 1, completedInRead, case .idle = phase,
+            bytes.readableBytes <= Self.repeatableRequestLimit, Self.endsWithBlankLine(bytes),
+            responder?.lastRequestIsRepeatable == true
+        {
+            repeatableRequest.clear()
+            repeatableRequest.writeImmutableBuffer(bytes)
+            hasRepeatableRequest = true
+        } else if startedIdle {
+            hasRepeatableRequest = false
+        }
         // A pipelining client may send the start of its next request in the read that ended the last one: the
         // decoder keeps those bytes and reports nothing until the next head is whole, so the connection is not
         // idle but receiving. A request without a body ends with its head's blank line; a read that ends
@@ -116,6 +163,24 @@ final class ConnectionGuard: ChannelInboundHandler {
             arm(requestTimeout)
         }
         completedInRead = false
+    }
+
+    /// Whether `bytes` hold a line feed (`memchr`, rather than a byte-by-byte loop over the view).
+    private static func containsLineFeed(_ bytes: ByteBuffer) -> Bool {
+        bytes.withUnsafeReadableBytes { raw in
+            guard let base = raw.baseAddress else { return false }
+            return memchr(base, 10, raw.count) != nil
+        }
+    }
+
+    /// Whether `first` and `second` hold the same bytes; their lengths are equal.
+    private static func equalBytes(_ first: ByteBuffer, _ second: ByteBuffer) -> Bool {
+        first.withUnsafeReadableBytes { one in
+            second.withUnsafeReadableBytes { other in
+                guard let oneBase = one.baseAddress, let otherBase = other.baseAddress else { return one.count == 0 }
+                return memcmp(oneBase, otherBase, one.count) == 0
+            }
+        }
     }
 
     /// Whether `bytes` end with the blank line that ends a request head (`CRLF CRLF`, or `LF LF`).
@@ -135,7 +200,10 @@ final class ConnectionGuard: ChannelInboundHandler {
         sawLineEnd = false
         firstRead = nil
         arm(idleTimeout)
-        if passingRead && !hadBody { completedInRead = true }
+        if passingRead {
+            requestsCompletedInRead += 1
+            if !hadBody { completedInRead = true }
+        }
     }
 
     /// The decoder delivered a whole request head while the connection counted as idle (the head was already

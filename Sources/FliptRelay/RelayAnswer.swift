@@ -140,11 +140,16 @@ struct HTTPDateCache {
 
     /// The current time as an HTTP date.
     mutating func now() -> String {
+        current().text
+    }
+
+    /// The current second since 1970, and the HTTP date of it.
+    mutating func current() -> (second: Int, text: String) {
         let current = time(nil)
         if current != second {
             second = current
             text = HTTPDate.format(current)
         }
-        return text
+        return (Int(second), text)
     }
 }

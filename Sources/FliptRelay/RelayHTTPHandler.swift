@@ -20,14 +20,23 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         var started: NIODeadline
         /// The header fields the answer depends on, found in the one pass over the head that validates it.
         var fields: RequestFields
+        /// Whether the head asks to keep the connection open (`HTTPRequestHead.isKeepAlive`, read once).
+        var keepAlive: Bool
+        /// For a snapshot request, the environments to look for, in order (the path's or the query's, then
+        /// `X-Flipt-Environment`); empty for other routes.
+        var environments: [String?]
     }
 
     /// The request header fields the relay reads, found in one pass (the first of each).
     private struct RequestFields {
         var ifNoneMatch: String?
         var environment: String?
-        /// Whether there is an `Accept-Encoding` field, which ``ContentCoding/acceptsGzip(_:)`` then reads.
-        var hasAcceptEncoding = false
+        /// Whether `Accept-Encoding` allows gzip (``ContentCoding/acceptsGzip(_:)``, read only when the field
+        /// is there).
+        var acceptsGzip = false
+        /// Whether there is an `Upgrade` field: such a request is never answered from its bytes alone (see
+        /// ``lastRequestIsRepeatable``).
+        var hasUpgrade = false
         /// Whether a `Content-Length` other than `0` announced a body.
         var hasBody = false
     }
@@ -35,6 +44,16 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     /// The last request target parsed on this connection, with its route: a polling client asks for the same
     /// target again and again, and comparing it costs less than parsing it again.
     private var lastTarget: (uri: String, target: RequestTarget, route: RelayRoute)?
+
+    /// The last request answered, when the same bytes may be answered again without the decoder: it had no body
+    /// and no `Upgrade`, kept the connection open and did not start a stream (``ConnectionGuard`` keeps its
+    /// bytes and calls ``answerRepeatedRequest()`` when they come again).
+    private var repeatableRequest: Request?
+
+    /// The head of the last snapshot answer, with what it was made for: a connection polling the same snapshot
+    /// sends the same bytes until the second (`Date`) changes. It holds no snapshot (a small body copied into
+    /// it, at most ``copiedBodyLimit`` bytes, is a copy).
+    private var lastSnapshotHead: (key: SnapshotHeadKey, bytes: ByteBuffer)?
 
     private struct Stream {
         var namespace: String
@@ -76,18 +95,24 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     /// The header of a gzip member, sent first on every gzip stream.
     private static let gzipHeader = ByteBuffer(bytes: Gzip.header)
 
-    init(server: RelayServer, connectionGuard: ConnectionGuard, client: String) {
+    /// Whether large bodies go out as files (``BodyFile``): on plain connections, not through TLS.
+    private let sendsFiles: Bool
+
+    init(server: RelayServer, connectionGuard: ConnectionGuard, client: String, sendsFiles: Bool) {
         self.server = server
         self.connectionGuard = connectionGuard
         self.client = client
+        self.sendsFiles = sendsFiles
         self.requiresAuthorization = server.configuration.requiresAuthorization
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        connectionGuard.responder = self
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        connectionGuard.responder = nil
         endStream()
         self.context = nil
     }
@@ -150,6 +175,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         var lengths = 0
         var length: String?
         var transferEncoding = false
+        var hasAcceptEncoding = false
         var fields = RequestFields()
         for (name, value) in head.headers {
             if name.isASCIICaseInsensitiveEqual(to: "host") {
@@ -160,7 +186,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             } else if name.isASCIICaseInsensitiveEqual(to: "x-flipt-environment") {
                 if fields.environment == nil { fields.environment = value }
             } else if name.isASCIICaseInsensitiveEqual(to: "accept-encoding") {
-                fields.hasAcceptEncoding = true
+                hasAcceptEncoding = true
+            } else if name.isASCIICaseInsensitiveEqual(to: "upgrade") {
+                fields.hasUpgrade = true
             } else if name.isASCIICaseInsensitiveEqual(to: "content-length") {
                 lengths += 1
                 length = value
@@ -198,7 +226,29 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             (target, route) = (parsed, RelayRoute(path: parsed.path))
             lastTarget = (head.uri, target, route)
         }
-        return .success(Request(head: head, target: target, route: route, started: .now(), fields: fields))
+        if hasAcceptEncoding { fields.acceptsGzip = ContentCoding.acceptsGzip(head.headers) }
+        let environments: [String?]
+        switch route {
+        case .snapshot(_, let environment?):
+            environments = [environment, fields.environment]
+        case .snapshot(_, nil):
+            environments = [
+                target.queryValue("environmentKey") ?? target.queryValue("environment_key"), fields.environment,
+            ]
+        case .stream, .health, .unknownAPI, .unknown:
+            environments = []
+        }
+        return .success(
+            Request(
+                head: head,
+                target: target,
+                route: route,
+                started: .now(),
+                fields: fields,
+                keepAlive: head.isKeepAlive,
+                environments: environments
+            )
+        )
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -309,8 +359,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
 
     private func answer(_ request: Request, context: ChannelHandlerContext) {
         let head = request.head
-        let keepAlive = head.isKeepAlive && !shutdownRequested && !server.stopRequested.load(ordering: .acquiring)
-        var served: (snapshot: ServedSnapshot, etag: String)?
+        let keepAlive = request.keepAlive && !shutdownRequested && !server.stopRequested.load(ordering: .acquiring)
+        repeatableRequest = nil
         let answer: RelayAnswer
         let route = request.route
         if head.method != .GET && head.method != .HEAD {
@@ -321,18 +371,18 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             switch route {
             case .health:
                 answer = .json(.ok, ByteBuffer(string: "{\"status\":\"SERVING\"}"))
-            case .snapshot(let namespace, let environment):
+            case .snapshot(let namespace, _):
                 if let denied = authorize(head, namespace: namespace) {
                     answer = denied
                     break
                 }
-                let environments =
-                    environment.map { [$0, request.fields.environment] }
-                    ?? [
-                        request.target.queryValue("environmentKey") ?? request.target.queryValue("environment_key"),
-                        request.fields.environment,
-                    ]
-                (answer, served) = snapshotAnswer(namespace: namespace, environments: environments, request: request)
+                switch snapshotAnswer(namespace: namespace, request: request) {
+                case .missing(let notFound):
+                    answer = notFound
+                case .found(let snapshot, let kind, let body):
+                    writeSnapshot(snapshot, kind: kind, body: body, request: request, keepAlive: keepAlive)
+                    return
+                }
             case .stream(let namespace, let environment):
                 if head.method != .GET {
                     var refusal = RelayAnswer.fliptError(.methodNotAllowed, "a stream answers GET only")
@@ -351,10 +401,28 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             }
         }
         server.record(answer, route: route.metricsRoute, method: head.method)
-        if answer.status == .ok, case .snapshot = route { server.snapshotsSent.add(1, ordering: .relaxed) }
         write(answer, version: head.version, includeBody: head.method != .HEAD, keepAlive: keepAlive, context: context)
+        noteRepeatable(request, keepAlive: keepAlive)
         // The message is an autoclosure: nothing is formatted unless debug logging is on.
-        server.logger.debug("\(logLine(head, answer, started: request.started, served: served))")
+        server.logger.debug(
+            "\(logLine(head, status: answer.status, bodyBytes: answer.body.readableBytes, started: request.started))"
+        )
+    }
+
+    /// Whether the last request answered may be answered again from its bytes alone (see ``repeatableRequest``).
+    var lastRequestIsRepeatable: Bool { repeatableRequest != nil }
+
+    /// Answers the last request again, as if the decoder had delivered the same head once more; false (and
+    /// nothing done) when the connection is not waiting for a request or there is no such request.
+    func answerRepeatedRequest() -> Bool {
+        guard case .awaitingHead = state, let context, var request = repeatableRequest else { return false }
+        request.started = .now()
+        answer(request, context: context)
+        return true
+    }
+
+    private func noteRepeatable(_ request: Request, keepAlive: Bool) {
+        if keepAlive && !request.fields.hasBody && !request.fields.hasUpgrade { repeatableRequest = request }
     }
 
     /// nil when the hook allows the request; else the answer to send.
@@ -371,13 +439,15 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         }
     }
 
-    private func snapshotAnswer(
-        namespace: String,
-        environments: [String?],
-        request: Request
-    ) -> (RelayAnswer, (snapshot: ServedSnapshot, etag: String)?) {
+    /// What a snapshot request is answered with: the snapshot, which of its answers, and the body.
+    private enum SnapshotLookup {
+        case found(ServedSnapshot, SnapshotHeaderFields.Kind, ByteBuffer)
+        case missing(RelayAnswer)
+    }
+
+    private func snapshotAnswer(namespace: String, request: Request) -> SnapshotLookup {
         let view = server.catalog.view
-        guard let snapshot = view.snapshot(namespace: namespace, environments: environments) else {
+        guard let snapshot = view.snapshot(namespace: namespace, environments: request.environments) else {
             var message = "evaluation snapshot for namespace \"\(namespace)\" not found"
             let held = view.environments(of: namespace)
             if !held.isEmpty {
@@ -385,39 +455,97 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                     "; this relay holds it for the environments \(held.joined(separator: ", ")): name one in "
                     + "the path or in X-Flipt-Environment"
             }
-            return (.fliptError(.notFound, message), nil)
+            return .missing(.fliptError(.notFound, message))
         }
         // Either ETag matches: the client holds this very snapshot, in one encoding or the other. The 304 names
         // the one it holds, so that a cache updates that stored answer.
-        let condition = request.fields.ifNoneMatch
-        let kind: SnapshotHeaderFields.Kind
-        var body = ByteBuffer()
-        if let condition, EntityTagCondition.matches(condition, etag: snapshot.etag) {
-            kind = .notModified
-        } else if let condition, EntityTagCondition.matches(condition, etag: snapshot.gzipETag) {
-            kind = .gzipNotModified
-        } else if request.fields.hasAcceptEncoding, ContentCoding.acceptsGzip(request.head.headers),
-            let gzip = snapshot.gzip.valueIfReady
-        {
-            // A large document not compressed yet goes out as it is while a background thread compresses it.
-            kind = .gzipDocument
-            body = gzip.document
-        } else {
-            kind = .document
-            body = snapshot.documentBuffer
+        if let condition = request.fields.ifNoneMatch {
+            if EntityTagCondition.matches(condition, etag: snapshot.etag) {
+                return .found(snapshot, .notModified, ByteBuffer())
+            }
+            if EntityTagCondition.matches(condition, etag: snapshot.gzipETag) {
+                return .found(snapshot, .gzipNotModified, ByteBuffer())
+            }
         }
-        var headers = HTTPHeaders()
-        if let confirmed = snapshot.lastConfirmedAt {
-            headers.add(name: "Age", value: "\(max(0, Int(Date().timeIntervalSince(confirmed))))")
+        // A large document not compressed yet goes out as it is while a background thread compresses it.
+        if request.fields.acceptsGzip, let gzip = snapshot.gzip.valueIfReady {
+            return .found(snapshot, .gzipDocument, gzip.document)
         }
-        let answer = RelayAnswer(
-            status: kind == .notModified || kind == .gzipNotModified ? .notModified : .ok,
-            headers: headers,
-            encodedFields: snapshot.headerFields.fields(kind, requiresAuthorization: requiresAuthorization),
-            body: body
-        )
+        return .found(snapshot, .document, snapshot.documentBuffer)
+    }
+
+    /// Writes a snapshot answer (`200` or `304`) with its head from ``lastSnapshotHead`` when that was made for
+    /// the same answer in the same second, and counts and logs it.
+    private func writeSnapshot(
+        _ snapshot: ServedSnapshot,
+        kind: SnapshotHeaderFields.Kind,
+        body: ByteBuffer,
+        request: Request,
+        keepAlive: Bool
+    ) {
+        guard let context else { return }
+        let head = request.head
+        let notModified = kind == .notModified || kind == .gzipNotModified
+        let includeBody = head.method != .HEAD && !notModified
+        let date = dates.current()
         let etag = kind == .document || kind == .notModified ? snapshot.etag : snapshot.gzipETag
-        return (answer, (snapshot, etag))
+        let key = SnapshotHeadKey(
+            version: snapshot.version,
+            kind: kind,
+            bodyLength: body.readableBytes,
+            includesBody: includeBody && body.readableBytes <= Self.copiedBodyLimit,
+            age: snapshot.lastConfirmedAt.map { max(0, Int(Date().timeIntervalSince($0))) } ?? -1,
+            second: date.second,
+            minorVersion: head.version.minor,
+            keepAlive: keepAlive
+        )
+        let bytes: ByteBuffer
+        if let last = lastSnapshotHead, last.key == key {
+            bytes = last.bytes
+        } else {
+            var headers = HTTPHeaders()
+            if key.age >= 0 { headers.add(name: "Age", value: String(key.age)) }
+            let answer = RelayAnswer(
+                status: notModified ? .notModified : .ok,
+                headers: headers,
+                encodedFields: snapshot.headerFields.fields(kind, requiresAuthorization: requiresAuthorization),
+                body: body
+            )
+            var buffer = context.channel.allocator.buffer(
+                capacity: 192 + answer.encodedFields.readableBytes + (key.includesBody ? body.readableBytes : 0)
+            )
+            answer.writeHead(into: &buffer, version: head.version, date: date.text, keepAlive: keepAlive)
+            if key.includesBody { buffer.writeImmutableBuffer(body) }
+            bytes = buffer
+            lastSnapshotHead = (key, buffer)
+        }
+        let status: HTTPResponseStatus = notModified ? .notModified : .ok
+        server.record(
+            status: status,
+            route: request.route.metricsRoute,
+            bodyBytes: includeBody ? body.readableBytes : 0
+        )
+        if !notModified { server.snapshotsSent.add(1, ordering: .relaxed) }
+        context.write(wrapOutboundOut(bytes), promise: nil)
+        if includeBody && !key.includesBody {
+            if sendsFiles, body.readableBytes >= BodyFiles.minimumSize,
+                let file = snapshot.bodyFiles.file(kind == .gzipDocument ? .gzipDocument : .document, bytes: body),
+                let region = file.region(for: context.eventLoop)
+            {
+                // The file stays open until the write is done, even if the snapshot is replaced meanwhile.
+                let written = context.eventLoop.makePromise(of: Void.self)
+                written.futureResult.whenComplete { _ in withExtendedLifetime(file) {} }
+                context.write(NIOAny(IOData.fileRegion(region)), promise: written)
+            } else {
+                context.write(wrapOutboundOut(body), promise: nil)
+            }
+        }
+        finishAnswer(keepAlive: keepAlive, context: context)
+        noteRepeatable(request, keepAlive: keepAlive)
+        let served = (snapshot: snapshot, etag: etag)
+        server.logger.debug(
+            "\(logLine(head, status: status, bodyBytes: body.readableBytes, started: request.started, served: served))"
+        )
     }
 
     private func write(
@@ -442,6 +570,12 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             context.write(wrapOutboundOut(head), promise: nil)
             context.write(wrapOutboundOut(body), promise: nil)
         }
+        finishAnswer(keepAlive: keepAlive, context: context)
+    }
+
+    /// After an answer was written: flushed with the others of the same read when the connection stays open;
+    /// else flushed now, and the connection closes once it is out.
+    private func finishAnswer(keepAlive: Bool, context: ChannelHandlerContext) {
         if keepAlive {
             // Flushed when the read that brought the request is complete (channelReadComplete).
             flushPending = true
@@ -515,7 +649,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 chunked: request.head.version.minor >= 1,
                 subscription: subscription,
                 lastETag: request.target.queryValue("digest").flatMap { $0.isEmpty ? nil : $0 },
-                gzip: ContentCoding.acceptsGzip(request.head.headers) ? GzipChecksum() : nil
+                gzip: request.fields.acceptsGzip ? GzipChecksum() : nil
             )
         )
         server.logger.debug(
@@ -592,14 +726,32 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
 
     private func logLine(
         _ head: HTTPRequestHead,
-        _ answer: RelayAnswer,
+        status: HTTPResponseStatus,
+        bodyBytes: Int,
         started: NIODeadline,
-        served: (snapshot: ServedSnapshot, etag: String)?
+        served: (snapshot: ServedSnapshot, etag: String)? = nil
     ) -> String {
         let detail = served.map { " \($0.snapshot.environment)/\($0.snapshot.namespace) etag \($0.etag)" } ?? ""
         let micro = (NIODeadline.now() - started).nanoseconds / 1000
         let milliseconds = String(format: "%.3f", Double(micro) / 1000)
-        return "\(head.method) \(head.uri) \(answer.status.code) \(answer.body.readableBytes) B \(milliseconds) ms "
-            + "from \(client)\(detail)"
+        return "\(head.method) \(head.uri) \(status.code) \(bodyBytes) B \(milliseconds) ms from \(client)\(detail)"
     }
+}
+
+/// What the head of a snapshot answer depends on: equal keys, equal bytes.
+private struct SnapshotHeadKey: Equatable {
+    /// The snapshot's content identity (its ETag and content hash): the ETag in the head, and a small body
+    /// copied into it, are those of this content.
+    var version: String
+    var kind: SnapshotHeaderFields.Kind
+    /// The body's length, for `Content-Length`.
+    var bodyLength: Int
+    /// Whether the body is copied into the head's buffer.
+    var includesBody: Bool
+    /// The `Age` in seconds, or -1 for none.
+    var age: Int
+    /// The second of the `Date`.
+    var second: Int
+    var minorVersion: Int
+    var keepAlive: Bool
 }

@@ -519,7 +519,8 @@ package final class RelayServer: Service, Sendable {
             limits.maxHeaderListSize = configuration.maxHeadSize
             return channel.eventLoop.makeCompletedFuture {
                 let pipeline = channel.pipeline.syncOperations
-                if let tls = configuration.tlsContext() {
+                let tlsContext = configuration.tlsContext()
+                if let tls = tlsContext {
                     try pipeline.addHandler(NIOSSLServerHandler(context: tls))
                     let handshakeTimeout = TimeAmount.nanoseconds(configuration.requestTimeout.nanoseconds)
                     try pipeline.addHandler(
@@ -537,7 +538,14 @@ package final class RelayServer: Service, Sendable {
                         HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: limits)
                     )
                 )
-                try pipeline.addHandler(RelayHTTPHandler(server: self, connectionGuard: guardHandler, client: client))
+                try pipeline.addHandler(
+                    RelayHTTPHandler(
+                        server: self,
+                        connectionGuard: guardHandler,
+                        client: client,
+                        sendsFiles: tlsContext == nil
+                    )
+                )
             }
         }
     }

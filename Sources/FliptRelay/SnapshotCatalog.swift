@@ -34,6 +34,8 @@ package struct ServedSnapshot: Sendable {
     let gzip: GzipForms
     /// The header fields of its answers, encoded once and shared.
     let headerFields: SnapshotHeaderFields
+    /// The document and its gzip form in files, for `sendfile(2)`, made when first asked for.
+    let bodyFiles: BodyFiles
 
     /// What the stream message puts before and after the document.
     static let messagePrefix = "{\"result\":"
@@ -72,6 +74,7 @@ package struct ServedSnapshot: Sendable {
         self.gzipETag = GzipETag.of(self.etag)
         self.gzip = GzipForms(document: documentBuffer, message: message)
         self.headerFields = SnapshotHeaderFields(etag: self.etag, gzipETag: gzipETag)
+        self.bodyFiles = BodyFiles()
     }
 
     /// Compresses the gzip forms (for clients that accept gzip) now, on the caller's thread, unless that was
@@ -98,6 +101,7 @@ package struct ServedSnapshot: Sendable {
         gzipETag = other.gzipETag
         gzip = other.gzip
         headerFields = other.headerFields
+        bodyFiles = other.bodyFiles
     }
 }
 
