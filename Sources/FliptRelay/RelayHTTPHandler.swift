@@ -486,6 +486,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         guard let context else { return }
         let head = request.head
         let notModified = kind == .notModified || kind == .gzipNotModified
+        let status: HTTPResponseStatus = notModified ? .notModified : .ok
         let includeBody = head.method != .HEAD && !notModified
         let date = dates.current()
         let etag = kind == .document || kind == .notModified ? snapshot.etag : snapshot.gzipETag
@@ -506,20 +507,21 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             var headers = HTTPHeaders()
             if key.age >= 0 { headers.add(name: "Age", value: String(key.age)) }
             let answer = RelayAnswer(
-                status: notModified ? .notModified : .ok,
+                status: status,
                 headers: headers,
                 encodedFields: snapshot.headerFields.fields(kind, requiresAuthorization: requiresAuthorization),
                 body: body
             )
-            var buffer = context.channel.allocator.buffer(
-                capacity: 192 + answer.encodedFields.readableBytes + (key.includesBody ? body.readableBytes : 0)
+            bytes = encoded(
+                answer,
+                version: head.version,
+                date: date.text,
+                keepAlive: keepAlive,
+                copying: key.includesBody ? body : nil,
+                context: context
             )
-            answer.writeHead(into: &buffer, version: head.version, date: date.text, keepAlive: keepAlive)
-            if key.includesBody { buffer.writeImmutableBuffer(body) }
-            bytes = buffer
-            lastSnapshotHead = (key, buffer)
+            lastSnapshotHead = (key, bytes)
         }
-        let status: HTTPResponseStatus = notModified ? .notModified : .ok
         server.record(
             status: status,
             route: request.route.metricsRoute,
@@ -559,18 +561,35 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         // A small body goes out in the head's buffer (one write(2) of one piece); a larger one is shared, not
         // copied, and goes out with the head in one writev(2).
         let copiesBody = body.readableBytes <= Self.copiedBodyLimit
-        var head = context.channel.allocator.buffer(
-            capacity: 160 + answer.encodedFields.readableBytes + (copiesBody ? body.readableBytes : 0)
+        let head = encoded(
+            answer,
+            version: version,
+            date: dates.now(),
+            keepAlive: keepAlive,
+            copying: copiesBody ? body : nil,
+            context: context
         )
-        answer.writeHead(into: &head, version: version, date: dates.now(), keepAlive: keepAlive)
-        if copiesBody {
-            head.writeImmutableBuffer(body)
-            context.write(wrapOutboundOut(head), promise: nil)
-        } else {
-            context.write(wrapOutboundOut(head), promise: nil)
-            context.write(wrapOutboundOut(body), promise: nil)
-        }
+        context.write(wrapOutboundOut(head), promise: nil)
+        if !copiesBody { context.write(wrapOutboundOut(body), promise: nil) }
         finishAnswer(keepAlive: keepAlive, context: context)
+    }
+
+    /// The answer's status line and header fields in one buffer, followed by `body` when given (a small body goes
+    /// out in the head's buffer: one write(2) of one piece).
+    private func encoded(
+        _ answer: RelayAnswer,
+        version: HTTPVersion,
+        date: String,
+        keepAlive: Bool,
+        copying body: ByteBuffer?,
+        context: ChannelHandlerContext
+    ) -> ByteBuffer {
+        var buffer = context.channel.allocator.buffer(
+            capacity: 192 + answer.encodedFields.readableBytes + (body?.readableBytes ?? 0)
+        )
+        answer.writeHead(into: &buffer, version: version, date: date, keepAlive: keepAlive)
+        if let body { buffer.writeImmutableBuffer(body) }
+        return buffer
     }
 
     /// After an answer was written: flushed with the others of the same read when the connection stays open;

@@ -11,12 +11,7 @@ struct AnswerBytesTests {
     static let v1 = "/internal/v1/evaluation/snapshot/namespace/default"
 
     static func served(revision: Int) -> ServedSnapshot {
-        ServedSnapshot(
-            namespace: "default",
-            environment: "default",
-            document: FixtureDocument.bytes(flagCount: 200, revision: revision),
-            origin: "test"
-        )
+        RelayFixtures.served(flagCount: 200, revision: revision)
     }
 
     @Test("a large document goes out whole on many connections, pipelined, and the new one after a change")

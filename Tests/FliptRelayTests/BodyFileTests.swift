@@ -11,12 +11,7 @@ struct BodyFileTests {
     static let v1 = "/internal/v1/evaluation/snapshot/namespace/default"
 
     static func served(revision: Int) -> ServedSnapshot {
-        ServedSnapshot(
-            namespace: "default",
-            environment: "default",
-            document: FixtureDocument.bytes(flagCount: 1_500, revision: revision),
-            origin: "test"
-        )
+        RelayFixtures.served(flagCount: 1_500, revision: revision)
     }
 
     /// The body files this process holds open now (the targets of `/proc/self/fd` links).

@@ -13,13 +13,7 @@ struct GzipAnswerTests {
 
     /// A document large enough to be worth compressing, small enough to be compressed on the event loop.
     static func served(flags: Int = 80, revision: Int = 0, etag: String? = nil) -> ServedSnapshot {
-        ServedSnapshot(
-            namespace: "default",
-            environment: "default",
-            document: FixtureDocument.bytes(flagCount: flags, revision: revision),
-            etag: etag,
-            origin: "test"
-        )
+        RelayFixtures.served(flagCount: flags, revision: revision, etag: etag)
     }
 
     static func message(_ served: ServedSnapshot) -> [UInt8] {

@@ -31,6 +31,17 @@ enum RelayFixtures {
         )
     }
 
+    /// A served snapshot of `FixtureDocument.bytes(flagCount:revision:)`, namespace and environment "default".
+    static func served(flagCount: Int, revision: Int, etag: String? = nil) -> ServedSnapshot {
+        ServedSnapshot(
+            namespace: "default",
+            environment: "default",
+            document: FixtureDocument.bytes(flagCount: flagCount, revision: revision),
+            etag: etag,
+            origin: "test"
+        )
+    }
+
     /// Starts a relay (`configuration`, on 127.0.0.1 and a free port), runs `body`, then stops it.
     static func withServer<T>(
         catalog: SnapshotCatalog,
