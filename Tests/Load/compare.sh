@@ -3,10 +3,14 @@
 # in one run: the same wrk connections, threads and duration against each, on the 200 path (unconditional
 # polls, the document every time) and on the 304 path (every poll carries the current ETag). Prints one table
 # row per document, connection count and path with requests/s, p99, the server's CPU time per request and the
-# serve/nginx ratios.
+# serve/nginx ratios. Then, for each row, both servers again at one fixed offered load (--equal-load times the lower
+# of the two requests/s just measured; each connection waits between requests, see THINK_MS in poll.lua), with the
+# p99 of each: latency compared at the same load. At saturation the load generator shares the machine's cores with
+# the server, and its own waits for a core enter the latency it measures: there p99 depends on how the cores are
+# split between wrk and the server as much as on the server.
 #
 #   Tests/Load/compare.sh [--seconds 10] [--clients 50,200] [--flags 40,1000] [--threads 2] [--rounds 1]
-#                         [--gzip] [--min-ratio 0] [--flipt-offline PATH]
+#                         [--equal-load 0.5] [--gzip] [--min-ratio 0] [--flipt-offline PATH]
 #   Tests/Load/compare.sh --seconds 2 --clients 50 --flags 40 --min-ratio 0.3   # the short version, for CI
 #
 # Documents: 40 flags is Tests/Differential/Fixtures/seed-44.document.json; other counts repeat its flags under
@@ -26,6 +30,7 @@ flags_list=40,1000
 threads=2
 rounds=1
 min_ratio=0
+equal_load=0.5
 gzip=0
 binary=""
 while [ $# -gt 0 ]; do
@@ -36,6 +41,7 @@ while [ $# -gt 0 ]; do
         --threads) threads="$2"; shift 2 ;;
         --rounds) rounds="$2"; shift 2 ;;
         --min-ratio) min_ratio="$2"; shift 2 ;;
+        --equal-load) equal_load="$2"; shift 2 ;;
         --gzip) gzip=1; shift ;;
         --flipt-offline) binary="$2"; shift 2 ;;
         *) echo "compare.sh: unknown argument $1" >&2; exit 64 ;;
@@ -163,8 +169,8 @@ cpu_ticks() {
     echo "$total"
 }
 
-# Runs wrk once; prints "rps p99_ms cpu_us_per_request" (the server's CPU time, every thread, per answered
-# request: what a request costs the server, which the machine's other load affects less than requests/s do); a run
+# Runs wrk once (each connection waiting $think_ms milliseconds between requests when it is set); prints "rps
+# p99_ms cpu_us_per_request" (the server's CPU time, every thread, per answered request: what a request costs the server, which the machine's other load affects less than requests/s do); a run
 # with errors or unexpected statuses adds a line to $workdir/failures. The server's processes are $5 and on.
 measure() {
     local url="$1" etag="$2" share="$3" clients="$4"
@@ -172,7 +178,7 @@ measure() {
     local before after
     before="$(cpu_ticks "$@")"
     ETAG="$etag" CONDITIONAL_SHARE="$share" POLL_PATH="$path" ACCEPT_ENCODING="$encoding_header" \
-        wrk -t "$threads" -c "$clients" -d "${seconds}s" --timeout 10s -s Tests/Load/poll.lua "$url" >"$workdir/wrk.txt"
+        THINK_MS="${think_ms:-}" wrk -t "$threads" -c "$clients" -d "${seconds}s" --timeout 10s -s Tests/Load/poll.lua "$url" >"$workdir/wrk.txt"
     after="$(cpu_ticks "$@")"
     local line
     line="$(grep '^LOAD ' "$workdir/wrk.txt")"
@@ -231,13 +237,38 @@ for flags in "${flag_counts[@]}"; do
             s_rps="$(echo "${serve_rps[*]}" | median)"; n_rps="$(echo "${nginx_rps[*]}" | median)"
             s_p99="$(echo "${serve_p99[*]}" | median)"; n_p99="$(echo "${nginx_p99[*]}" | median)"
             s_cpu="$(echo "${serve_cpu[*]}" | median)"; n_cpu="$(echo "${nginx_cpu[*]}" | median)"
+            # The same offered load for both: a share of the lower requests/s, through each connection's wait.
+            eq_load="-"; s_eq_p99=0; n_eq_p99=0; eq_ratio="-"
+            if awk "BEGIN{exit !($equal_load > 0)}"; then
+                eq_load="$(awk "BEGIN{l = ($s_rps < $n_rps ? $s_rps : $n_rps) * $equal_load; printf \"%.0f\", l}")"
+                think_ms="$(awk "BEGIN{printf \"%.3f\", $clients * 1000 / $eq_load}")"
+                serve_eq=(); nginx_eq=(); serve_eq_rps=(); nginx_eq_rps=()
+                for round in $(seq 1 "$rounds"); do
+                    if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
+                    for server in $order; do
+                        if [ "$server" = serve ]; then
+                            read -r rps p99 _ < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_pid")
+                            serve_eq+=("$p99"); serve_eq_rps+=("$rps")
+                        else
+                            read -r rps p99 _ < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_pid")
+                            nginx_eq+=("$p99"); nginx_eq_rps+=("$rps")
+                        fi
+                    done
+                done
+                think_ms=""
+                s_eq_p99="$(echo "${serve_eq[*]}" | median)"; n_eq_p99="$(echo "${nginx_eq[*]}" | median)"
+                # The load actually served (what the waits gave), the lower of the two medians.
+                eq_load="$(awk "BEGIN{a=$(echo "${serve_eq_rps[*]}" | median); b=$(echo "${nginx_eq_rps[*]}" | median); printf \"%.0f\", (a < b ? a : b)}")"
+                eq_ratio="$(awk "BEGIN{printf \"%.2f\", ($n_eq_p99 > 0) ? $s_eq_p99/$n_eq_p99 : 0}")x"
+            fi
             status=200; [ "$share" = 1 ] && status=304
             ratio="$(awk "BEGIN{printf \"%.2f\", $s_rps/$n_rps}")"
             p99_ratio="$(awk "BEGIN{printf \"%.2f\", ($n_p99 > 0) ? $s_p99/$n_p99 : 0}")"
             cpu_ratio="$(awk "BEGIN{printf \"%.2f\", ($s_cpu > 0) ? $n_cpu/$s_cpu : 0}")"
             awk "BEGIN{exit !($ratio < $min_ratio)}" && below=$((below + 1))
-            rows+=("$(printf '%6s %7s %4s %10.0f %10.0f %6sx %9.2f %9.2f %6sx %9.2f %9.2f %6sx' "$flags" "$clients" \
-                "$status" "$s_rps" "$n_rps" "$ratio" "$s_p99" "$n_p99" "$p99_ratio" "$s_cpu" "$n_cpu" "$cpu_ratio")")
+            rows+=("$(printf '%6s %7s %4s %10.0f %10.0f %6sx %9.2f %9.2f %6sx %9.2f %9.2f %6sx %9s %9.2f %9.2f %7s' \
+                "$flags" "$clients" "$status" "$s_rps" "$n_rps" "$ratio" "$s_p99" "$n_p99" "$p99_ratio" "$s_cpu" "$n_cpu" \
+                "$cpu_ratio" "$eq_load" "$s_eq_p99" "$n_eq_p99" "$eq_ratio")")
             echo "${rows[-1]}"
         done
     done
@@ -245,11 +276,13 @@ for flags in "${flag_counts[@]}"; do
 done
 
 echo
-printf '%6s %7s %4s %10s %10s %7s %9s %9s %7s %9s %9s %7s\n' flags conns path "serve r/s" "nginx r/s" ratio \
-    "serve p99" "nginx p99" "p99 x" "serve cpu" "nginx cpu" "cpu x"
+printf '%6s %7s %4s %10s %10s %7s %9s %9s %7s %9s %9s %7s %9s %9s %9s %7s\n' flags conns path "serve r/s" "nginx r/s" \
+    ratio "serve p99" "nginx p99" "p99 x" "serve cpu" "nginx cpu" "cpu x" "eq. r/s" "serve p99" "nginx p99" "p99 x"
 printf '%s\n' "${rows[@]}"
 echo "(requests/s, p99 in ms and CPU in µs per request (every thread of the server) are medians of $rounds run(s)"
-echo " each; ratio = serve / nginx requests/s; cpu x = nginx / serve CPU per request: above 1, serve spends less)"
+echo " each; ratio = serve / nginx requests/s; cpu x = nginx / serve CPU per request: above 1, serve spends less;"
+echo " eq. r/s: both servers offered the same load, $equal_load of the lower requests/s (the lower of the two served"
+echo " is shown), with each one's p99 at that load; p99 x = serve / nginx: below 1, serve answers faster)"
 failures=0
 if [ -f "$workdir/failures" ]; then failures="$(wc -l <"$workdir/failures")"; fi
 if [ "$failures" -ne 0 ]; then

@@ -1,8 +1,10 @@
 -- wrk script: polling clients of `flipt-offline serve`.
 -- A share of the requests (CONDITIONAL_SHARE, default 0.8) carries If-None-Match with the current ETag (ETAG)
 -- and should get 304; the rest poll unconditionally and get the document with 200. ACCEPT_ENCODING, when set,
--- is sent as Accept-Encoding. Counts every status and
--- prints a one-line summary that run.sh parses.
+-- is sent as Accept-Encoding. THINK_MS, when set, makes each connection wait that many milliseconds on average
+-- before each request (wrk's delay() counts whole milliseconds: a fractional mean is reached by drawing the floor or
+-- the ceiling), so that the offered load is fixed by the script rather than by the server's speed. Counts every
+-- status and prints a one-line summary that run.sh and compare.sh parse.
 
 local path = os.getenv("POLL_PATH") or "/internal/v1/evaluation/snapshot/namespace/default"
 local etag = os.getenv("ETAG") or ""
@@ -23,6 +25,17 @@ function init(args)
     unconditional = wrk.format("GET", path, headers)
     headers["If-None-Match"] = etag
     conditional = wrk.format("GET", path, headers)
+end
+
+local think = tonumber(os.getenv("THINK_MS") or "")
+if think then
+    -- Defined only with THINK_MS: wrk takes its timer path for every request once a script has delay().
+    local whole = math.floor(think)
+    local fraction = think - whole
+    function delay()
+        if math.random() < fraction then return whole + 1 end
+        return whole
+    end
 end
 
 function request()
