@@ -169,16 +169,39 @@ cpu_ticks() {
     echo "$total"
 }
 
+# Checks, with a short wrk run that counts every status, that a server answers the path's requests with the
+# expected status only ($1 URL, $2 ETag, $3 share of conditional requests). A failure adds a line to
+# $workdir/failures.
+verify() {
+    local url="$1" etag="$2" share="$3"
+    local expected=200
+    [ "$share" = 1 ] && expected=304
+    ETAG="$etag" CONDITIONAL_SHARE="$share" POLL_PATH="$path" ACCEPT_ENCODING="$encoding_header" COUNT_STATUSES=1 \
+        wrk -t 2 -c 8 -d 1s --timeout 10s -s Tests/Load/poll.lua "$url" >"$workdir/verify.txt"
+    local line good requests
+    line="$(grep '^LOAD ' "$workdir/verify.txt")"
+    requests="$(echo "$line" | tr ' ' '\n' | sed -n 's/^requests=//p')"
+    good="$(echo "$line" | tr ' ' '\n' | sed -n 's/^statuses=//p' | tr ',' '\n' | sed -n "s/^$expected=//p")"
+    if [ "${requests:-0}" -eq 0 ] || [ "${good:-0}" != "$requests" ]; then
+        echo "compare.sh: $url (expecting only $expected): $line" >&2
+        echo x >>"$workdir/failures"
+    fi
+}
+
 # Runs wrk once (each connection waiting $think_ms milliseconds between requests when it is set); prints "rps
-# p99_ms cpu_us_per_request" (the server's CPU time, every thread, per answered request: what a request costs the server, which the machine's other load affects less than requests/s do); a run
-# with errors or unexpected statuses adds a line to $workdir/failures. The server's processes are $5 and on.
+# p99_ms cpu_us_per_request" (the server's CPU time, every thread, per answered request: what a request costs the
+# server, which the machine's other load affects less than requests/s do). wrk does not count statuses here (see
+# COUNT_STATUSES in poll.lua; `verify` did): a run with errors, or whose bytes per request do not fit the expected
+# status (the whole body each time for 200, less than half of it for 304), adds a line to $workdir/failures.
+# $5 is the size of the body the server sends; the server's processes are $6 and on.
 measure() {
-    local url="$1" etag="$2" share="$3" clients="$4"
-    shift 4
+    local url="$1" etag="$2" share="$3" clients="$4" body_size="$5"
+    shift 5
     local before after
     before="$(cpu_ticks "$@")"
-    ETAG="$etag" CONDITIONAL_SHARE="$share" POLL_PATH="$path" ACCEPT_ENCODING="$encoding_header" \
-        THINK_MS="${think_ms:-}" wrk -t "$threads" -c "$clients" -d "${seconds}s" --timeout 10s -s Tests/Load/poll.lua "$url" >"$workdir/wrk.txt"
+    ETAG="$etag" CONDITIONAL_SHARE="$share" POLL_PATH="$path" ACCEPT_ENCODING="$encoding_header" COUNT_STATUSES=0 \
+        THINK_MS="${think_ms:-}" wrk -t "$threads" -c "$clients" -d "${seconds}s" --timeout 10s -s Tests/Load/poll.lua \
+        "$url" >"$workdir/wrk.txt"
     after="$(cpu_ticks "$@")"
     local line
     line="$(grep '^LOAD ' "$workdir/wrk.txt")"
@@ -186,10 +209,14 @@ measure() {
     local expected=200
     [ "$share" = 1 ] && expected=304
     local errors=$(( $(value connect_errors) + $(value read_errors) + $(value write_errors) + $(value timeouts) + $(value non_2xx_3xx) ))
-    local good
-    good="$(value statuses | tr ',' '\n' | sed -n "s/^$expected=//p")"
-    if [ "$errors" -ne 0 ] || [ "${good:-0}" != "$(value requests)" ] || [ "$(value requests)" -eq 0 ]; then
-        echo "compare.sh: $url ($clients connections, expecting $expected): $line" >&2
+    local fits
+    if [ "$expected" = 200 ]; then
+        fits="$(awk "BEGIN{r=$(value requests); print (r > 0 && $(value bytes) >= r * $body_size) ? 1 : 0}")"
+    else
+        fits="$(awk "BEGIN{r=$(value requests); print (r > 0 && $(value bytes) < r * $body_size / 2) ? 1 : 0}")"
+    fi
+    if [ "$errors" -ne 0 ] || [ "$fits" != 1 ]; then
+        echo "compare.sh: $url ($clients connections, expecting $expected, body $body_size bytes): $line" >&2
         echo x >>"$workdir/failures"
     fi
     local ticks_per_second
@@ -218,17 +245,19 @@ for flags in "${flag_counts[@]}"; do
     echo "document: $flags flags, $(wc -c <"$document") bytes; body sent: serve $serve_size B (ETag $serve_etag), nginx $nginx_size B (ETag $nginx_etag)"
     for clients in "${client_counts[@]}"; do
         for share in 0 1; do
+            verify "$serve_url" "$serve_etag" "$share"
+            verify "$nginx_url" "$nginx_etag" "$share"
             serve_rps=(); serve_p99=(); nginx_rps=(); nginx_p99=(); serve_cpu=(); nginx_cpu=()
             for round in $(seq 1 "$rounds"); do
                 # Alternate which server goes first, so that a slow phase of the machine hits both alike.
                 if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
                 for server in $order; do
                     if [ "$server" = serve ]; then
-                        read -r rps p99 cpu < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_pid")
+                        read -r rps p99 cpu < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_size" "$serve_pid")
                         serve_rps+=("$rps"); serve_p99+=("$p99"); serve_cpu+=("$cpu")
                     else
                         # shellcheck disable=SC2046
-                        read -r rps p99 cpu < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" \
+                        read -r rps p99 cpu < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_size" \
                             "$nginx_pid" $(pgrep -P "$nginx_pid"))
                         nginx_rps+=("$rps"); nginx_p99+=("$p99"); nginx_cpu+=("$cpu")
                     fi
@@ -247,10 +276,10 @@ for flags in "${flag_counts[@]}"; do
                     if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
                     for server in $order; do
                         if [ "$server" = serve ]; then
-                            read -r rps p99 _ < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_pid")
+                            read -r rps p99 _ < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_size" "$serve_pid")
                             serve_eq+=("$p99"); serve_eq_rps+=("$rps")
                         else
-                            read -r rps p99 _ < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_pid")
+                            read -r rps p99 _ < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_size" "$nginx_pid")
                             nginx_eq+=("$p99"); nginx_eq_rps+=("$rps")
                         fi
                     done
