@@ -25,6 +25,8 @@ struct Shape: Sendable {
     }
 
     enum Mix: Sendable { case all, any, mixed }
+    /// How entity IDs look: `user-123` (8 bytes or so), or a UUID (36 bytes), as many apps use.
+    enum EntityIDs: Sendable { case short, uuid }
     enum Flags: Sendable { case variant, boolean, mixed }
 
     var name: String
@@ -42,6 +44,7 @@ struct Shape: Sendable {
     var flags = Flags.mixed
     var distributions = 1...3
     var outcome = Outcome.natural
+    var entityIDs = EntityIDs.short
 
     /// The shapes `--shapes` runs: issue 18's workload at three sizes, then one parameter varied at a time.
     static let all: [Shape] = {
@@ -91,6 +94,7 @@ struct Shape: Sendable {
             $0.flags = .variant
             $0.distributions = 4...4
         }
+        varied("entity-uuid") { $0.entityIDs = .uuid }
         varied("all-kinds-10000") {
             $0.flagCount = 10_000
             $0.attributeCount = 20
@@ -301,7 +305,16 @@ struct ShapeGenerator {
                 let value = ShapeCatalogue.value(of: attribute, &random)
                 if Double(random.next() % 1000) >= shape.missingRate * 1000 { pairs.append((attribute.name, value)) }
             }
-            let entityID = "user-\(below(1000))"
+            let entityID: String
+            switch shape.entityIDs {
+            case .short: entityID = "user-\(below(1000))"
+            case .uuid:
+                let hex = (0..<2).map { _ in String(random.next(), radix: 16) }.map {
+                    String(repeating: "0", count: 16 - $0.count) + $0
+                }.joined()
+                let digits = Array(hex)
+                entityID = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(digits[$0]) }.joined(separator: "-")
+            }
             let contextJSON = pairs.map { "\"\($0.0)\":\"\($0.1)\"" }.joined(separator: ",")
             let json =
                 "{\"namespace_key\":\"default\",\"flag_key\":\(BenchmarkRequest.jsonString(flag.key)),"

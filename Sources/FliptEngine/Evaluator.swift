@@ -10,6 +10,8 @@ package struct Evaluator: Sendable {
     package let namespace: String
     /// Whether the document's namespace equals the configured one (byte for byte); when not, every lookup fails.
     private let namespaceMatches: Bool
+    /// CRC-32's tables, kept here so that bucketing does not check the lazy global's initialisation each time.
+    private let checksumTables = CRC32.tables
 
     /// Creates an evaluator for `snapshot` in a client configured with `namespace`.
     package init(snapshot: Snapshot, namespace: String) {
@@ -153,7 +155,7 @@ package struct Evaluator: Sendable {
                         keys = outcome
                         reason = .match
                         var checksum = CRC32(state: flag.keyChecksum)
-                        checksum.update(entity)
+                        checksum.update(entity, tables: checksumTables.pointer)
                         if let distribution = program.distribution(
                             at: item,
                             rule,
@@ -199,8 +201,11 @@ package struct Evaluator: Sendable {
                     let rollout = program.base.loadUnaligned(fromByteOffset: item, as: RuleRecord.self)
                     if rollout.kind == .threshold {
                         var checksum = CRC32()
-                        checksum.update(entity)
-                        checksum.update(program.bytes(offset + FlagRecord.size, Int(flag.keyCount)))
+                        checksum.update(entity, tables: checksumTables.pointer)
+                        checksum.update(
+                            program.bytes(offset + FlagRecord.size, Int(flag.keyCount)),
+                            tables: checksumTables.pointer
+                        )
                         if Float(checksum.value % 100) < rollout.percentage {
                             enabled = rollout.value
                             reason = .match

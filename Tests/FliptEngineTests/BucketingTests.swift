@@ -10,6 +10,32 @@ struct BucketingTests {
         #expect(CRC32.checksum("1234", "56789") == 0xCBF4_3926)
     }
 
+    @Test("CRC-32 in steps of eight, four and one byte equals the bit-by-bit definition, however the bytes are split")
+    func slicesEqualDefinition() {
+        // Bit by bit from the polynomial: independent of the tables under test.
+        func reference(_ bytes: [UInt8]) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var random = SystemRandomNumberGenerator()
+        for length in 0...80 {
+            for _ in 0..<8 {
+                let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &random) }
+                let split = Int.random(in: 0...length, using: &random)
+                var crc = CRC32()
+                bytes[..<split].withUnsafeBufferPointer { crc.update($0) }
+                // Resumed from the saved state, as flags resume from their key's checksum.
+                var resumed = CRC32(state: crc.state)
+                bytes[split...].withUnsafeBufferPointer { resumed.update($0, tables: CRC32.tables.pointer) }
+                #expect(resumed.value == reference(bytes), "length \(length), split at \(split): \(bytes)")
+            }
+        }
+    }
+
     @Test(
         "Test vectors of evaluation-semantics §10",
         arguments: [
