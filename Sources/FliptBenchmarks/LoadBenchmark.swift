@@ -46,6 +46,8 @@ struct LoadShape: Sendable {
         return [
             shape("issue18-1000", 1_000),
             shape("issue18-10000", 10_000),
+            // Issue 18's workload with one or two segments per rule: a 13 MB document, the size the issue quotes.
+            shape("segments-1-2-10000", 10_000) { $0.segmentsPerRule = 1...2 },
             LoadShape(name: "flat-10000", flagCount: 10_000, source: .flat),
             shape("many-rules-10000", 10_000) {
                 $0.rules = 3...3
@@ -232,6 +234,9 @@ enum LoadBenchmark {
             let heapBefore = heapInUse()
             let snapshot = try Snapshot(document: document)
             let held = Double(heapInUse() - heapBefore)
+            guard snapshot.isIdentical(to: try Snapshot(document: document, splitAbove: .max)) else {
+                throw BenchmarkFailure("\(shape.name): the two-thread decode differs from the one-thread decode")
+            }
             let flags = try Evaluator(snapshot: snapshot, namespace: "default").listFlags()
             var random = SplitMix64(seed: options.seed)
             let request = BenchmarkRequest.random(flag: flags[flags.count / 2], using: &random)
