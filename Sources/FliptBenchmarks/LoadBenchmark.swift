@@ -46,6 +46,8 @@ struct LoadShape: Sendable {
         return [
             shape("issue18-1000", 1_000),
             shape("issue18-10000", 10_000),
+            // Issue 18's workload with one or two segments per rule: a 13 MB document, the size the issue quotes.
+            shape("segments-1-2-10000", 10_000) { $0.segmentsPerRule = 1...2 },
             LoadShape(name: "flat-10000", flagCount: 10_000, source: .flat),
             shape("many-rules-10000", 10_000) {
                 $0.rules = 3...3
@@ -218,10 +220,12 @@ enum LoadBenchmark {
         print("flipt-bench load: seed \(options.seed), \(options.rounds) rounds, medians (release build expected)")
         print("decode + index: Snapshot(document:); official: initialize_engine (loopback fetch + parse) to its first")
         print("successful answer, rounds interleaved; held = the heap the Snapshot keeps (program, strings,")
-        print("summaries); gzip = the client's held copy of the document (zlib level 1, HeldDocument) and its time")
-        let widths = [20, 7, 7, 9, 9, 7, 9, 9, 9, 9]
+        print("summaries); gzip = the client's held copy of the document (zlib level 1, HeldDocument) and its time;")
+        print("1 thread = the same decode with no second thread (documents of 256 KiB or more use two)")
+        let widths = [20, 7, 7, 9, 9, 9, 7, 9, 9, 9, 9]
         let titles = [
-            "shape", "flags", "MB", "this ms", "official", "ratio", "held MB", "held/doc", "gzip MB", "gzip ms",
+            "shape", "flags", "MB", "this ms", "1 thread", "official", "ratio", "held MB", "held/doc", "gzip MB",
+            "gzip ms",
         ]
         print(EngineBenchmark.row(titles, widths))
         var boots: [(LoadShape, [UInt8], BenchmarkRequest)] = []
@@ -230,15 +234,20 @@ enum LoadBenchmark {
             let heapBefore = heapInUse()
             let snapshot = try Snapshot(document: document)
             let held = Double(heapInUse() - heapBefore)
+            guard snapshot.isIdentical(to: try Snapshot(document: document, splitAbove: .max)) else {
+                throw BenchmarkFailure("\(shape.name): the two-thread decode differs from the one-thread decode")
+            }
             let flags = try Evaluator(snapshot: snapshot, namespace: "default").listFlags()
             var random = SplitMix64(seed: options.seed)
             let request = BenchmarkRequest.random(flag: flags[flags.count / 2], using: &random)
             let server = try LoopbackDocumentServer(body: document)
             defer { server.close() }
             var ours: [Duration] = []
+            var oneThread: [Duration] = []
             var theirs: [Duration] = []
             for _ in 0..<options.rounds {
                 ours.append(decodeAndIndex(document))
+                oneThread.append(decodeAndIndex(document, splitAbove: .max))
                 theirs.append(try official.startup(url: server.url, request: request, rounds: 1))
             }
             let clock = ContinuousClock()
@@ -249,7 +258,8 @@ enum LoadBenchmark {
             let reference = median(theirs)
             let cells = [
                 shape.name, "\(snapshot.flagCount)", format(Double(document.count) / 1e6),
-                EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(reference),
+                EngineBenchmark.milliseconds(mine), EngineBenchmark.milliseconds(median(oneThread)),
+                EngineBenchmark.milliseconds(reference),
                 format(mine / reference) + "x", format(held / 1e6), format(held / Double(document.count)) + "x",
                 format(Double(compressed.count) / 1e6), EngineBenchmark.milliseconds(compression),
             ]
@@ -259,11 +269,11 @@ enum LoadBenchmark {
         if !boots.isEmpty { try measureBoots(boots, options) }
     }
 
-    /// One decode + index, timed.
-    static func decodeAndIndex(_ document: [UInt8]) -> Duration {
+    /// One decode + index, timed; on two threads from `splitAbove` bytes on.
+    static func decodeAndIndex(_ document: [UInt8], splitAbove threshold: Int = Snapshot.splitThreshold) -> Duration {
         let clock = ContinuousClock()
         let start = clock.now
-        let snapshot = try! Snapshot(document: document)
+        let snapshot = try! Snapshot(document: document, splitAbove: threshold)
         let elapsed = clock.now - start
         blackHole(snapshot.flagCount)
         return elapsed

@@ -297,6 +297,29 @@ struct ConstraintRecord {
         }
     }
 
+    /// Moves every block offset the record holds by `distance` bytes (its property, its value's span or list,
+    /// and a string list's element spans, which live in `block`): the record and its bytes were written by a
+    /// builder whose block is appended `distance` bytes further on.
+    mutating func move(by distance: Int32, listsIn block: UnsafeMutableRawPointer) {
+        if !readsEntityID { property.start += distance }
+        switch operation {
+        case .unknownType, .never, .isEmpty, .isNotEmpty, .numberComparison, .boolean, .dateTimeComparison:
+            return
+        case .equals, .notEquals, .hasPrefix, .hasSuffix, .contains, .notContains, .numberOneOf, .numberNotOneOf:
+            break
+        case .oneOf, .notOneOf:
+            let moved = Int(list.start) + Int(distance)
+            for element in 0..<Int(list.count) {
+                let offset = moved + element * MemoryLayout<ByteSpan>.stride
+                var span = block.loadUnaligned(fromByteOffset: offset, as: ByteSpan.self)
+                span.start += distance
+                block.storeBytes(of: span, toByteOffset: offset, as: ByteSpan.self)
+            }
+        }
+        let start = Int32(truncatingIfNeeded: operand) + distance
+        operand = Int64(UInt32(bitPattern: start)) | (operand >> 32) << 32
+    }
+
     @inline(__always)
     private var span: ByteSpan {
         ByteSpan(start: Int32(truncatingIfNeeded: operand), count: Int32(truncatingIfNeeded: operand >> 32))

@@ -85,8 +85,13 @@ struct FlagDraft {
 }
 
 extension JSONCursor {
-    /// Decodes a document into `builder`; returns the namespace key.
-    mutating func decodeDocument(into builder: inout ProgramBuilder) throws(DocumentError) -> String {
+    /// Decodes a document into `builder`; returns the namespace key. With `split`, the flags from its candidate
+    /// on are taken from the other thread when the candidate proves to be a flag's start and the other thread
+    /// decoded them.
+    mutating func decodeDocument(
+        into builder: inout ProgramBuilder,
+        split: FlagRunDecoding? = nil
+    ) throws(DocumentError) -> String {
         var namespaceKey = ""
         var draft = FlagDraft()
         _ = try readStruct(fields: ["namespace", "flags"], required: 0b11) { cursor, field throws(DocumentError) in
@@ -102,10 +107,14 @@ extension JSONCursor {
                     }
                 }
             default:
-                try cursor.readArray { cursor, _ throws(DocumentError) in
-                    draft.reset()
-                    try cursor.decodeFlag(&draft)
-                    builder.add(draft)
+                if let split {
+                    try cursor.decodeFlags(into: &builder, draft: &draft, split: split)
+                } else {
+                    try cursor.readArray { cursor, _ throws(DocumentError) in
+                        draft.reset()
+                        try cursor.decodeFlag(&draft)
+                        builder.add(draft)
+                    }
                 }
             }
         }
@@ -113,12 +122,61 @@ extension JSONCursor {
         return namespaceKey
     }
 
+    /// Reads the flags array as `readArray` does, checking each element start against the other thread's
+    /// candidate: at the candidate, the other thread's flags are appended and the cursor moves past the array.
+    private mutating func decodeFlags(
+        into builder: inout ProgramBuilder,
+        draft: inout FlagDraft,
+        split: FlagRunDecoding
+    ) throws(DocumentError) {
+        guard peekSignificant() == UInt8(ascii: "[") else { throw typeError(expected: "an array") }
+        index += 1
+        if peekSignificant() == UInt8(ascii: "]") {
+            index += 1
+            return
+        }
+        var pending: FlagRunDecoding? = split
+        while true {
+            if let other = pending, index >= other.searchStart {
+                switch other.step(atElement: index) {
+                case .decode:
+                    break
+                case .alone:
+                    other.stop()
+                    pending = nil
+                case .adopt:
+                    pending = nil
+                    if let adopted = other.join() {
+                        builder.append(contentsOf: adopted.run)
+                        index = adopted.end
+                        return
+                    }
+                // The rest is no valid run of flags: decode it here, which finds its first error.
+                }
+            }
+            draft.reset()
+            try decodeFlag(&draft)
+            builder.add(draft)
+            switch peekSignificant() {
+            case UInt8(ascii: ","):
+                index += 1
+                if peekSignificant() == UInt8(ascii: "]") { throw error("trailing comma in an array") }
+            case UInt8(ascii: "]"):
+                index += 1
+                return
+            default:
+                throw error("expected ',' or ']' in an array, found \(foundDescription())")
+            }
+        }
+    }
+
     mutating func readOptionalString() throws(DocumentError) -> String? {
         if try consumeNull() { return nil }
         return try readString()
     }
 
-    private mutating func decodeFlag(_ draft: inout FlagDraft) throws(DocumentError) {
+    /// Decodes one element of the flags array into `draft`.
+    mutating func decodeFlag(_ draft: inout FlagDraft) throws(DocumentError) {
         let fields: [StaticString] = [
             "key", "name", "type", "description", "enabled", "rules", "rollouts", "defaultVariant",
         ]

@@ -43,43 +43,45 @@ package final class GzipEncoder {
     /// - Precondition: ``finish()`` has not been called.
     package func compress(_ bytes: some Collection<UInt8>, flush: FlushMode = .sync) -> [UInt8] {
         precondition(!finished, "GzipEncoder.compress(_:flush:) called after finish()")
-        let input = Array(bytes)
-        return run(input, mode: flush == .sync ? Z_SYNC_FLUSH : Z_NO_FLUSH)
+        let mode = flush == .sync ? Z_SYNC_FLUSH : Z_NO_FLUSH
+        // Read in place where the bytes are contiguous (arrays, Data): a copy of a 10 MB document held is a
+        // 10 MB temporary on the compacting thread, which glibc may keep resident at the top of that thread's
+        // arena after it is freed (malloc_trim trims only the main arena's top).
+        if let output = bytes.withContiguousStorageIfAvailable({ run($0, mode: mode) }) { return output }
+        return Array(bytes).withUnsafeBufferPointer { run($0, mode: mode) }
     }
 
     /// Ends the member: whatever is buffered, then the trailer. Later calls return nothing.
     package func finish() -> [UInt8] {
         guard !finished else { return [] }
         finished = true
-        return run([], mode: Z_FINISH)
+        return run(UnsafeBufferPointer(start: nil, count: 0), mode: Z_FINISH)
     }
 
-    private func run(_ input: [UInt8], mode: Int32) -> [UInt8] {
+    private func run(_ source: UnsafeBufferPointer<UInt8>, mode: Int32) -> [UInt8] {
         var output: [UInt8] = []
-        input.withUnsafeBufferPointer { source in
-            stream.pointee.next_in = source.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
-            stream.pointee.avail_in = UInt32(source.count)
-            var chunk = [UInt8](repeating: 0, count: Self.outputChunk)
-            while true {
-                let (status, produced) = chunk.withUnsafeMutableBufferPointer { target in
-                    stream.pointee.next_out = target.baseAddress
-                    stream.pointee.avail_out = UInt32(target.count)
-                    let status = deflate(stream, mode)
-                    return (status, target.count - Int(stream.pointee.avail_out))
-                }
-                output += chunk[0..<produced]
-                // Z_BUF_ERROR only says that no progress was possible, which is not an error here.
-                precondition(
-                    status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR,
-                    "zlib's deflate failed (\(status))"
-                )
-                if status == Z_STREAM_END { break }
-                // A full output buffer may hide more output; otherwise all input is consumed and flushed.
-                if produced < Self.outputChunk && stream.pointee.avail_in == 0 { break }
+        stream.pointee.next_in = source.baseAddress.map { UnsafeMutablePointer(mutating: $0) }
+        stream.pointee.avail_in = UInt32(source.count)
+        var chunk = [UInt8](repeating: 0, count: Self.outputChunk)
+        while true {
+            let (status, produced) = chunk.withUnsafeMutableBufferPointer { target in
+                stream.pointee.next_out = target.baseAddress
+                stream.pointee.avail_out = UInt32(target.count)
+                let status = deflate(stream, mode)
+                return (status, target.count - Int(stream.pointee.avail_out))
             }
-            stream.pointee.next_in = nil
-            stream.pointee.next_out = nil
+            output += chunk[0..<produced]
+            // Z_BUF_ERROR only says that no progress was possible, which is not an error here.
+            precondition(
+                status == Z_OK || status == Z_STREAM_END || status == Z_BUF_ERROR,
+                "zlib's deflate failed (\(status))"
+            )
+            if status == Z_STREAM_END { break }
+            // A full output buffer may hide more output; otherwise all input is consumed and flushed.
+            if produced < Self.outputChunk && stream.pointee.avail_in == 0 { break }
         }
+        stream.pointee.next_in = nil
+        stream.pointee.next_out = nil
         return output
     }
 }

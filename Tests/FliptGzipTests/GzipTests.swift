@@ -18,6 +18,16 @@ struct GzipTests {
         #expect(try Gzip.decompress(Gzip.compress([UInt8]())) == [])
     }
 
+    @Test("an array, Data, a slice and a non-contiguous collection of the same bytes compress to the same member")
+    func everyKindOfCollection() throws {
+        let expected = Gzip.compress(Self.document, level: 1)
+        let padded = [0, 1, 2] + Self.document + [3]
+        #expect(Gzip.compress(Data(Self.document), level: 1) == expected)
+        #expect(Gzip.compress(padded[3..<padded.count - 1], level: 1) == expected)
+        #expect(Gzip.compress(Self.document.lazy.map { $0 }, level: 1) == expected)
+        #expect(try Gzip.decompress(expected) == Self.document)
+    }
+
     @Test("streaming: each sync-flushed message decodes whole as soon as its bytes are given")
     func syncFlushPerMessage() throws {
         let encoder = GzipEncoder()

@@ -4,14 +4,28 @@ import FuzzSupport
 
 /// One fuzz input: a snapshot document.
 ///
-/// Checks that decoding never crashes, that the contiguous and copying decode paths agree, that errors point
-/// inside the document, and that every document that decodes evaluates consistently: listing, lookup, variant,
+/// Checks that decoding never crashes, that the contiguous, copying and split (two-thread) decode paths agree,
+/// that errors point inside the document, and that every document that decodes evaluates consistently: listing, lookup, variant,
 /// boolean, batch (against the single evaluations) and the JSON-lines answers.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func testOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = fuzzBytes(data, size)
     let direct = decode(bytes)
     let copied = decode(ScatteredBytes(bytes))
+    // Split decoding (two threads) from a few places, one chosen by the input: the one-thread result exactly.
+    for start in [size / 2, size / 3, size == 0 ? 0 : Int(bytes[size - 1]) * size / 256] {
+        let split = Result { () throws(DocumentError) in
+            try Snapshot(document: bytes, splitAbove: 0, searchStart: start)
+        }
+        switch (direct, split) {
+        case (.failure(let error), .failure(let other)):
+            require(error == other, "split decoding from byte \(start) disagrees: \(error) vs \(other)")
+        case (.success(let snapshot), .success(let other)):
+            require(snapshot.isIdentical(to: other), "split decoding from byte \(start) gives another snapshot")
+        default:
+            invariantFailure("split decoding from byte \(start) disagrees on whether the document is valid")
+        }
+    }
     switch (direct, copied) {
     case (.failure(let error), .failure(let other)):
         require(error == other, "the two decode paths disagree: \(error) vs \(other)")
