@@ -87,13 +87,17 @@ package final class SnapshotStore: Sendable {
         let stored = try read { connection in
             try connection.statement(
                 """
-                SELECT \(Self.metadataColumns), 1, s.document
+                SELECT \(Self.metadataColumns), 1, s.id
                 FROM cache_entries e JOIN snapshots s ON s.id = e.last_good_snapshot_id
                 WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
                 """
             )
             .first(Self.keyValues(key)) { row in
-                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(10) ?? Data())
+                StoredSnapshot(
+                    key: key,
+                    metadata: try Self.metadata(row),
+                    document: try Self.document(of: row.int64(10), in: connection)
+                )
             }
         }
         guard let stored, options.verifiesDocumentsOnRead, SHA256.hex(stored.document) != stored.contentHash else {
@@ -118,14 +122,18 @@ package final class SnapshotStore: Sendable {
         try read { connection in
             try connection.statement(
                 """
-                SELECT \(Self.metadataColumns), s.id = e.last_good_snapshot_id, s.document
+                SELECT \(Self.metadataColumns), s.id = e.last_good_snapshot_id, s.id
                 FROM cache_entries e JOIN snapshots s ON s.entry_id = e.id
                 WHERE e.server_url = ?1 AND e.environment = ?2 AND e.namespace = ?3 AND e.reference = ?4
                   AND s.generation = ?5
                 """
             )
             .first(Self.keyValues(key) + [.integer(Int64(generation))]) { row in
-                StoredSnapshot(key: key, metadata: try Self.metadata(row), document: row.bytes(10) ?? Data())
+                StoredSnapshot(
+                    key: key,
+                    metadata: try Self.metadata(row),
+                    document: try Self.document(of: row.int64(10), in: connection)
+                )
             }
         }
     }
@@ -220,11 +228,41 @@ package final class SnapshotStore: Sendable {
     /// ``Options/generationsKept`` generations and records `attempt` if given. A document identical to the
     /// current last good one (same SHA-256) creates no new generation: its ETag, fetch time, server date and
     /// confirmation time are updated instead. On any error nothing changes and the previous last good stays.
+    ///
+    /// Once saved, the document is moved from the write-ahead log into the database file by a checkpoint on the
+    /// store's thread, which the caller does not wait for (see ``checkpointInBackground()``).
     @discardableResult
     package func save(
         _ snapshot: NewSnapshot,
         for key: SnapshotKey,
         attempt: SyncAttempt? = nil
+    ) throws(StoreError) -> SnapshotMetadata {
+        let saved = try insert(snapshot, for: key, attempt: attempt)
+        checkpointInBackground()
+        return saved
+    }
+
+    /// Moves the pages of the write-ahead log into the database file, in a job of the store's thread that nobody
+    /// waits for.
+    ///
+    /// SQLite checkpoints by itself only past 1,000 pages of log (16 MB here) and when the last connection closes,
+    /// so an app that stops without closing the store (killed, crashed, or simply exiting) leaves its newest
+    /// document in the `-wal` file. The next start then rebuilds the log's index by reading the whole log before
+    /// its first query, and looks every page of the document up in it: measured here, a cold boot from such a
+    /// file took 16 ms instead of 11.5 ms at 1,000 flags and 80 ms instead of 73 ms at 10,000 (main, before this
+    /// change). The checkpoint is passive: it copies what no reader of another process still needs and never
+    /// waits.
+    func checkpointInBackground() {
+        thread.enqueue { [self] in
+            // A failed checkpoint loses nothing: the pages stay in the log, and SQLite retries at the next one.
+            try? read { connection in try connection.checkpoint() }
+        }
+    }
+
+    private func insert(
+        _ snapshot: NewSnapshot,
+        for key: SnapshotKey,
+        attempt: SyncAttempt?
     ) throws(StoreError) -> SnapshotMetadata {
         let contentHash = SHA256.hex(snapshot.document)
         let fetchedAt = Timestamp.string(from: snapshot.fetchedAt)
@@ -563,6 +601,12 @@ package final class SnapshotStore: Sendable {
     static let metadataColumns =
         "s.generation, s.source, s.etag, s.fetched_at, s.server_date, s.last_confirmed_at, s.content_hash, s.size, "
         + "EXISTS (SELECT 1 FROM rollback_pins p WHERE p.snapshot_id = s.id)"
+
+    /// The document of snapshot row `id`, read while the statement that found the row still has it open (so in the
+    /// same read transaction), straight into its own storage (see ``Connection/value(in:column:row:)``).
+    static func document(of id: Int64, in connection: Connection) throws(StoreError) -> Data {
+        try connection.value(in: "snapshots", column: "document", row: id)
+    }
 
     static func keyValues(_ key: SnapshotKey) -> [SQLValue] {
         [.text(key.serverURL), .text(key.environment), .text(key.namespace), .text(key.reference)]
