@@ -113,11 +113,14 @@ package struct SnapshotSync: Sendable {
         return configuration
     }
 
-    /// Whether `text` is empty or holds only what `CharacterSet.whitespaces` holds (Unicode's space separators and
-    /// the tab): the namespace check, without Foundation's bridged `trimmingCharacters(in:)`, which cost ~0.3 ms
-    /// of a cold boot here (its first call builds NSString machinery).
+    /// Whether `text` is empty or holds only what `CharacterSet.whitespaces` holds (Unicode's space separators,
+    /// the tab, and the zero-width space that Foundation's set adds): the namespace check, without Foundation's
+    /// bridged `trimmingCharacters(in:)`, which cost ~0.3 ms of a cold boot here (its first call builds NSString
+    /// machinery).
     package static func isBlank(_ text: String) -> Bool {
-        text.unicodeScalars.allSatisfy { $0 == "\t" || $0.properties.generalCategory == .spaceSeparator }
+        text.unicodeScalars.allSatisfy {
+            $0 == "\t" || $0 == "\u{200B}" || $0.properties.generalCategory == .spaceSeparator
+        }
     }
 
     // MARK: Documents

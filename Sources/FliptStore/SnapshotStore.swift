@@ -222,47 +222,32 @@ package final class SnapshotStore: Sendable {
 
     // MARK: Writing
 
+    /// Moves the pages of the write-ahead log into the database file (a passive checkpoint: it copies what no
+    /// reader of another process still needs, and never waits). Failures are ignored: the pages stay in the log,
+    /// and SQLite retries at the next checkpoint.
+    ///
+    /// SQLite checkpoints by itself only past 1,000 pages of log (16 MB here) and when the last connection closes,
+    /// so an app that stops without closing the store (killed, crashed) leaves its newest document in the `-wal`
+    /// file. The next start then rebuilds the log's index by reading the whole log before its first query, and
+    /// looks every page of the document up in it: measured here, a cold boot from such a file took 16 ms instead
+    /// of 11.5 ms at 1,000 flags and ~80 ms instead of ~73 ms at 10,000 (main, before this change). The `async`
+    /// ``save(_:for:attempt:)``, which the client's sync uses, runs one after each save on the store's thread.
+    func checkpoint() {
+        try? read { connection in try connection.checkpoint() }
+    }
+
     /// Stores a validated document as the key's new last good snapshot, in one transaction.
     ///
     /// The transaction inserts the generation, marks it last good, prunes the key to
     /// ``Options/generationsKept`` generations and records `attempt` if given. A document identical to the
     /// current last good one (same SHA-256) creates no new generation: its ETag, fetch time, server date and
     /// confirmation time are updated instead. On any error nothing changes and the previous last good stays.
-    ///
-    /// Once saved, the document is moved from the write-ahead log into the database file by a checkpoint on the
-    /// store's thread, which the caller does not wait for (see ``checkpointInBackground()``).
+    /// The `async` form also checkpoints the write-ahead log afterwards (see ``checkpoint()``).
     @discardableResult
     package func save(
         _ snapshot: NewSnapshot,
         for key: SnapshotKey,
         attempt: SyncAttempt? = nil
-    ) throws(StoreError) -> SnapshotMetadata {
-        let saved = try insert(snapshot, for: key, attempt: attempt)
-        checkpointInBackground()
-        return saved
-    }
-
-    /// Moves the pages of the write-ahead log into the database file, in a job of the store's thread that nobody
-    /// waits for.
-    ///
-    /// SQLite checkpoints by itself only past 1,000 pages of log (16 MB here) and when the last connection closes,
-    /// so an app that stops without closing the store (killed, crashed, or simply exiting) leaves its newest
-    /// document in the `-wal` file. The next start then rebuilds the log's index by reading the whole log before
-    /// its first query, and looks every page of the document up in it: measured here, a cold boot from such a
-    /// file took 16 ms instead of 11.5 ms at 1,000 flags and 80 ms instead of 73 ms at 10,000 (main, before this
-    /// change). The checkpoint is passive: it copies what no reader of another process still needs and never
-    /// waits.
-    func checkpointInBackground() {
-        thread.enqueue { [self] in
-            // A failed checkpoint loses nothing: the pages stay in the log, and SQLite retries at the next one.
-            try? read { connection in try connection.checkpoint() }
-        }
-    }
-
-    private func insert(
-        _ snapshot: NewSnapshot,
-        for key: SnapshotKey,
-        attempt: SyncAttempt?
     ) throws(StoreError) -> SnapshotMetadata {
         let contentHash = SHA256.hex(snapshot.document)
         let fetchedAt = Timestamp.string(from: snapshot.fetchedAt)

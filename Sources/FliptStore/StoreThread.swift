@@ -50,15 +50,6 @@ final class StoreThread: Sendable {
         return try result.get()
     }
 
-    /// Runs `work` on the thread after the jobs submitted before it, without waiting for it: for upkeep that no
-    /// caller needs to see finish.
-    func enqueue(_ work: @escaping @Sendable () -> Void) {
-        submit {
-            work()
-            return {}
-        }
-    }
-
     /// Lets the thread end once the jobs submitted so far have run; its owner calls this last, when no job can
     /// follow.
     func finish() {

@@ -54,7 +54,7 @@ struct DocumentReadTests {
     func checkpointedAfterSave() async throws {
         try await withTemporaryDirectory { directory in
             let path = directory.appendingPathComponent("cache.sqlite").path
-            let store = try SnapshotStore(path: path)
+            let store = try await SnapshotStore(path: path)
             /// The newest document as a reader that ignores the `-wal` file sees it (a copy on read-only media).
             func inDatabaseFile() -> Data? {
                 guard let reader = try? Connection(path: path, mode: .immutable, busyTimeout: .zero) else { return nil }
@@ -64,11 +64,12 @@ struct DocumentReadTests {
             }
             for seed in 1...2 {
                 let document = snapshotDocument(flags: 800, seed: seed, padding: 100)
-                try store.save(validatedSnapshot(document), for: testKey)
+                try await store.save(validatedSnapshot(document), for: testKey)
                 #expect(await eventually { inDatabaseFile() == document }, "save \(seed)")
             }
             // Still open, still serving from the same file.
-            #expect(try store.lastGood(for: testKey)?.document == snapshotDocument(flags: 800, seed: 2, padding: 100))
+            let served = try await store.lastGood(for: testKey)?.document
+            #expect(served == snapshotDocument(flags: 800, seed: 2, padding: 100))
         }
     }
 
