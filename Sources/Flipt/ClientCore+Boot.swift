@@ -48,18 +48,39 @@ extension ClientCore {
     }
 
     /// The snapshot to serve before any network traffic: the last good cached one (falling back to older
-    /// generations if the newest no longer decodes), else the seed (saved in the cache), else none.
-    static func bootSnapshot(
+    /// generations if the newest no longer decodes), else the seed (saved in the cache), else none. Sets the
+    /// state's `served`, and its `pinnedByRollback` (from the row read when the cache's last good snapshot is
+    /// served, else by asking the store).
+    static func boot(
         sync: SnapshotSync,
         store: SnapshotStore?,
         options: ClientOptions,
         state: inout State
-    ) throws(FliptError) -> Served? {
+    ) throws(FliptError) {
+        let (served, pinned) = try bootSnapshot(sync: sync, store: store, options: options, state: &state)
+        state.served = served
+        // Read here, with the boot snapshot, so that starting the sync later touches no SQLite on the caller's
+        // thread.
+        state.pinnedByRollback = pinned ?? ((try? store?.pin(for: sync.key)) != nil)
+    }
+
+    /// The snapshot to serve before any network traffic (see ``boot(sync:store:options:state:)``), and whether a
+    /// rollback pins it when that is known from the row it was read from.
+    private static func bootSnapshot(
+        sync: SnapshotSync,
+        store: SnapshotStore?,
+        options: ClientOptions,
+        state: inout State
+    ) throws(FliptError) -> (Served?, pinned: Bool?) {
         let now = options.wallClock()
         if let store, let cached = sync.lastUsable(in: store, logger: options.logger) {
-            return Served(stored: cached.0, snapshot: cached.1, at: now)
+            // The pin of the key's last good row is the one `SnapshotStore.pin(for:)` reads.
+            let metadata = cached.0.metadata
+            return (
+                Served(stored: cached.0, snapshot: cached.1, at: now), metadata.isLastGood ? metadata.isPinned : nil
+            )
         }
-        guard let seed = options.snapshot else { return nil }
+        guard let seed = options.snapshot else { return (nil, nil) }
         let document: [UInt8]
         do {
             document = try SnapshotString.document(from: seed.utf8)
@@ -82,6 +103,6 @@ extension ClientCore {
                 options.logger.warning("Could not save the seed snapshot in the cache", metadata: ["error": "\(error)"])
             }
         }
-        return Served(fresh: snapshot, document: document, source: .seed, etag: nil, at: now)
+        return (Served(fresh: snapshot, document: document, source: .seed, etag: nil, at: now), nil)
     }
 }

@@ -141,10 +141,7 @@ final class ClientCore: Sendable {
             offline: options.startsOffline || options.isFedInProcess,
             cacheProblem: store.flatMap { $0.isReadOnly ? $0.readOnlyReason : nil }
         )
-        initial.served = try Self.bootSnapshot(sync: sync, store: store, options: options, state: &initial)
-        // For the status: whether an operator's rollback pins the cached snapshot (read here, with the boot
-        // snapshot, so that starting the sync later touches no SQLite on the caller's thread).
-        initial.pinnedByRollback = (try? store?.pin(for: sync.key)) != nil
+        try Self.boot(sync: sync, store: store, options: options, state: &initial)
         state = Locked(initial)
         fastPaths = initial.fastPaths
     }

@@ -81,7 +81,7 @@ package struct SnapshotSync: Sendable {
         namespace: String,
         options: ClientOptions
     ) throws(FliptError) -> SyncConfiguration {
-        guard !namespace.trimmingCharacters(in: .whitespaces).isEmpty else {
+        guard !isBlank(namespace) else {
             throw FliptError(.invalidConfiguration, "The namespace is empty; pass a namespace key such as \"default\".")
         }
         let url = try serverURL(options.url)
@@ -111,6 +111,16 @@ package struct SnapshotSync: Sendable {
             throw FliptError(.invalidConfiguration, error.message, underlying: error)
         }
         return configuration
+    }
+
+    /// Whether `text` is empty or holds only what `CharacterSet.whitespaces` holds (Unicode's space separators,
+    /// the tab, and the zero-width space that Foundation's set adds): the namespace check, without Foundation's
+    /// bridged `trimmingCharacters(in:)`, which cost ~0.3 ms of a cold boot here (its first call builds NSString
+    /// machinery).
+    package static func isBlank(_ text: String) -> Bool {
+        text.unicodeScalars.allSatisfy {
+            $0 == "\t" || $0 == "\u{200B}" || $0.properties.generalCategory == .spaceSeparator
+        }
     }
 
     // MARK: Documents

@@ -52,14 +52,19 @@ extension SnapshotStore {
         try await thread.run { () throws(StoreError) in try self.keys() }
     }
 
-    /// ``save(_:for:attempt:)``, run on the store's thread.
+    /// ``save(_:for:attempt:)``, run on the store's thread, then a ``checkpoint()`` there, so that the document is
+    /// in the database file, not only in the write-ahead log, when the process stops without closing the store.
     @discardableResult
     package func save(
         _ snapshot: NewSnapshot,
         for key: SnapshotKey,
         attempt: SyncAttempt? = nil
     ) async throws(StoreError) -> SnapshotMetadata {
-        try await thread.run { () throws(StoreError) in try self.save(snapshot, for: key, attempt: attempt) }
+        try await thread.run { () throws(StoreError) in
+            let saved = try self.save(snapshot, for: key, attempt: attempt)
+            self.checkpoint()
+            return saved
+        }
     }
 
     /// ``recordNotModified(for:at:attempt:)``, run on the store's thread.

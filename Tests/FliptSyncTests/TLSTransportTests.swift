@@ -378,6 +378,28 @@ struct TransportParityTests {
         }
     }
 
+    @Test("the HTTP client is made by the first request, not by creating the transport")
+    func clientMadeOnFirstRequest() async throws {
+        try await withTestServer { server in
+            server.setDocument(FixtureDocument.bytes())
+            let transport = try AsyncHTTPClientTransport()
+            #expect(!transport.hasClient)
+            let fetched = try await tlsFetcher(server.baseURL, transport: transport).fetch(ifNoneMatch: nil)
+            #expect(fetched.fetched?.document == FixtureDocument.bytes())
+            #expect(transport.hasClient)
+            // Later requests reuse it, and the shutdown closes it.
+            _ = try await tlsFetcher(server.baseURL, transport: transport).fetch(ifNoneMatch: nil)
+            #expect(server.requests.count == 2)
+            await transport.shutdown()
+            #expect(!transport.hasClient)
+            let error = await syncError {
+                try await tlsFetcher(server.baseURL, transport: transport).fetch(ifNoneMatch: nil)
+            }
+            #expect(error?.kind == .network)
+            #expect(error?.message.contains("shut down") == true, "\(String(describing: error))")
+        }
+    }
+
     @Test("after shutdown, requests fail with a network error instead of hanging")
     func afterShutdown() async throws {
         try await withTestServer { server in
