@@ -224,6 +224,29 @@ measure() {
     echo "$(value rps) $(value p99_ms) $(awk "BEGIN{r=$(value requests); printf \"%.2f\", (r > 0) ? ($after - $before) * 1e6 / $ticks_per_second / r : 0}")"
 }
 
+# Runs --rounds alternated measurements of both servers for the current document, $clients and $share (with
+# each connection's wait $think_ms when set); leaves the results in serve_rps, serve_p99, serve_cpu, nginx_rps,
+# nginx_p99 and nginx_cpu.
+alternated_rounds() {
+    serve_rps=(); serve_p99=(); nginx_rps=(); nginx_p99=(); serve_cpu=(); nginx_cpu=()
+    local round order server rps p99 cpu
+    for round in $(seq 1 "$rounds"); do
+        # Alternate which server goes first, so that a slow phase of the machine hits both alike.
+        if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
+        for server in $order; do
+            if [ "$server" = serve ]; then
+                read -r rps p99 cpu < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_size" "$serve_pid")
+                serve_rps+=("$rps"); serve_p99+=("$p99"); serve_cpu+=("$cpu")
+            else
+                # shellcheck disable=SC2046
+                read -r rps p99 cpu < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_size" \
+                    "$nginx_pid" $(pgrep -P "$nginx_pid"))
+                nginx_rps+=("$rps"); nginx_p99+=("$p99"); nginx_cpu+=("$cpu")
+            fi
+        done
+    done
+}
+
 median() { tr ' ' '\n' | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "serve: $binary; nginx: $(nginx -v 2>&1 | sed 's/.*: //'); $(nproc) cores; wrk -t $threads, ${seconds}s per run, $rounds round(s)${encoding_header:+, Accept-Encoding: gzip}"
@@ -247,22 +270,7 @@ for flags in "${flag_counts[@]}"; do
         for share in 0 1; do
             verify "$serve_url" "$serve_etag" "$share"
             verify "$nginx_url" "$nginx_etag" "$share"
-            serve_rps=(); serve_p99=(); nginx_rps=(); nginx_p99=(); serve_cpu=(); nginx_cpu=()
-            for round in $(seq 1 "$rounds"); do
-                # Alternate which server goes first, so that a slow phase of the machine hits both alike.
-                if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
-                for server in $order; do
-                    if [ "$server" = serve ]; then
-                        read -r rps p99 cpu < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_size" "$serve_pid")
-                        serve_rps+=("$rps"); serve_p99+=("$p99"); serve_cpu+=("$cpu")
-                    else
-                        # shellcheck disable=SC2046
-                        read -r rps p99 cpu < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_size" \
-                            "$nginx_pid" $(pgrep -P "$nginx_pid"))
-                        nginx_rps+=("$rps"); nginx_p99+=("$p99"); nginx_cpu+=("$cpu")
-                    fi
-                done
-            done
+            alternated_rounds
             s_rps="$(echo "${serve_rps[*]}" | median)"; n_rps="$(echo "${nginx_rps[*]}" | median)"
             s_p99="$(echo "${serve_p99[*]}" | median)"; n_p99="$(echo "${nginx_p99[*]}" | median)"
             s_cpu="$(echo "${serve_cpu[*]}" | median)"; n_cpu="$(echo "${nginx_cpu[*]}" | median)"
@@ -271,23 +279,11 @@ for flags in "${flag_counts[@]}"; do
             if awk "BEGIN{exit !($equal_load > 0)}"; then
                 eq_load="$(awk "BEGIN{l = ($s_rps < $n_rps ? $s_rps : $n_rps) * $equal_load; printf \"%.0f\", l}")"
                 think_ms="$(awk "BEGIN{printf \"%.3f\", $clients * 1000 / $eq_load}")"
-                serve_eq=(); nginx_eq=(); serve_eq_rps=(); nginx_eq_rps=()
-                for round in $(seq 1 "$rounds"); do
-                    if [ $((round % 2)) = 1 ]; then order="serve nginx"; else order="nginx serve"; fi
-                    for server in $order; do
-                        if [ "$server" = serve ]; then
-                            read -r rps p99 _ < <(measure "$serve_url" "$serve_etag" "$share" "$clients" "$serve_size" "$serve_pid")
-                            serve_eq+=("$p99"); serve_eq_rps+=("$rps")
-                        else
-                            read -r rps p99 _ < <(measure "$nginx_url" "$nginx_etag" "$share" "$clients" "$nginx_size" "$nginx_pid")
-                            nginx_eq+=("$p99"); nginx_eq_rps+=("$rps")
-                        fi
-                    done
-                done
+                alternated_rounds
                 think_ms=""
-                s_eq_p99="$(echo "${serve_eq[*]}" | median)"; n_eq_p99="$(echo "${nginx_eq[*]}" | median)"
+                s_eq_p99="$(echo "${serve_p99[*]}" | median)"; n_eq_p99="$(echo "${nginx_p99[*]}" | median)"
                 # The load actually served (what the waits gave), the lower of the two medians.
-                eq_load="$(awk "BEGIN{a=$(echo "${serve_eq_rps[*]}" | median); b=$(echo "${nginx_eq_rps[*]}" | median); printf \"%.0f\", (a < b ? a : b)}")"
+                eq_load="$(awk "BEGIN{a=$(echo "${serve_rps[*]}" | median); b=$(echo "${nginx_rps[*]}" | median); printf \"%.0f\", (a < b ? a : b)}")"
                 eq_ratio="$(awk "BEGIN{printf \"%.2f\", ($n_eq_p99 > 0) ? $s_eq_p99/$n_eq_p99 : 0}")x"
             fi
             status=200; [ "$share" = 1 ] && status=304
