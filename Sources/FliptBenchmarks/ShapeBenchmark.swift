@@ -309,11 +309,9 @@ struct ShapeGenerator {
             switch shape.entityIDs {
             case .short: entityID = "user-\(below(1000))"
             case .uuid:
-                let hex = (0..<2).map { _ in String(random.next(), radix: 16) }.map {
-                    String(repeating: "0", count: 16 - $0.count) + $0
-                }.joined()
-                let digits = Array(hex)
-                entityID = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { String(digits[$0]) }.joined(separator: "-")
+                let bits = (random.next(), random.next())
+                entityID = withUnsafeBytes(of: bits) { UUID(uuid: $0.loadUnaligned(as: uuid_t.self)) }.uuidString
+                    .lowercased()
             }
             let contextJSON = pairs.map { "\"\($0.0)\":\"\($0.1)\"" }.joined(separator: ",")
             let json =
