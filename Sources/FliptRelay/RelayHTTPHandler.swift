@@ -528,7 +528,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             bodyBytes: includeBody ? body.readableBytes : 0
         )
         if !notModified { server.snapshotsSent.add(1, ordering: .relaxed) }
-        if includeBody && !key.includesBody, sendsFiles, body.readableBytes >= BodyFiles.minimumSize,
+        // The body goes out after the head, not copied into it.
+        let bodyApart = includeBody && !key.includesBody
+        if bodyApart, sendsFiles, body.readableBytes >= BodyFiles.minimumSize,
             let file = snapshot.bodyFiles.file(kind == .gzipDocument ? .gzipDocument : .document, bytes: body),
             let region = file.region(for: context.eventLoop)
         {
@@ -547,7 +549,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             context.write(NIOAny(IOData.fileRegion(region)), promise: written)
         } else {
             context.write(wrapOutboundOut(bytes), promise: nil)
-            if includeBody && !key.includesBody { context.write(wrapOutboundOut(body), promise: nil) }
+            if bodyApart { context.write(wrapOutboundOut(body), promise: nil) }
         }
         finishAnswer(keepAlive: keepAlive, context: context)
         noteRepeatable(request, keepAlive: keepAlive)
@@ -562,8 +564,9 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     private static func setCork(_ on: Bool, on channel: any Channel) -> Bool {
         #if os(Linux)
         let option = ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: TCP_CORK))
+        guard let options = channel.syncOptions else { return false }
         do {
-            try channel.syncOptions?.setOption(option, value: on ? 1 : 0)
+            try options.setOption(option, value: on ? 1 : 0)
             return true
         } catch {
             // A closed connection: nothing is left to send on it.
