@@ -197,6 +197,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
+            "Event-loop threads serving the connections (default: one per core).",
+            valueName: "count"
+        )
+    )
+    var threads: Int?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
             "Answer GET /metrics (Prometheus text format) on this address too: host:port, [ipv6]:port or a port.",
             valueName: "address"
         )
@@ -241,6 +250,9 @@ struct ServeCommand: AsyncParsableCommand {
             )
         }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1.") }
+        if let threads, !(1...1024).contains(threads) {
+            throw ValidationError("--threads \(threads) is out of range: give a count from 1 to 1024.")
+        }
         if let metricsListen {
             guard let address = ListenAddress(parsing: metricsListen) else {
                 throw ValidationError(
@@ -334,7 +346,8 @@ struct ServeCommand: AsyncParsableCommand {
         var configuration = RelayServer.Configuration(
             address: ListenAddress(parsing: listen)!,
             maxConnections: maxConnections,
-            logger: logger
+            logger: logger,
+            eventLoops: threads
         )
         security.apply(to: &configuration)
         let server = RelayServer(configuration: configuration, catalog: catalog)

@@ -98,11 +98,21 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
     /// Whether large bodies go out as files (``BodyFile``): on plain connections, not through TLS.
     private let sendsFiles: Bool
 
-    init(server: RelayServer, connectionGuard: ConnectionGuard, client: String, sendsFiles: Bool) {
+    /// The event loop's core sharing: told when a read was answered (nil: the loop does not yield).
+    private let coreSharing: CoreSharing?
+
+    init(
+        server: RelayServer,
+        connectionGuard: ConnectionGuard,
+        client: String,
+        sendsFiles: Bool,
+        coreSharing: CoreSharing?
+    ) {
         self.server = server
         self.connectionGuard = connectionGuard
         self.client = client
         self.sendsFiles = sendsFiles
+        self.coreSharing = coreSharing
         self.requiresAuthorization = server.configuration.requiresAuthorization
     }
 
@@ -151,6 +161,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         if flushPending {
             flushPending = false
             context.flush()
+            coreSharing?.roundAnswered()
         }
         context.fireChannelReadComplete()
     }

@@ -101,6 +101,14 @@ package final class RelayServer: Service, Sendable {
         package var refusalLogInterval: Duration
         /// Where requests (debug, with the client's address), refusals and problems (warning) are logged.
         package var logger: Logger
+        /// How many event-loop threads serve the connections (each connection stays on one); nil (the default):
+        /// one per core, on SwiftNIO's shared group. With fewer threads than cores, the server leaves cores to
+        /// the other processes of a busy machine, at the cost of throughput for large documents.
+        package var eventLoops: Int?
+        /// Whether each event loop, after a round of reads it answered, yields its core to the other runnable
+        /// threads before it waits for more (``CoreSharing``; default true): on a busy machine the processes
+        /// beside the relay, its clients there included, are not held back for whole scheduler ticks.
+        package var yieldsCore: Bool
 
         /// Creates a configuration; every parameter has the default described on its property.
         package init(
@@ -118,7 +126,9 @@ package final class RelayServer: Service, Sendable {
             tlsContext: @escaping @Sendable () -> NIOSSLContext? = { nil },
             raisesOpenFileLimit: Bool = true,
             refusalLogInterval: Duration = .seconds(10),
-            logger: Logger = Logger(label: "flipt.relay", factory: { _ in SwiftLogNoOpLogHandler() })
+            logger: Logger = Logger(label: "flipt.relay", factory: { _ in SwiftLogNoOpLogHandler() }),
+            eventLoops: Int? = nil,
+            yieldsCore: Bool = true
         ) {
             self.address = address
             self.maxConnections = maxConnections
@@ -134,6 +144,8 @@ package final class RelayServer: Service, Sendable {
             self.raisesOpenFileLimit = raisesOpenFileLimit
             self.refusalLogInterval = refusalLogInterval
             self.logger = logger
+            self.eventLoops = eventLoops
+            self.yieldsCore = yieldsCore
         }
     }
 
@@ -166,8 +178,13 @@ package final class RelayServer: Service, Sendable {
     /// nothing is recorded.
     let metrics: RelayMetrics?
 
-    private let group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    private let group: any EventLoopGroup
+    /// The threads made for ``Configuration/eventLoops``, released once the server stopped; nil when the server
+    /// runs on SwiftNIO's shared group.
+    private let ownGroup: MultiThreadedEventLoopGroup?
     private let state = Mutex(State())
+    /// One per event loop that served a connection, by the loop's identity (``Configuration/yieldsCore``).
+    private let coreSharing = Mutex<[ObjectIdentifier: CoreSharing]>([:])
     let requests = Atomic<Int>(0)
     let snapshotsSent = Atomic<Int>(0)
     let notModified = Atomic<Int>(0)
@@ -204,6 +221,14 @@ package final class RelayServer: Service, Sendable {
         self.catalog = catalog
         self.problems = RateLimitedLog(logger: configuration.logger, interval: configuration.refusalLogInterval)
         self.metrics = RelayMetrics.current()
+        if let eventLoops = configuration.eventLoops {
+            let own = MultiThreadedEventLoopGroup(numberOfThreads: max(1, eventLoops))
+            self.ownGroup = own
+            self.group = own
+        } else {
+            self.ownGroup = nil
+            self.group = MultiThreadedEventLoopGroup.singleton
+        }
     }
 
     /// Where the server listens (with the real port when port 0 was asked), or nil before it is bound.
@@ -275,6 +300,19 @@ package final class RelayServer: Service, Sendable {
         )
     }
 
+    /// How many times the event loops yielded their cores after a round of answers (``Configuration/yieldsCore``).
+    package var coreYields: Int { coreSharing.withLock { $0.values.reduce(0) { $0 + $1.yields } } }
+
+    /// The event loop's ``CoreSharing``, made on first use; called on `eventLoop`.
+    private func coreSharing(on eventLoop: any EventLoop) -> CoreSharing {
+        coreSharing.withLock { known in
+            if let sharing = known[ObjectIdentifier(eventLoop)] { return sharing }
+            let made = CoreSharing(eventLoop: eventLoop)
+            known[ObjectIdentifier(eventLoop)] = made
+            return made
+        }
+    }
+
     /// The connections open now (for tests).
     var openChannels: [any Channel] { state.withLock { Array($0.channels.values) } }
 
@@ -320,6 +358,7 @@ package final class RelayServer: Service, Sendable {
             }
             for waiter in waiters.0 { waiter.resume(returning: nil) }
             for waiter in waiters.1 { waiter.resume() }
+            releaseThreads()
             throw failure
         }
         let bound = ListenAddress(host: address.host, port: UInt16(channel.localAddress?.port ?? Int(address.port)))
@@ -397,6 +436,7 @@ package final class RelayServer: Service, Sendable {
         case .finished(let stopWaiters, let addressWaiters):
             for waiter in addressWaiters { waiter.resume(returning: nil) }
             for waiter in stopWaiters { waiter.resume() }
+            releaseThreads()
         case .close(let listener, let channels):
             logger.debug("stopping: \(channels.count) connections open")
             listener.close(promise: nil)
@@ -440,7 +480,17 @@ package final class RelayServer: Service, Sendable {
             defer { state.stopWaiters = [] }
             return state.stopWaiters
         }
-        for waiter in waiters ?? [] { waiter.resume() }
+        guard let waiters else { return }
+        for waiter in waiters { waiter.resume() }
+        releaseThreads()
+    }
+
+    /// Ends the threads of ``Configuration/eventLoops`` once the server stopped (in the background: this may
+    /// run on one of them). Nothing for SwiftNIO's shared group.
+    private func releaseThreads() {
+        ownGroup?.shutdownGracefully(queue: .global()) { [logger] error in
+            if let error { logger.debug("the relay's event-loop threads did not stop cleanly: \(error)") }
+        }
     }
 
     // MARK: Connections
@@ -543,7 +593,8 @@ package final class RelayServer: Service, Sendable {
                         server: self,
                         connectionGuard: guardHandler,
                         client: client,
-                        sendsFiles: tlsContext == nil
+                        sendsFiles: tlsContext == nil,
+                        coreSharing: configuration.yieldsCore ? coreSharing(on: channel.eventLoop) : nil
                     )
                 )
             }

@@ -153,6 +153,7 @@ struct ServeProcessTests {
             (["--run", "--document", "/dev/null"], 64),
             (["--document", "/nonexistent/doc.json"], 3),
             (["--document", "/etc/hostname"], 2),
+            (["--document", "/dev/null", "--threads", "0"], 64),
         ] as [([String], Int32)]
     )
     func refusals(arguments: [String], status: Int32) async throws {
