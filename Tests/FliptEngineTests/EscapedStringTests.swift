@@ -33,8 +33,13 @@ struct EscapedStringTests {
             let scalar = scalars.randomElement(using: &random)!
             let decoded = Array(String(Unicode.Scalar(scalar)!).utf8)
             let digits = Array((Bool.random(using: &random) ? "0123456789abcdef" : "0123456789ABCDEF").utf8)
-            let literal = String(Unicode.Scalar(scalar)!).utf16.flatMap { unit in
-                Array("\\u".utf8) + (0..<4).map { digits[Int(unit >> (12 - 4 * $0)) & 0xF] }
+            var literal: [UInt8] = []
+            for unit in String(Unicode.Scalar(scalar)!).utf16 {
+                literal.append(UInt8(ascii: "\\"))
+                literal.append(UInt8(ascii: "u"))
+                for shift: UInt16 in [12, 8, 4, 0] {
+                    literal.append(digits[Int((unit >> shift) & 0xF)])
+                }
             }
             return Piece(literal: literal, decoded: decoded)
         case 3, 4:
@@ -42,9 +47,10 @@ struct EscapedStringTests {
             let bytes = Array(String(Unicode.Scalar(scalar)!).utf8)
             return Piece(literal: bytes, decoded: bytes)
         default:
-            // A lone continuation byte, a byte never in UTF-8, a truncated sequence, an overlong form, a surrogate.
+            // A lone continuation byte, a byte never in UTF-8, a truncated sequence, an overlong form, a surrogate;
+            // followed by an ASCII byte, so that two such pieces in a row never make a valid sequence together.
             let bad: [[UInt8]] = [[0x80], [0xFF], [0xC3], [0xE2, 0x82], [0xC0, 0xAF], [0xED, 0xA0, 0x80]]
-            return Piece(literal: bad.randomElement(using: &random)!, decoded: nil)
+            return Piece(literal: bad.randomElement(using: &random)! + [UInt8(ascii: "x")], decoded: nil)
         }
     }
 
