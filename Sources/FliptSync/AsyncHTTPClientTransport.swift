@@ -55,7 +55,7 @@ package final class AsyncHTTPClientTransport: HTTPTransport {
     ///     ``SyncError/Kind/configuration`` error.
     ///   - idleTimeout: how long a connection may stay silent (default 7 days, since a quiet stream sends nothing
     ///     for hours; at least 1 ms).
-    ///   - proxy: the proxy every request goes through, if any (``HTTPProxy/fromEnvironment(for:)``
+    ///   - proxy: the proxy every request goes through, if any (``HTTPProxy/fromEnvironment(for:environment:)``
     ///     reads the usual environment variables).
     ///   - logger: receives one warning when certificate verification is disabled.
     package init(

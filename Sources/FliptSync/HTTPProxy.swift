@@ -3,7 +3,7 @@ import Foundation
 /// A proxy that requests to the Flipt server go through: an HTTP proxy (which the transport asks to `CONNECT` to
 /// the server, for `http` and `https` alike) or a SOCKS5 proxy.
 ///
-/// ``fromEnvironment(for:)`` reads the variables curl and most Unix tools use, so a device configured
+/// ``fromEnvironment(for:environment:)`` reads the variables curl and most Unix tools use, so a device configured
 /// for them needs nothing else:
 /// - `https_proxy` (or `HTTPS_PROXY`) for an `https` server, `http_proxy` for an `http` server (lower case only,
 ///   as curl: `HTTP_PROXY` can be set by a request header in CGI programs), else `all_proxy` (or `ALL_PROXY`);
@@ -45,38 +45,19 @@ package struct HTTPProxy: Sendable, Hashable {
         self.password = password
     }
 
-    /// The proxy the process environment names for requests to `url`, or nil when there is none or `no_proxy`
-    /// exempts the host.
+    /// The proxy the environment names for requests to `url`, or nil when there is none or `no_proxy` exempts the
+    /// host.
     ///
-    /// Reads only the variables it needs (`getenv`): `ProcessInfo.processInfo.environment` would build a
-    /// dictionary of the whole environment first (0.34 M instructions of a cold boot, callgrind).
-    ///
-    /// - Throws: the errors of ``fromEnvironment(for:environment:)``.
-    package static func fromEnvironment(for url: URL) throws(SyncError) -> HTTPProxy? {
-        try fromEnvironment(for: url) { name in getenv(name).map { String(cString: $0) } }
-    }
-
-    /// The proxy that `environment` names for requests to `url`, or nil when there is none or `no_proxy` exempts
-    /// the host.
-    ///
-    /// - Parameter environment: the variables to read.
+    /// - Parameter environment: the variables to read (the process environment by default).
     /// - Throws: a ``SyncError/Kind/configuration`` error naming the variable when its value is not a usable proxy
     ///   (an `https` or `socks4` proxy, a missing host, a bad port), rather than bypassing the proxy.
     package static func fromEnvironment(
         for url: URL,
-        environment: [String: String]
-    ) throws(SyncError) -> HTTPProxy? {
-        try fromEnvironment(for: url) { environment[$0] }
-    }
-
-    /// The proxy named by the variables that `lookUp` returns, for requests to `url`.
-    private static func fromEnvironment(
-        for url: URL,
-        lookUp: (String) -> String?
+        environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(SyncError) -> HTTPProxy? {
         func variable(_ names: String...) -> (name: String, value: String)? {
             for name in names {
-                if let value = lookUp(name)?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
+                if let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty {
                     return (name, value)
                 }
             }

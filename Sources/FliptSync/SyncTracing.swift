@@ -12,14 +12,6 @@ struct SyncTracing: Sendable {
     private let captured: (any Tracer)?
 
     init() {
-        // With no instrument at all (the common case), nothing is looked up: `InstrumentationSystem.tracer` asks
-        // whether the instrument conforms to `Tracer`, and a failed conformance check walks every conformance
-        // record of the binary the first time (0.74 M instructions of a cold boot, callgrind). The check below
-        // compares the instrument's type only.
-        if InstrumentationSystem.instrument is NoOpInstrument {
-            captured = nil
-            return
-        }
         let tracer = InstrumentationSystem.tracer
         captured = tracer is NoOpTracer ? nil : tracer
     }
