@@ -181,7 +181,23 @@ struct BadFileTests {
             let missingError = try #require(throws: StoreError.self) { try SnapshotStore(path: missing) }
             #expect(missingError.code == .cannotOpen)
             #expect(missingError.message.contains("does not exist"))
+            #expect(missingError.message.contains(directory.appendingPathComponent("no/such/dir").path))
         }
+    }
+
+    @Test("the directory checked before opening is the one URL names, relative and root paths included")
+    func directoryOfPath() {
+        for path in ["/tmp/cache.sqlite", "/tmp//a/cache.sqlite", "/cache.sqlite", "/tmp/a/", "/tmp/a//", "/a"] {
+            #expect(
+                SnapshotStore.directory(of: path) == URL(fileURLWithPath: path).deletingLastPathComponent().path,
+                "\(path)"
+            )
+        }
+        // Relative paths: URL resolves them against the working directory, the file system does the same with ".".
+        #expect(SnapshotStore.directory(of: "cache.sqlite") == ".")
+        #expect(SnapshotStore.directory(of: "a/cache.sqlite") == "a")
+        #expect(SnapshotStore.directory(of: "a/b/") == "a")
+        #expect(SnapshotStore.directory(of: "/") == "/")
     }
 
     @Test("a read-only file still serves its last good snapshot; writes fail with a clear error")
