@@ -314,6 +314,44 @@ struct EvaluatorTests {
         #expect(try engine.variant(flagKey: composed, entityID: "e", context: context).isMatch)
     }
 
+    @Test(
+        "A [String: String] context finds properties by exact bytes at every size: walked when small, hashed when large",
+        arguments: [0, 1, 5, 7, 8, 15, 16, 31]
+    )
+    func dictionaryContextsCompareBytes(fillers: Int) throws {
+        // Property names short enough to be stored inline in a String and longer ones, each with a canonically
+        // equivalent twin that must not match: composed/decomposed é, and the Kelvin sign, whose canonical
+        // decomposition is the ASCII letter K.
+        let names: [(exact: String, twin: String)] = [
+            ("\u{E9}", "e\u{301}"),
+            ("K", "\u{212A}"),
+            ("a-long-property-name-\u{E9}", "a-long-property-name-e\u{301}"),
+        ]
+        for (exact, twin) in names {
+            let segment = Doc.segment("s", property: exact, operator: "eq", value: "x")
+            let engine = try evaluator(Doc.variantFlag("f", rules: "[\(Doc.rule([segment]))]"))
+            var dictionary: [String: String] = [:]
+            for index in 0..<fillers { dictionary["filler-property-\(index)"] = "x" }
+            func matches() throws -> Bool {
+                try engine.variant(flagKey: "f", entityID: "e", context: EvaluationContext(dictionary)).isMatch
+            }
+            #expect(try !matches(), "\(fillers) fillers, no property")
+            dictionary[twin] = "x"
+            #expect(try !matches(), "\(fillers) fillers, only the twin of \(exact.debugDescription)")
+            #expect(EvaluationContext(dictionary)[exact] == nil)
+            #expect(EvaluationContext(dictionary)[twin] == "x")
+            // Dictionary keys are distinct under canonical equivalence: setting the exact name replaces the twin's
+            // entry but keeps the twin's bytes as the key, so the property is still missing.
+            dictionary[exact] = "x"
+            #expect(try !matches(), "\(fillers) fillers, value set through the twin's key")
+            dictionary.removeValue(forKey: twin)
+            dictionary[exact] = "x"
+            #expect(try matches(), "\(fillers) fillers, the exact name")
+            #expect(EvaluationContext(dictionary)[exact] == "x")
+            #expect(EvaluationContext(dictionary)[twin] == nil)
+        }
+    }
+
     // MARK: Boolean, batch, list
 
     @Test("Segment rollouts: value and keys; threshold hashes entity then flag")
