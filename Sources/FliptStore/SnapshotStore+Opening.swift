@@ -63,7 +63,7 @@ extension SnapshotStore {
 
     /// The directory that holds the file at `path`, as the file system resolves it: `.` for a bare name, `/` for a
     /// file at the root; trailing slashes are not a component.
-    static func directory(of path: String) -> String {
+    package static func directory(of path: String) -> String {
         var name = Substring(path)
         while name.utf8.count > 1, name.utf8.last == UInt8(ascii: "/") { name = name.dropLast() }
         guard let slash = name.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "." }

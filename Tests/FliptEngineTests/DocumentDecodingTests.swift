@@ -11,6 +11,14 @@ private func document(_ flags: String, namespace: String = #"{"key":"default"}"#
 
 @Suite("Snapshot document decoding: exactly what the official engine accepts")
 struct DocumentDecodingTests {
+    @Test("The decoder's table of powers of ten holds every 10^n, n in 0…308, correctly rounded")
+    func powersOfTenAreExact() {
+        #expect(powersOfTen.count == 309)
+        for (exponent, power) in powersOfTen.enumerated() {
+            #expect(power == Double("1e\(exponent)")!, "10^\(exponent)")
+        }
+    }
+
     static let accepted: [String] = [
         document(""),
         document(base),
