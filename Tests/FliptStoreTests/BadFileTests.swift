@@ -185,6 +185,37 @@ struct BadFileTests {
         }
     }
 
+    @Test("what a path names, following symbolic links as FileManager does")
+    func kindOfPath() async throws {
+        try await withTemporaryDirectory { directory in
+            let file = directory.appendingPathComponent("file").path
+            let folder = directory.appendingPathComponent("folder").path
+            try Data("x".utf8).write(to: URL(fileURLWithPath: file))
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+            let toFile = directory.appendingPathComponent("to-file").path
+            let toFolder = directory.appendingPathComponent("to-folder").path
+            let dangling = directory.appendingPathComponent("dangling").path
+            try FileManager.default.createSymbolicLink(atPath: toFile, withDestinationPath: file)
+            try FileManager.default.createSymbolicLink(atPath: toFolder, withDestinationPath: folder)
+            try FileManager.default.createSymbolicLink(atPath: dangling, withDestinationPath: folder + "/none")
+            let expected: [(String, SnapshotStore.PathKind)] = [
+                (file, .other), (folder, .directory), (toFile, .other), (toFolder, .directory),
+                (dangling, .missing), (directory.appendingPathComponent("none").path, .missing),
+                (file + "/x", .missing),
+            ]
+            for (path, kind) in expected {
+                #expect(SnapshotStore.kind(of: path) == kind, "\(path)")
+                var isDirectory: ObjCBool = false
+                let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+                #expect(exists == (kind != .missing) && isDirectory.boolValue == (kind == .directory), "\(path)")
+            }
+            // A cache file inside a symbolic link to a directory opens; one under a file is a missing directory.
+            #expect(throws: Never.self) { try SnapshotStore(path: toFolder + "/cache.sqlite") }
+            let error = try #require(throws: StoreError.self) { try SnapshotStore(path: file + "/cache.sqlite") }
+            #expect(error.message.contains("does not exist"))
+        }
+    }
+
     @Test("the directory checked before opening is the one URL names, relative and root paths included")
     func directoryOfPath() {
         for path in ["/tmp/cache.sqlite", "/tmp//a/cache.sqlite", "/cache.sqlite", "/tmp/a/", "/tmp/a//", "/a"] {
