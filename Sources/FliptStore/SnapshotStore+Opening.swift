@@ -21,7 +21,8 @@ extension SnapshotStore {
 
     static func openFile(path: String, options: Options) throws(StoreError) -> OpenedFile {
         try Connection.checkVersion()
-        if kind(of: path) == .directory {
+        let existing = kind(of: path)
+        if existing == .directory {
             throw StoreError(
                 code: .cannotOpen,
                 message: "the cache path is a directory, not a file; remove it or choose another path",
@@ -40,7 +41,7 @@ extension SnapshotStore {
         if options.readOnly {
             return try openReadOnly(path: path, options: options, reason: "opened read-only as requested")
         }
-        if kind(of: path) == .missing {
+        if existing == .missing {
             try createFile(path: path)
         }
         // The connection lives only inside `openWritable`, so that on failure it is closed before the file is

@@ -12,19 +12,14 @@ struct SyncTracing: Sendable {
     private let captured: (any Tracer)?
 
     init() {
-        // With no instrument at all (the common case), nothing is looked up: `InstrumentationSystem.tracer` asks
-        // whether the instrument conforms to `Tracer`, and the first failed conformance check of a process walks
-        // every conformance record of the binary (~230 µs of a 1,000-flag cold boot, perf over 40 boots). The check
-        // below compares the instrument's type only.
-        if InstrumentationSystem.instrument is NoOpInstrument {
-            captured = nil
-            return
-        }
-        let tracer = InstrumentationSystem.tracer
+        let tracer = Self.currentTracer()
         captured = tracer is NoOpTracer ? nil : tracer
     }
 
-    /// The tracer in force now: the no-op tracer without asking for a conformance when no instrument is in force.
+    /// The tracer in force now. With no instrument at all (the common case), the no-op tracer, without asking
+    /// `InstrumentationSystem.tracer`: it asks whether the instrument conforms to `Tracer`, and the first failed
+    /// conformance check of a process walks every conformance record of the binary (~230 µs of a 1,000-flag cold
+    /// boot, perf over 40 boots). The check here compares the instrument's type only.
     private static func currentTracer() -> any Tracer {
         InstrumentationSystem.instrument is NoOpInstrument ? NoOpTracer() : InstrumentationSystem.tracer
     }
