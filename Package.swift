@@ -49,6 +49,8 @@ let package = Package(
         .target(name: "CFliptClock"),
         // The allocator's figures (bytes in use, bytes taken from the system), for the soak test's leak check.
         .target(name: "CFliptHeap"),
+        // The processor a thread runs on (sched_getcpu), for the per-processor shards of the client's reader gate.
+        .target(name: "CFliptProcessor"),
         // The text formats several modules write: JSON string literals and the civil calendar of ISO-8601 times.
         .target(name: "FliptFormats"),
         // Pure evaluation: decode a snapshot document, index it, evaluate. No I/O.
@@ -84,7 +86,7 @@ let package = Package(
         .target(
             name: "Flipt",
             dependencies: [
-                "CFliptHeap", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync",
+                "CFliptHeap", "CFliptProcessor", "FliptEngine", "FliptGzip", "FliptStore", "FliptSync",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),

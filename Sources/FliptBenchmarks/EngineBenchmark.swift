@@ -22,6 +22,7 @@ enum EngineBenchmark {
                flipt-bench engine --official-lib PATH --shapes [--shape NAME]... [--seed N] [--requests N] [--rounds N]
                flipt-bench engine [--official-lib PATH] --callgrind NAME [--form context|dictionary|official]
                                   [--evaluations N] [--seed N] [--requests N]
+               flipt-bench engine --threads N [--shape NAME]... [--seed N] [--requests N] [--rounds N]
 
           --official-lib PATH  the official engine's shared library, e.g.
                                .venv/lib/python3.11/site-packages/ext/linux_x86_64/libfliptengine.so
@@ -41,6 +42,9 @@ enum EngineBenchmark {
                                divided by N (Tests/Scripts/callgrind-shape.sh does it)
           --form FORM          --callgrind through the client with a prebuilt EvaluationContext (context, the
                                default), with a [String: String] (dictionary), or the official engine (official)
+          --threads N          the shapes (default issue18-40 and issue18-1000) on one client from one thread and
+                               from N threads at once, rounds alternated: ns per evaluation per thread, and the
+                               ratio (1.0x: the threads do not slow each other); no official engine
 
         Build with `swift build -c release --product flipt-bench`; debug timings mean nothing.
         """
@@ -50,6 +54,8 @@ enum EngineBenchmark {
             let options = try Options(arguments: arguments)
             if let shape = options.callgrindShape {
                 try ShapeBenchmark.callgrind(options, shapeName: shape)
+            } else if options.threads > 0 {
+                try ConcurrencyBenchmark.measure(options)
             } else if options.runsShapes {
                 try ShapeBenchmark.measure(options)
             } else {
@@ -75,6 +81,7 @@ enum EngineBenchmark {
         var callgrindShape: String?
         var form = "context"
         var evaluations = 100_000
+        var threads = 0
 
         init(arguments: [String]) throws {
             var reader = BenchmarkArguments(arguments, usage: usage)
@@ -92,13 +99,14 @@ enum EngineBenchmark {
                 case "--callgrind": callgrindShape = try reader.value(argument)
                 case "--form": form = try reader.value(argument)
                 case "--evaluations": evaluations = try reader.number(argument)
+                case "--threads": threads = try reader.number(argument)
                 case "-h", "--help":
                     print(usage)
                     exit(0)
                 default: throw BenchmarkFailure("unknown argument \(argument)\n\n\(usage)")
                 }
             }
-            guard !officialLibrary.isEmpty || (callgrindShape != nil && form != "official") else {
+            guard !officialLibrary.isEmpty || (callgrindShape != nil && form != "official") || threads > 0 else {
                 throw BenchmarkFailure("--official-lib is required\n\n\(usage)")
             }
         }

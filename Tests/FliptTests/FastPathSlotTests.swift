@@ -12,27 +12,41 @@ struct FastPathSlotTests {
         ClientCore.FastPath(evaluator: nil, failure: nil, staleDeadline: Int64(generation))
     }
 
+    /// Shard counts: one shard (every reader in one word), the count for this machine, and more shards than
+    /// readers. Three reader threads on this machine's cores share shards, move between processors mid-read, and
+    /// leave the shard they entered.
     @Test(
         "readers see generations in publication order, whole, and every replaced one is freed",
-        .timeLimit(.minutes(1))
+        .timeLimit(.minutes(1)),
+        arguments: [1, FastPathSlot.shardCount(processors: ProcessInfo.processInfo.activeProcessorCount), 64]
     )
-    func readersDuringPublications() async throws {
-        let slot = FastPathSlot(Self.fastPath(generation: 0))
+    func readersDuringPublications(shardCount: Int) async throws {
+        let slot = FastPathSlot(Self.fastPath(generation: 0), shardCount: shardCount)
         let publications = 20_000
         let stop = Atomic<Bool>(false)
         let reads = Atomic<Int>(0)
         let problems = Atomic<Int>(0)
+        let retiredProblems = Atomic<Int>(0)
+        // The newest generation `publish` has returned from replacing: from then on no reader may hold it.
+        let retired = Atomic<Int64>(-1)
         let readers = (0..<3).map { _ in
             Thread {
                 var last: Int64 = 0
+                var round = 0
                 while !stop.load(ordering: .relaxed) {
+                    round += 1
                     slot.read { fast in
                         let first = fast.staleDeadline
-                        // Read the object again a little later: it must not change or be freed in between.
+                        // Read the object again a little later: it must not change or be freed in between. Every
+                        // eighth read holds on longer, so that publications overlap reads still inside.
                         var spin = 0
-                        while spin < 20 { spin += 1 }
+                        let spins = round % 8 == 0 ? 2_000 : 20
+                        while spin < spins { spin += 1 }
                         if fast.staleDeadline != first || first < last || fast.hasData {
                             problems.add(1, ordering: .relaxed)
+                        }
+                        if first <= retired.load(ordering: .acquiring) {
+                            retiredProblems.add(1, ordering: .relaxed)
                         }
                         last = first
                     }
@@ -45,14 +59,24 @@ struct FastPathSlotTests {
         for generation in 1...publications {
             replaced.append(Weak(slot.load()))
             slot.publish(Self.fastPath(generation: generation))
+            retired.store(Int64(generation - 1), ordering: .releasing)
         }
         stop.store(true, ordering: .relaxed)
         while readers.contains(where: { !$0.isFinished }) { try await Task.sleep(for: .milliseconds(5)) }
         #expect(problems.load(ordering: .relaxed) == 0)
+        #expect(retiredProblems.load(ordering: .relaxed) == 0, "publish returned while a reader held the old one")
         #expect(reads.load(ordering: .relaxed) > 1_000)
         #expect(slot.load().staleDeadline == Int64(publications))
         #expect(replaced.count == publications)
         #expect(replaced.allSatisfy { $0.object == nil }, "a replaced fast path is still alive")
+    }
+
+    @Test("the gate has a power-of-two number of shards, one per processor, from 1 to 64")
+    func shardCounts() {
+        #expect(
+            [0, 1, 2, 3, 4, 5, 8, 9, 64, 65, 1_000].map { FastPathSlot.shardCount(processors: $0) }
+                == [1, 1, 2, 4, 4, 8, 8, 16, 64, 64, 64]
+        )
     }
 
     private final class Weak: @unchecked Sendable {
