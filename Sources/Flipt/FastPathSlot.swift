@@ -1,5 +1,4 @@
 internal import CFliptProcessor
-import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -70,7 +69,10 @@ final class FastPathSlot: @unchecked Sendable {
         UnsafeMutableRawPointer(shards).deallocate()
     }
 
-    private static let processorCount = ProcessInfo.processInfo.activeProcessorCount
+    /// The processors the system has (`sysconf`, a few instructions; `ProcessInfo.activeProcessorCount` reads the
+    /// control group's CPU quota from files, ~600,000 instructions on the booting thread). Processor numbers run
+    /// below it.
+    static let processorCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_CONF))))
 
     private static func retainedPointer(_ fast: ClientCore.FastPath) -> UnsafeMutablePointer<ClientCore.FastPath> {
         Unmanaged.passRetained(fast).toOpaque().assumingMemoryBound(to: ClientCore.FastPath.self)

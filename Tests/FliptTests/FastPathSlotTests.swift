@@ -18,7 +18,7 @@ struct FastPathSlotTests {
     @Test(
         "readers see generations in publication order, whole, and every replaced one is freed",
         .timeLimit(.minutes(1)),
-        arguments: [1, FastPathSlot.shardCount(processors: ProcessInfo.processInfo.activeProcessorCount), 64]
+        arguments: [1, FastPathSlot.shardCount(processors: FastPathSlot.processorCount), 64]
     )
     func readersDuringPublications(shardCount: Int) async throws {
         let slot = FastPathSlot(Self.fastPath(generation: 0), shardCount: shardCount)
