@@ -15,8 +15,8 @@ import Darwin
 /// A gate counts the readers inside ``read(_:)``; a writer raises a flag in it, waits for the readers already
 /// inside to leave (new ones wait for the flag to drop), swaps the pointer and drops the flag. The old fast path is
 /// released only when no reader can still hold it, so that a reader borrows the object instead of retaining it.
-/// A read costs two atomic additions on one word and no lock; a mutex and a retain cost four atomic operations
-/// and two calls into the C library.
+/// A read costs two atomic additions on one word (the shard below) and no lock; a mutex and a retain cost four
+/// atomic operations and two calls into the C library.
 ///
 /// The gate is split into shards, one cache line each, and a reader counts itself in the shard of the processor it
 /// runs on (the number the kernel keeps in the thread's restartable-sequences area, read without a call where glibc
@@ -32,7 +32,7 @@ import Darwin
 final class FastPathSlot: @unchecked Sendable {
     // @unchecked: `current` is an owned (+1) reference managed by hand, and `shards` is memory this object owns;
     // the gate protocol above makes every access to them safe.
-    private let current: Atomic<UnsafeMutablePointer<ClientCore.FastPath>>
+    private let current: Atomic<UnsafeMutableRawPointer>
     private let shards: UnsafeMutablePointer<Shard>
     /// `shardCount - 1`; the count is a power of two.
     private let shardMask: Int
@@ -53,7 +53,7 @@ final class FastPathSlot: @unchecked Sendable {
     }
 
     init(_ initial: ClientCore.FastPath, shardCount: Int = FastPathSlot.shardCount(processors: processorCount)) {
-        current = Atomic(Self.retainedPointer(initial))
+        current = Atomic(Unmanaged.passRetained(initial).toOpaque())
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: shardCount * MemoryLayout<Shard>.stride,
             alignment: max(64, MemoryLayout<Shard>.alignment)
@@ -73,10 +73,6 @@ final class FastPathSlot: @unchecked Sendable {
     /// control group's CPU quota from files, ~600,000 instructions on the booting thread). Processor numbers run
     /// below it.
     static let processorCount = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_CONF))))
-
-    private static func retainedPointer(_ fast: ClientCore.FastPath) -> UnsafeMutablePointer<ClientCore.FastPath> {
-        Unmanaged.passRetained(fast).toOpaque().assumingMemoryBound(to: ClientCore.FastPath.self)
-    }
 
     /// The shard a reader on this processor counts itself in.
     @inline(__always)
@@ -126,7 +122,7 @@ final class FastPathSlot: @unchecked Sendable {
                 Self.pause(&spins)
             }
         }
-        let old = current.exchange(Self.retainedPointer(fast), ordering: .acquiringAndReleasing)
+        let old = current.exchange(Unmanaged.passRetained(fast).toOpaque(), ordering: .acquiringAndReleasing)
         for index in 0...shardMask {
             shards[index].gate.bitwiseAnd(~Self.writerFlag, ordering: .releasing)
         }
