@@ -134,7 +134,7 @@ package struct SyncAttempt: Hashable, Sendable {
     ///
     /// Never put an error message here: messages can hold URLs with credentials or personal data.
     package var errorClass: String?
-    /// How long the attempt took.
+    /// How long the attempt took; the cache file keeps it in whole milliseconds, rounded up.
     package var duration: Duration
 
     /// Creates an attempt record.

@@ -729,8 +729,14 @@ package final class SnapshotStore: Sendable {
         keeping kept: Int,
         in connection: Connection
     ) throws {
+        // Whole milliseconds, rounded up: an attempt that took any time at all (a 304 on loopback can take
+        // 0.4 ms) reads as at least 1 ms, never as 0 ms, which would say it took no time.
         let components = attempt.duration.components
-        let milliseconds = max(0, components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000)
+        let perMillisecond: Int64 = 1_000_000_000_000_000
+        let milliseconds = max(
+            0,
+            components.seconds * 1000 + (components.attoseconds + perMillisecond - 1) / perMillisecond
+        )
         try connection.statement(
             """
             INSERT INTO sync_attempts (entry_id, started_at, outcome, http_status, error_class, duration_ms)

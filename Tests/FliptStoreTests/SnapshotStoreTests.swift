@@ -189,6 +189,24 @@ struct SnapshotStoreTests {
         }
     }
 
+    @Test(
+        "attempt durations are kept in whole milliseconds, rounded up: only an attempt that took no time reads 0 ms",
+        arguments: [
+            (Duration.zero, Duration.zero), (.microseconds(1), .milliseconds(1)), (.microseconds(400), .milliseconds(1)),
+            (.milliseconds(1), .milliseconds(1)), (.microseconds(1001), .milliseconds(2)),
+            (.milliseconds(2500), .milliseconds(2500)), (.seconds(3) + .nanoseconds(1), .milliseconds(3001)),
+        ]
+    )
+    func attemptDurationRounding(taken: Duration, stored: Duration) async throws {
+        try await withStore { store, _ in
+            try store.recordAttempt(
+                SyncAttempt(startedAt: millisecondDate(1), outcome: .failed, duration: taken),
+                for: testKey
+            )
+            #expect(try store.attempts(for: testKey).first?.duration == stored)
+        }
+    }
+
     @Test("the attempt log is bounded per key and newest first")
     func attemptLogBounded() async throws {
         try await withStore(.init(attemptsKept: 5)) { store, _ in
