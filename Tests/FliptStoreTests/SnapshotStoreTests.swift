@@ -192,8 +192,9 @@ struct SnapshotStoreTests {
     @Test(
         "attempt durations are kept in whole milliseconds, rounded up: only an attempt that took no time reads 0 ms",
         arguments: [
-            (Duration.zero, Duration.zero), (.microseconds(1), .milliseconds(1)), (.microseconds(400), .milliseconds(1)),
-            (.milliseconds(1), .milliseconds(1)), (.microseconds(1001), .milliseconds(2)),
+            (Duration.zero, Duration.zero), (.microseconds(1), .milliseconds(1)),
+            (.microseconds(400), .milliseconds(1)), (.milliseconds(1), .milliseconds(1)),
+            (.microseconds(1001), .milliseconds(2)),
             (.milliseconds(2500), .milliseconds(2500)), (.seconds(3) + .nanoseconds(1), .milliseconds(3001)),
         ]
     )
