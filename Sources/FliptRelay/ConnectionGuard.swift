@@ -12,14 +12,21 @@ import Darwin
 /// Sent up the pipeline when a request was not complete within its deadline.
 struct RequestDeadlineExceeded: Sendable {}
 
+/// Sent up the pipeline when a request's head (request line, header fields and the blank line, as sent) is
+/// larger than the limit. The decoder's own limits count only header names and values, so white space and many
+/// short fields could otherwise make a head of any size.
+struct RequestHeadTooLarge: Sendable {}
+
 /// The byte-level watch over one connection, in front of the HTTP decoder: one deadline for each whole request
 /// (head and body) from its first byte, an idle timeout between requests, and no input at all once the
 /// connection streams or refuses.
 ///
 /// It does not parse HTTP. It only notes whether a line end passed since the current request began, which tells
-/// an overlong request line (`414`) from overlong header fields (`431`) when the decoder's size limit trips.
-/// ``RelayHTTPHandler`` tells it when a request is complete (``requestCompleted()``), when the connection
-/// became a stream (``streamStarted()``) and when it answered a refusal (``refused()``).
+/// an overlong request line (`414`) from overlong header fields (`431`) when the decoder's size limit trips, and
+/// counts the bytes of a request until its head has arrived: the decoder is given at most `maxHeadSize` of them,
+/// and a head not whole by then is refused. ``RelayHTTPHandler`` tells it when a head arrived
+/// (``headArrived()``), when a request is complete (``requestCompleted()``), when the connection became a stream
+/// (``streamStarted()``) and when it answered a refusal (``refused()``).
 final class ConnectionGuard: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -37,6 +44,14 @@ final class ConnectionGuard: ChannelInboundHandler {
 
     private let requestTimeout: TimeAmount
     private let idleTimeout: TimeAmount
+    /// The largest request head, in bytes as sent.
+    private let maxHeadSize: Int
+    /// Bytes of the current request passed to the decoder before its head arrived.
+    private var headBytes = 0
+    /// Whether the current request's head arrived.
+    private var headDone = false
+    /// Heads that arrived on this connection (wrapping), to tell whether one arrived while passing a read.
+    private var headsArrived = 0
     /// The server, whose count of requests being read this connection keeps up to date.
     private let server: RelayServer
     private var phase = Phase.idle {
@@ -77,10 +92,11 @@ final class ConnectionGuard: ChannelInboundHandler {
     /// Requests longer than this are not kept for ``repeatableRequest`` (an official SDK's poll is ~250 bytes).
     static let repeatableRequestLimit = 2048
 
-    init(server: RelayServer, requestTimeout: TimeAmount, idleTimeout: TimeAmount) {
+    init(server: RelayServer, requestTimeout: TimeAmount, idleTimeout: TimeAmount, maxHeadSize: Int) {
         self.server = server
         self.requestTimeout = requestTimeout
         self.idleTimeout = idleTimeout
+        self.maxHeadSize = maxHeadSize
     }
 
     /// Whether the connection waits for a request with nothing of one received.
@@ -128,18 +144,58 @@ final class ConnectionGuard: ChannelInboundHandler {
                 return
             }
             startedIdle = true
-            phase = .receiving
-            sawLineEnd = false
+            beginRequest()
             firstRead = bytes
-            arm(requestTimeout)
         case .receiving:
             startedIdle = false
         }
+        if !headDone {
+            // The decoder gets no more of a head than the limit: past it, the head must have arrived.
+            let allowance = maxHeadSize - headBytes
+            if bytes.readableBytes > allowance {
+                var rest = bytes
+                let heads = headsArrived
+                if allowance > 0, let first = rest.readSlice(length: allowance) {
+                    headBytes = maxHeadSize
+                    pass(first, startedIdle: startedIdle, context: context)
+                }
+                switch phase {
+                case .streaming, .refusing:
+                    return
+                case .idle, .receiving:
+                    if headsArrived == heads {
+                        phase = .refusing
+                        timer?.cancel()
+                        timer = nil
+                        context.fireUserInboundEventTriggered(RequestHeadTooLarge())
+                    } else {
+                        // The head arrived within the limit: the rest holds its body or the next request.
+                        channelRead(context: context, data: wrapInboundOut(rest))
+                    }
+                }
+                return
+            }
+            headBytes += bytes.readableBytes
+        }
+        pass(bytes, startedIdle: startedIdle, context: context)
+    }
+
+    /// A request begins: its deadline runs, and its head is counted from here.
+    private func beginRequest() {
+        phase = .receiving
+        sawLineEnd = false
+        headBytes = 0
+        headDone = false
+        arm(requestTimeout)
+    }
+
+    /// Passes one read to the decoder, and notes what it did to the connection's requests.
+    private func pass(_ bytes: ByteBuffer, startedIdle: Bool, context: ChannelHandlerContext) {
         if !sawLineEnd && Self.containsLineFeed(bytes) { sawLineEnd = true }
         passingRead = true
         completedInRead = false
         requestsCompletedInRead = 0
-        context.fireChannelRead(data)
+        context.fireChannelRead(wrapInboundOut(bytes))
         passingRead = false
         // Kept for the next read: a read that began while idle and held exactly one request without a body,
         // ending with it, which left the connection idle and which the HTTP handler may answer again.
@@ -158,9 +214,8 @@ final class ConnectionGuard: ChannelInboundHandler {
         // idle but receiving. A request without a body ends with its head's blank line; a read that ends
         // elsewhere holds more, and the next request's deadline starts now.
         if completedInRead, case .idle = phase, !Self.endsWithBlankLine(bytes) {
-            phase = .receiving
-            sawLineEnd = false
-            arm(requestTimeout)
+            // The next head's bytes in this read are not counted: at most one read more than the limit.
+            beginRequest()
         }
         completedInRead = false
     }
@@ -206,13 +261,15 @@ final class ConnectionGuard: ChannelInboundHandler {
         }
     }
 
-    /// The decoder delivered a whole request head while the connection counted as idle (the head was already
-    /// in the decoder): the request's deadline starts.
-    func requestStarted() {
-        guard case .idle = phase else { return }
-        phase = .receiving
-        sawLineEnd = true
-        arm(requestTimeout)
+    /// The decoder delivered a whole request head. When the connection counted as idle (the head was already in
+    /// the decoder), the request's deadline starts.
+    func headArrived() {
+        if case .idle = phase {
+            beginRequest()
+            sawLineEnd = true
+        }
+        headDone = true
+        headsArrived &+= 1
     }
 
     /// Whether the current request's line ends with a well-formed HTTP version other than 1.x (`HTTP/2.0`).

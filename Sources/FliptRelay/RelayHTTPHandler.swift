@@ -139,11 +139,11 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             guard case .awaitingHead = state else { return }
+            connectionGuard.headArrived()
             switch validate(head) {
             case .failure(let refusal):
                 refuse(refusal.answer, context: context, method: head.method, uri: head.uri)
             case .success(let request):
-                connectionGuard.requestStarted()
                 state = .readingBody(request)
             }
         case .body:
@@ -269,15 +269,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             let answer: RelayAnswer =
                 switch parserError {
                 case .headerOverflow:
-                    connectionGuard.sawLineEnd
-                        ? .fliptError(
-                            .requestHeaderFieldsTooLarge,
-                            "the request head is larger than \(configuration.maxHeadSize) bytes"
-                        )
-                        : .fliptError(
-                            .uriTooLong,
-                            "the request line is longer than \(configuration.maxRequestLineLength) bytes"
-                        )
+                    headOverflow
                 case .invalidVersion where connectionGuard.requestedOtherVersion:
                     .fliptError(.httpVersionNotSupported, "HTTP version not supported: use HTTP/1.1")
                 default:
@@ -293,8 +285,28 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         context.close(promise: nil)
     }
 
+    /// The answer to a request head over a size limit: `414` while its request line has not ended, else `431`.
+    private var headOverflow: RelayAnswer {
+        connectionGuard.sawLineEnd
+            ? .fliptError(
+                .requestHeaderFieldsTooLarge,
+                "the request head is larger than \(configuration.maxHeadSize) bytes"
+            )
+            : .fliptError(
+                .uriTooLong,
+                "the request line is longer than \(configuration.maxRequestLineLength) bytes"
+            )
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         switch event {
+        case is RequestHeadTooLarge:
+            switch state {
+            case .awaitingHead, .readingBody:
+                refuse(headOverflow, context: context, method: nil, uri: nil)
+            case .streaming, .closing:
+                break
+            }
         case is RequestDeadlineExceeded:
             switch state {
             case .awaitingHead, .readingBody:

@@ -580,7 +580,8 @@ package final class RelayServer: Service, Sendable {
                 let guardHandler = ConnectionGuard(
                     server: self,
                     requestTimeout: TimeAmount.nanoseconds(configuration.requestTimeout.nanoseconds),
-                    idleTimeout: TimeAmount.nanoseconds(configuration.idleTimeout.nanoseconds)
+                    idleTimeout: TimeAmount.nanoseconds(configuration.idleTimeout.nanoseconds),
+                    maxHeadSize: configuration.maxHeadSize
                 )
                 try pipeline.addHandler(guardHandler)
                 try pipeline.addHandler(

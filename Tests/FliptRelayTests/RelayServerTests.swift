@@ -211,6 +211,67 @@ struct RelayServerTests {
         }
     }
 
+    /// Request heads over the 16 KiB limit whose header names and values alone are under it.
+    enum OversizedHead: CaseIterable, CustomTestStringConvertible {
+        /// 2,000 fields of 7 bytes of name and value: 14,000 bytes by the decoder's count, ~21,000 as sent.
+        case manyShortFields
+        /// White space before a value, which the decoder skips without counting it.
+        case paddedValue
+        /// The same, in a head far larger than any read.
+        case paddedValueOfOneMegabyte
+
+        var fields: String {
+            switch self {
+            case .manyShortFields: (0..<2000).map { "X-\($0 + 1000): y\r\n" }.joined()
+            case .paddedValue: "X-Padded:" + String(repeating: " ", count: 40_000) + "y\r\n"
+            case .paddedValueOfOneMegabyte: "X-Padded:" + String(repeating: " ", count: 1_000_000) + "y\r\n"
+            }
+        }
+
+        var testDescription: String { "\(self)" }
+    }
+
+    @Test(
+        "the head limit counts the head as sent: many short fields or padded values over it get 431, a line 414",
+        arguments: OversizedHead.allCases
+    )
+    func headLimitCountsBytesAsSent(head: OversizedHead) async throws {
+        try await RelayFixtures.withServer(catalog: SnapshotCatalog()) { server, port in
+            let client = try RawHTTPClient(port: port)
+            // The server may close before it has read everything sent.
+            try? client.send("GET /health HTTP/1.1\r\nHost: t\r\n" + head.fields + "\r\n")
+            let response = try client.readResponse()
+            #expect(response.status == 431)
+            #expect(String(decoding: response.body, as: UTF8.self).contains("larger than 16384 bytes"))
+            let long = try RawHTTPClient(port: port)
+            try? long.send("GET /" + String(repeating: "a", count: 20_000))
+            #expect(try long.readResponse().status == 414)
+            let after = try RawHTTPClient(port: port)
+            try after.get("/health")
+            #expect(try after.readResponse().status == 200)
+        }
+    }
+
+    @Test("a head just within the limit is served, and so is a request sent after it in the same write")
+    func headWithinLimit() async throws {
+        let served = RelayFixtures.served(etag: "w")
+        try await RelayFixtures.withServer(catalog: SnapshotCatalog(snapshots: [served])) { server, port in
+            let path = "/internal/v1/evaluation/snapshot/namespace/default"
+            let start = "GET \(path) HTTP/1.1\r\nHost: t\r\nX-Pad: "
+            let pad = String(repeating: "p", count: 16 * 1024 - start.utf8.count - 4)
+            let head = start + pad + "\r\n\r\n"
+            #expect(head.utf8.count == 16 * 1024)
+            let client = try RawHTTPClient(port: port)
+            try client.send(head + "GET \(path) HTTP/1.1\r\nHost: t\r\nIf-None-Match: w\r\n\r\n" + head)
+            #expect(try client.readResponse().status == 200)
+            #expect(try client.readResponse().status == 304)
+            #expect(try client.readResponse().status == 200)
+            // One byte more is over.
+            try client.send(start + pad + "p\r\n\r\n")
+            #expect(try client.readResponse().status == 431)
+        }
+    }
+
     @Test("keep-alive: several requests on one connection, pipelined ones included; Connection: close ends it")
     func keepAlive() async throws {
         let served = RelayFixtures.served(etag: "k")
