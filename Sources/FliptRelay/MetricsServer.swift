@@ -9,8 +9,8 @@ import Synchronization
 /// A small HTTP/1.1 server that answers `GET /metrics` with what ``Configuration/render`` returns (the Prometheus
 /// text format, for `flipt-offline serve --metrics-listen`), on an address of its own, apart from the relay's.
 ///
-/// Any other path gets `404`, any other method `405`. Request heads are limited to 16 KiB and connections silent
-/// for 30 seconds are closed. It runs on the relay's event loops. As a swift-service-lifecycle `Service`,
+/// Any other path gets `404`, any other method `405`. A connection is closed when a request (head and body, as
+/// sent) passes 32 KiB, or when it is silent for 30 seconds. It runs on the relay's event loops. As a swift-service-lifecycle `Service`,
 /// ``run()`` serves until the task is cancelled or a graceful shutdown is triggered; ``start()`` binds beforehand
 /// when the caller needs the bound address first.
 package final class MetricsServer: Service, Sendable {
@@ -151,6 +151,8 @@ package final class MetricsServer: Service, Sendable {
                 return channel.eventLoop.makeCompletedFuture {
                     let pipeline = channel.pipeline.syncOperations
                     try pipeline.addHandler(IdleStateHandler(allTimeout: .seconds(30)))
+                    let budget = RequestByteBudget(limit: 32 * 1024)
+                    try pipeline.addHandler(budget)
                     try pipeline.addHandler(HTTPResponseEncoder())
                     try pipeline.addHandler(
                         ByteToMessageHandler(
@@ -161,11 +163,41 @@ package final class MetricsServer: Service, Sendable {
                         MetricsHTTPHandler(
                             render: configuration.render,
                             contentType: configuration.contentType,
-                            logger: configuration.logger
+                            logger: configuration.logger,
+                            budget: budget
                         )
                     )
                 }
             }
+    }
+}
+
+/// Closes a connection whose current request has sent more than `limit` bytes. The decoder's own limits count
+/// only header names and values, so without it a client could send a head padded with white space, or a body,
+/// of any size; ``MetricsHTTPHandler`` starts the count again after each request.
+private final class RequestByteBudget: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let limit: Int
+    private var used = 0
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        used += unwrapInboundIn(data).readableBytes
+        guard used <= limit else {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    /// A request was read whole; bytes after it count toward the next.
+    func requestCompleted() {
+        used = 0
     }
 }
 
@@ -177,12 +209,14 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
     private let render: @Sendable () -> [UInt8]
     private let contentType: String
     private let logger: Logger
+    private let budget: RequestByteBudget
     private var head: HTTPRequestHead?
 
-    init(render: @escaping @Sendable () -> [UInt8], contentType: String, logger: Logger) {
+    init(render: @escaping @Sendable () -> [UInt8], contentType: String, logger: Logger, budget: RequestByteBudget) {
         self.render = render
         self.contentType = contentType
         self.logger = logger
+        self.budget = budget
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -192,6 +226,7 @@ private final class MetricsHTTPHandler: ChannelInboundHandler {
         case .body:
             break
         case .end:
+            budget.requestCompleted()
             guard let head else { return }
             self.head = nil
             answer(head, context: context)

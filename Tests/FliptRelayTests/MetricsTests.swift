@@ -195,6 +195,38 @@ struct MetricsTests {
     }
 }
 
+extension MetricsTests {
+    @Test("the metrics listener closes a connection whose request passes 32 KiB; scrapes on one connection go on")
+    func listenerRequestBudget() async throws {
+        let server = MetricsServer(
+            configuration: MetricsServer.Configuration(address: ListenAddress(host: "127.0.0.1", port: 0)) {
+                Array("metric_total 1\n".utf8)
+            }
+        )
+        let bound = try await server.start()
+        defer { server.stop() }
+        // A head padded with white space before a value, which the decoder does not count, or a long body.
+        let padded = try RawHTTPClient(port: bound.port)
+        try? padded.send(
+            "GET /metrics HTTP/1.1\r\nHost: t\r\nX:" + String(repeating: " ", count: 100_000) + "y\r\n\r\n"
+        )
+        #expect(padded.readToEnd().isEmpty)
+        #expect(padded.isClosedByPeer())
+        let body = try RawHTTPClient(port: bound.port)
+        try? body.send(
+            "GET /metrics HTTP/1.1\r\nHost: t\r\nContent-Length: 40000\r\n\r\n" + String(repeating: "b", count: 40_000)
+        )
+        #expect(body.readToEnd().isEmpty)
+        // A scraper that keeps its connection sends far more than 32 KiB over its life, one request at a time.
+        let scraper = try RawHTTPClient(port: bound.port)
+        let request = "GET /metrics HTTP/1.1\r\nHost: t\r\nX-Pad: " + String(repeating: "p", count: 1000) + "\r\n\r\n"
+        for _ in 0..<100 {
+            try scraper.send(request)
+            #expect(try scraper.readResponse().status == 200)
+        }
+    }
+}
+
 /// Counts the renders of the listener test.
 private final class RenderCount: Sendable {
     private let value = Mutex(0)
