@@ -91,7 +91,7 @@ package struct SnapshotSync: Sendable {
         if let maximumAge = options.cache.maximumAge, maximumAge <= .zero {
             throw FliptError(.invalidConfiguration, "The maximum age must be positive; use nil for no limit.")
         }
-        let configuration = SyncConfiguration(
+        var configuration = SyncConfiguration(
             url: url,
             namespace: namespace,
             environment: options.environment,
@@ -105,6 +105,7 @@ package struct SnapshotSync: Sendable {
             retryPolicy: options.retryPolicy,
             reconnectPolicy: options.reconnectPolicy
         )
+        configuration.maximumDocumentSize = options.maximumDocumentSize
         do throws(SyncError) {
             try configuration.validate()
         } catch {

@@ -25,11 +25,14 @@ package struct TransportRequest: Sendable, Hashable {
     package var url: URL
     /// The request headers, in order.
     package var headers: [HeaderField]
+    /// The largest body ``HTTPTransport/collect(_:)`` accepts, in bytes as decoded; nil for no limit.
+    package var maximumBodySize: Int?
 
     /// Creates a request.
-    package init(url: URL, headers: [HeaderField]) {
+    package init(url: URL, headers: [HeaderField], maximumBodySize: Int? = nil) {
         self.url = url
         self.headers = headers
+        self.maximumBodySize = maximumBodySize
     }
 }
 
@@ -116,11 +119,38 @@ extension HTTPTransport {
 
 extension HTTPTransport {
     /// Sends a request and collects the whole body, using ``openStream(_:)``.
+    ///
+    /// A body larger than the request's ``TransportRequest/maximumBodySize`` fails with
+    /// ``SyncError/Kind/badDocument`` as soon as its `Content-Length` or its bytes so far say so; the rest is not
+    /// read.
     package func collect(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         let stream = try await openStream(request)
+        let limit = request.maximumBodySize ?? .max
+        func tooLarge() -> SyncError {
+            SyncError(
+                .badDocument,
+                "The response body is larger than \(limit) bytes, the largest snapshot document this client accepts "
+                    + "(ClientOptions.maximumDocumentSize): check that the URL points at a Flipt server, or raise the "
+                    + "limit for a namespace this large.",
+                url: request.url.absoluteString
+            )
+        }
+        let contentEncoding = stream.head.headers.first {
+            $0.name.caseInsensitiveCompare("Content-Encoding") == .orderedSame
+        }
+        if contentEncoding == nil,
+            let length = stream.head.headers.first(where: {
+                $0.name.caseInsensitiveCompare("Content-Length") == .orderedSame
+            }), let count = Int(length.value), count > limit
+        {
+            throw tooLarge()
+        }
         var body: [UInt8] = []
         do {
-            for try await chunk in stream.body { body += chunk }
+            for try await chunk in stream.body {
+                guard chunk.count <= limit - body.count else { throw tooLarge() }
+                body += chunk
+            }
         } catch let error as SyncError {
             throw error
         } catch {

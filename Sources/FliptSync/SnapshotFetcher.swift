@@ -202,7 +202,7 @@ package final class SnapshotFetcher: Sendable {
             headers.append(HeaderField("Authorization", authorization))
         }
         headers.append(HeaderField("User-Agent", configuration.userAgent))
-        return TransportRequest(url: url, headers: headers)
+        return TransportRequest(url: url, headers: headers, maximumBodySize: configuration.maximumDocumentSize)
     }
 
     /// One attempt under the per-attempt deadline.

@@ -65,6 +65,12 @@ package struct SyncConfiguration: Sendable {
     package var reconnectPolicy: ReconnectPolicy
     /// The `X-Flipt-Accept-Server-Version` value; v1 servers strip newer fields below `1.47.0`.
     package var acceptServerVersion: String
+    /// The largest snapshot document accepted, in bytes as decoded: a polled body or a stream line over it fails
+    /// (``SyncError/Kind/badDocument``) instead of growing without bound.
+    package var maximumDocumentSize = SyncConfiguration.defaultMaximumDocumentSize
+
+    /// The default of ``maximumDocumentSize``: 64 MiB, five times a 10,000-flag document.
+    package static let defaultMaximumDocumentSize = 64 << 20
 
     /// Creates a configuration; only the URL is required.
     package init(
@@ -121,6 +127,9 @@ package struct SyncConfiguration: Sendable {
             throw fail("The request timeout must be positive; use nil for no timeout.")
         }
         guard (0...1).contains(jitter) else { throw fail("The jitter must be a fraction between 0 and 1.") }
+        guard maximumDocumentSize >= 1024 else {
+            throw fail("The maximum document size must be at least 1024 bytes (default 64 MiB).")
+        }
         switch authentication {
         case .clientToken(let token), .jwt(let token):
             guard !token.isEmpty, !token.contains(where: { $0.isNewline }) else {

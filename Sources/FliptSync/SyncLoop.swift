@@ -235,7 +235,7 @@ package struct SyncLoop: Sendable {
                 let response = try await fetcher.openStream(etag: etag)
                 await onEvent(.streamConnected, Self.timing(since: connecting))
                 let received = { Timing(startedAt: Date(), duration: .zero) }
-                var splitter = NDJSONSplitter()
+                var splitter = NDJSONSplitter(maximumLineLength: fetcher.configuration.maximumDocumentSize)
                 func handle(_ line: [UInt8]) async {
                     switch StreamMessage(line: line) {
                     case .blank:
@@ -297,7 +297,9 @@ package struct SyncLoop: Sendable {
                 } catch let error as NDJSONSplitter.LineTooLong {
                     throw SyncError(
                         .badDocument,
-                        "A stream line exceeded \(error.limit) bytes; the connection was dropped and will be reopened.",
+                        "A stream line exceeded \(error.limit) bytes, the largest snapshot document this client "
+                            + "accepts (ClientOptions.maximumDocumentSize); the connection was dropped and will be "
+                            + "reopened.",
                         url: url
                     )
                 } catch let error as SyncError {
