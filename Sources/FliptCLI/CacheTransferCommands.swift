@@ -164,7 +164,7 @@ struct CacheImportCommand: ParsableCommand {
     private func readInput() throws -> Data {
         if input == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
         guard let data = FileManager.default.contents(atPath: input) else {
-            throw CommandFailure(ExitStatus.unreadable, "cannot read \(input): no such file, or permission denied")
+            throw CommandFailure(ExitStatus.unreadable, "cannot read \(input): \(Describe.unreadable(input))")
         }
         return data
     }

@@ -147,7 +147,7 @@ struct EvalCommand: ParsableCommand {
 
     private func readFile(_ path: String) throws -> Data {
         if let data = FileManager.default.contents(atPath: path) { return data }
-        printError("cannot read \(path): no such file, or permission denied")
+        printError("cannot read \(path): \(Describe.unreadable(path))")
         throw ExitCode(Status.unreadable)
     }
 
@@ -159,15 +159,28 @@ struct EvalCommand: ParsableCommand {
             input = .standardInput
         } else {
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                printError("cannot read \(path): no such file, or permission denied")
+                printError("cannot read \(path): \(Describe.unreadable(path))")
                 throw ExitCode(Status.unreadable)
             }
             input = handle
         }
         var pending: [UInt8] = []
         while true {
-            let chunk = input.availableData
-            if chunk.isEmpty { break }
+            // `read(upToCount:)` throws where `availableData` would stop the process (a directory, an I/O error).
+            let chunk: Data
+            do {
+                guard let read = try input.read(upToCount: 1 << 16), !read.isEmpty else { break }
+                chunk = read
+            } catch {
+                let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+                let reason =
+                    underlying.map {
+                        $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : "\($0)"
+                    }
+                    ?? "\(error)"
+                printError("cannot read \(path == "-" ? "the standard input" : path): \(reason)")
+                throw ExitCode(Status.unreadable)
+            }
             pending.append(contentsOf: chunk)
             guard let lastNewline = pending.lastIndex(of: UInt8(ascii: "\n")) else { continue }
             var output = ""

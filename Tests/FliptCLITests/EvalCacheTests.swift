@@ -61,6 +61,36 @@ struct EvalCacheTests {
         }
     }
 
+    @Test("an input that is a directory or missing is status 3 naming why, for eval and cache import, never a crash")
+    func unreadableInputs() async throws {
+        try await withWorkspace { workspace in
+            let document = workspace.path("document.json")
+            try FixtureDocument.json(flagCount: 4, revision: 0).write(
+                toFile: document,
+                atomically: true,
+                encoding: .utf8
+            )
+            let directory = workspace.path("a-directory")
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let missing = workspace.path("missing.json")
+            let cases: [([String], String)] = [
+                (["eval", "--document", document, "--requests", directory], "Is a directory"),
+                (["eval", "--document", document, "--requests", missing], "no such file"),
+                (["eval", "flag0", "--entity", "e", "--document", directory], "it is a directory"),
+                (["eval", "flag0", "--entity", "e", "--document", missing], "no such file"),
+                (["cache", "import", "--cache", workspace.cache, directory], "it is a directory"),
+                (["cache", "import", "--cache", workspace.cache, missing], "no such file"),
+            ]
+            for (arguments, reason) in cases {
+                let result = try await workspace.tool(arguments)
+                #expect(result.status == 3, "\(arguments): \(result)")
+                #expect(result.stderr.contains("cannot read"), "\(arguments): \(result.stderr)")
+                #expect(result.stderr.contains(reason), "\(arguments): \(result.stderr)")
+                #expect(!result.stderr.contains("Fatal error"), "\(arguments): \(result.stderr)")
+            }
+        }
+    }
+
     @Test("a missing cache, entry or namespace is status 4 with advice")
     func missingEntries() async throws {
         try await withWorkspace { workspace in
