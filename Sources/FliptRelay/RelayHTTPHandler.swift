@@ -687,7 +687,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         server.problems.log(
             .debug,
             kind: "refused request",
-            "refused a request from \(client): \(answer.status.code) \(method.map { "\($0) " } ?? "")\(uri ?? "")"
+            "refused a request from \(client): \(answer.status.code) \(method.map { "\($0) " } ?? "")\(uri.map(RequestTarget.loggable) ?? "")"
         )
         write(answer, version: .http1_1, includeBody: true, keepAlive: false, context: context)
     }
@@ -722,7 +722,7 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
             )
         )
         server.logger.debug(
-            "GET \(request.head.uri) stream opened for \(environment)/\(namespace), from \(client)"
+            "GET \(RequestTarget.loggable(request.head.uri)) stream opened for \(environment)/\(namespace), from \(client)"
         )
         deliver(server.catalog.view)
     }
@@ -803,7 +803,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         let detail = served.map { " \($0.snapshot.environment)/\($0.snapshot.namespace) etag \($0.etag)" } ?? ""
         let micro = (NIODeadline.now() - started).nanoseconds / 1000
         let milliseconds = String(format: "%.3f", Double(micro) / 1000)
-        return "\(head.method) \(head.uri) \(status.code) \(bodyBytes) B \(milliseconds) ms from \(client)\(detail)"
+        return
+            "\(head.method) \(RequestTarget.loggable(head.uri)) \(status.code) \(bodyBytes) B \(milliseconds) ms from \(client)\(detail)"
     }
 }
 

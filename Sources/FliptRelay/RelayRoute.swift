@@ -67,6 +67,24 @@ struct RequestTarget: Sendable {
         }
     }
 
+    /// The query parameters the relay reads, whose values request logs show.
+    static let loggedParameters: Set<String> = ["reference", "environmentKey", "digest"]
+
+    /// `uri` as request logs show it: the path, and the query with the value of every parameter the relay does
+    /// not read replaced by `REDACTED` (a client may put a secret there); an absolute-form target loses its
+    /// scheme and authority, which may hold a user and password.
+    static func loggable(_ uri: String) -> String {
+        guard let target = RequestTarget(uri) else { return "(a target that is not a path, \(uri.utf8.count) bytes)" }
+        guard let query = target.query else { return target.path }
+        let pairs = query.split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard parts.count > 1, !loggedParameters.contains(PercentDecoding.decode(parts[0], plusIsSpace: true))
+            else { return String(pair) }
+            return parts[0] + "=REDACTED"
+        }
+        return target.path + "?" + pairs.joined(separator: "&")
+    }
+
     /// The value of a query parameter (first occurrence, `+` and percent escapes decoded), if present.
     func queryValue(_ name: String) -> String? {
         guard let query else { return nil }

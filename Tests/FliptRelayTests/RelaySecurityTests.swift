@@ -141,3 +141,41 @@ struct RelaySecurityTests {
         }
     }
 }
+
+extension RelaySecurityTests {
+    @Test(
+        "request logs keep the path and the parameters the relay reads; other query values and userinfo are redacted"
+    )
+    func requestLogsRedactQueries() async throws {
+        let log = LogRecorder(level: .debug)
+        let served = RelayFixtures.served(etag: "q")
+        try await RelayFixtures.withServer(
+            catalog: SnapshotCatalog(snapshots: [served]),
+            configuration: .init(logger: log.logger)
+        ) { _, port in
+            let path = "/internal/v1/evaluation/snapshot/namespace/default"
+            let client = try RawHTTPClient(port: port)
+            try client.get(path + "?token=s3cret-one&reference=main&api%5Fkey=s3cret-two&flag")
+            #expect(try client.readResponse().status == 200)
+            try client.send(
+                "GET http://user:s3cret-three@relay\(path)?environmentKey=default HTTP/1.1\r\nHost: t\r\n\r\n"
+            )
+            #expect(try client.readResponse().status == 200)
+            // A refused request is logged the same way, and so is one the decoder cannot read.
+            try client.send("POST \(path)?password=s3cret-four HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+            #expect(try client.readResponse().status == 405)
+            let malformed = try RawHTTPClient(port: port)
+            try malformed.send("GET \(path)?secret=s3cret-five HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n")
+            #expect(try malformed.readResponse().status == 400)
+            #expect(
+                await eventually(timeout: .seconds(10)) { log.matching("refused a request").count == 1 },
+                "\(log.lines)"
+            )
+            #expect(log.lines.allSatisfy { !$0.contains("s3cret") }, "\(log.lines)")
+            #expect(log.matching("GET \(path)?token=REDACTED&reference=main&api%5Fkey=REDACTED&flag 200").count == 1)
+            #expect(log.matching("GET \(path)?environmentKey=default 200").count == 1)
+            #expect(log.matching("POST \(path)?password=REDACTED").count == 1)
+            #expect(log.matching("\(path)?secret=REDACTED").count == 1)
+        }
+    }
+}
