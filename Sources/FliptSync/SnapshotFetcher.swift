@@ -136,7 +136,14 @@ package final class SnapshotFetcher: Sendable {
         }
         switch response.head.status {
         case 200:
-            let snapshot = try FetchedSnapshot.validate(response.body, namespace: configuration.namespace, url: target)
+            let namespace = configuration.namespace
+            let snapshot = try { () throws(SyncError) in
+                do throws(SyncError) {
+                    return try FetchedSnapshot.validate(response.body, namespace: namespace, url: target)
+                } catch {
+                    throw Self.explainingEncoding(of: response.head, error)
+                }
+            }()
             return .modified(
                 FetchedSnapshot(
                     snapshot: snapshot,
@@ -160,6 +167,21 @@ package final class SnapshotFetcher: Sendable {
         default:
             throw Self.error(for: response, url: target)
         }
+    }
+
+    /// `error`, or, when the body that failed came with a `Content-Encoding` the transport left encoded (such as
+    /// `br`, which a proxy may add although the request asked for gzip only), an error that says so.
+    static func explainingEncoding(of head: TransportResponseHead, _ error: SyncError) -> SyncError {
+        guard error.kind == .badDocument, let encoding = head.value(for: "Content-Encoding") else { return error }
+        let decoded: Set<String> = ["gzip", "x-gzip", "deflate", "identity", ""]
+        let codings = encoding.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        guard let other = codings.first(where: { !decoded.contains($0) }) else { return error }
+        var explained = error
+        explained.message =
+            "The server's answer is encoded with Content-Encoding \(other), which this client did not ask for "
+            + "(it sends Accept-Encoding: gzip) and does not decode; nothing from it was used. A proxy between "
+            + "the client and Flipt may be re-encoding answers: let it pass gzip or identity."
+        return explained
     }
 
     /// Opens the stream endpoint, retrying the connection like a request; returns once a `200` arrives.

@@ -275,6 +275,24 @@ extension SnapshotFetcherTests {
         }
     }
 
+    @Test("a body in a Content-Encoding the client does not decode is a bad document that names the encoding")
+    func undecodedEncoding() async throws {
+        try await withTestServer { server in
+            let junk: [UInt8] = [0x1B, 0x00, 0xF8, 0x25, 0x00, 0xA2, 0x1A]
+            server.enqueue(.respond(status: 200, headers: [.init("Content-Encoding", "br")], body: junk))
+            let fetcher = try makeFetcher(server)
+            let error = try #require(await syncError { try await fetcher.fetch(ifNoneMatch: nil) })
+            #expect(error.kind == .badDocument)
+            #expect(error.message.contains("Content-Encoding br"), "\(error.message)")
+            #expect(server.requests.count == 1)
+            // Without an encoding, the same bytes are an invalid document, said as such.
+            server.enqueue(.respond(status: 200, body: junk))
+            let plain = try #require(await syncError { try await fetcher.fetch(ifNoneMatch: nil) })
+            #expect(plain.kind == .badDocument)
+            #expect(!plain.message.contains("Content-Encoding"), "\(plain.message)")
+        }
+    }
+
     @Test(
         "schema-invalid documents are rejected whole",
         arguments: [
