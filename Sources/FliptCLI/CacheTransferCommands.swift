@@ -162,7 +162,14 @@ struct CacheImportCommand: ParsableCommand {
     }
 
     private func readInput() throws -> Data {
-        if input == "-" { return FileHandle.standardInput.readDataToEndOfFile() }
+        if input == "-" {
+            // `readToEnd()` throws where `readDataToEndOfFile()` would stop the process on a read error.
+            do {
+                return try FileHandle.standardInput.readToEnd() ?? Data()
+            } catch {
+                throw CommandFailure(ExitStatus.unreadable, "cannot read the standard input: \(error)")
+            }
+        }
         guard let data = FileManager.default.contents(atPath: input) else {
             throw CommandFailure(ExitStatus.unreadable, "cannot read \(input): \(Describe.unreadable(input))")
         }
