@@ -67,6 +67,15 @@ struct ClientOptionGroup: ParsableArguments {
     @ArgumentParser.Flag(name: .long, help: "Accept any server certificate (tests against self-signed servers only).")
     var insecureSkipVerify = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The largest snapshot document accepted, e.g. 64MiB, 200MiB, 1GiB; a larger answer fails the fetch.",
+            valueName: "size"
+        )
+    )
+    var maxDocumentSize = SizeArgument(bytes: 64 << 20, text: "64MiB")
+
     /// The server URL, or the library default when none was given.
     var resolvedURL: String { url ?? ClientOptions().url }
 
@@ -108,7 +117,7 @@ struct ClientOptionGroup: ParsableArguments {
 
     /// Library options for these flags and the given cache file.
     func clientOptions(cachePath: String?) throws -> ClientOptions {
-        ClientOptions(
+        var options = ClientOptions(
             url: resolvedURL,
             environment: environment,
             requestTimeout: requestTimeout?.duration,
@@ -120,6 +129,8 @@ struct ClientOptionGroup: ParsableArguments {
             tls: tlsOptions,
             cache: CacheOptions(location: cachePath.map { .file($0) } ?? .disabled)
         )
+        options.maximumDocumentSize = maxDocumentSize.bytes
+        return options
     }
 
     /// The cache key these flags name. Without `--url`, the one entry of the cache for this namespace,
@@ -184,6 +195,41 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
         duration = .milliseconds(Int64((value * scale * 1000).rounded()))
         text = argument
         guard duration > .zero else { return nil }
+    }
+
+    var description: String { text }
+    var defaultValueDescription: String { text }
+}
+
+/// A size on the command line: a number of bytes, or one with a unit: `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`),
+/// `KB`, `MB`, `GB` (powers of 1,000), `B`; any case.
+struct SizeArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
+    let bytes: Int
+    let text: String
+
+    init(bytes: Int, text: String) {
+        self.bytes = bytes
+        self.text = text
+    }
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [
+            ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("kb", 1e3), ("mb", 1e6), ("gb", 1e9),
+            ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("b", 1),
+        ]
+        let lowered = argument.lowercased().trimmingCharacters(in: .whitespaces)
+        var number = Substring(lowered)
+        var scale = 1.0
+        for (suffix, factor) in units where lowered.hasSuffix(suffix) {
+            number = lowered.dropLast(suffix.count)
+            scale = factor
+            break
+        }
+        guard let value = Double(number.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0,
+            value * scale < Double(Int.max)
+        else { return nil }
+        bytes = Int((value * scale).rounded())
+        text = argument
     }
 
     var description: String { text }

@@ -130,8 +130,8 @@ extension HTTPTransport {
             SyncError(
                 .badDocument,
                 "The response body is larger than \(limit) bytes, the largest snapshot document this client accepts "
-                    + "(ClientOptions.maximumDocumentSize): check that the URL points at a Flipt server, or raise the "
-                    + "limit for a namespace this large.",
+                    + "(ClientOptions.maximumDocumentSize, --max-document-size): check that the URL points at a Flipt "
+                    + "server, or raise the limit for a namespace this large.",
                 url: request.url.absoluteString
             )
         }

@@ -298,8 +298,8 @@ package struct SyncLoop: Sendable {
                     throw SyncError(
                         .badDocument,
                         "A stream line exceeded \(error.limit) bytes, the largest snapshot document this client "
-                            + "accepts (ClientOptions.maximumDocumentSize); the connection was dropped and will be "
-                            + "reopened.",
+                            + "accepts (ClientOptions.maximumDocumentSize, --max-document-size); the connection "
+                            + "was dropped and will be reopened.",
                         url: url
                     )
                 } catch let error as SyncError {

@@ -114,6 +114,28 @@ struct SyncCommandTests {
         }
     }
 
+    @Test("--max-document-size bounds the document: larger is status 23 and stores nothing; sizes take units")
+    func maxDocumentSize() async throws {
+        try await withWorkspace { workspace in
+            let small = try await workspace.sync(["--max-document-size", "1KiB"])
+            #expect(small.status == 23, "\(small)")
+            #expect(small.stderr.contains("larger than 1024 bytes"), "\(small.stderr)")
+            #expect(small.stderr.contains("--max-document-size"), "\(small.stderr)")
+            let show = try await workspace.tool(["cache", "ls", "--cache", workspace.cache, "--json"])
+            let entries = try show.json()["entries"] as? [[String: Any]] ?? []
+            #expect((entries.first?["last_attempt"] as? [String: Any])?["error_class"] as? String == "invalid_document")
+            #expect(entries.first?["last_good"] is NSNull)
+            for size in ["2MiB", "2mb", "2000000", "1.5M"] {
+                let result = try await workspace.sync(["--max-document-size", size])
+                #expect(result.status == 0, "\(size): \(result)")
+            }
+            for bad in ["lots", "0", "-5MiB", "12"] {
+                let result = try await workspace.sync(["--max-document-size", bad])
+                #expect(result.status == 64, "\(bad): \(result)")
+            }
+        }
+    }
+
     @Test("a server that stops answering ends sync after --idle-timeout; a slow, steady download does not")
     func idleTimeout() async throws {
         try await withWorkspace { workspace in
