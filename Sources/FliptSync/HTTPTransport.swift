@@ -117,14 +117,38 @@ extension HTTPTransport {
     package func shutdown() async {}
 }
 
+/// How much of a body other than a `200`'s ``HTTPTransport/collect(_:)`` keeps: 64 KiB, plenty for an error
+/// message.
+package let errorBodyLimit = 65_536
+
 extension HTTPTransport {
     /// Sends a request and collects the whole body, using ``openStream(_:)``.
     ///
-    /// A body larger than the request's ``TransportRequest/maximumBodySize`` fails with
+    /// A `200` body larger than the request's ``TransportRequest/maximumBodySize`` fails with
     /// ``SyncError/Kind/badDocument`` as soon as its `Content-Length` or its bytes so far say so; the rest is not
-    /// read.
+    /// read. Of any other answer (an error, whose status decides what happens next), only the first
+    /// ``errorBodyLimit`` bytes are kept, for its message.
     package func collect(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         let stream = try await openStream(request)
+        guard stream.head.status == 200 else {
+            var body: [UInt8] = []
+            do {
+                for try await chunk in stream.body {
+                    body += chunk.prefix(errorBodyLimit - body.count)
+                    if body.count >= errorBodyLimit { break }
+                }
+            } catch let error as SyncError {
+                throw error
+            } catch {
+                throw SyncError(
+                    .network,
+                    "Reading the response body failed: \(error).",
+                    url: request.url.absoluteString
+                )
+            }
+            if Task.isCancelled { throw SyncError.cancelled(url: request.url.absoluteString) }
+            return TransportResponse(head: stream.head, body: body)
+        }
         let limit = request.maximumBodySize ?? .max
         func tooLarge() -> SyncError {
             SyncError(

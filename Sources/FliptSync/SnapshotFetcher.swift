@@ -199,7 +199,7 @@ package final class SnapshotFetcher: Sendable {
                 do {
                     for try await chunk in stream.body {
                         body += chunk
-                        if body.count > 65_536 { break }
+                        if body.count > errorBodyLimit { break }
                     }
                 } catch {}
                 throw Self.error(for: TransportResponse(head: stream.head, body: body), url: url.absoluteString)

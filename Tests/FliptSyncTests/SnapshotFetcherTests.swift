@@ -293,6 +293,26 @@ extension SnapshotFetcherTests {
         }
     }
 
+    @Test("an error answer with a body over the document limit is still its status: retried if it may be")
+    func largeErrorBodies() async throws {
+        try await withTestServer { server in
+            server.setDocument(FixtureDocument.bytes())
+            let huge = [UInt8](repeating: UInt8(ascii: "x"), count: 2 << 20)
+            server.enqueue(.respond(status: 503, body: huge), times: 2)
+            let fetcher = try makeFetcher(server) { $0.maximumDocumentSize = 64 * 1024 }
+            // Two 503s with 2 MiB bodies, retried, then the document.
+            guard case .modified = try await fetcher.fetch(ifNoneMatch: nil) else {
+                Issue.record("the fetch did not recover after the 503s")
+                return
+            }
+            #expect(server.requests.count == 3)
+            server.enqueue(.respond(status: 404, body: huge))
+            let error = try #require(await syncError { try await fetcher.fetch(ifNoneMatch: nil) })
+            #expect(error.httpStatus == 404)
+            #expect(server.requests.count == 4)
+        }
+    }
+
     @Test(
         "schema-invalid documents are rejected whole",
         arguments: [
