@@ -246,7 +246,12 @@ public final class FliptClient: Sendable {
 
     /// Replaces the credential; the next request, and the next stream connection, use it. An open stream is
     /// not interrupted (the server checks credentials only when a stream opens).
-    public func updateAuthentication(_ authentication: Authentication) {
+    ///
+    /// - Throws: ``FliptError/Code/invalidConfiguration`` when the token is empty or holds a line break or another
+    ///   control character, which an HTTP header cannot carry; the credential in use is kept. The error names no
+    ///   part of the token.
+    public func updateAuthentication(_ authentication: Authentication) throws(FliptError) {
+        if let problem = authentication.problem { throw FliptError(.invalidConfiguration, problem) }
         core.fetcher.updateAuthentication(authentication)
     }
 

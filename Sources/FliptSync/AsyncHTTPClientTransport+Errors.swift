@@ -35,7 +35,12 @@ extension AsyncHTTPClientTransport {
             case .invalidProxyResponse: return .proxy("the proxy refused to open a tunnel to the server")
             case .httpProxyHandshakeTimeout: return .proxy("the proxy did not answer in time")
             case .alreadyShutdown: return .other("the transport was shut down")
-            default: return .other("\(error)")
+            default:
+                // Never the values themselves: one may be the Authorization header, with its token.
+                if "\(error)".hasPrefix("HTTPClientError.invalidHeaderFieldValues") {
+                    return .other("a request header value holds a character HTTP does not allow")
+                }
+                return .other("\(error)")
             }
         case let error as NIOConnectionError:
             // Every address failed; the first connection error says why, else name resolution failed.

@@ -20,6 +20,24 @@ public enum Authentication: Sendable, Hashable, CustomStringConvertible, CustomD
         }
     }
 
+    /// Why the token cannot be sent, naming no part of it; nil when it can (or for ``none``).
+    ///
+    /// A token must not be empty, and must hold no control character (a line break, a NUL, DEL; a tab is fine),
+    /// which an HTTP header value cannot carry.
+    package var problem: String? {
+        switch self {
+        case .none:
+            return nil
+        case .clientToken(let token), .jwt(let token):
+            if token.isEmpty { return "The authentication token is empty; check how it is loaded." }
+            if token.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) {
+                return "The authentication token contains a line break or another control character, which an "
+                    + "HTTP header cannot carry; check how it is loaded."
+            }
+            return nil
+        }
+    }
+
     /// The scheme without the token: `none`, `clientToken(<redacted>)` or `jwt(<redacted>)`.
     public var description: String {
         switch self {

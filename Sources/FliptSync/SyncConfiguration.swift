@@ -130,14 +130,7 @@ package struct SyncConfiguration: Sendable {
         guard maximumDocumentSize >= 1024 else {
             throw fail("The maximum document size must be at least 1024 bytes (default 64 MiB).")
         }
-        switch authentication {
-        case .clientToken(let token), .jwt(let token):
-            guard !token.isEmpty, !token.contains(where: { $0.isNewline }) else {
-                throw fail("The authentication token is empty or contains a line break; check how it is loaded.")
-            }
-        case .none:
-            break
-        }
+        if let problem = authentication.problem { throw fail(problem) }
         try retryPolicy.validate()
         try reconnectPolicy.validate()
     }

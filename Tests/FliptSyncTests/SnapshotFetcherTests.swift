@@ -456,6 +456,20 @@ struct AuthenticationTests {
         }
     }
 
+    @Test("a token a header cannot carry fails the request with an error that does not hold it")
+    func unsendableToken() async throws {
+        try await withTestServer { server in
+            server.setDocument(FixtureDocument.bytes())
+            let fetcher = try makeFetcher(server)
+            // The package-level fetcher takes any credential; FliptClient refuses these before they get here.
+            fetcher.updateAuthentication(.clientToken("s3cr3t\r\nX-Injected: 1"))
+            let error = try #require(await syncError { try await fetcher.fetch(ifNoneMatch: nil) })
+            #expect(!error.message.contains("s3cr3t"), "\(error.message)")
+            #expect(error.message.contains("header value"), "\(error.message)")
+            #expect(server.requests.allSatisfy { $0.header("X-Injected") == nil })
+        }
+    }
+
     @Test("descriptions and mirrors never show the token")
     func redaction() {
         let secret = "s3cr3t-value"

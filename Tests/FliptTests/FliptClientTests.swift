@@ -312,7 +312,7 @@ struct FliptClientTests {
                 #expect(await eventually { client.status.lastError != nil })
                 let underlying = client.status.lastError?.underlying as? SyncError
                 #expect(underlying?.kind == .authentication(401))
-                client.updateAuthentication(.clientToken("fresh-token-4f2a"))
+                try client.updateAuthentication(.clientToken("fresh-token-4f2a"))
                 try await client.waitUntilReady(timeout: .seconds(30))
                 #expect(try servedRevision(client) == "revision 1")
                 let headers = server.requests(to: .snapshot).compactMap { $0.header("Authorization") }

@@ -62,7 +62,7 @@ struct SecretsTests {
                     messages.append("\(error)")
                     messages.append(String(reflecting: error))
                 }
-                client.updateAuthentication(.clientToken(Self.token))
+                try client.updateAuthentication(.clientToken(Self.token))
                 try await client.waitUntilReady(timeout: .seconds(30))
                 server.enqueue(.status(503), times: 4)
                 server.enqueue(.respond(status: 200, body: Array("{not json".utf8)))
@@ -137,4 +137,40 @@ struct SecretsTests {
         Self.expectNoSecrets(in: lines, "the logs")
     }
     #endif
+}
+
+extension SecretsTests {
+    @Test(
+        "updateAuthentication refuses an empty token or one with control characters, naming no part of it",
+        arguments: ["", "s3cr3t\r\nX-Injected: 1", "s3cr3t\n", "s3cr3t\u{0}", "s3cr3t\u{7F}"]
+    )
+    func unusableTokenUpdates(token: String) async throws {
+        try await withTestServer { server in
+            server.setDocument(FixtureDocument.bytes(revision: 1))
+            let client = try FliptClient(
+                options: testOptions(
+                    url: server.baseURL,
+                    cache: nil,
+                    updateInterval: .seconds(3_600),
+                    authentication: .clientToken("in-use")
+                )
+            )
+            try await client.waitUntilReady(timeout: .seconds(30))
+            for authentication in [Authentication.clientToken(token), .jwt(token)] {
+                #expect {
+                    try client.updateAuthentication(authentication)
+                } throws: { error in
+                    guard let error = error as? FliptError else { return false }
+                    return error.code == .invalidConfiguration && (token.isEmpty || !error.message.contains("s3cr3t"))
+                }
+            }
+            // The credential in use is kept; a tab inside a token is a legal header character.
+            _ = await client.refresh()
+            #expect(server.requests.last?.header("Authorization") == "Bearer in-use")
+            try client.updateAuthentication(.clientToken("with\ttab"))
+            _ = await client.refresh()
+            #expect(server.requests.last?.header("Authorization") == "Bearer with\ttab")
+            await client.shutdown()
+        }
+    }
 }

@@ -65,7 +65,7 @@ public func restOfTheAPI(client: FliptClient, options: ClientOptions) async thro
     client.setOffline(false)
     _ = await client.refresh()
     try await client.waitUntilReady(timeout: .seconds(5))
-    client.updateAuthentication(.jwt("token"))
+    try client.updateAuthentication(.jwt("token"))
     _ = try client.getSnapshot()
 
     // Several clients on one connection pool; its owner shuts it down after them.
