@@ -114,6 +114,9 @@ package struct SyncConfiguration: Sendable {
         guard let host = url.host, !host.isEmpty else {
             throw fail("The Flipt URL has no host; use a URL such as https://flipt.example.com.")
         }
+        if let port = url.port, !(1...65_535).contains(port) {
+            throw fail("The Flipt URL's port \(port) is not a TCP port (1 to 65535); check the URL.")
+        }
         guard url.query == nil, url.fragment == nil else {
             throw fail("The Flipt URL must not have a query or fragment; set `reference` instead of a query.")
         }

@@ -38,12 +38,27 @@ struct ConfigurationTests {
     @Test(
         "invalid settings fail at configuration time with advice",
         arguments: [
-            "ftp://x", "https://", "https://h?x=1", "https://u:p@h",
+            "ftp://x", "https://", "https://h?x=1", "https://u:p@h", "http://h:99999", "http://h:0",
         ]
     )
     func invalidURL(text: String) throws {
         let url = try #require(URL(string: text))
         #expect(throws: SyncError.self) { try SyncConfiguration(url: url).validate() }
+    }
+
+    @Test("a port outside 1...65535 is named as such; the ports at the ends are fine")
+    func portRange() throws {
+        for text in ["http://h:65536", "http://h:0"] {
+            let error = try #require(
+                throws: SyncError.self,
+                performing: { try SyncConfiguration(url: #require(URL(string: text))).validate() }
+            )
+            #expect(error.kind == .configuration)
+            #expect(error.message.contains("is not a TCP port"), "\(error.message)")
+        }
+        for text in ["http://h:1", "http://h:65535", "http://h"] {
+            #expect(throws: Never.self) { try SyncConfiguration(url: #require(URL(string: text))).validate() }
+        }
     }
 
     @Test("other invalid values are configuration errors")
