@@ -65,15 +65,31 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     /// A context holding `pairs`; when a key repeats (byte for byte), the last value wins.
     public init(pairs: some Sequence<(String, String)>) {
         var entries: [Entry] = []
+        // Keys by their exact bytes once there are more than a few, so that a large context is built in linear
+        // time (a search of the entries for each pair would be quadratic).
+        var positions: [[UInt8]: Int] = [:]
         for (key, value) in pairs {
-            if let position = key.withUTF8Bytes({ bytes in entries.firstIndex { $0.key.bytesEqual(bytes) } }) {
+            let position: Int?
+            if entries.count < Self.linearDeduplicationLimit {
+                position = key.withUTF8Bytes { bytes in entries.firstIndex { $0.key.bytesEqual(bytes) } }
+            } else {
+                if positions.isEmpty {
+                    for (index, entry) in entries.enumerated() { positions[Array(entry.key.utf8)] = index }
+                }
+                position = positions[Array(key.utf8)]
+            }
+            if let position {
                 entries[position] = Entry(key: entries[position].key, value: value)
             } else {
+                if !positions.isEmpty { positions[Array(key.utf8)] = entries.count }
                 entries.append(Entry(key: key, value: value))
             }
         }
         self.init(packing: entries)
     }
+
+    /// Up to this many entries, a repeated key is found by comparing it with each; past it, through a table.
+    static let linearDeduplicationLimit = 16
 
     private init(packing entries: [Entry]) {
         var bytes: [UInt8] = []

@@ -171,6 +171,36 @@ struct ProgramTests {
         #expect(try keys(EvaluationContext(pairs: [("pla", "npro"), ("plan", "pro")])) == ["pro"])
     }
 
+    @Test(
+        "A context of many pairs keeps first-set order and the last value of a repeated key, in linear time",
+        .timeLimit(.minutes(1))
+    )
+    func largeContexts() {
+        // Repeats before and after the switch from comparing each entry to a table of keys, canonically
+        // equivalent keys kept apart, and a context far too large for a quadratic build within the time limit.
+        let count = 100_000
+        var pairs = (0..<count).map { ("k\($0)", "v\($0)") }
+        pairs += [
+            ("k3", "again3"), ("k40", "again40"), ("k99999", "last"), ("\u{E9}", "composed"),
+            ("e\u{301}", "decomposed"),
+        ]
+        let context = EvaluationContext(pairs: pairs)
+        #expect(context.count == count + 2)
+        #expect(context["k3"] == "again3")
+        #expect(context["k40"] == "again40")
+        #expect(context["k99999"] == "last")
+        #expect(context["k12345"] == "v12345")
+        #expect(context["\u{E9}"] == "composed")
+        #expect(context["e\u{301}"] == "decomposed")
+        let keys = context.entries.map(\.key)
+        #expect(keys.prefix(3) == ["k0", "k1", "k2"])
+        #expect(keys.suffix(2) == ["\u{E9}", "e\u{301}"])
+        // Small contexts take the other path, with the same result.
+        let small = EvaluationContext(pairs: [("a", "1"), ("b", "2"), ("a", "3")])
+        #expect(small.entries.map(\.key) == ["a", "b"])
+        #expect(small["a"] == "3")
+    }
+
     @Test("The compact `…Z` date-time spelling reads as the general parser reads `…+00:00`")
     func compactDateTime() {
         let dates = [
