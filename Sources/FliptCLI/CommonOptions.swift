@@ -184,21 +184,30 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
 
     init?(argument: String) {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        var number = Substring(argument)
-        var scale = 1.0
-        for (suffix, factor) in units where argument.hasSuffix(suffix) {
-            number = argument.dropLast(suffix.count)
-            scale = factor
-            break
+        guard let seconds = scaledNumber(argument, units: units), seconds * 1000 < Double(Int64.max) else {
+            return nil
         }
-        guard let value = Double(number), value.isFinite, value > 0 else { return nil }
-        duration = .milliseconds(Int64((value * scale * 1000).rounded()))
+        duration = .milliseconds(Int64((seconds * 1000).rounded()))
         text = argument
         guard duration > .zero else { return nil }
     }
 
     var description: String { text }
     var defaultValueDescription: String { text }
+}
+
+/// `text`'s number times the factor of the first unit in `units` it ends with (1 with none), when it is finite
+/// and positive.
+private func scaledNumber(_ text: String, units: [(suffix: String, factor: Double)]) -> Double? {
+    var number = Substring(text)
+    var scale = 1.0
+    for (suffix, factor) in units where text.hasSuffix(suffix) {
+        number = text.dropLast(suffix.count)
+        scale = factor
+        break
+    }
+    guard let value = Double(number), value.isFinite, value > 0 else { return nil }
+    return value * scale
 }
 
 /// A size on the command line: a number of bytes, or one with a unit: `KiB`, `MiB`, `GiB` (or `K`, `M`, `G`),
@@ -217,18 +226,10 @@ struct SizeArgument: ExpressibleByArgument, Sendable, CustomStringConvertible {
             ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("kb", 1e3), ("mb", 1e6), ("gb", 1e9),
             ("k", 1024), ("m", 1_048_576), ("g", 1_073_741_824), ("b", 1),
         ]
-        let lowered = argument.lowercased().trimmingCharacters(in: .whitespaces)
-        var number = Substring(lowered)
-        var scale = 1.0
-        for (suffix, factor) in units where lowered.hasSuffix(suffix) {
-            number = lowered.dropLast(suffix.count)
-            scale = factor
-            break
+        guard let value = scaledNumber(argument.lowercased(), units: units), value < Double(Int.max) else {
+            return nil
         }
-        guard let value = Double(number.trimmingCharacters(in: .whitespaces)), value.isFinite, value > 0,
-            value * scale < Double(Int.max)
-        else { return nil }
-        bytes = Int((value * scale).rounded())
+        bytes = Int(value.rounded())
         text = argument
     }
 
