@@ -86,6 +86,9 @@ final class ConnectionGuard: ChannelInboundHandler {
     private var repeatableRequest = ByteBuffer()
     /// Whether ``repeatableRequest`` holds a request.
     private var hasRepeatableRequest = false
+    /// Whether the decoder may hold the start of a request while the connection counts as idle: after a request
+    /// with a body, until a read ends a request at its own end.
+    private var mayHoldPartialRequest = false
     /// The connection's HTTP handler, which answers a repeated request; set by it when it is added, cleared
     /// when either handler is removed.
     var responder: RelayHTTPHandler?
@@ -137,7 +140,8 @@ final class ConnectionGuard: ChannelInboundHandler {
             // then, from the same state (it holds nothing between requests while the connection is idle): the
             // HTTP handler answers that head again, and the read does not go through the decoder. The answer
             // itself is made anew from the current snapshot, tokens and server state.
-            if hasRepeatableRequest, bytes.readableBytes == repeatableRequest.readableBytes, let responder,
+            if hasRepeatableRequest, !mayHoldPartialRequest, bytes.readableBytes == repeatableRequest.readableBytes,
+                let responder,
                 Self.equalBytes(bytes, repeatableRequest), responder.answerRepeatedRequest()
             {
                 arm(idleTimeout)
@@ -192,6 +196,7 @@ final class ConnectionGuard: ChannelInboundHandler {
     /// Passes one read to the decoder, and notes what it did to the connection's requests.
     private func pass(_ bytes: ByteBuffer, startedIdle: Bool, context: ChannelHandlerContext) {
         if !sawLineEnd && Self.containsLineFeed(bytes) { sawLineEnd = true }
+        let mayHaveJoined = mayHoldPartialRequest
         passingRead = true
         completedInRead = false
         requestsCompletedInRead = 0
@@ -199,7 +204,7 @@ final class ConnectionGuard: ChannelInboundHandler {
         passingRead = false
         // Kept for the next read: a read that began while idle and held exactly one request without a body,
         // ending with it, which left the connection idle and which the HTTP handler may answer again.
-        if startedIdle, requestsCompletedInRead == 1, completedInRead, case .idle = phase,
+        if startedIdle, !mayHaveJoined, requestsCompletedInRead == 1, completedInRead, case .idle = phase,
             bytes.readableBytes <= Self.repeatableRequestLimit, Self.endsWithBlankLine(bytes),
             responder?.lastRequestIsRepeatable == true
         {
@@ -213,9 +218,14 @@ final class ConnectionGuard: ChannelInboundHandler {
         // decoder keeps those bytes and reports nothing until the next head is whole, so the connection is not
         // idle but receiving. A request without a body ends with its head's blank line; a read that ends
         // elsewhere holds more, and the next request's deadline starts now.
-        if completedInRead, case .idle = phase, !Self.endsWithBlankLine(bytes) {
-            // The next head's bytes in this read are not counted: at most one read more than the limit.
-            beginRequest()
+        if completedInRead, case .idle = phase {
+            if Self.endsWithBlankLine(bytes) {
+                // A request ended at the read's end: the decoder holds nothing.
+                mayHoldPartialRequest = false
+            } else {
+                // The next head's bytes in this read are not counted: at most one read more than the limit.
+                beginRequest()
+            }
         }
         completedInRead = false
     }
@@ -258,6 +268,13 @@ final class ConnectionGuard: ChannelInboundHandler {
         if passingRead {
             requestsCompletedInRead += 1
             if !hadBody { completedInRead = true }
+        }
+        if hadBody {
+            // The read that ended the body may also have begun another request, which the decoder now holds
+            // while the connection counts as idle: reads go to the decoder, and are not kept as repeatable,
+            // until one ends a request at its own end.
+            mayHoldPartialRequest = true
+            hasRepeatableRequest = false
         }
     }
 

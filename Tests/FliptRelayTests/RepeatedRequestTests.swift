@@ -166,6 +166,33 @@ struct RepeatedRequestTests {
         }
     }
 
+    @Test("after a body, the start of another request in the same read is joined to the next read, not repeated")
+    func partialRequestAfterBody() async throws {
+        let served = RelayFixtures.served(etag: "p")
+        try await RelayFixtures.withServer(catalog: SnapshotCatalog(snapshots: [served])) { _, port in
+            let client = try RawHTTPClient(port: port)
+            let poll = "GET \(Self.v1) HTTP/1.1\r\nHost: test\r\nIf-None-Match: p\r\n\r\n"
+            try client.send(poll)
+            #expect(try client.readResponse().status == 304)
+            try client.send(poll)
+            #expect(try client.readResponse().status == 304)
+            // A request with a body, and in the same write the start of another, whose header X-Note then
+            // takes the poll's bytes: one request for /elsewhere, answered with the plain 404.
+            try client.send(
+                "GET /x HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\nabGET /elsewhere HTTP/1.1\r\nX-Note: "
+            )
+            #expect(try client.readResponse().status == 404)
+            try await Task.sleep(for: .milliseconds(100))
+            try client.send(poll)
+            let joined = try client.readResponse()
+            #expect(joined.status == 404)
+            #expect(joined.text == "404 page not found\n")
+            try client.send(poll)
+            let last = try client.readResponse()
+            #expect(last.status == 304, "\(last.status) \(last.headers) \(last.text)")
+        }
+    }
+
     @Test("a request with a body or an Upgrade field, sent again, is parsed again")
     func bodiesAndUpgradesAreParsedAgain() async throws {
         let served = RelayFixtures.served()
