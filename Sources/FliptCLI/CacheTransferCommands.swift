@@ -171,7 +171,7 @@ struct CacheImportCommand: ParsableCommand {
             }
         }
         guard let data = FileManager.default.contents(atPath: input) else {
-            throw CommandFailure(ExitStatus.unreadable, "cannot read \(input): \(Describe.unreadable(input))")
+            throw CommandFailure(ExitStatus.unreadable, "cannot read \(input): \(FileReadFailure.reason(path: input))")
         }
         return data
     }

@@ -4,20 +4,6 @@ import Foundation
 
 /// How times, sizes, keys and cache records read in human output, and their shape in `--json` output.
 enum Describe {
-    /// Why `path` cannot be read, for `cannot read PATH: REASON`: missing, a directory, not readable, or (when
-    /// none of these) that reading it failed.
-    static func unreadable(_ path: String) -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            return "no such file; check the path"
-        }
-        if isDirectory.boolValue { return "it is a directory; give the path of a file in it" }
-        guard FileManager.default.isReadableFile(atPath: path) else {
-            return "permission denied; check the file's owner and mode"
-        }
-        return "reading it failed"
-    }
-
     /// `2026-08-20T10:04:05Z` (UTC, whole seconds) for people.
     static func time(_ date: Date) -> String {
         let text = Timestamp.string(from: date)

@@ -147,7 +147,7 @@ struct EvalCommand: ParsableCommand {
 
     private func readFile(_ path: String) throws -> Data {
         if let data = FileManager.default.contents(atPath: path) { return data }
-        printError("cannot read \(path): \(Describe.unreadable(path))")
+        printError("cannot read \(path): \(FileReadFailure.reason(path: path))")
         throw ExitCode(Status.unreadable)
     }
 
@@ -159,7 +159,7 @@ struct EvalCommand: ParsableCommand {
             input = .standardInput
         } else {
             guard let handle = FileHandle(forReadingAtPath: path) else {
-                printError("cannot read \(path): \(Describe.unreadable(path))")
+                printError("cannot read \(path): \(FileReadFailure.reason(path: path))")
                 throw ExitCode(Status.unreadable)
             }
             input = handle
@@ -172,12 +172,7 @@ struct EvalCommand: ParsableCommand {
                 guard let read = try input.read(upToCount: 1 << 16), !read.isEmpty else { break }
                 chunk = read
             } catch {
-                let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-                let reason =
-                    underlying.map {
-                        $0.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32($0.code))) : "\($0)"
-                    }
-                    ?? "\(error)"
+                let reason = path == "-" ? "\(error)" : FileReadFailure.reason(path: path, error: error)
                 printError("cannot read \(path == "-" ? "the standard input" : path): \(reason)")
                 throw ExitCode(Status.unreadable)
             }

@@ -1,4 +1,5 @@
 import Crypto
+import FliptStore
 import Foundation
 import Synchronization
 
@@ -63,7 +64,7 @@ package struct ClientTokens: Sendable, CustomStringConvertible {
             throw ClientTokensError(
                 path: path,
                 line: nil,
-                reason: "the client tokens file could not be read (\(Self.readFailure(path: path, error: error)))"
+                reason: "the client tokens file could not be read (\(FileReadFailure.reason(path: path, error: error)))"
             )
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -230,15 +231,6 @@ package struct ClientTokens: Sendable, CustomStringConvertible {
         default:
             false
         }
-    }
-
-    /// Why a file could not be read, in a few words.
-    static func readFailure(path: String, error: any Error) -> String {
-        var isDirectory: ObjCBool = false
-        if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return "no such file" }
-        if isDirectory.boolValue { return "it is a directory" }
-        if !FileManager.default.isReadableFile(atPath: path) { return "permission denied" }
-        return (error as NSError).localizedDescription
     }
 
     // MARK: - Checking

@@ -1,4 +1,5 @@
 import Crypto
+import FliptStore
 import Foundation
 import NIOSSL
 import Synchronization
@@ -120,7 +121,7 @@ package struct TLSFiles: Sendable, Hashable {
         } catch {
             throw TLSFilesError(
                 path: path,
-                reason: "the \(what) file could not be read (\(ClientTokens.readFailure(path: path, error: error)))"
+                reason: "the \(what) file could not be read (\(FileReadFailure.reason(path: path, error: error)))"
             )
         }
         guard let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN ") else {

@@ -74,7 +74,7 @@ struct EvalCacheTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             let missing = workspace.path("missing.json")
             let cases: [([String], String)] = [
-                (["eval", "--document", document, "--requests", directory], "Is a directory"),
+                (["eval", "--document", document, "--requests", directory], "it is a directory"),
                 (["eval", "--document", document, "--requests", missing], "no such file"),
                 (["eval", "flag0", "--entity", "e", "--document", directory], "it is a directory"),
                 (["eval", "flag0", "--entity", "e", "--document", missing], "no such file"),
