@@ -130,26 +130,8 @@ extension HTTPTransport {
     /// ``errorBodyLimit`` bytes are kept, for its message.
     package func collect(_ request: TransportRequest) async throws(SyncError) -> TransportResponse {
         let stream = try await openStream(request)
-        guard stream.head.status == 200 else {
-            var body: [UInt8] = []
-            do {
-                for try await chunk in stream.body {
-                    body += chunk.prefix(errorBodyLimit - body.count)
-                    if body.count >= errorBodyLimit { break }
-                }
-            } catch let error as SyncError {
-                throw error
-            } catch {
-                throw SyncError(
-                    .network,
-                    "Reading the response body failed: \(error).",
-                    url: request.url.absoluteString
-                )
-            }
-            if Task.isCancelled { throw SyncError.cancelled(url: request.url.absoluteString) }
-            return TransportResponse(head: stream.head, body: body)
-        }
-        let limit = request.maximumBodySize ?? .max
+        let isDocument = stream.head.status == 200
+        let limit = isDocument ? request.maximumBodySize ?? .max : errorBodyLimit
         func tooLarge() -> SyncError {
             SyncError(
                 .badDocument,
@@ -159,20 +141,20 @@ extension HTTPTransport {
                 url: request.url.absoluteString
             )
         }
-        let contentEncoding = stream.head.headers.first {
-            $0.name.caseInsensitiveCompare("Content-Encoding") == .orderedSame
-        }
-        if contentEncoding == nil,
-            let length = stream.head.headers.first(where: {
-                $0.name.caseInsensitiveCompare("Content-Length") == .orderedSame
-            }), let count = Int(length.value), count > limit
+        // A compressed body's Content-Length is not its decoded size.
+        if isDocument, stream.head.value(for: "Content-Encoding") == nil,
+            let length = stream.head.value(for: "Content-Length").flatMap({ Int($0) }), length > limit
         {
             throw tooLarge()
         }
         var body: [UInt8] = []
         do {
             for try await chunk in stream.body {
-                guard chunk.count <= limit - body.count else { throw tooLarge() }
+                guard chunk.count <= limit - body.count else {
+                    if isDocument { throw tooLarge() }
+                    body += chunk.prefix(limit - body.count)
+                    break
+                }
                 body += chunk
             }
         } catch let error as SyncError {
