@@ -1,3 +1,4 @@
+import FliptEngine
 import Foundation
 import Logging
 import Synchronization
@@ -136,14 +137,12 @@ package final class SnapshotFetcher: Sendable {
         }
         switch response.head.status {
         case 200:
-            let namespace = configuration.namespace
-            let snapshot = try { () throws(SyncError) in
-                do throws(SyncError) {
-                    return try FetchedSnapshot.validate(response.body, namespace: namespace, url: target)
-                } catch {
-                    throw Self.explainingEncoding(of: response.head, error)
-                }
-            }()
+            let snapshot: Snapshot
+            do throws(SyncError) {
+                snapshot = try FetchedSnapshot.validate(response.body, namespace: configuration.namespace, url: target)
+            } catch {
+                throw Self.explainingEncoding(of: response.head, error)
+            }
             return .modified(
                 FetchedSnapshot(
                     snapshot: snapshot,
