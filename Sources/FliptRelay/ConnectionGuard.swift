@@ -168,9 +168,7 @@ final class ConnectionGuard: ChannelInboundHandler {
                     return
                 case .idle, .receiving:
                     if headsArrived == heads {
-                        phase = .refusing
-                        timer?.cancel()
-                        timer = nil
+                        refused()
                         context.fireUserInboundEventTriggered(RequestHeadTooLarge())
                     } else {
                         // The head arrived within the limit: the rest holds its body or the next request.

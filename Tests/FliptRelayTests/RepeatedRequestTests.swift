@@ -171,7 +171,7 @@ struct RepeatedRequestTests {
         let served = RelayFixtures.served(etag: "p")
         try await RelayFixtures.withServer(catalog: SnapshotCatalog(snapshots: [served])) { _, port in
             let client = try RawHTTPClient(port: port)
-            let poll = "GET \(Self.v1) HTTP/1.1\r\nHost: test\r\nIf-None-Match: p\r\n\r\n"
+            let poll = Self.poll(etag: served.etag)
             try client.send(poll)
             #expect(try client.readResponse().status == 304)
             try client.send(poll)
