@@ -157,7 +157,7 @@ public struct ClientOptions: Sendable {
     /// A polled response or a stream message over it fails the fetch as an invalid document, without being read
     /// further, and the last good snapshot stays in use: a server, proxy or captive portal that sends without end
     /// cannot use up the device's memory. The official engine has no such limit.
-    public var maximumDocumentSize = 64 << 20
+    public var maximumDocumentSize = SyncConfiguration.defaultMaximumDocumentSize
     /// Retries of one request: 3 retries, full-jitter back-off from 1 s, capped at 30 s. Package-visible so that
     /// tests can shorten the waits; the policy itself is fixed for users.
     package var retryPolicy = RetryPolicy()

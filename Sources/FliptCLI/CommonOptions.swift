@@ -74,7 +74,7 @@ struct ClientOptionGroup: ParsableArguments {
             valueName: "size"
         )
     )
-    var maxDocumentSize = SizeArgument(bytes: 64 << 20, text: "64MiB")
+    var maxDocumentSize = SizeArgument(bytes: SyncConfiguration.defaultMaximumDocumentSize, text: "64MiB")
 
     /// The server URL, or the library default when none was given.
     var resolvedURL: String { url ?? ClientOptions().url }

@@ -14,8 +14,8 @@ package struct NDJSONSplitter: Sendable {
         package var limit: Int
     }
 
-    /// Creates a splitter; the default limit is 64 MiB per line.
-    package init(maximumLineLength: Int = 64 << 20) {
+    /// Creates a splitter; the default limit is the default largest document, 64 MiB per line.
+    package init(maximumLineLength: Int = SyncConfiguration.defaultMaximumDocumentSize) {
         self.maximumLineLength = maximumLineLength
     }
 
