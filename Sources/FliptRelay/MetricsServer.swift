@@ -10,9 +10,9 @@ import Synchronization
 /// text format, for `flipt-offline serve --metrics-listen`), on an address of its own, apart from the relay's.
 ///
 /// Any other path gets `404`, any other method `405`. A connection is closed when a request (head and body, as
-/// sent) passes 32 KiB, or when it is silent for 30 seconds. It runs on the relay's event loops. As a swift-service-lifecycle `Service`,
-/// ``run()`` serves until the task is cancelled or a graceful shutdown is triggered; ``start()`` binds beforehand
-/// when the caller needs the bound address first.
+/// sent) passes 32 KiB, or when it is silent for 30 seconds. It runs on the relay's event loops. As a
+/// swift-service-lifecycle `Service`, ``run()`` serves until the task is cancelled or a graceful shutdown is
+/// triggered; ``start()`` binds beforehand when the caller needs the bound address first.
 package final class MetricsServer: Service, Sendable {
     /// Where to listen and what to answer.
     package struct Configuration: Sendable {

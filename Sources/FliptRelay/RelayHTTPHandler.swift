@@ -687,7 +687,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         server.problems.log(
             .debug,
             kind: "refused request",
-            "refused a request from \(client): \(answer.status.code) \(method.map { "\($0) " } ?? "")\(uri.map(RequestTarget.loggable) ?? "")"
+            "refused a request from \(client): \(answer.status.code) \(method.map { "\($0) " } ?? "")"
+                + (uri.map(RequestTarget.loggable) ?? "")
         )
         write(answer, version: .http1_1, includeBody: true, keepAlive: false, context: context)
     }
@@ -721,9 +722,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
                 gzip: request.fields.acceptsGzip ? GzipChecksum() : nil
             )
         )
-        server.logger.debug(
-            "GET \(RequestTarget.loggable(request.head.uri)) stream opened for \(environment)/\(namespace), from \(client)"
-        )
+        let target = RequestTarget.loggable(request.head.uri)
+        server.logger.debug("GET \(target) stream opened for \(environment)/\(namespace), from \(client)")
         deliver(server.catalog.view)
     }
 
@@ -803,8 +803,8 @@ final class RelayHTTPHandler: ChannelDuplexHandler {
         let detail = served.map { " \($0.snapshot.environment)/\($0.snapshot.namespace) etag \($0.etag)" } ?? ""
         let micro = (NIODeadline.now() - started).nanoseconds / 1000
         let milliseconds = String(format: "%.3f", Double(micro) / 1000)
-        return
-            "\(head.method) \(RequestTarget.loggable(head.uri)) \(status.code) \(bodyBytes) B \(milliseconds) ms from \(client)\(detail)"
+        return "\(head.method) \(RequestTarget.loggable(head.uri)) \(status.code) \(bodyBytes) B \(milliseconds) ms "
+            + "from \(client)\(detail)"
     }
 }
 
