@@ -99,6 +99,9 @@ int64_t flipt_clock_read_slow(uint64_t *ticks) {
             __atomic_store_n(&shared->anchor_nanos, wall_nanos, __ATOMIC_RELAXED);
             __atomic_store_n(&shared->nanos_per_tick_q32, rate, __ATOMIC_RELAXED);
             __atomic_store_n(&shared->horizon_ticks, (horizon_nanos << 32) / rate, __ATOMIC_RELAXED);
+            // ticks * rate >> 32 reaches a million nanoseconds from ceil(10^6 * 2^32 / rate) ticks on.
+            __atomic_store_n(
+                &shared->millisecond_ticks, ((1000000ULL << 32) + rate - 1) / rate, __ATOMIC_RELAXED);
             published = sequence + 2;
         }
     }

@@ -30,6 +30,6 @@ struct EvaluationStart {
     /// Whole milliseconds since the reading, as the official engine reports durations (never negative).
     @inline(__always)
     func wholeMillisecondsElapsed() -> Double {
-        Double(flipt_clock_elapsed_nanos(nanosSince1970, ticks) / 1_000_000)
+        Double(flipt_clock_elapsed_millis(nanosSince1970, ticks))
     }
 }

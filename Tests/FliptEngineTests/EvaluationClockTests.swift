@@ -91,6 +91,32 @@ struct EvaluationClockTests {
         #expect(EvaluationStart(nanosSince1970: nanos + 60_000_000_000, ticks: 0).wholeMillisecondsElapsed() == 0)
     }
 
+    @Test("A counter reading a millisecond old reads 1 ms, one a tick younger than that reads 0")
+    func millisecondBoundary() throws {
+        _ = bracketedReads(for: .milliseconds(20))  // calibration
+        guard flipt_clock_uses_counter() != 0 else { return }  // no counter: `durations` covers clock_gettime
+        let rate = flipt_clock_rate_q32()
+        let millisecond = flipt_clock_millisecond_ticks()
+        try #require(rate > 0 && millisecond > 1)
+        // The threshold is exact: the fewest ticks that convert to a million nanoseconds.
+        #expect((millisecond.multipliedFullWidth(by: rate).high << 32) | (millisecond &* rate) >> 32 >= 1_000_000)
+        #expect(
+            ((millisecond - 1).multipliedFullWidth(by: rate).high << 32) | ((millisecond - 1) &* rate) >> 32
+                < 1_000_000
+        )
+        // A start exactly a millisecond of ticks ago: whatever happens before the end reading only adds to it.
+        let now = flipt_clock_ticks()
+        #expect(EvaluationStart(nanosSince1970: 0, ticks: now - millisecond).wholeMillisecondsElapsed() >= 1)
+        #expect(EvaluationStart(nanosSince1970: 0, ticks: now - 5 * millisecond).wholeMillisecondsElapsed() >= 5)
+        // A start a tenth of a millisecond ago reads 0, unless this thread is descheduled for 0.9 ms in between:
+        // one of a few tries is enough.
+        let quick = (0..<5).map { _ in
+            EvaluationStart(nanosSince1970: 0, ticks: flipt_clock_ticks() - millisecond / 10)
+                .wholeMillisecondsElapsed()
+        }
+        #expect(quick.contains(0), "\(quick)")
+    }
+
     @Test("Readings split into seconds and nanoseconds, before 1970 too")
     func timestamps() {
         let reading = EvaluationStart(nanosSince1970: 1_764_000_000_123_456_789, ticks: 0).timestamp

@@ -30,6 +30,8 @@ typedef struct {
     uint64_t nanos_per_tick_q32;
     /// Ticks after the anchor within which it is used (one millisecond's worth).
     uint64_t horizon_ticks;
+    /// The fewest ticks that convert to a millisecond or more at `nanos_per_tick_q32`.
+    uint64_t millisecond_ticks;
 } flipt_clock_anchor;
 
 extern flipt_clock_anchor flipt_clock_shared_anchor;
@@ -86,6 +88,31 @@ static inline int64_t flipt_clock_elapsed_nanos(int64_t start_nanos, uint64_t st
     uint64_t rate = __atomic_load_n(&flipt_clock_shared_anchor.nanos_per_tick_q32, __ATOMIC_RELAXED);
     unsigned __int128 elapsed = ((unsigned __int128)(now - start_ticks) * rate) >> 32;
     return elapsed > (unsigned __int128)INT64_MAX ? INT64_MAX : (int64_t)elapsed;
+}
+
+/// The published counter rate, nanoseconds per tick in 32.32 fixed point; 0 until it is known.
+static inline uint64_t flipt_clock_rate_q32(void) {
+    return __atomic_load_n(&flipt_clock_shared_anchor.nanos_per_tick_q32, __ATOMIC_RELAXED);
+}
+
+/// The published count of ticks from which an elapsed time reads a millisecond or more; 0 until it is known.
+static inline uint64_t flipt_clock_millisecond_ticks(void) {
+    return __atomic_load_n(&flipt_clock_shared_anchor.millisecond_ticks, __ATOMIC_RELAXED);
+}
+
+/// Whole milliseconds since a reading `(start_nanos, start_ticks)` of `flipt_clock_read`; never negative.
+///
+/// Nearly every evaluation takes well under a millisecond, and then a comparison of counter values says so: no
+/// conversion to nanoseconds. That conversion on every evaluation (a 128-bit multiplication and a division by a
+/// million, feeding the result) made an evaluation of `flipt-bench`'s issue18-40 shape take 144-146 ns instead of
+/// 115-116 ns, side by side in one run on this project's x86-64 VM.
+static inline int64_t flipt_clock_elapsed_millis(int64_t start_nanos, uint64_t start_ticks) {
+    if (start_ticks != 0) {
+        uint64_t millisecond = flipt_clock_millisecond_ticks();
+        // A counter behind the start wraps to a huge difference and takes the exact path, which answers 0.
+        if (flipt_clock_ticks() - start_ticks < millisecond) return 0;
+    }
+    return flipt_clock_elapsed_nanos(start_nanos, start_ticks) / 1000000;
 }
 
 #endif
