@@ -12,20 +12,22 @@ import Darwin
 /// Where evaluations find the current ``ClientCore/FastPath``: read on every evaluation without a lock and
 /// without retaining it, replaced rarely (a new snapshot, a failed or recovered fetch).
 ///
-/// A gate counts the readers inside ``read(_:)``; a writer raises a flag in it, waits for the readers already
-/// inside to leave (new ones wait for the flag to drop), swaps the pointer and drops the flag. The old fast path is
-/// released only when no reader can still hold it, so that a reader borrows the object instead of retaining it.
-/// A read costs two atomic additions on one word (the shard below) and no lock; a mutex and a retain cost four
-/// atomic operations and two calls into the C library.
+/// A reader announces the pointer it read in its thread's hazard record (`CFliptHazard.h`), reads the pointer again
+/// and starts over if it changed; a writer swaps the pointer, then waits until no record names the old fast path
+/// before releasing it. Where Linux's membarrier(2) offers its private expedited command, the writer's call to it
+/// fences every reader thread at once, so a read costs plain loads and stores and no atomic read-modify-write: 104-106
+/// against 111-114 ns an evaluation with the per-processor gate below (`flipt-bench engine --shapes`, issue18-40,
+/// alternated), the same as with no protection at all (unsafe; measured only). Elsewhere a reader issues one full
+/// fence. A publication costs a membarrier(2) call (an interrupt to each processor running a thread of the
+/// process), which is rare: a new snapshot, a failed or recovered fetch.
 ///
-/// The gate is split into shards, one cache line each, and a reader counts itself in the shard of the processor it
-/// runs on (the number the kernel keeps in the thread's restartable-sequences area, read without a call where glibc
-/// registered it; `sched_getcpu` otherwise). Threads evaluating at once on different processors then write
-/// different cache lines. With one shared word, two threads on this machine's two cores each took 144-160 ns an
-/// evaluation where one alone took 114-135 ns; with shards, 115-135 ns where one alone took 111-126 ns, and a lone
-/// thread is as fast as before (`flipt-bench engine --threads 2`, issue18-40). A reader leaves the shard it
-/// entered, wherever it runs by then. A writer raises the flag in every shard and waits for each to empty. All
-/// synchronisation is through `Synchronization.Atomic` in this module, which the Thread Sanitizer understands.
+/// A read nested in another on the same thread (its record is in use), or on a thread that could not get a
+/// record, goes through a gate instead: readers count themselves in it, a writer raises a flag in it, waits for
+/// the readers already inside to leave (new ones wait for the flag to drop), and swaps the pointer. The gate is
+/// split into shards, one cache line each, and a reader counts itself in the shard of the processor it runs on (the
+/// number the kernel keeps in the thread's restartable-sequences area, read without a call where glibc registered
+/// it; `sched_getcpu` otherwise), so that threads on different processors write different cache lines. A reader
+/// leaves the shard it entered, wherever it runs by then.
 ///
 /// Writers must be serialised by the caller (``ClientCore`` publishes under its state lock), and a reader must not
 /// wait for anything a writer may hold while it publishes: the body of ``read(_:)`` only evaluates.
@@ -52,7 +54,20 @@ final class FastPathSlot: @unchecked Sendable {
         return count
     }
 
-    init(_ initial: ClientCore.FastPath, shardCount: Int = FastPathSlot.shardCount(processors: processorCount)) {
+    #if DEBUG
+    /// Tests only: busy iterations between reading the pointer and announcing it, which widen the window in which
+    /// a writer can replace and free what the reader has read (it must then read again).
+    private let spinsBeforeAnnouncing: Int
+    #endif
+
+    init(
+        _ initial: ClientCore.FastPath,
+        shardCount: Int = FastPathSlot.shardCount(processors: processorCount),
+        spinsBeforeAnnouncing: Int = 0
+    ) {
+        #if DEBUG
+        self.spinsBeforeAnnouncing = spinsBeforeAnnouncing
+        #endif
         current = Atomic(Unmanaged.passRetained(initial).toOpaque())
         let raw = UnsafeMutableRawPointer.allocate(
             byteCount: shardCount * MemoryLayout<Shard>.stride,
@@ -92,18 +107,53 @@ final class FastPathSlot: @unchecked Sendable {
     func read<Result, Failure: Error>(
         _ body: (ClientCore.FastPath) throws(Failure) -> Result
     ) throws(Failure) -> Result {
-        let shard = shards + readerShard()
-        while _slowPath(shard.pointee.gate.wrappingAdd(1, ordering: .acquiring).oldValue & Self.writerFlag != 0) {
-            leaveAndWaitForWriter(shard)
+        guard let record = flipt_hazard_free_record() else { return try gatedRead(body) }
+        var pointer = current.load(ordering: .acquiring)
+        while true {
+            #if DEBUG
+            var spin = 0
+            while spin < spinsBeforeAnnouncing { spin = Self.opaque(spin + 1) }
+            #endif
+            flipt_hazard_announce(record, pointer)
+            let again = current.load(ordering: .acquiring)
+            if _fastPath(again == pointer) { break }
+            pointer = again
         }
-        defer { shard.pointee.gate.wrappingSubtract(1, ordering: .releasing) }
-        let pointer = current.load(ordering: .acquiring)
+        defer { flipt_hazard_clear(record) }
+        return try Self.borrow(pointer, body)
+    }
+
+    #if DEBUG
+    @inline(never)
+    private static func opaque(_ value: Int) -> Int { value }
+    #endif
+
+    /// Calls `body` with the fast path at `pointer`, without retaining it.
+    @inline(__always)
+    private static func borrow<Result, Failure: Error>(
+        _ pointer: UnsafeMutableRawPointer,
+        _ body: (ClientCore.FastPath) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
         // `_withUnsafeGuaranteedRef` borrows without a retain; it rethrows untyped errors, so the outcome crosses
         // it as a value.
         let outcome = Unmanaged<ClientCore.FastPath>.fromOpaque(pointer)._withUnsafeGuaranteedRef { fast in
             Swift.Result { () throws(Failure) -> Result in try body(fast) }
         }
         return try outcome.get()
+    }
+
+    /// ``read(_:)`` through the gate: for a read nested in another on the same thread (its record is in use), and
+    /// for a thread that could not get a record.
+    @inline(__always)
+    private func gatedRead<Result, Failure: Error>(
+        _ body: (ClientCore.FastPath) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let shard = shards + readerShard()
+        while _slowPath(shard.pointee.gate.wrappingAdd(1, ordering: .acquiring).oldValue & Self.writerFlag != 0) {
+            leaveAndWaitForWriter(shard)
+        }
+        defer { shard.pointee.gate.wrappingSubtract(1, ordering: .releasing) }
+        return try Self.borrow(current.load(ordering: .acquiring), body)
     }
 
     /// The current fast path, retained.
@@ -122,10 +172,11 @@ final class FastPathSlot: @unchecked Sendable {
                 Self.pause(&spins)
             }
         }
-        let old = current.exchange(Unmanaged.passRetained(fast).toOpaque(), ordering: .acquiringAndReleasing)
+        let old = current.exchange(Unmanaged.passRetained(fast).toOpaque(), ordering: .sequentiallyConsistent)
         for index in 0...shardMask {
             shards[index].gate.bitwiseAnd(~Self.writerFlag, ordering: .releasing)
         }
+        flipt_hazard_wait_for_readers(old)
         Unmanaged<ClientCore.FastPath>.fromOpaque(old).release()
     }
 

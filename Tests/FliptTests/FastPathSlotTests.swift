@@ -1,3 +1,4 @@
+internal import CFliptProcessor
 import FliptEngine
 import Foundation
 import Synchronization
@@ -21,8 +22,46 @@ struct FastPathSlotTests {
         arguments: [1, FastPathSlot.shardCount(processors: FastPathSlot.processorCount), 64]
     )
     func readersDuringPublications(shardCount: Int) async throws {
-        let slot = FastPathSlot(Self.fastPath(generation: 0), shardCount: shardCount)
-        let publications = 20_000
+        try await readersDuringPublications(shardCount: shardCount, nested: false)
+    }
+
+    /// A read inside another on the same thread finds the thread's announcement in use and goes through the gate;
+    /// a writer must wait for both.
+    @Test(
+        "nested reads (the inner one through the gate) see whole generations, and none is freed under them",
+        .timeLimit(.minutes(1))
+    )
+    func nestedReadsDuringPublications() async throws {
+        try await readersDuringPublications(
+            shardCount: FastPathSlot.shardCount(processors: FastPathSlot.processorCount),
+            nested: true
+        )
+    }
+
+    @Test("a thread's announcement record is given back when it exits and taken by the next thread")
+    func recordsAreReused() async throws {
+        let slot = FastPathSlot(Self.fastPath(generation: 7))
+        let seen = Atomic<Int>(0)
+        // One thread at a time: each claims a record on its first read and gives it back when it exits.
+        func runThread() async throws {
+            let thread = Thread { slot.read { if $0.staleDeadline == 7 { seen.add(1, ordering: .relaxed) } } }
+            thread.start()
+            while !thread.isFinished { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        try await runThread()
+        let before = flipt_hazard_record_count()
+        for _ in 0..<50 { try await runThread() }
+        #expect(seen.load(ordering: .relaxed) == 51)
+        // Other suites' threads may claim records meanwhile, but not one per thread here.
+        #expect(flipt_hazard_record_count() < before + 10, "\(flipt_hazard_record_count()) records after \(before)")
+    }
+
+    private func readersDuringPublications(shardCount: Int, nested: Bool) async throws {
+        // Readers pause between reading the pointer and announcing it, so that publications often fall in between.
+        let slot = FastPathSlot(Self.fastPath(generation: 0), shardCount: shardCount, spinsBeforeAnnouncing: 300)
+        // Each publication waits for a membarrier(2), an interrupt to every processor running a reader: fewer
+        // publications than the gate alone could take in the time.
+        let publications = 10_000
         let stop = Atomic<Bool>(false)
         let reads = Atomic<Int>(0)
         let problems = Atomic<Int>(0)
@@ -35,7 +74,7 @@ struct FastPathSlotTests {
                 var round = 0
                 while !stop.load(ordering: .relaxed) {
                     round += 1
-                    slot.read { fast in
+                    let check = { (fast: ClientCore.FastPath) in
                         let first = fast.staleDeadline
                         // Read the object again a little later: it must not change or be freed in between. Every
                         // eighth read holds on longer, so that publications overlap reads still inside.
@@ -49,6 +88,17 @@ struct FastPathSlotTests {
                             retiredProblems.add(1, ordering: .relaxed)
                         }
                         last = first
+                    }
+                    if nested {
+                        slot.read { outer in
+                            check(outer)
+                            slot.read { inner in
+                                check(inner)
+                                if inner.staleDeadline < outer.staleDeadline { problems.add(1, ordering: .relaxed) }
+                            }
+                        }
+                    } else {
+                        slot.read(check)
                     }
                     reads.add(1, ordering: .relaxed)
                 }

@@ -4,6 +4,7 @@
 #define CFLIPT_PROCESSOR_H
 
 #include <stddef.h>
+#include "CFliptHazard.h"
 #if defined(__linux__)
 #include <features.h>  // defines __GLIBC__ and __GLIBC_MINOR__ under glibc
 #endif
