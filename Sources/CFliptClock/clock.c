@@ -55,10 +55,6 @@ int flipt_clock_uses_counter(void) {
     return counter_usable;
 }
 
-static uint64_t ticks_as_nanos(uint64_t ticks, uint64_t rate) {
-    return (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
-}
-
 int64_t flipt_clock_read_slow(uint64_t *ticks) {
     *ticks = 0;
     if (!flipt_clock_uses_counter()) return flipt_clock_system_nanos();
@@ -81,7 +77,7 @@ int64_t flipt_clock_read_slow(uint64_t *ticks) {
     uint64_t published = sequence;  // unchanged unless a new anchor is written below
     uint64_t rate = __atomic_load_n(&shared->nanos_per_tick_q32, __ATOMIC_RELAXED);
     int ordered = first < second && second < third;
-    if (ordered && (rate == 0 || ticks_as_nanos(third - first, rate) <= pair_max_nanos)) {
+    if (ordered && (rate == 0 || flipt_clock_ticks_as_nanos(third - first, rate) <= pair_max_nanos)) {
         uint64_t wall_ticks = first + (second - first) / 2;
         uint64_t monotonic_ticks = second + (third - second) / 2;
         int64_t monotonic_nanos = nanos_of(&monotonic);

@@ -99,11 +99,8 @@ struct EvaluationClockTests {
         let millisecond = flipt_clock_millisecond_ticks()
         try #require(rate > 0 && millisecond > 1)
         // The threshold is exact: the fewest ticks that convert to a million nanoseconds.
-        #expect((millisecond.multipliedFullWidth(by: rate).high << 32) | (millisecond &* rate) >> 32 >= 1_000_000)
-        #expect(
-            ((millisecond - 1).multipliedFullWidth(by: rate).high << 32) | ((millisecond - 1) &* rate) >> 32
-                < 1_000_000
-        )
+        #expect(flipt_clock_ticks_as_nanos(millisecond, rate) >= 1_000_000)
+        #expect(flipt_clock_ticks_as_nanos(millisecond - 1, rate) < 1_000_000)
         // A start exactly a millisecond of ticks ago: whatever happens before the end reading only adds to it.
         let now = flipt_clock_ticks()
         #expect(EvaluationStart(nanosSince1970: 0, ticks: now - millisecond).wholeMillisecondsElapsed() >= 1)

@@ -58,6 +58,21 @@ static inline uint64_t flipt_clock_ticks(void) {
 #endif
 }
 
+/// `ticks` counter ticks in nanoseconds at `rate` (nanoseconds per tick in 32.32 fixed point).
+static inline uint64_t flipt_clock_ticks_as_nanos(uint64_t ticks, uint64_t rate) {
+    return (uint64_t)(((unsigned __int128)ticks * rate) >> 32);
+}
+
+/// The published counter rate, nanoseconds per tick in 32.32 fixed point; 0 until it is known.
+static inline uint64_t flipt_clock_rate_q32(void) {
+    return __atomic_load_n(&flipt_clock_shared_anchor.nanos_per_tick_q32, __ATOMIC_RELAXED);
+}
+
+/// The published count of ticks from which an elapsed time reads a millisecond or more; 0 until it is known.
+static inline uint64_t flipt_clock_millisecond_ticks(void) {
+    return __atomic_load_n(&flipt_clock_shared_anchor.millisecond_ticks, __ATOMIC_RELAXED);
+}
+
 /// The wall clock in nanoseconds since 1970; `*ticks` receives the counter value it was derived from, or 0 when
 /// it came from clock_gettime (then `flipt_clock_elapsed_nanos` reads clock_gettime too).
 static inline int64_t flipt_clock_read(uint64_t *ticks) {
@@ -85,19 +100,9 @@ static inline int64_t flipt_clock_elapsed_nanos(int64_t start_nanos, uint64_t st
     }
     uint64_t now = flipt_clock_ticks();
     if (now <= start_ticks) return 0;
-    uint64_t rate = __atomic_load_n(&flipt_clock_shared_anchor.nanos_per_tick_q32, __ATOMIC_RELAXED);
+    uint64_t rate = flipt_clock_rate_q32();
     unsigned __int128 elapsed = ((unsigned __int128)(now - start_ticks) * rate) >> 32;
     return elapsed > (unsigned __int128)INT64_MAX ? INT64_MAX : (int64_t)elapsed;
-}
-
-/// The published counter rate, nanoseconds per tick in 32.32 fixed point; 0 until it is known.
-static inline uint64_t flipt_clock_rate_q32(void) {
-    return __atomic_load_n(&flipt_clock_shared_anchor.nanos_per_tick_q32, __ATOMIC_RELAXED);
-}
-
-/// The published count of ticks from which an elapsed time reads a millisecond or more; 0 until it is known.
-static inline uint64_t flipt_clock_millisecond_ticks(void) {
-    return __atomic_load_n(&flipt_clock_shared_anchor.millisecond_ticks, __ATOMIC_RELAXED);
 }
 
 /// Whole milliseconds since a reading `(start_nanos, start_ticks)` of `flipt_clock_read`; never negative.
