@@ -80,14 +80,14 @@ static inline int64_t flipt_clock_read(uint64_t *ticks) {
     uint64_t now = flipt_clock_ticks();
     uint64_t anchor_ticks = __atomic_load_n(&flipt_clock_shared_anchor.anchor_ticks, __ATOMIC_RELAXED);
     int64_t anchor_nanos = __atomic_load_n(&flipt_clock_shared_anchor.anchor_nanos, __ATOMIC_RELAXED);
-    uint64_t rate = __atomic_load_n(&flipt_clock_shared_anchor.nanos_per_tick_q32, __ATOMIC_RELAXED);
+    uint64_t rate = flipt_clock_rate_q32();
     uint64_t horizon = __atomic_load_n(&flipt_clock_shared_anchor.horizon_ticks, __ATOMIC_RELAXED);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     uint64_t since = now - anchor_ticks;  // wraps to a huge value when the counter is behind the anchor
     if (sequence != 0 && (sequence & 1) == 0 && since < horizon
         && __atomic_load_n(&flipt_clock_shared_anchor.sequence, __ATOMIC_RELAXED) == sequence) {
         *ticks = now;
-        return anchor_nanos + (int64_t)(((unsigned __int128)since * rate) >> 32);
+        return anchor_nanos + (int64_t)flipt_clock_ticks_as_nanos(since, rate);
     }
     return flipt_clock_read_slow(ticks);
 }
