@@ -141,7 +141,7 @@ package struct Evaluator: Sendable {
             attachment = flag.defaultAttachment
         }
         var match = false
-        var keys = GroupOutcome(applies: false, keyList: -1, builtKeys: nil)
+        var keys = GroupOutcome.notApplying
         if !flag.isEnabled {
             reason = .flagDisabled
         } else if flag.itemCount > 0 {
@@ -173,7 +173,7 @@ package struct Evaluator: Sendable {
         return VariantResult(
             flagKey: flagKey,
             isMatch: match,
-            segmentKeys: keys.builtKeys ?? program.keyList(keys.keyList),
+            matchedSegments: program.segmentKeys(keys),
             reason: reason,
             variantKey: program.string(variantKey) ?? "",
             variantAttachment: program.string(attachment),
@@ -193,7 +193,7 @@ package struct Evaluator: Sendable {
         let flag = program.flag(at: offset)
         var enabled = flag.isEnabled
         var reason: EvaluationReason = !flag.isEnabled && !flag.hasRolloutEntries ? .flagDisabled : .default
-        var keys = GroupOutcome(applies: false, keyList: -1, builtKeys: nil)
+        var keys = GroupOutcome.notApplying
         if flag.itemCount > 0 {
             entityID.withUTF8Bytes { entity in
                 var item = program.firstItem(ofFlagAt: offset, flag)
@@ -228,7 +228,7 @@ package struct Evaluator: Sendable {
             flagKey: flagKey,
             isEnabled: enabled,
             reason: reason,
-            segmentKeys: keys.builtKeys ?? program.keyList(keys.keyList),
+            matchedSegments: program.segmentKeys(keys),
             requestDurationMillis: start.wholeMillisecondsElapsed(),
             evaluatedAt: start.timestamp
         )

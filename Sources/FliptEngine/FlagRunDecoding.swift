@@ -270,7 +270,6 @@ extension ProgramBuilder {
             for _ in 0..<Int(rule.segmentCount) {
                 var record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
                 record.key = moved(record.key, stringBase)
-                record.keyList = moved(record.keyList, keyListBase)
                 base.storeBytes(of: record, toByteOffset: segment, as: SegmentRecord.self)
                 var constraint = segment + SegmentRecord.size
                 for _ in 0..<Int(record.constraintCount) {

@@ -48,10 +48,13 @@ package struct JSONWriter {
         if let value { string(value) } else { raw("null") }
     }
 
-    mutating func stringArray(_ values: [String]) {
+    /// Writes segment keys as an array of strings, without making the array.
+    mutating func stringArray(_ values: SegmentKeyStorage) {
         bytes.append(UInt8(ascii: "["))
-        for (position, value) in values.enumerated() {
-            if position > 0 { comma() }
+        var first = true
+        values.forEachKey { value in
+            if !first { comma() }
+            first = false
             string(value)
         }
         bytes.append(UInt8(ascii: "]"))
@@ -73,7 +76,7 @@ extension JSONWriter {
         bool(result.isMatch)
         comma()
         key("segment_keys")
-        stringArray(result.segmentKeys)
+        stringArray(result.matchedSegments)
         comma()
         key("reason")
         string(result.reason.rawValue)
@@ -115,7 +118,7 @@ extension JSONWriter {
         timestamp(result.evaluatedAt)
         comma()
         key("segment_keys")
-        stringArray(result.segmentKeys)
+        stringArray(result.matchedSegments)
         raw("}")
     }
 

@@ -48,11 +48,13 @@ struct RuleRecord {
     var distributionOffset: Int32
     var segmentCount: Int32
     var distributionCount: Int32
-    /// Index in `keyLists` of every segment key (the keys an AND group reports), or -1 when there are none.
+    /// AND groups of two or more segments: the index in `keyLists` of every segment key (the keys the group
+    /// reports); -1 otherwise.
     var allKeys: Int32
     /// OR groups of 2 to `BlockWriter.subsetLimit` segments: the index in `keyLists` of the key list for no
     /// segment, followed by one list per set of matched segments (at `subsetKeys + mask`, bit i for segment i), so
-    /// that an evaluation matching several segments allocates nothing; -1 otherwise.
+    /// that an evaluation matching several segments allocates nothing (one matched segment reports its own key);
+    /// -1 otherwise.
     var subsetKeys: Int32 = -1
     /// Threshold rollouts: the percentage.
     var percentage: Float
@@ -71,8 +73,6 @@ struct SegmentRecord {
     var constraintCount: Int32
     /// Index in `strings` of the segment key.
     var key: Int32
-    /// Index in `keyLists` of `[key]`.
-    var keyList: Int32
     var matchesAll: Bool
 
     static let size = roundedUp(MemoryLayout<SegmentRecord>.size)
@@ -193,10 +193,12 @@ final class Program: @unchecked Sendable {
         offset + FlagRecord.size + roundedUp(Int(record.keyCount))
     }
 
-    /// The segment keys for a list index (-1: none).
+    /// The segment keys a group's outcome reports.
     @inline(__always)
-    func keyList(_ index: Int32) -> [String] {
-        index < 0 ? [] : keyLists[Int(index)]
+    func segmentKeys(_ outcome: GroupOutcome) -> SegmentKeyStorage {
+        if outcome.key >= 0 { return .one(strings[Int(outcome.key)]) }
+        if let built = outcome.builtKeys { return .list(built) }
+        return outcome.keyList < 0 ? .none : .list(keyLists[Int(outcome.keyList)])
     }
 
     @inline(__always)
@@ -208,10 +210,14 @@ final class Program: @unchecked Sendable {
 /// What a segment group gave: whether it applies, and the keys it reports.
 struct GroupOutcome {
     var applies: Bool
-    /// A `keyLists` index (-1: none) used unless `builtKeys` is set.
-    var keyList: Int32
+    /// The index in `strings` of the one key to report, or -1.
+    var key: Int32 = -1
+    /// A `keyLists` index (-1: none) used when `key` is -1, unless `builtKeys` is set.
+    var keyList: Int32 = -1
     /// Keys collected when an OR group matched more than one segment.
-    var builtKeys: [String]?
+    var builtKeys: [String]? = nil
+
+    static let notApplying = GroupOutcome(applies: false)
 }
 
 extension Program {
@@ -226,26 +232,32 @@ extension Program {
         let view = self.view
         var segment = item + RuleRecord.size
         if rule.isAnd {
+            var key: Int32 = -1
             for _ in 0..<Int(rule.segmentCount) {
                 let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
                 if !segmentMatches(record, at: segment, entity: entity, context: context, view) {
-                    return GroupOutcome(applies: false, keyList: -1, builtKeys: nil)
+                    return .notApplying
                 }
+                key = record.key
                 segment += Int(record.byteCount)
             }
-            return GroupOutcome(applies: true, keyList: rule.allKeys, builtKeys: nil)
+            if rule.segmentCount == 1 { return GroupOutcome(applies: true, key: key) }
+            return GroupOutcome(applies: true, keyList: rule.allKeys)
         }
         if rule.subsetKeys >= 0 {
             var mask: Int32 = 0
+            var key: Int32 = -1
             for index in 0..<Int(rule.segmentCount) {
                 let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
                 if segmentMatches(record, at: segment, entity: entity, context: context, view) {
                     mask |= 1 << Int32(index)
+                    key = record.key
                 }
                 segment += Int(record.byteCount)
             }
-            guard mask != 0 else { return GroupOutcome(applies: false, keyList: -1, builtKeys: nil) }
-            return GroupOutcome(applies: true, keyList: rule.subsetKeys + mask, builtKeys: nil)
+            guard mask != 0 else { return .notApplying }
+            if mask & (mask - 1) == 0 { return GroupOutcome(applies: true, key: key) }
+            return GroupOutcome(applies: true, keyList: rule.subsetKeys + mask)
         }
         var first: SegmentRecord?
         var built: [String]?
@@ -267,8 +279,9 @@ extension Program {
             }
             segment += Int(record.byteCount)
         }
-        guard let first else { return GroupOutcome(applies: false, keyList: -1, builtKeys: nil) }
-        return GroupOutcome(applies: true, keyList: first.keyList, builtKeys: built)
+        guard let first else { return .notApplying }
+        if let built { return GroupOutcome(applies: true, builtKeys: built) }
+        return GroupOutcome(applies: true, key: first.key)
     }
 
     /// Whether a segment matches: ALL stops at the first failure, ANY at the first success, zero constraints

@@ -158,7 +158,9 @@ struct BlockWriter<Tables: ProgramTables> {
             distributionOffset: 0,
             segmentCount: Int32(segments.count),
             distributionCount: 0,
-            allKeys: segments.isEmpty ? -1 : addKeyList(chosen[segments], of: draft),
+            // Only an AND group of two or more reports every key as a list: a group that reports one key reports
+            // the segment's (see `GroupOutcome.key`).
+            allKeys: item.isAnd && segments.count >= 2 ? addKeyList(chosen[segments], of: draft) : -1,
             percentage: item.percentage,
             kind: item.kind == .rule ? .rule : item.kind == .threshold ? .threshold : .segmentRollout,
             isAnd: item.isAnd,
@@ -196,24 +198,13 @@ struct BlockWriter<Tables: ProgramTables> {
     }
 
     private mutating func add(segments: Range<Int>, of draft: FlagDraft, _ rule: RuleRecord) {
-        for (position, index) in chosen[segments].enumerated() {
+        for index in chosen[segments] {
             let segment = draft.segments[index]
             let start = bytes.count
-            // The list `[key]` a group reports when this segment alone matched: a group of one already has it
-            // (its every-key list), and a small OR group has it among its subsets (bit `position` alone).
-            let keyList: Int32
-            if segments.count == 1 {
-                keyList = rule.allKeys
-            } else if rule.subsetKeys >= 0 {
-                keyList = rule.subsetKeys + Int32(1 << position)
-            } else {
-                keyList = addKeyList(CollectionOfOne(index), of: draft)
-            }
             var record = SegmentRecord(
                 byteCount: 0,
                 constraintCount: Int32(segment.constraints.count),
                 key: tables.add(keyOf: index, in: draft),
-                keyList: keyList,
                 matchesAll: segment.matchesAll
             )
             append(record, size: SegmentRecord.size)

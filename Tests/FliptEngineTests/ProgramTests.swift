@@ -273,4 +273,26 @@ struct ProgramTests {
             #expect(boolean.segmentKeys == on.map { "k\($0)" }, "mask \(mask)")
         }
     }
+
+    @Test("Segment keys compare, hash and write alike whatever form a result holds them in")
+    func segmentKeyForms() {
+        let long = "a-segment-key-longer-than-fifteen-bytes"
+        let forms: [SegmentKeyStorage] = [
+            .none, .list([]), .one("a"), .list(["a"]), .one(long), .list([long]), .list(["a", "b"]), .one("b"),
+            .list(["b", "a"]),
+        ]
+        for left in forms {
+            #expect(left.count == left.keys.count)
+            var json = JSONWriter()
+            json.stringArray(left)
+            #expect(
+                String(decoding: json.bytes, as: UTF8.self) == "["
+                    + left.keys.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+            )
+            for right in forms {
+                #expect((left == right) == (left.keys == right.keys), "\(left) \(right)")
+                if left == right { #expect(left.hashValue == right.hashValue, "\(left) \(right)") }
+            }
+        }
+    }
 }
