@@ -173,6 +173,9 @@ public struct VariantResult: Sendable, Hashable {
     /// Whether a rule matched.
     public let isMatch: Bool
     /// The keys of the matched segments of the rule that applied, in document order; empty when none applied.
+    ///
+    /// A result that matched one segment holds its key and makes this one-element array each time it is read:
+    /// read it once and keep the array when it is used in a loop.
     public var segmentKeys: [String] { matchedSegments.keys }
     /// What `segmentKeys` is made from.
     let matchedSegments: SegmentKeyStorage
@@ -200,6 +203,9 @@ public struct BooleanResult: Sendable, Hashable {
     /// Why this result was produced.
     public let reason: EvaluationReason
     /// The keys of the matched segments of the segment rollout that applied, in document order; else empty.
+    ///
+    /// A result that matched one segment holds its key and makes this one-element array each time it is read:
+    /// read it once and keep the array when it is used in a loop.
     public var segmentKeys: [String] { matchedSegments.keys }
     /// What `segmentKeys` is made from.
     let matchedSegments: SegmentKeyStorage
