@@ -216,9 +216,9 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     /// n = 10 59.4 / 59.1, n = 20 118.8 / 68.2. Names over 15 bytes would make the hashed lookup allocate a
     /// `String` (small strings are stored inline), so they are hashed only in larger dictionaries.
     ///
-    /// The walk uses the pair iterator: walking by index validates every index, and cost 3 % more instructions
-    /// an evaluation on `flipt-bench engine` shapes (callgrind, issue18-40 1,997 -> 1,935; segments-3-any-or
-    /// 2,821 -> 2,727).
+    /// The walk uses the pair iterator: walking by index validates every index, and cost 1-2 % more instructions
+    /// an evaluation in the dictionary form of `flipt-bench engine` shapes (`Tests/Scripts/callgrind-shape.sh`,
+    /// issue18-40 1,990 -> 1,952; rules-5 2,604 -> 2,551).
     @inline(__always)
     static func usesHashedLookup(_ count: Int, keyCount: Int) -> Bool {
         count >= hashedLookupMinimum && (keyCount <= 15 || count >= 2 * hashedLookupMinimum)
@@ -242,6 +242,8 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     @inline(__always)
     func value(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> String? {
         if let dictionary {
+            // The same search as `withValueBytes`'s. That one hands the value's bytes on in place: through a shared
+            // function returning the `String`, the copy cost ~20 instructions an evaluation (callgrind).
             if Self.usesHashedLookup(dictionary.count, keyCount: key.count) {
                 return Self.hashedIndex(in: dictionary, ofKeyBytes: key).map { dictionary.values[$0] }
             }

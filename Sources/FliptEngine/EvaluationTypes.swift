@@ -113,8 +113,10 @@ public struct FlagSummary: Sendable, Hashable {
 /// The keys of a result's matched segments, held so that making a result retains no list shared with other
 /// results: a result that matched one segment (the usual case) holds its key, a `String` that needs no reference
 /// count when it is stored inline (15 UTF-8 bytes or fewer), and builds the one-key array when `segmentKeys` is
-/// read. Retaining the snapshot's shared one-key array instead cost 6-10 ns an evaluation at 40 flags and 10-25 ns
-/// at 10,000 (`flipt-bench engine`, a cold cache line written on every evaluation).
+/// read. Retaining the snapshot's shared one-key array instead wrote a cache line shared with every other result
+/// of the flag, cold at 10,000 flags: holding the key took issue18-10000 from 146-157 to 143-155 ns an evaluation,
+/// and from 156 to 143-145 ns on each of two threads; issue18-40 stayed level (`flipt-bench engine`, builds
+/// alternated).
 ///
 /// Equal, and hashed alike, when the keys are, whatever the form.
 enum SegmentKeyStorage: Sendable, Hashable {
