@@ -37,28 +37,29 @@ private func memoryEqual(_ lhs: UnsafePointer<UInt8>, _ rhs: UnsafePointer<UInt8
     let left = UnsafeRawPointer(lhs)
     let right = UnsafeRawPointer(rhs)
     // Whole words, then the last word again (overlapping) instead of a byte loop; short runs compare two
-    // overlapping halves. Every load stays within the `count` bytes.
+    // overlapping halves. Every load stays within the `count` bytes, and every offset is below `count`, so the
+    // arithmetic wraps rather than checks.
     if count >= 8 {
         var offset = 0
-        while offset + 8 < count {
+        while offset &+ 8 < count {
             if left.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
                 != right.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
             {
                 return false
             }
-            offset += 8
+            offset &+= 8
         }
-        return left.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
-            == right.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        return left.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+            == right.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
     }
     if count >= 4 {
         return left.loadUnaligned(as: UInt32.self) == right.loadUnaligned(as: UInt32.self)
-            && left.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
-                == right.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+            && left.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+                == right.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
     }
     if count >= 2 {
         return left.loadUnaligned(as: UInt16.self) == right.loadUnaligned(as: UInt16.self)
-            && lhs[count - 1] == rhs[count - 1]
+            && lhs[count &- 1] == rhs[count &- 1]
     }
     return count == 0 || lhs[0] == rhs[0]
 }
@@ -108,18 +109,18 @@ func byteHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
     let tail: UInt64
     if count >= 8 {
         var offset = 0
-        while offset + 8 < count {
+        while offset &+ 8 < count {
             hash = (hash ^ raw.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
             hash = (hash << 29) | (hash >> 35)
-            offset += 8
+            offset &+= 8
         }
-        tail = raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+        tail = raw.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
     } else if count >= 4 {
         tail =
             UInt64(raw.loadUnaligned(as: UInt32.self))
-            | UInt64(raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)) << 32
+            | UInt64(raw.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)) << 32
     } else if count >= 2 {
-        tail = UInt64(raw.loadUnaligned(as: UInt16.self)) | UInt64(base[count - 1]) << 16
+        tail = UInt64(raw.loadUnaligned(as: UInt16.self)) | UInt64(base[count &- 1]) << 16
     } else {
         tail = UInt64(base[0])
     }

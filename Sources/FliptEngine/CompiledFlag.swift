@@ -40,13 +40,14 @@ func rustBinarySearch(count: Int, _ target: Int32, _ value: (Int) -> Int32) -> I
     var size = count
     if size == 0 { return 0 }
     var base = 0
+    // Wrapping arithmetic: every index is below `count`.
     while size > 1 {
         let half = size / 2
-        let middle = base + half
+        let middle = base &+ half
         if value(middle) <= target { base = middle }
-        size -= half
+        size &-= half
     }
     let element = value(base)
     if element == target { return base }
-    return base + (element < target ? 1 : 0)
+    return base &+ (element < target ? 1 : 0)
 }

@@ -123,11 +123,29 @@ package struct Evaluator: Sendable {
     // `flagKey` is the requested key, whose bytes equal the flag's: results carry it, so that building one
     // retains nothing of the snapshot's but the strings a rule chose.
 
+    @inline(__always)
     private func evaluateVariant(
         at offset: Int,
         flagKey: String,
         entityID: String,
         context: EvaluationContext,
+        start: EvaluationStart
+    ) -> VariantResult {
+        context.withProperties(
+            packed: {
+                evaluateVariant(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
+            },
+            dictionary: {
+                evaluateVariant(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
+            }
+        )
+    }
+
+    private func evaluateVariant(
+        at offset: Int,
+        flagKey: String,
+        entityID: String,
+        properties: some PropertyReader,
         start: EvaluationStart
     ) -> VariantResult {
         let program = snapshot.program
@@ -149,7 +167,7 @@ package struct Evaluator: Sendable {
                 var item = program.firstItem(ofFlagAt: offset, flag)
                 for _ in 0..<Int(flag.itemCount) {
                     let rule = program.base.loadUnaligned(fromByteOffset: item, as: RuleRecord.self)
-                    let outcome = program.matchGroup(at: item, rule, entity: entity, context: context)
+                    let outcome = program.matchGroup(at: item, rule, entity: entity, properties: properties)
                     if outcome.applies {
                         match = true
                         keys = outcome
@@ -166,7 +184,7 @@ package struct Evaluator: Sendable {
                         }
                         return
                     }
-                    item += Int(rule.byteCount)
+                    item &+= Int(rule.byteCount)
                 }
             }
         }
@@ -182,11 +200,29 @@ package struct Evaluator: Sendable {
         )
     }
 
+    @inline(__always)
     private func evaluateBoolean(
         at offset: Int,
         flagKey: String,
         entityID: String,
         context: EvaluationContext,
+        start: EvaluationStart
+    ) -> BooleanResult {
+        context.withProperties(
+            packed: {
+                evaluateBoolean(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
+            },
+            dictionary: {
+                evaluateBoolean(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
+            }
+        )
+    }
+
+    private func evaluateBoolean(
+        at offset: Int,
+        flagKey: String,
+        entityID: String,
+        properties: some PropertyReader,
         start: EvaluationStart
     ) -> BooleanResult {
         let program = snapshot.program
@@ -212,7 +248,7 @@ package struct Evaluator: Sendable {
                             return
                         }
                     } else {
-                        let outcome = program.matchGroup(at: item, rollout, entity: entity, context: context)
+                        let outcome = program.matchGroup(at: item, rollout, entity: entity, properties: properties)
                         if outcome.applies {
                             enabled = rollout.value
                             reason = .match
@@ -220,7 +256,7 @@ package struct Evaluator: Sendable {
                             return
                         }
                     }
-                    item += Int(rollout.byteCount)
+                    item &+= Int(rollout.byteCount)
                 }
             }
         }

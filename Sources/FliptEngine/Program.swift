@@ -170,12 +170,12 @@ final class Program: @unchecked Sendable {
                 let offset = Int(candidate.offset)
                 let record = base.loadUnaligned(fromByteOffset: offset, as: FlagRecord.self)
                 if Int(record.keyCount) == key.count
-                    && bytesEqualBuffers(bytes(offset + FlagRecord.size, Int(record.keyCount)), key)
+                    && bytesEqualBuffers(bytes(offset &+ FlagRecord.size, Int(record.keyCount)), key)
                 {
                     return offset
                 }
             }
-            slot = (slot + 1) & mask
+            slot = (slot &+ 1) & mask
         }
     }
 
@@ -190,7 +190,7 @@ final class Program: @unchecked Sendable {
     /// The first item's byte offset for the flag at `offset`.
     @inline(__always)
     func firstItem(ofFlagAt offset: Int, _ record: FlagRecord) -> Int {
-        offset + FlagRecord.size + roundedUp(Int(record.keyCount))
+        offset &+ FlagRecord.size &+ roundedUp(Int(record.keyCount))
     }
 
     /// The segment keys a group's outcome reports.
@@ -222,24 +222,27 @@ struct GroupOutcome {
 
 extension Program {
     /// Evaluates the group of segments following the rule record at `item`.
+    ///
+    /// Offsets here and in `segmentMatches` advance with wrapping arithmetic: they stay within the block, which is
+    /// smaller than 2 GiB (`init` checks), so no sum can overflow, and the checks cost an instruction each step.
     @inline(__always)
     func matchGroup(
         at item: Int,
         _ rule: RuleRecord,
         entity: UnsafeBufferPointer<UInt8>,
-        context: EvaluationContext
+        properties: some PropertyReader
     ) -> GroupOutcome {
         let view = self.view
-        var segment = item + RuleRecord.size
+        var segment = item &+ RuleRecord.size
         if rule.isAnd {
             var key: Int32 = -1
             for _ in 0..<Int(rule.segmentCount) {
                 let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
-                if !segmentMatches(record, at: segment, entity: entity, context: context, view) {
+                if !segmentMatches(record, at: segment, entity: entity, properties: properties, view) {
                     return .notApplying
                 }
                 key = record.key
-                segment += Int(record.byteCount)
+                segment &+= Int(record.byteCount)
             }
             if rule.segmentCount == 1 { return GroupOutcome(applies: true, key: key) }
             return GroupOutcome(applies: true, keyList: rule.allKeys)
@@ -249,11 +252,11 @@ extension Program {
             var key: Int32 = -1
             for index in 0..<Int(rule.segmentCount) {
                 let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
-                if segmentMatches(record, at: segment, entity: entity, context: context, view) {
+                if segmentMatches(record, at: segment, entity: entity, properties: properties, view) {
                     mask |= 1 << Int32(index)
                     key = record.key
                 }
-                segment += Int(record.byteCount)
+                segment &+= Int(record.byteCount)
             }
             guard mask != 0 else { return .notApplying }
             if mask & (mask - 1) == 0 { return GroupOutcome(applies: true, key: key) }
@@ -263,7 +266,7 @@ extension Program {
         var built: [String]?
         for _ in 0..<Int(rule.segmentCount) {
             let record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
-            if segmentMatches(record, at: segment, entity: entity, context: context, view) {
+            if segmentMatches(record, at: segment, entity: entity, properties: properties, view) {
                 if let first {
                     if built == nil {
                         // One allocation for every key this group can still report.
@@ -277,7 +280,7 @@ extension Program {
                     first = record
                 }
             }
-            segment += Int(record.byteCount)
+            segment &+= Int(record.byteCount)
         }
         guard let first else { return .notApplying }
         if let built { return GroupOutcome(applies: true, builtKeys: built) }
@@ -291,19 +294,19 @@ extension Program {
         _ segment: SegmentRecord,
         at offset: Int,
         entity: UnsafeBufferPointer<UInt8>,
-        context: EvaluationContext,
+        properties: some PropertyReader,
         _ view: ArenaView
     ) -> Bool {
-        var position = offset + SegmentRecord.size
+        var position = offset &+ SegmentRecord.size
         for _ in 0..<Int(segment.constraintCount) {
             let constraint = base.loadUnaligned(fromByteOffset: position, as: ConstraintRecord.self)
-            position += ConstraintRecord.size
+            position &+= ConstraintRecord.size
             if constraint.operation == .unknownType { return false }
             let matched: Bool
             if constraint.readsEntityID {
                 matched = constraint.matches(entity, view)
             } else {
-                matched = context.withValueBytes(forKeyBytes: view[constraint.property]) {
+                matched = properties.withValueBytes(forKeyBytes: view[constraint.property]) {
                     constraint.matches($0, view)
                 }
             }
@@ -321,14 +324,14 @@ extension Program {
     func distribution(at item: Int, _ rule: RuleRecord, forBucket bucket: UInt32) -> DistributionRecord? {
         let count = Int(rule.distributionCount)
         guard count > 0 else { return nil }
-        let boundaries = item + Int(rule.distributionOffset)
-        let position = rustBinarySearch(count: count, Int32(bucket) + 1) {
-            base.loadUnaligned(fromByteOffset: boundaries + $0 * 4, as: Int32.self)
+        let boundaries = item &+ Int(rule.distributionOffset)
+        let position = rustBinarySearch(count: count, Int32(bucket) &+ 1) {
+            base.loadUnaligned(fromByteOffset: boundaries &+ $0 &* 4, as: Int32.self)
         }
         // Every bucket finds a boundary, since the last is 1000; the guard only keeps the lookup total.
         guard position < count else { return nil }
         return base.loadUnaligned(
-            fromByteOffset: boundaries + count * 4 + position * MemoryLayout<DistributionRecord>.stride,
+            fromByteOffset: boundaries &+ count &* 4 &+ position &* MemoryLayout<DistributionRecord>.stride,
             as: DistributionRecord.self
         )
     }

@@ -237,5 +237,37 @@ struct ConstraintTests {
         #expect(parseInt32("+-1") == nil)
         #expect(parseInt32("00000000000000000000042") == 42)
         #expect(parseInt32("-2147483649") == nil)
+        #expect(parseInt32("999999999") == 999_999_999)
+        #expect(parseInt32("-999999999") == -999_999_999)
+        #expect(parseInt32("2147483647") == Int32.max)
+        #expect(parseInt32("-2147483648") == Int32.min)
+        #expect(parseInt32("2147483648") == nil)
+        #expect(parseInt32("4") == 4)
+        #expect(parseInt32("4a") == nil)
+        #expect(parseInt32(" 4") == nil)
+        #expect(parseInt32("4/") == nil)
+        #expect(parseInt32(":") == nil)
+    }
+
+    /// Swift's `Int32(String)` reads integers as Rust's `str::parse::<i32>` does (an optional sign, ASCII digits,
+    /// leading zeros, no spaces, nil out of range), so it is the reference for random spellings of every length,
+    /// on both sides of the 9-digit fast path.
+    @Test("Int32 parser agrees with Int32(String) on random spellings")
+    func int32ParserRandom() {
+        var random = SeededGenerator(seed: 0x1A2B_3C4D)
+        let alphabet = Array("0123456789000+- a/:9".utf8)
+        for _ in 0..<50_000 {
+            let count = Int(random.next() % 14)
+            var bytes: [UInt8] = []
+            for position in 0..<count {
+                let pick = Int(random.next() % UInt64(alphabet.count))
+                // Mostly digits after the first byte, so that many spellings parse.
+                bytes.append(
+                    position > 0 && random.next() % 4 != 0 ? UInt8(ascii: "0") + UInt8(pick % 10) : alphabet[pick]
+                )
+            }
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(parseInt32(text) == Int32(text), "\(text)")
+        }
     }
 }
