@@ -433,9 +433,11 @@ func parseInt32(_ text: String) -> Int32? {
     text.withUTF8Bytes { parseInt32($0) }
 }
 
+/// `parseInt32(_:)` of UTF-8 bytes.
 ///
 /// Up to 9 digits (the values contexts usually hold: ages, counts, versions) the number cannot overflow, so it is
-/// read without range checks: 1 to 2 digits cost ~25 instructions instead of ~60 (callgrind, issue18-40 shape).
+/// read without range checks: a call with 1 or 2 digits costs ~50 instructions instead of ~60 (callgrind,
+/// issue18-40 shape).
 func parseInt32(_ bytes: UnsafeBufferPointer<UInt8>) -> Int32? {
     guard let start = bytes.baseAddress, bytes.count > 0 else { return nil }
     let first = start[0]
