@@ -240,13 +240,7 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             return nil
         }
         return packed.withUnsafeBufferPointer { buffer in
-            var found: String?
-            _ = Self.forEachPair(in: buffer) { name, value in
-                guard name.count == key.count, bytesEqualBuffers(name, key) else { return false }
-                found = String(decoding: value, as: UTF8.self)
-                return true
-            }
-            return found
+            PackedProperties(bytes: buffer).valueBytes(forKeyBytes: key).map { String(decoding: $0, as: UTF8.self) }
         }
     }
 }
@@ -271,13 +265,19 @@ struct PackedProperties: PropertyReader {
         forKeyBytes key: UnsafeBufferPointer<UInt8>,
         _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
-        var found = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        body(valueBytes(forKeyBytes: key) ?? UnsafeBufferPointer(start: nil, count: 0))
+    }
+
+    /// The bytes of the value whose key has exactly the bytes of `key`, or nil when there is none.
+    @inline(__always)
+    func valueBytes(forKeyBytes key: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
+        var found: UnsafeBufferPointer<UInt8>?
         _ = EvaluationContext.forEachPair(in: bytes) { name, value in
             guard name.count == key.count, bytesEqualBuffers(name, key) else { return false }
             found = value
             return true
         }
-        return body(found)
+        return found
     }
 }
 
