@@ -19,7 +19,9 @@ import Darwin
 /// against 111-114 ns an evaluation with the per-processor gate below (`flipt-bench engine --shapes`, issue18-40,
 /// alternated), the same as with no protection at all (unsafe; measured only). Elsewhere a reader issues one full
 /// fence. A publication costs a membarrier(2) call (an interrupt to each processor running a thread of the
-/// process), which is rare: a new snapshot, a failed or recovered fetch.
+/// process), which is rare: a new snapshot, a failed or recovered fetch. Registering for that command costs an RCU
+/// grace period once the process has several threads (13-15 ms here), which the first evaluation of a booting
+/// client used to wait for; a thread of its own now registers on first use, and readers fence until it is done.
 ///
 /// A read nested in another on the same thread (its record is in use), or on a thread that could not get a
 /// record, goes through a gate instead: readers count themselves in it, a writer raises a flag in it, waits for
@@ -115,7 +117,9 @@ final class FastPathSlot: @unchecked Sendable {
             while spin < spinsBeforeAnnouncing { spin = Self.opaque(spin + 1) }
             #endif
             flipt_hazard_announce(record, pointer)
-            let again = current.load(ordering: .acquiring)
+            // Sequentially consistent, after the announcement's read of the fencing mode: see CFliptHazard.h for
+            // why a mode change during the read cannot leave this reader with a freed object.
+            let again = current.load(ordering: .sequentiallyConsistent)
             if _fastPath(again == pointer) { break }
             pointer = again
         }

@@ -7,6 +7,13 @@
 // barrier between each side's store and load. Where Linux's membarrier(2) offers its private expedited command, the
 // writer's call to it is a full barrier on every thread of the process at once, and the reader needs only a
 // compiler barrier (an asymmetric fence, as in liburcu and folly). Elsewhere each reader issues a full fence.
+//
+// Registering for that command takes an RCU grace period in a process with several threads (13-15 ms here), so a
+// thread of its own does it on first use, and readers fence until it is done; the mode then changes once, from
+// fencing to asymmetric. A reader reads the mode (sequentially consistent) after its announcement and before it
+// loads the published pointer again; the writer reads it after its swap and a full fence. If the reader saw the
+// asymmetric mode and the writer did not, the mode changed after the writer's swap was visible, so the reader's
+// second load sees the new pointer and it retries: the old object is never used unannounced.
 
 #ifndef CFLIPT_HAZARD_H
 #define CFLIPT_HAZARD_H
@@ -26,7 +33,8 @@ typedef struct flipt_hazard_record {
 /// The calling thread's record, or NULL before `flipt_hazard_claim` has run on this thread.
 extern _Thread_local flipt_hazard_record *flipt_hazard_mine;
 
-/// 1 when readers may use a compiler barrier (the writer's membarrier(2) fences them); 0 when they fence.
+/// 1 when readers may use a compiler barrier (the writer's membarrier(2) fences them); 0 when they fence. Changes
+/// at most once, from 0 to 1.
 extern int flipt_hazard_asymmetric;
 
 /// Claims a record for the calling thread (a free one, or a new one) and returns it; NULL when no memory could be
@@ -36,6 +44,13 @@ flipt_hazard_record *flipt_hazard_claim(void);
 /// Waits until no record names `object`, after making every announcement made so far visible. Call it after the
 /// published pointer no longer names `object` (with a sequentially consistent swap).
 void flipt_hazard_wait_for_readers(const void *object);
+
+/// How readers are fenced, for tests: 0 each reader fences (no membarrier(2), or not set up yet), 1 membarrier(2) is
+/// being registered (readers fence meanwhile), 2 asymmetric.
+int flipt_hazard_mode(void);
+
+/// Whether this system offers membarrier(2)'s private expedited command, for tests.
+int flipt_hazard_membarrier_available(void);
 
 /// The number of records in the list (owned or free), for tests.
 size_t flipt_hazard_record_count(void);
@@ -48,10 +63,11 @@ static inline flipt_hazard_record *flipt_hazard_free_record(void) {
     return record;
 }
 
-/// Announces `object`, ordered before the caller's next loads (see the top of this file).
+/// Announces `object`, ordered before the caller's next loads (see the top of this file), which loads the published
+/// pointer again with sequentially consistent ordering.
 static inline void flipt_hazard_announce(flipt_hazard_record *record, void *object) {
     __atomic_store_n(&record->pointer, object, __ATOMIC_RELAXED);
-    if (__builtin_expect(flipt_hazard_asymmetric, 1)) {
+    if (__builtin_expect(__atomic_load_n(&flipt_hazard_asymmetric, __ATOMIC_SEQ_CST), 1)) {
         __atomic_signal_fence(__ATOMIC_SEQ_CST);
     } else {
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
