@@ -127,6 +127,13 @@ func byteHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
     return mixed((hash ^ tail) &* 0xC4CE_B9FE_1A85_EC53)
 }
 
+/// The hash by which a packed `EvaluationContext` indexes its property names, and which a program stores with each
+/// constraint for the name it reads.
+@inline(__always)
+func propertyNameHash(_ name: UnsafeBufferPointer<UInt8>) -> UInt32 {
+    UInt32(truncatingIfNeeded: byteHash(name))
+}
+
 @inline(__always)
 private func mixed(_ value: UInt64) -> UInt64 {
     var hash = value

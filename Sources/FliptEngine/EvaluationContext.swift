@@ -31,8 +31,19 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     // and the value's bytes: a lookup while evaluating compares bytes in one contiguous buffer and touches no
     // `String`, and passing a context retains one buffer at most. Plain members rather than an enum, so that
     // reading them while evaluating copies (and retains) nothing.
+    //
+    // A context of `indexedMinimum` pairs or more has an index of them by name before the pairs: `slotMask + 1`
+    // UInt32 slots, each 0 or a pair's byte offset in `packed` (never 0: the slots come first), placed by
+    // `propertyNameHash` of the name with linear probing and at most half full. A program stores that hash with
+    // each constraint, so a lookup hashes nothing and usually reads one slot. Smaller contexts are walked pair by
+    // pair, which costs fewer instructions there.
     private var packed: [UInt8] = []
-    private var pairCount = 0
+    private var storedPairCount: Int32 = 0
+    /// The index's slot count - 1; -1 when there is no index. (Int32s, with the count: an evaluation copies this
+    /// struct, and 8 more bytes cost ~4 instructions an evaluation.)
+    private var storedSlotMask: Int32 = -1
+    private var pairCount: Int { Int(storedPairCount) }
+    private var slotMask: Int { Int(storedSlotMask) }
     private var dictionary: [String: String]?
 
     /// The properties: in the order they were first set, or in the dictionary's order for a context made from
@@ -43,7 +54,8 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         entries.reserveCapacity(pairCount)
         packed.withUnsafeBufferPointer { buffer in
             // Visits every pair: the body never stops the walk, so whether it stopped tells nothing.
-            _ = Self.forEachPair(in: buffer) { key, value in
+            let pairs = UnsafeBufferPointer(rebasing: buffer[(slotMask < 0 ? 0 : 4 * (slotMask + 1))...])
+            _ = Self.forEachPair(in: pairs) { key, value in
                 // The bytes came from Swift strings, so they are valid UTF-8 and decode to the same bytes.
                 entries.append(
                     Entry(key: String(decoding: key, as: UTF8.self), value: String(decoding: value, as: UTF8.self))
@@ -91,17 +103,40 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     /// Up to this many entries, a repeated key is found by comparing it with each; past it, through a table.
     static let linearDeduplicationLimit = 16
 
+    /// Contexts of at least this many pairs are indexed by name. Instructions per evaluation
+    /// (`Tests/Scripts/callgrind-shape.sh`), every context walked -> this: attributes-20 (20 pairs) 1,480 -> 1,363,
+    /// all-kinds-10000 (20 pairs) 2,070 -> 1,749; issue18-40 (5 pairs, walked) 1,343 -> 1,352. With every context
+    /// indexed, the 5-pair shapes took more (issue18-40 1,420, segments-3-any-or 1,684 -> 1,805), and callgrind's
+    /// branch model counted as many mispredictions as the walk's.
+    static let indexedMinimum = 8
+
     private init(packing entries: [Entry]) {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(entries.reduce(0) { $0 + 8 + $1.key.utf8.count + $1.value.utf8.count })
+        guard !entries.isEmpty else { return }
+        var slotCount = 0
+        if entries.count >= Self.indexedMinimum {
+            slotCount = 4
+            while slotCount < 2 * entries.count { slotCount *= 2 }
+        }
+        var bytes = [UInt8](repeating: 0, count: 4 * slotCount)
+        bytes.reserveCapacity(entries.reduce(bytes.count) { $0 + 8 + $1.key.utf8.count + $1.value.utf8.count })
         for entry in entries {
+            let offset = bytes.count
             withUnsafeBytes(of: UInt32(entry.key.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
             withUnsafeBytes(of: UInt32(entry.value.utf8.count).littleEndian) { bytes.append(contentsOf: $0) }
             bytes.append(contentsOf: entry.key.utf8)
             bytes.append(contentsOf: entry.value.utf8)
+            guard slotCount > 0 else { continue }
+            bytes.withUnsafeMutableBytes { raw in
+                var slot = Int(entry.key.withUTF8Bytes(propertyNameHash)) & (slotCount - 1)
+                while raw.loadUnaligned(fromByteOffset: 4 * slot, as: UInt32.self) != 0 {
+                    slot = (slot + 1) & (slotCount - 1)
+                }
+                raw.storeBytes(of: UInt32(offset), toByteOffset: 4 * slot, as: UInt32.self)
+            }
         }
         packed = bytes
-        pairCount = entries.count
+        storedPairCount = Int32(entries.count)
+        storedSlotMask = Int32(slotCount - 1)
     }
 
     /// Calls `body` with the key and value bytes of each packed pair in order, until it returns true; returns
@@ -173,7 +208,8 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
         hasher.combine(combined)
     }
 
-    /// Calls `packed` or `dictionary` with a reader of the properties, whichever form holds them.
+    /// Calls `packed`, `indexed` or `dictionary` with a reader of the properties, whichever form holds them (a
+    /// packed context of `indexedMinimum` pairs or more is indexed).
     ///
     /// The evaluation is generic over the reader, so it is compiled once for each form: a lookup no longer checks
     /// which form it reads, and the packed buffer's address is taken once per evaluation instead of once per
@@ -181,14 +217,22 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
     /// at each lookup -> this, context / dictionary form: issue18-40 1,499 -> 1,474 / 1,957 -> 1,933, rules-5
     /// 1,857 -> 1,812 / 2,553 -> 2,522, segments-3-any-or 1,956 -> 1,902 / 2,778 -> 2,748, all-kinds-10000 2,405 ->
     /// 2,315 / 3,962 -> 3,940. A dictionary's walk still retains and releases its storage (the pair iterator
-    /// consumes what it walks), as before.
+    /// consumes what it walks), as before. The indexed reader is a third specialisation rather than a branch in the
+    /// packed one: as a branch, small contexts paid ~130 instructions an evaluation (issue18-40 1,343 -> 1,470),
+    /// as the rule walk no longer inlined the segment test.
     @inline(__always)
     func withProperties<Result>(
         packed: (PackedProperties) -> Result,
+        indexed: (IndexedProperties) -> Result,
         dictionary: (DictionaryProperties) -> Result
     ) -> Result {
         if _fastPath(self.dictionary == nil) {
-            return self.packed.withUnsafeBufferPointer { packed(PackedProperties(bytes: $0)) }
+            return self.packed.withUnsafeBufferPointer { buffer in
+                if slotMask < 0 { return packed(PackedProperties(bytes: buffer)) }
+                return indexed(
+                    IndexedProperties(base: UnsafeRawPointer(buffer.baseAddress.unsafelyUnwrapped), slotMask: slotMask)
+                )
+            }
         }
         return dictionary(DictionaryProperties(dictionary: self.dictionary.unsafelyUnwrapped))
     }
@@ -240,7 +284,12 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
             return nil
         }
         return packed.withUnsafeBufferPointer { buffer in
-            PackedProperties(bytes: buffer).valueBytes(forKeyBytes: key).map { String(decoding: $0, as: UTF8.self) }
+            let value =
+                slotMask < 0
+                ? PackedProperties(bytes: buffer).valueBytes(forKeyBytes: key)
+                : IndexedProperties(base: UnsafeRawPointer(buffer.baseAddress.unsafelyUnwrapped), slotMask: slotMask)
+                    .valueBytes(forKeyBytes: key, hash: propertyNameHash(key))
+            return value.map { String(decoding: $0, as: UTF8.self) }
         }
     }
 }
@@ -248,21 +297,24 @@ public struct EvaluationContext: Sendable, Hashable, ExpressibleByDictionaryLite
 /// How an evaluation reads the properties of its context: the value of a property by the exact bytes of its name.
 protocol PropertyReader {
     /// Calls `body` with the UTF-8 bytes of the value whose key has exactly the bytes of `key`, or with no bytes
-    /// when there is none (a missing property reads as `""`).
+    /// when there is none (a missing property reads as `""`). `hash` gives `propertyNameHash(key)`; only an indexed
+    /// reader reads it.
     func withValueBytes<Result>(
         forKeyBytes key: UnsafeBufferPointer<UInt8>,
+        hash: @autoclosure () -> UInt32,
         _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result
 }
 
-/// The properties of a packed `EvaluationContext`, read in its buffer (valid while the context's
-/// `withProperties(packed:dictionary:)` runs).
+/// The properties of a packed `EvaluationContext` without an index, walked pair by pair in its buffer (valid while
+/// the context's `withProperties(packed:indexed:dictionary:)` runs).
 struct PackedProperties: PropertyReader {
     let bytes: UnsafeBufferPointer<UInt8>
 
     @inline(__always)
     func withValueBytes<Result>(
         forKeyBytes key: UnsafeBufferPointer<UInt8>,
+        hash: @autoclosure () -> UInt32,
         _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
         body(valueBytes(forKeyBytes: key) ?? UnsafeBufferPointer(start: nil, count: 0))
@@ -281,6 +333,48 @@ struct PackedProperties: PropertyReader {
     }
 }
 
+/// The properties of a packed `EvaluationContext` with an index, found through it (valid while the context's
+/// `withProperties(packed:indexed:dictionary:)` runs).
+struct IndexedProperties: PropertyReader {
+    /// The start of the packed buffer: the index, then the pairs.
+    let base: UnsafeRawPointer
+    /// The index's slot count - 1.
+    let slotMask: Int
+
+    @inline(__always)
+    func withValueBytes<Result>(
+        forKeyBytes key: UnsafeBufferPointer<UInt8>,
+        hash: @autoclosure () -> UInt32,
+        _ body: (UnsafeBufferPointer<UInt8>) -> Result
+    ) -> Result {
+        body(valueBytes(forKeyBytes: key, hash: hash()) ?? UnsafeBufferPointer(start: nil, count: 0))
+    }
+
+    /// The bytes of the value whose key has exactly the bytes of `key` (whose `propertyNameHash` is `hash`), or
+    /// nil when there is none.
+    @inline(__always)
+    func valueBytes(forKeyBytes key: UnsafeBufferPointer<UInt8>, hash: UInt32) -> UnsafeBufferPointer<UInt8>? {
+        var slot = Int(hash) & slotMask
+        // Wrapping arithmetic: offsets and counts are within the buffer `init(packing:)` wrote, and the index is
+        // at most half full, so the probe reaches an empty slot.
+        while true {
+            let position = Int(base.loadUnaligned(fromByteOffset: slot &* 4, as: UInt32.self))
+            if position == 0 { return nil }
+            let keyCount = Int(base.loadUnaligned(fromByteOffset: position, as: UInt32.self).littleEndian)
+            if keyCount == key.count {
+                let name = (base + (position &+ 8)).assumingMemoryBound(to: UInt8.self)
+                if bytesEqualBuffers(UnsafeBufferPointer(start: name, count: keyCount), key) {
+                    let valueCount = Int(
+                        base.loadUnaligned(fromByteOffset: position &+ 4, as: UInt32.self).littleEndian
+                    )
+                    return UnsafeBufferPointer(start: name + keyCount, count: valueCount)
+                }
+            }
+            slot = (slot &+ 1) & slotMask
+        }
+    }
+}
+
 /// The properties of an `EvaluationContext` made from a `[String: String]`, read in the dictionary.
 struct DictionaryProperties: PropertyReader {
     let dictionary: [String: String]
@@ -288,6 +382,7 @@ struct DictionaryProperties: PropertyReader {
     @inline(__always)
     func withValueBytes<Result>(
         forKeyBytes key: UnsafeBufferPointer<UInt8>,
+        hash: @autoclosure () -> UInt32,
         _ body: (UnsafeBufferPointer<UInt8>) -> Result
     ) -> Result {
         if EvaluationContext.usesHashedLookup(dictionary.count, keyCount: key.count) {

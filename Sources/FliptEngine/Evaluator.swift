@@ -135,6 +135,9 @@ package struct Evaluator: Sendable {
             packed: {
                 evaluateVariant(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
             },
+            indexed: {
+                evaluateVariant(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
+            },
             dictionary: {
                 evaluateVariant(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
             }
@@ -210,6 +213,9 @@ package struct Evaluator: Sendable {
     ) -> BooleanResult {
         context.withProperties(
             packed: {
+                evaluateBoolean(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
+            },
+            indexed: {
                 evaluateBoolean(at: offset, flagKey: flagKey, entityID: entityID, properties: $0, start: start)
             },
             dictionary: {

@@ -276,7 +276,7 @@ extension ProgramBuilder {
                     var entry = base.loadUnaligned(fromByteOffset: constraint, as: ConstraintRecord.self)
                     entry.move(by: distance, listsIn: base)
                     base.storeBytes(of: entry, toByteOffset: constraint, as: ConstraintRecord.self)
-                    constraint += ConstraintRecord.size
+                    constraint += ConstraintRecord.stride
                 }
                 segment += Int(record.byteCount)
             }

@@ -300,13 +300,17 @@ extension Program {
         var position = offset &+ SegmentRecord.size
         for _ in 0..<Int(segment.constraintCount) {
             let constraint = base.loadUnaligned(fromByteOffset: position, as: ConstraintRecord.self)
-            position &+= ConstraintRecord.size
+            let hashPosition = position &+ ConstraintRecord.size
+            position &+= ConstraintRecord.stride
             if constraint.operation == .unknownType { return false }
             let matched: Bool
             if constraint.readsEntityID {
                 matched = constraint.matches(entity, view)
             } else {
-                matched = properties.withValueBytes(forKeyBytes: view[constraint.property]) {
+                matched = properties.withValueBytes(
+                    forKeyBytes: view[constraint.property],
+                    hash: base.loadUnaligned(fromByteOffset: hashPosition, as: UInt32.self)
+                ) {
                     constraint.matches($0, view)
                 }
             }

@@ -210,8 +210,18 @@ struct BlockWriter<Tables: ProgramTables> {
             append(record, size: SegmentRecord.size)
             for _ in segment.constraints {
                 let constraint = ConstraintRecord(relocated[nextRelocated])
+                var hash: UInt32 = 0
+                if !constraint.readsEntityID {
+                    let name = UnsafeRawBufferPointer(
+                        rebasing: bytes.bytes[
+                            Int(constraint.property.start)..<Int(constraint.property.start + constraint.property.count)
+                        ]
+                    )
+                    hash = propertyNameHash(name.assumingMemoryBound(to: UInt8.self))
+                }
                 nextRelocated += 1
                 append(constraint, size: ConstraintRecord.size)
+                append(hash, size: 4)
             }
             record.byteCount = Int32(bytes.count - start)
             bytes.store(record, at: start)

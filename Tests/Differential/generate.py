@@ -429,6 +429,10 @@ class Generator:
                     context[constraint["property"]] = value
         while self.chance(0.25):
             context[self.pick(self.property_pool)] = self.pick(WORDS + NUMBER_TEXTS)
+        if self.chance(0.12):
+            # A large context: from 8 pairs on, this engine's packed contexts find properties through an index.
+            for _ in range(self.r.randint(8, 30)):
+                context[self.pick(self.property_pool) + "-" + str(self.r.randint(0, 99))] = self.pick(WORDS)
         if self.chance(0.06):
             # Values that are not strings: the engine drops them, so they act as missing.
             context[self.pick(self.property_pool)] = self.pick([5, 1.5, True, False, None, {"a": "b"}, ["x"]])

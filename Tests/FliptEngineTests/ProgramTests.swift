@@ -137,6 +137,57 @@ struct ProgramTests {
         }
     }
 
+    @Test("Contexts of 8 pairs or more, indexed by name, find each property as walked contexts and dictionaries do")
+    func indexedContexts() throws {
+        // Names of many lengths: prefixes of one another, equal lengths with other bytes, the empty name, two
+        // canonically equivalent spellings (distinct here, merged by a dictionary), and two never set.
+        let names = [
+            "plan", "plans", "pla", "", "\u{E9}", "e\u{301}", "country", "age", "a", "b", "region-1", "region-2",
+            String(repeating: "x", count: 40), "absent-1", "absent-2",
+        ]
+        let settable = names.count - 2
+        let segments = names.enumerated().map {
+            Doc.segment("s\($0.offset)", property: $0.element, operator: "eq", value: "v\($0.offset)")
+        }
+        let evaluator = Evaluator(
+            snapshot: try Doc.snapshot(Doc.variantFlag("v", rules: "[" + Doc.rule(segments) + "]")),
+            namespace: "default"
+        )
+        for size in [0, 1, 7, 8, 9, 13, 16, 40, 200] {
+            for round in 0..<4 {
+                // The first names (or all of them, then fillers) in a rotated order; every third value is wrong.
+                var pairs: [(String, String)] = (0..<size).map { index in
+                    guard index < settable else { return ("filler-\(index)", "x") }
+                    return (names[index], (index + round) % 3 == 0 ? "wrong" : "v\(index)")
+                }
+                if !pairs.isEmpty { pairs = Array(pairs[(round % pairs.count)...] + pairs[..<(round % pairs.count)]) }
+                let context = EvaluationContext(pairs: pairs)
+                let expected = (0..<min(size, settable)).filter { ($0 + round) % 3 != 0 }.map { "s\($0)" }
+                let keys = try evaluator.variant(flagKey: "v", entityID: "e", context: context).segmentKeys
+                #expect(keys == expected, "\(size) pairs, round \(round)")
+                for name in names + ["plan ", "filler-\(size)", "filler-\(size - 1)"] {
+                    let set = pairs.first { Array($0.0.utf8) == Array(name.utf8) }?.1
+                    #expect(context[name] == set, "\(size) pairs, round \(round): \(name)")
+                }
+                #expect(context.entries.map(\.key).elementsEqual(pairs.map(\.0)) { Array($0.utf8) == Array($1.utf8) })
+                // A dictionary of the same pairs (without the decomposed spelling, which it would merge) agrees.
+                let plain = pairs.filter { Array($0.0.utf8) != Array("e\u{301}".utf8) }
+                let dictionary = Dictionary(plain, uniquingKeysWith: { $1 })
+                let fromDictionary = try evaluator.variant(
+                    flagKey: "v",
+                    entityID: "e",
+                    context: EvaluationContext(dictionary)
+                )
+                let fromPlain = try evaluator.variant(
+                    flagKey: "v",
+                    entityID: "e",
+                    context: EvaluationContext(pairs: plain)
+                )
+                #expect(fromDictionary.segmentKeys == fromPlain.segmentKeys, "\(size) pairs, round \(round)")
+            }
+        }
+    }
+
     @Test("Evaluation sees a context's pairs as last set: replaced, removed, repeated, empty keys and values")
     func contextMutations() throws {
         let snapshot = try Doc.snapshot(
