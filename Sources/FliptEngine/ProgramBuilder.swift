@@ -210,15 +210,11 @@ struct BlockWriter<Tables: ProgramTables> {
             append(record, size: SegmentRecord.size)
             for _ in segment.constraints {
                 let constraint = ConstraintRecord(relocated[nextRelocated])
-                var hash: UInt32 = 0
-                if !constraint.readsEntityID {
-                    let name = UnsafeRawBufferPointer(
-                        rebasing: bytes.bytes[
-                            Int(constraint.property.start)..<Int(constraint.property.start + constraint.property.count)
-                        ]
-                    )
-                    hash = propertyNameHash(name.assumingMemoryBound(to: UInt8.self))
-                }
+                // The name's bytes as the evaluation reads them (the block starts with 8 zero bytes, so it has an
+                // address).
+                let hash =
+                    constraint.readsEntityID
+                    ? 0 : propertyNameHash(ArenaView(base: bytes.bytes.baseAddress!)[constraint.property])
                 nextRelocated += 1
                 append(constraint, size: ConstraintRecord.size)
                 append(hash, size: 4)
