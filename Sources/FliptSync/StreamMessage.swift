@@ -107,6 +107,9 @@ enum JSONMembers {
         }
 
         skipSpace()
+        if bytes[index...].starts(with: [0xEF, 0xBB, 0xBF]) {
+            throw fail("a byte-order mark before the JSON object (JSON text has none)")
+        }
         guard index < bytes.count, bytes[index] == 0x7B else { throw fail("expected a JSON object") }
         index += 1
         var members: [String: Range<Int>] = [:]
@@ -132,6 +135,8 @@ enum JSONMembers {
                 guard index < bytes.count else { throw fail("unterminated object") }
                 if bytes[index] == 0x2C {
                     index += 1
+                    skipSpace()
+                    if index < bytes.count, bytes[index] == 0x7D { throw fail("trailing comma in the object") }
                     continue
                 }
                 guard bytes[index] == 0x7D else { throw fail("expected ',' or '}'") }

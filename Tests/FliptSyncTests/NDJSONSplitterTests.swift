@@ -78,4 +78,22 @@ struct NDJSONSplitterTests {
             }
         }
     }
+
+    /// Foundation's parser takes both; Flipt's server never sends them and the official engine (serde_json) refuses
+    /// them, so the stream does too, with a reason that names the fault.
+    @Test("a trailing comma or a byte-order mark makes a stream line invalid, with a reason that says which")
+    func strictLines() {
+        let cases: [([UInt8], String)] = [
+            (Array(#"{"result":{"flags":[]},}"#.utf8), "trailing comma in the object at byte 24"),
+            (Array(#"{"result":{"flags":[]} , }"#.utf8), "trailing comma in the object at byte 26"),
+            ([0xEF, 0xBB, 0xBF] + Array(#"{"result":{}}"#.utf8), "byte-order mark"),
+        ]
+        for (line, reason) in cases {
+            guard case .invalid(let found) = StreamMessage(line: line) else {
+                Issue.record("\(String(decoding: line, as: UTF8.self)) should be invalid")
+                continue
+            }
+            #expect(found.contains(reason), "\(found)")
+        }
+    }
 }
