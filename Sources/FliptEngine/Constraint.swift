@@ -288,10 +288,11 @@ struct ConstraintRecord {
 
     static let size = roundedUp(MemoryLayout<ConstraintRecord>.size)
     /// The bytes a constraint takes in a program: its record, then `propertyNameHash` of the property's name as a
-    /// UInt32 (0 when it reads the entity id), which an indexed context finds the property with. The hash is not a
-    /// field of the record: a record is copied whole into `matchesNonEmpty`, and 4 more bytes cost ~3 instructions
-    /// an evaluation there.
-    static let stride = size + 4
+    /// UInt32 (0 when it reads the entity id), which an indexed context finds the property with, then the name's
+    /// index in `Program.propertyNames` as an Int32 (-1 when it reads the entity id), which a dictionary is
+    /// searched with. Neither is a field of the record: a record is copied whole into `matchesNonEmpty`, and 4 more
+    /// bytes cost ~3 instructions an evaluation there.
+    static let stride = size + 8
 
     /// The record of a constraint whose spans already point into the program.
     init(_ constraint: CompiledConstraint) {

@@ -218,6 +218,8 @@ struct BlockWriter<Tables: ProgramTables> {
                 nextRelocated += 1
                 append(constraint, size: ConstraintRecord.size)
                 append(hash, size: 4)
+                // The name's index in `Program.propertyNames`, which `Program.init` assigns.
+                append(Int32(-1), size: 4)
             }
             record.byteCount = Int32(bytes.count - start)
             bytes.store(record, at: start)

@@ -188,6 +188,42 @@ struct ProgramTests {
         }
     }
 
+    @Test("Two property names with the same stored hash stay two names, in every form of context")
+    func collidingPropertyNames() throws {
+        // Found by search: the two names' `propertyNameHash` is 3,024,194,755. The program finds a name's string
+        // (which a dictionary is searched with) through that hash, so it must compare the bytes too.
+        let (first, second) = ("attr9094", "attr67123")
+        let hashes = [first, second].map { name in name.withUTF8Bytes { propertyNameHash($0) } }
+        try #require(hashes[0] == hashes[1], "the names no longer collide: search for another pair")
+        let evaluator = Evaluator(
+            snapshot: try Doc.snapshot(
+                Doc.variantFlag(
+                    "v",
+                    rules: "["
+                        + Doc.rule([
+                            Doc.segment("first", property: first, operator: "eq", value: "one"),
+                            Doc.segment("second", property: second, operator: "eq", value: "two"),
+                        ]) + "]"
+                )
+            ),
+            namespace: "default"
+        )
+        // 2 pairs (walked) and 10 (indexed, and a dictionary searched by hash), each name set to its own value,
+        // then to the other's.
+        for fillers in [0, 8] {
+            let padding = (0..<fillers).map { ("filler-\($0)", "x") }
+            for (values, expected) in [(("one", "two"), ["first", "second"]), (("two", "one"), [])] {
+                let pairs = [(first, values.0), (second, values.1)] + padding
+                for context in [
+                    EvaluationContext(pairs: pairs), EvaluationContext(Dictionary(uniqueKeysWithValues: pairs)),
+                ] {
+                    let keys = try evaluator.variant(flagKey: "v", entityID: "e", context: context).segmentKeys
+                    #expect(keys == expected, "\(pairs.count) pairs: \(values)")
+                }
+            }
+        }
+    }
+
     @Test("Evaluation sees a context's pairs as last set: replaced, removed, repeated, empty keys and values")
     func contextMutations() throws {
         let snapshot = try Doc.snapshot(
