@@ -254,44 +254,53 @@ extension ProgramBuilder {
         keyLists keyListBase: Int32,
         positions: [Int32]
     ) {
-        func moved(_ index: Int32, _ by: Int32) -> Int32 { index < 0 ? index : index + by }
         var flag = base.loadUnaligned(fromByteOffset: offset, as: FlagRecord.self)
         flag.position = positions[Int(flag.position)]
         flag.defaultVariantKey = moved(flag.defaultVariantKey, stringBase)
         flag.defaultAttachment = moved(flag.defaultAttachment, stringBase)
         base.storeBytes(of: flag, toByteOffset: offset, as: FlagRecord.self)
-        var item = offset + FlagRecord.size + roundedUp(Int(flag.keyCount))
-        for _ in 0..<Int(flag.itemCount) {
-            var rule = base.loadUnaligned(fromByteOffset: item, as: RuleRecord.self)
-            rule.allKeys = moved(rule.allKeys, keyListBase)
-            rule.subsetKeys = moved(rule.subsetKeys, keyListBase)
-            base.storeBytes(of: rule, toByteOffset: item, as: RuleRecord.self)
-            var segment = item + RuleRecord.size
-            for _ in 0..<Int(rule.segmentCount) {
-                var record = base.loadUnaligned(fromByteOffset: segment, as: SegmentRecord.self)
-                record.key = moved(record.key, stringBase)
-                base.storeBytes(of: record, toByteOffset: segment, as: SegmentRecord.self)
-                var constraint = segment + SegmentRecord.size
-                for _ in 0..<Int(record.constraintCount) {
-                    var entry = base.loadUnaligned(fromByteOffset: constraint, as: ConstraintRecord.self)
-                    entry.move(by: distance, listsIn: base)
-                    base.storeBytes(of: entry, toByteOffset: constraint, as: ConstraintRecord.self)
-                    constraint += ConstraintRecord.stride
-                }
-                segment += Int(record.byteCount)
-            }
-            if rule.kind == .rule {
-                let first = item + Int(rule.distributionOffset) + Int(rule.distributionCount) * 4
-                for index in 0..<Int(rule.distributionCount) {
-                    let position = first + index * MemoryLayout<DistributionRecord>.stride
-                    var entry = base.loadUnaligned(fromByteOffset: position, as: DistributionRecord.self)
-                    entry.variantKey = moved(entry.variantKey, stringBase)
-                    entry.attachment = moved(entry.attachment, stringBase)
-                    base.storeBytes(of: entry, toByteOffset: position, as: DistributionRecord.self)
-                }
-            }
-            item += Int(rule.byteCount)
+        var mover = RecordMover(base: base, distance: distance, strings: stringBase, keyLists: keyListBase)
+        Program.walk(flagAt: offset, in: UnsafeRawPointer(base), &mover)
+    }
+}
+
+/// An index moved by `by`, or -1 (none) kept.
+private func moved(_ index: Int32, _ by: Int32) -> Int32 { index < 0 ? index : index + by }
+
+/// Moves the references of a part's records by the part's place in the builder: byte offsets by `distance`,
+/// string and key-list indices by the counts the builder had.
+private struct RecordMover: FlagBlockVisitor {
+    let base: UnsafeMutableRawPointer
+    let distance: Int32
+    let strings: Int32
+    let keyLists: Int32
+
+    func visit(ruleAt item: Int, _ rule: RuleRecord) {
+        var rule = rule
+        rule.allKeys = moved(rule.allKeys, keyLists)
+        rule.subsetKeys = moved(rule.subsetKeys, keyLists)
+        base.storeBytes(of: rule, toByteOffset: item, as: RuleRecord.self)
+        guard rule.kind == .rule else { return }
+        let first = item + Int(rule.distributionOffset) + Int(rule.distributionCount) * 4
+        for index in 0..<Int(rule.distributionCount) {
+            let position = first + index * MemoryLayout<DistributionRecord>.stride
+            var entry = base.loadUnaligned(fromByteOffset: position, as: DistributionRecord.self)
+            entry.variantKey = moved(entry.variantKey, strings)
+            entry.attachment = moved(entry.attachment, strings)
+            base.storeBytes(of: entry, toByteOffset: position, as: DistributionRecord.self)
         }
+    }
+
+    func visit(segmentAt offset: Int, _ segment: SegmentRecord) {
+        var segment = segment
+        segment.key = moved(segment.key, strings)
+        base.storeBytes(of: segment, toByteOffset: offset, as: SegmentRecord.self)
+    }
+
+    func visit(constraintAt offset: Int, _ constraint: ConstraintRecord) {
+        var constraint = constraint
+        constraint.move(by: distance, listsIn: base)
+        base.storeBytes(of: constraint, toByteOffset: offset, as: ConstraintRecord.self)
     }
 }
 
