@@ -10,7 +10,7 @@ import Musl
 import Darwin
 #endif
 
-/// A large answer body in an unlinked temporary file (in `/dev/shm`, memory, where there is one), so that plain
+/// A large answer body in an unlinked temporary file (see ``directories()``), so that plain
 /// HTTP connections send it with `sendfile(2)`: the kernel hands the file's pages to the socket instead of
 /// copying the bytes from the process, as nginx serves a static file. The file is closed when the last answer
 /// that sends it is out and its snapshot is gone.
@@ -50,13 +50,69 @@ final class BodyFile: Sendable {
         return handle.map { FileRegion(fileHandle: $0, readerIndex: 0, endIndex: size) }
     }
 
-    /// Writes `bytes` to a new unlinked temporary file; nil when no file can be made or written (no space in
-    /// `/dev/shm`, no temporary directory): the bytes are then sent from memory.
+    /// Writes `bytes` to a new unlinked temporary file in the first of ``directories`` that takes it; nil when none
+    /// does (no space, read-only file systems): the bytes are then sent from memory.
     static func make(_ bytes: ByteBuffer) -> BodyFile? {
+        for directory in directories() {
+            if let file = make(bytes, in: directory) { return file }
+        }
+        return nil
+    }
+
+    /// Where body files are made, best first: the temporary directory (`TMPDIR`, else `/tmp`) and `/var/tmp` when
+    /// on a disk file system, then `/dev/shm`, then the temporary directory whatever it is on.
+    ///
+    /// A file on a disk file system is sent from the page cache, and the kernel sends that for less CPU than a
+    /// tmpfs file of the same bytes. Measured on this project's Linux 6.18 VM (tmpfs without huge pages), one
+    /// connection on loopback taking a 1.1 MB file by `sendfile` nine times in turn: sender CPU 147-195 µs an answer
+    /// from ext4, 220-281 µs from `/dev/shm`; the receiver's 97-121 µs against 131-166 µs. In
+    /// `Tests/Load/compare.sh --flags 1000 --rounds 3` (200 path, 50 / 200 connections), nginx's CPU per answer
+    /// over serve's went from 0.96 / 0.94 to 1.00 / 1.07, and serve's p99 over nginx's from 1.15 / 1.24 to
+    /// 1.13 / 1.05 (the two builds in turn). The file is unlinked at once: the kernel may write its pages back to
+    /// the disk, but no name ever refers to them and they go with the last descriptor.
+    static func directories() -> [String] {
+        let temporary = FileManager.default.temporaryDirectory.path
+        var found: [String] = []
+        for candidate in [temporary, "/var/tmp"] where isDirectoryOnDisk(candidate) && !found.contains(candidate) {
+            found.append(candidate)
+        }
+        if isDirectory("/dev/shm") { found.append("/dev/shm") }
+        if !found.contains(temporary) { found.append(temporary) }
+        return found
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
-        let directory =
-            FileManager.default.fileExists(atPath: "/dev/shm", isDirectory: &isDirectory) && isDirectory.boolValue
-            ? "/dev/shm" : FileManager.default.temporaryDirectory.path
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+    }
+
+    /// Whether `path` is a directory on a file system other than tmpfs and ramfs (memory), as the mount table
+    /// (`/proc/self/mounts`) says; false where there is no mount table.
+    private static func isDirectoryOnDisk(_ path: String) -> Bool {
+        guard isDirectory(path), let type = fileSystemType(of: path) else { return false }
+        return type != "tmpfs" && type != "ramfs"
+    }
+
+    /// The type of the file system mounted at the longest mount point holding `path` (the last such mount, which
+    /// hides the earlier ones), or nil when the mount table cannot be read.
+    static func fileSystemType(of path: String) -> String? {
+        guard let table = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        var found: (point: String, type: String)?
+        for line in table.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            // The table writes space, tab, newline and backslash in paths as octal escapes.
+            let point = String(fields[1]).replacingOccurrences(of: "\\040", with: " ")
+                .replacingOccurrences(of: "\\011", with: "\t").replacingOccurrences(of: "\\012", with: "\n")
+                .replacingOccurrences(of: "\\134", with: "\\")
+            let holds = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
+            if holds && point.count >= (found?.point.count ?? 0) { found = (point, String(fields[2])) }
+        }
+        return found?.type
+    }
+
+    private static func make(_ bytes: ByteBuffer, in directory: String) -> BodyFile? {
         var template = Array("\(directory)/flipt-relay-body.XXXXXX".utf8CString)
         let descriptor = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard descriptor >= 0 else { return nil }

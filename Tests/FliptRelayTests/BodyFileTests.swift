@@ -46,6 +46,10 @@ struct BodyFileTests {
             }
             let made = Self.openBodyFiles().subtracting(before)
             #expect(made.count == 1, "one file for the document: \(made)")
+            // In the first directory of the list (on a disk where there is one).
+            let directory = try #require(BodyFile.directories().first)
+            let resolved = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+            #expect(made.allSatisfy { $0.hasPrefix(resolved + "/flipt-relay-body.") }, "\(made) not in \(resolved)")
 
             // The gzip form: the same bytes as the compressed form in memory, from memory (this document
             // compresses far below the size for a file).
@@ -95,6 +99,35 @@ struct BodyFileTests {
                     }
                 }
             }
+        }
+    }
+
+    @Test("body files go to a disk file system first, then /dev/shm; the mount table names each directory's type")
+    func directoriesOnDiskFirst() throws {
+        // Whether a directory is in memory, by the mount table, checked against statfs(2) through stat(1).
+        let memoryTypes: Set<String> = ["tmpfs", "ramfs"]
+        for path in ["/", "/proc/self/fd", "/dev/shm", FileManager.default.temporaryDirectory.path, "/var/tmp"]
+        where FileManager.default.fileExists(atPath: path) {
+            let type = try #require(BodyFile.fileSystemType(of: path), "\(path)")
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/stat")
+            process.arguments = ["-f", "-c", "%T", path]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            let statType = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(memoryTypes.contains(type) == memoryTypes.contains(statType), "\(path): \(type), stat \(statType)")
+            if path == "/proc/self/fd" { #expect(type == "proc") }
+        }
+        let directories = BodyFile.directories()
+        #expect(!directories.isEmpty)
+        if FileManager.default.fileExists(atPath: "/dev/shm") { #expect(directories.contains("/dev/shm")) }
+        // Where /var/tmp is on a disk, the first directory is.
+        if BodyFile.fileSystemType(of: "/var/tmp").map({ !memoryTypes.contains($0) }) == true {
+            let first = try #require(directories.first)
+            #expect(!memoryTypes.contains(BodyFile.fileSystemType(of: first) ?? "tmpfs"), "\(directories)")
         }
     }
 
