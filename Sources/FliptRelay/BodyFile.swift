@@ -64,7 +64,7 @@ final class BodyFile: Sendable {
     ///
     /// A file on a disk file system is sent from the page cache, and the kernel sends that for less CPU than a
     /// tmpfs file of the same bytes. Measured on this project's Linux 6.18 VM (tmpfs without huge pages), one
-    /// connection on loopback taking a 1.1 MB file by `sendfile` nine times in turn: sender CPU 147-195 µs an answer
+    /// connection on loopback taking a 1.1 MB file by `sendfile`, three rounds over the file systems in turn: sender CPU 147-195 µs an answer
     /// from ext4, 220-281 µs from `/dev/shm`; the receiver's 97-121 µs against 131-166 µs. In
     /// `Tests/Load/compare.sh --flags 1000 --rounds 3` (200 path, 50 / 200 connections), nginx's CPU per answer
     /// over serve's went from 0.96 / 0.94 to 1.00 / 1.07, and serve's p99 over nginx's from 1.15 / 1.24 to
@@ -72,42 +72,55 @@ final class BodyFile: Sendable {
     /// the disk, but no name ever refers to them and they go with the last descriptor.
     static func directories() -> [String] {
         let temporary = FileManager.default.temporaryDirectory.path
+        let mounts = mountTable()
         var found: [String] = []
-        for candidate in [temporary, "/var/tmp"] where isDirectoryOnDisk(candidate) && !found.contains(candidate) {
-            found.append(candidate)
+        for candidate in [temporary, "/var/tmp"] where !found.contains(candidate) && isDirectory(candidate) {
+            if let type = mounts.flatMap({ fileSystemType(of: candidate, in: $0) }),
+                !memoryFileSystems.contains(type)
+            {
+                found.append(candidate)
+            }
         }
         if isDirectory("/dev/shm") { found.append("/dev/shm") }
         if !found.contains(temporary) { found.append(temporary) }
         return found
     }
 
+    /// The file system types that hold their files in memory.
+    static let memoryFileSystems: Set<String> = ["tmpfs", "ramfs"]
+
     private static func isDirectory(_ path: String) -> Bool {
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
-    /// Whether `path` is a directory on a file system other than tmpfs and ramfs (memory), as the mount table
-    /// (`/proc/self/mounts`) says; false where there is no mount table.
-    private static func isDirectoryOnDisk(_ path: String) -> Bool {
-        guard isDirectory(path), let type = fileSystemType(of: path) else { return false }
-        return type != "tmpfs" && type != "ramfs"
+    /// The type of the file system holding `path`, from the mount table; nil when it cannot be read.
+    static func fileSystemType(of path: String) -> String? {
+        mountTable().flatMap { fileSystemType(of: path, in: $0) }
     }
 
-    /// The type of the file system mounted at the longest mount point holding `path` (the last such mount, which
-    /// hides the earlier ones), or nil when the mount table cannot be read.
-    static func fileSystemType(of path: String) -> String? {
+    /// The mounts of `/proc/self/mounts` in its order (mount point, file system type); nil where it cannot be read.
+    private static func mountTable() -> [(point: String, type: String)]? {
         guard let table = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
-        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-        var found: (point: String, type: String)?
-        for line in table.split(separator: "\n") {
+        return table.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
-            guard fields.count >= 3 else { continue }
+            guard fields.count >= 3 else { return nil }
             // The table writes space, tab, newline and backslash in paths as octal escapes.
             let point = String(fields[1]).replacingOccurrences(of: "\\040", with: " ")
                 .replacingOccurrences(of: "\\011", with: "\t").replacingOccurrences(of: "\\012", with: "\n")
                 .replacingOccurrences(of: "\\134", with: "\\")
-            let holds = point == "/" || resolved == point || resolved.hasPrefix(point + "/")
-            if holds && point.count >= (found?.point.count ?? 0) { found = (point, String(fields[2])) }
+            return (point, String(fields[2]))
+        }
+    }
+
+    /// The type of the file system mounted at the longest mount point holding `path` (the last such mount, which
+    /// hides the earlier ones); nil when no mount holds it.
+    private static func fileSystemType(of path: String, in mounts: [(point: String, type: String)]) -> String? {
+        let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        var found: (point: String, type: String)?
+        for mount in mounts {
+            let holds = mount.point == "/" || resolved == mount.point || resolved.hasPrefix(mount.point + "/")
+            if holds && mount.point.count >= (found?.point.count ?? 0) { found = mount }
         }
         return found?.type
     }

@@ -103,21 +103,15 @@ struct BodyFileTests {
     }
 
     @Test("body files go to a disk file system first, then /dev/shm; the mount table names each directory's type")
-    func directoriesOnDiskFirst() throws {
+    func directoriesOnDiskFirst() async throws {
         // Whether a directory is in memory, by the mount table, checked against statfs(2) through stat(1).
-        let memoryTypes: Set<String> = ["tmpfs", "ramfs"]
+        let memoryTypes = BodyFile.memoryFileSystems
         for path in ["/", "/proc/self/fd", "/dev/shm", FileManager.default.temporaryDirectory.path, "/var/tmp"]
         where FileManager.default.fileExists(atPath: path) {
             let type = try #require(BodyFile.fileSystemType(of: path), "\(path)")
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/stat")
-            process.arguments = ["-f", "-c", "%T", path]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            try process.run()
-            let output = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            let statType = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let stat = try ToolProcess(program: "stat", ["-f", "-c", "%T", path])
+            #expect(await stat.waitForExit() == 0)
+            let statType = stat.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(memoryTypes.contains(type) == memoryTypes.contains(statType), "\(path): \(type), stat \(statType)")
             if path == "/proc/self/fd" { #expect(type == "proc") }
         }
